@@ -1,0 +1,3 @@
+from academy_cli.main import cli
+
+cli()

@@ -1,0 +1,22 @@
+"""``academy``: the operator's command line (local stack, tokens, maintenance, packaging)."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+# Each module defines ``register(cli)``; add new command modules here.
+COMMAND_MODULES = [
+    "academy_cli.token_cmd",
+    "academy_cli.package_cmd",
+]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Academy Ops: run, operate and package the academy's back office."""
+
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(_name).register(cli)

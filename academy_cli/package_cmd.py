@@ -1,0 +1,93 @@
+"""``academy package``: the deployable CloudFormation (SAM) template for AWS.
+
+Runs ``chalice package`` with a merge template built from ``infra/`` plus what Chalice cannot
+express: SQS partial batch responses, /tmp size, memory and timeout of each worker, the bucket
+name and Cognito settings as function environment, and the stage parameter.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from chalicelib.settings import PROJECT_ROOT
+
+
+def merge_template(stage: str) -> dict[str, Any]:
+    from chalice.utils import to_cfn_resource_name
+
+    from chalicelib.jobs.queues import QUEUES
+    from infra.template import build_template
+
+    template = build_template()
+    template["Parameters"]["Stage"]["Default"] = stage
+    template["Parameters"]["CognitoIssuer"] = {
+        "Type": "String",
+        "Description": "Issuer of the user pool's tokens: https://cognito-idp.<region>.amazonaws.com/<pool-id>",
+    }
+    template["Parameters"]["CognitoAppClientId"] = {"Type": "String", "Description": "App client id (the ID token's aud)."}
+    env = {
+        "ACADEMY_BUCKET": {"Ref": "MediaBucket"},
+        "ACADEMY_JWT_ISSUER": {"Ref": "CognitoIssuer"},
+        "ACADEMY_JWT_AUDIENCE": {"Ref": "CognitoAppClientId"},
+        "ACADEMY_COGNITO_JWKS_URL": {"Fn::Sub": "${CognitoIssuer}/.well-known/jwks.json"},
+    }
+    functions = ["APIHandler", *(to_cfn_resource_name(n) for n in function_names())]
+    for fn in functions:
+        template["Resources"][fn] = {"Properties": {"Environment": {"Variables": dict(env)}}}
+    for spec in QUEUES.values():
+        fn = to_cfn_resource_name(spec.handler)
+        if fn not in functions:
+            continue
+        props = template["Resources"][fn]["Properties"]
+        props["EphemeralStorage"] = {"Size": spec.ephemeral_mb}
+        props["Events"] = {
+            to_cfn_resource_name(f"{spec.handler}-sqs-event-source"): {
+                "Properties": {"FunctionResponseTypes": ["ReportBatchItemFailures"]}
+            }
+        }
+    return template
+
+
+def function_names() -> list[str]:
+    """Names of the app's non-HTTP Lambda functions (SQS consumers, schedules)."""
+    sys.path.insert(0, str(PROJECT_ROOT))
+    from app import app
+
+    return [src.name for src in app.event_sources]
+
+
+def package(out: Path, stage: str) -> Path:
+    out = out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    merge_path = out.parent / f"merge-{stage}.json"
+    merge_path.write_text(json.dumps(merge_template(stage), indent=2))
+    env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
+    chalice = Path(sys.executable).with_name("chalice")
+    subprocess.run(
+        [str(chalice), "package", "--stage", stage, "--merge-template", str(merge_path), str(out)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        check=True,
+    )
+    sam = json.loads((out / "sam.json").read_text())
+    missing = [k for k, v in merge_template(stage)["Resources"].items() if "Type" not in v and k not in sam["Resources"]]
+    if missing:
+        raise click.ClickException(f"merge template names functions chalice did not produce: {missing}")
+    return out / "sam.json"
+
+
+def register(cli: click.Group) -> None:
+    @cli.command("package")
+    @click.option("--out", type=click.Path(path_type=Path), default=Path("build/package"), show_default=True)
+    @click.option("--stage", default="prod", show_default=True)
+    def package_cmd(out: Path, stage: str) -> None:
+        """Build the deployable template (chalice package + infra merge) into OUT."""
+        path = package(out, stage)
+        click.echo(f"wrote {path} (deploy: aws cloudformation package/deploy, see README)")

@@ -1,0 +1,335 @@
+"""Declarative routes: auth, body/query validation, error envelope and OpenAPI from one place.
+
+A capability declares a route with :func:`route` on its Chalice blueprint::
+
+    @route(bp, "/admin/students", "POST", auth="admin", body=StudentIn, response=StudentOut, status=201)
+    def create_student(req: Req) -> StudentOut: ...
+
+The view receives a :class:`Req` (principal, validated body and query, ids) plus path parameters,
+and returns a pydantic model, a dict, or an :class:`Reply` for a custom status or headers.
+Every failure leaves as ``{"error": {...}}``; an unexpected exception is a 500 envelope carrying
+the request id, reported through :func:`chalicelib.observability.report_unhandled`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from chalice import Blueprint, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from chalicelib.auth import ANONYMOUS, Principal, principal_from_header
+from chalicelib.errors import ApiError, BadRequest, Forbidden, PayloadTooLarge, Unauthorized, ValidationFailed, error_envelope
+from chalicelib.observability import current_request_id, report_unhandled
+from chalicelib.settings import get_settings
+
+Auth = Literal["public", "optional", "user", "admin", "customer"]
+JSON_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]
+
+
+class Strict(BaseModel):
+    """Base for request bodies: unknown fields are refused (400 naming them), never silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Query(BaseModel):
+    """Base for query strings: unknown parameters are ignored (caches and browsers add their own)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class ListQuery(Query):
+    limit: int = Field(50, ge=1, le=100, description="Page size (1..100).")
+    next_token: str | None = Field(None, max_length=4096, description="Cursor from the previous page.")
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorEnvelope(BaseModel):
+    error: ErrorBody
+
+
+@functools.cache
+def page_model(item: type[BaseModel]) -> type[BaseModel]:
+    """``{"items": [item], "next_token": str|null}`` as a named model (``<Item>Page``)."""
+    return create_model(f"{item.__name__}Page", items=(list[item], ...), next_token=(str | None, None))
+
+
+@dataclass
+class Reply:
+    body: Any
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Req:
+    principal: Principal
+    body: Any
+    query: Any
+    request_id: str
+    source_ip: str
+    headers: dict[str, str]
+    raw: Any  # the chalice Request, for the rare route that needs it
+
+    @property
+    def actor(self) -> dict[str, str | None]:
+        return self.principal.as_actor()
+
+
+@dataclass
+class RouteSpec:
+    path: str
+    method: str
+    auth: Auth
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    response: type[BaseModel] | None
+    status: int
+    summary: str
+    tag: str
+    max_body: int
+    errors: tuple[int, ...]
+    name: str
+
+
+ROUTES: list[RouteSpec] = []
+
+
+def route(
+    bp: Blueprint,
+    path: str,
+    method: str = "GET",
+    *,
+    auth: Auth,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    response: type[BaseModel] | None = None,
+    status: int = 200,
+    summary: str = "",
+    tag: str = "",
+    max_body: int | None = None,
+    errors: tuple[int, ...] = (),
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        spec = RouteSpec(
+            path=path,
+            method=method.upper(),
+            auth=auth,
+            body=body,
+            query=query,
+            response=response,
+            status=status,
+            summary=summary or (fn.__doc__ or fn.__name__).strip().splitlines()[0],
+            tag=tag or path.strip("/").split("/")[0],
+            max_body=max_body or get_settings().default_max_body,
+            errors=errors,
+            name=fn.__name__,
+        )
+        ROUTES.append(spec)
+
+        def view(**path_params: str) -> Response:
+            return _handle(bp, spec, fn, path_params)
+
+        view.__name__ = fn.__name__
+        view.__doc__ = fn.__doc__
+        bp.route(path, methods=[spec.method], content_types=JSON_TYPES, name=fn.__name__)(view)
+        return fn
+
+    return decorate
+
+
+# --- request handling --------------------------------------------------------------------------
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    hdrs = {"Content-Type": "application/json"}
+    if rid := current_request_id():
+        hdrs["X-Request-Id"] = rid
+    hdrs.update(headers or {})
+    return Response(body=json.dumps(body, default=str), status_code=status, headers=hdrs)
+
+
+def error_response(err: ApiError) -> Response:
+    return json_response(err.status, err.envelope(), err.headers)
+
+
+def _fields_from(exc: ValidationError, prefix: str = "") -> dict[str, str]:
+    out: dict[str, str] = {}
+    for e in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in e["loc"]) or "(body)"
+        out[f"{prefix}{loc}"] = e["msg"]
+    return out
+
+
+def _authorize(spec: RouteSpec, headers: dict[str, str]) -> Principal:
+    authz = headers.get("authorization")
+    if spec.auth == "public":
+        return ANONYMOUS
+    if spec.auth == "optional":
+        return principal_from_header(authz)  # a bad token is still a 401, not silently anonymous
+    principal = principal_from_header(authz)
+    if principal is ANONYMOUS:
+        raise Unauthorized("Sign in: this route needs 'Authorization: Bearer <token>'.", code="missing_token")
+    if spec.auth in ("admin", "customer") and principal.role != spec.auth:
+        raise Forbidden(f"This route is for the {spec.auth} role.", code="wrong_role")
+    return principal
+
+
+def _parse_body(spec: RouteSpec, request: Any) -> Any:
+    raw = request.raw_body or b""
+    if len(raw) > spec.max_body:
+        raise PayloadTooLarge(
+            f"The body is {len(raw)} bytes; this route accepts at most {spec.max_body}.",
+            details={"max_bytes": spec.max_body, "size_bytes": len(raw)},
+        )
+    if spec.body is None:
+        return None
+    if not raw.strip():
+        raw = b"{}"
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"The body is not valid JSON: {exc}", code="malformed_json") from exc
+    if not isinstance(data, dict):
+        raise ValidationFailed("The body must be a JSON object.", details={"fields": {"(body)": "must be an object"}})
+    try:
+        return spec.body.model_validate(data)
+    except ValidationError as exc:
+        fields = _fields_from(exc)
+        raise ValidationFailed(f"Invalid fields: {', '.join(sorted(fields))}.", details={"fields": fields}) from exc
+
+
+def _parse_query(spec: RouteSpec, request: Any) -> Any:
+    if spec.query is None:
+        return None
+    try:
+        return spec.query.model_validate(dict(request.query_params or {}))
+    except ValidationError as exc:
+        fields = _fields_from(exc, "query.")
+        raise ValidationFailed(f"Invalid query parameters: {', '.join(sorted(fields))}.", details={"fields": fields}) from exc
+
+
+def _serialise(result: Any) -> Any:
+    if isinstance(result, BaseModel):
+        return result.model_dump(mode="json")
+    return result
+
+
+def _handle(bp: Blueprint, spec: RouteSpec, fn: Callable[..., Any], path_params: dict[str, str]) -> Response:
+    request = bp.current_request
+    headers = {k.lower(): v for k, v in dict(request.headers or {}).items()}
+    request_id = current_request_id() or "unknown"
+    try:
+        principal = _authorize(spec, headers)
+        body = _parse_body(spec, request)
+        query = _parse_query(spec, request)
+        ctx = request.context or {}
+        req = Req(
+            principal=principal,
+            body=body,
+            query=query,
+            request_id=request_id,
+            source_ip=str((ctx.get("identity") or {}).get("sourceIp") or "unknown"),
+            headers=headers,
+            raw=request,
+        )
+        result = fn(req, **path_params)
+        if isinstance(result, Response):
+            return result
+        if isinstance(result, Reply):
+            return json_response(result.status, _serialise(result.body), result.headers)
+        return json_response(spec.status, _serialise(result))
+    except ApiError as err:
+        return error_response(err)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: envelope + incident
+        report_unhandled(
+            exc,
+            {
+                "kind": "route",
+                "route": f"{spec.method} {spec.path}",
+                "path_params": path_params,
+                "request_id": request_id,
+                "http_status": 500,
+            },
+        )
+        return json_response(
+            500,
+            error_envelope(
+                "internal_error", "Something went wrong on our side; it has been recorded.", {"request_id": request_id}
+            ),
+        )
+
+
+# --- OpenAPI ------------------------------------------------------------------------------------
+
+_PATH_PARAM = re.compile(r"{(\w+)}")
+
+
+def _schema_ref(model: type[BaseModel], components: dict[str, Any]) -> dict[str, str]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, sub in schema.pop("$defs", {}).items():
+        components.setdefault(name, sub)
+    components.setdefault(model.__name__, schema)
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def openapi_document(routes: list[RouteSpec] | None = None, title: str = "Academy Ops API") -> dict[str, Any]:
+    components: dict[str, Any] = {}
+    error_ref = _schema_ref(ErrorEnvelope, components)
+    paths: dict[str, Any] = {}
+    for spec in routes if routes is not None else ROUTES:
+        op: dict[str, Any] = {"operationId": spec.name, "summary": spec.summary, "tags": [spec.tag]}
+        params: list[dict[str, Any]] = [
+            {"name": n, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+            for n in _PATH_PARAM.findall(spec.path)
+        ]
+        if spec.query is not None:
+            qschema = spec.query.model_json_schema()
+            for name, prop in qschema.get("properties", {}).items():
+                params.append({"name": name, "in": "query", "required": name in qschema.get("required", []), "schema": prop})
+        if params:
+            op["parameters"] = params
+        if spec.body is not None:
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": _schema_ref(spec.body, components)}},
+            }
+        ok: dict[str, Any] = {"description": "OK"}
+        if spec.response is not None:
+            ok["content"] = {"application/json": {"schema": _schema_ref(spec.response, components)}}
+        responses: dict[str, Any] = {str(spec.status): ok}
+        codes = set(spec.errors) | {500}
+        if spec.body is not None or spec.query is not None:
+            codes |= {400, 413}
+        if spec.auth != "public":
+            codes |= {401}
+        if spec.auth in ("user", "admin", "customer"):
+            codes |= {403}
+        if _PATH_PARAM.search(spec.path):
+            codes |= {404}
+        for code in sorted(codes):
+            responses[str(code)] = {"description": "Error", "content": {"application/json": {"schema": error_ref}}}
+        op["responses"] = responses
+        if spec.auth != "public":
+            op["security"] = [{"bearer": []}] if spec.auth != "optional" else [{"bearer": []}, {}]
+        paths.setdefault(spec.path, {})[spec.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": "1.0.0"},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+    }

@@ -1,0 +1,121 @@
+"""JWT verification and the caller's identity.
+
+Two modes, chosen per stage:
+- ``dev``: HS256 with a local signing key (from config, or generated once into an ignored file).
+- ``cognito``: RS256 only, keys from the user pool's JWKS (fetched once, cached by PyJWKClient),
+  issuer and audience checked. A dev-signed (HS256) token can never pass here.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import jwt
+
+from chalicelib.errors import Forbidden, Unauthorized
+from chalicelib.settings import Settings, get_settings
+
+Role = Literal["admin", "customer"]
+ROLES: tuple[str, ...] = ("admin", "customer")
+
+
+@dataclass(frozen=True)
+class Principal:
+    role: str  # "admin" | "customer" | "anonymous"
+    id: str | None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def as_actor(self) -> dict[str, str | None]:
+        return {"role": self.role, "id": self.id}
+
+
+ANONYMOUS = Principal(role="anonymous", id=None)
+
+_key_lock = threading.Lock()
+_jwks_client: jwt.PyJWKClient | None = None
+
+
+def dev_signing_key(settings: Settings | None = None) -> str:
+    """The dev-stage HS256 key: configured, or generated on first use into an ignored file."""
+    s = settings or get_settings()
+    if s.dev_signing_key:
+        return s.dev_signing_key
+    path = Path(s.dev_key_file)
+    with _key_lock:
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+        return path.read_text().strip()
+
+
+def mint_dev_token(role: str, sub: str, ttl_seconds: int = 8 * 3600, settings: Settings | None = None) -> str:
+    """A development token for the local stage. Refuses on stages that verify against Cognito."""
+    s = settings or get_settings()
+    if s.auth_mode != "dev":
+        raise RuntimeError(f"dev tokens are for the local stage only (stage {s.stage!r} uses {s.auth_mode})")
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}")
+    now = int(time.time())
+    claims = {"sub": sub, "role": role, "iss": s.jwt_issuer, "aud": s.jwt_audience, "iat": now, "exp": now + ttl_seconds}
+    return jwt.encode(claims, dev_signing_key(s), algorithm="HS256")
+
+
+def _jwks() -> jwt.PyJWKClient:
+    global _jwks_client
+    if _jwks_client is None:
+        url = get_settings().cognito_jwks_url
+        if not url:
+            raise Unauthorized("Token verification is not configured.", code="auth_not_configured")
+        _jwks_client = jwt.PyJWKClient(url, cache_keys=True, lifespan=3600)
+    return _jwks_client
+
+
+def verify_token(token: str, settings: Settings | None = None) -> dict[str, Any]:
+    s = settings or get_settings()
+    opts = {"require": ["exp", "sub", "iss", "aud"]}
+    try:
+        if s.auth_mode == "dev":
+            return jwt.decode(
+                token, dev_signing_key(s), algorithms=["HS256"], audience=s.jwt_audience, issuer=s.jwt_issuer, options=opts
+            )
+        key = _jwks().get_signing_key_from_jwt(token).key
+        return jwt.decode(token, key, algorithms=["RS256"], audience=s.jwt_audience, issuer=s.jwt_issuer, options=opts)
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthorized("The token has expired.", code="token_expired") from exc
+    except (jwt.PyJWTError, ValueError) as exc:
+        raise Unauthorized(f"The token is not valid: {exc}", code="invalid_token") from exc
+
+
+def role_from_claims(claims: dict[str, Any]) -> str:
+    role = claims.get("role")
+    if role in ROLES:
+        return str(role)
+    groups = claims.get("cognito:groups") or []
+    if isinstance(groups, str):
+        groups = [groups]
+    for candidate in ROLES:  # admin wins when both are present
+        if candidate in groups:
+            return candidate
+    raise Forbidden("The token carries no academy role.", code="no_role")
+
+
+def principal_from_header(authorization: str | None) -> Principal:
+    """``Authorization: Bearer <jwt>`` → Principal; no header → ANONYMOUS; a bad token → 401."""
+    if not authorization:
+        return ANONYMOUS
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Use 'Authorization: Bearer <token>'.", code="invalid_token")
+    claims = verify_token(token.strip())
+    return Principal(role=role_from_claims(claims), id=str(claims["sub"]))

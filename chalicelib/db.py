@@ -1,0 +1,96 @@
+"""pynamodb plumbing shared by every capability: table naming, time and id helpers, pagination.
+
+Table names come from :mod:`chalicelib.settings`; the endpoint comes from ``AWS_ENDPOINT_URL``
+(botocore honours it), so the same models talk to AWS, to moto's server or to ``mock_aws``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from pynamodb.attributes import UTCDateTimeAttribute
+from pynamodb.exceptions import QueryError
+from ulid import ULID
+
+from chalicelib.errors import BadRequest
+from chalicelib.settings import get_settings
+
+
+def meta(short_name: str) -> type:
+    """A pynamodb ``Meta`` for the table ``academy-<stage>-<short_name>`` (on-demand billing)."""
+    s = get_settings()
+    return type(
+        "Meta",
+        (),
+        {
+            "table_name": s.table_name(short_name),
+            "short_name": short_name,
+            "region": s.region,
+            "billing_mode": "PAY_PER_REQUEST",
+        },
+    )
+
+
+def index_meta(index_name: str, projection: Any) -> type:
+    return type("Meta", (), {"index_name": index_name, "projection": projection})
+
+
+def new_id() -> str:
+    """Server-generated, time-sortable id (ULID, 26 chars, lexicographic = creation order)."""
+    return str(ULID())
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(dt: datetime | None) -> str | None:
+    """ISO 8601 UTC with ``Z`` (the contract's timestamp format)."""
+    if dt is None:
+        return None
+    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class UTCDateTime(UTCDateTimeAttribute):
+    """pynamodb's UTC datetime attribute (kept as one name so models read alike)."""
+
+
+# --- cursor pagination -------------------------------------------------------------------------
+
+
+def encode_token(last_evaluated_key: dict[str, Any] | None) -> str | None:
+    if not last_evaluated_key:
+        return None
+    raw = json.dumps(last_evaluated_key, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_token(token: str | None) -> dict[str, Any] | None:
+    if not token:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        value = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(
+            "next_token is not valid.", code="invalid_next_token", details={"fields": {"next_token": "malformed"}}
+        ) from exc
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise BadRequest("next_token is not valid.", code="invalid_next_token", details={"fields": {"next_token": "malformed"}})
+    return value
+
+
+def page(result_iterator: Any, limit: int) -> tuple[list[Any], str | None]:
+    """Drain one page from a pynamodb query iterator built with ``limit=``; return items and token."""
+    try:
+        items = list(result_iterator)[:limit]
+    except QueryError as exc:  # a forged token naming keys outside the queried partition
+        if exc.cause_response_code == "ValidationException":
+            raise BadRequest("next_token is not valid.", code="invalid_next_token") from exc
+        raise
+    lek = result_iterator.last_evaluated_key
+    return items, encode_token(lek) if lek else None

@@ -1,0 +1,51 @@
+"""HTTP middleware: correlation ids in and out, and Chalice's own errors in our envelope."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalice import Response
+
+from chalicelib.errors import error_envelope
+from chalicelib.observability import choose_request_id, logger, set_request_id
+
+_CHALICE_CODES = {
+    400: "bad_request",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    415: "unsupported_media_type",
+}
+
+
+def _as_envelope(response: Response) -> Response:
+    """Chalice answers some errors itself ({"Code", "Message"}); rewrite them into our envelope."""
+    body = response.body
+    if isinstance(body, (bytes, str)):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            return response
+    if isinstance(body, dict) and "Code" in body and "Message" in body and "error" not in body:
+        code = _CHALICE_CODES.get(response.status_code, "internal_error")
+        message = str(body["Message"])
+        if response.status_code >= 500:
+            message = "Something went wrong on our side; it has been recorded."
+        response.body = json.dumps(error_envelope(code, message))
+        response.headers["Content-Type"] = "application/json"
+    return response
+
+
+def correlation(event: Any, get_response: Any) -> Response:
+    headers = {k.lower(): v for k, v in dict(event.headers or {}).items()}
+    platform_id = (event.context or {}).get("requestId")
+    request_id = choose_request_id(headers.get("x-request-id"), platform_id, fallback="local")
+    set_request_id(request_id)
+    logger.append_keys(path=event.path, method=event.method)
+    try:
+        response = _as_envelope(get_response(event))
+    finally:
+        logger.remove_keys(["path", "method"])
+    response.headers["X-Request-Id"] = request_id
+    return response

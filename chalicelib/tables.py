@@ -1,0 +1,10 @@
+"""Every pynamodb model, in one list: the infra template and the local stack build tables from it."""
+
+from __future__ import annotations
+
+from pynamodb.models import Model
+
+from chalicelib.academic.students import Student
+from chalicelib.jobs.audit import AuditEntry
+
+ALL_MODELS: list[type[Model]] = [Student, AuditEntry]

@@ -1,0 +1,33 @@
+"""Reusable field types for request models (pydantic v2)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, Field, StringConstraints
+
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown IANA time zone {value!r}") from exc
+    return value
+
+
+def _id(value: str) -> str:
+    if not _ID.match(value):
+        raise ValueError("must be 1-64 characters of letters, digits, '-' or '_'")
+    return value
+
+
+TimeZone = Annotated[str, Field(max_length=64), AfterValidator(_zone)]
+EntityId = Annotated[str, AfterValidator(_id)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text = Annotated[str, StringConstraints(max_length=5000)]
+CalendarDate = date

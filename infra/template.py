@@ -1,0 +1,143 @@
+"""Builds the CloudFormation template for every stateful resource, from the code that uses them.
+
+Tables come from the pynamodb models (so schema and template cannot drift), queues from
+``chalicelib.jobs.queues``. The same template is deployed into moto by the local stack and
+merged into ``chalice package`` output for AWS. ``python -m infra.template`` prints it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from pynamodb.attributes import TTLAttribute
+from pynamodb.models import Model
+
+from chalicelib.jobs.queues import QUEUES, RETENTION_SECONDS
+
+
+def _logical(name: str, suffix: str) -> str:
+    return "".join(part.capitalize() for part in re.split(r"[-_]", name)) + suffix
+
+
+def _keys(key_schema: list[dict[str, str]]) -> list[dict[str, str]]:
+    """HASH first, then RANGE (CloudFormation and DynamoDB insist on the order)."""
+    ordered = sorted(key_schema, key=lambda k: k["KeyType"] != "HASH")
+    return [{"AttributeName": k["AttributeName"], "KeyType": k["KeyType"]} for k in ordered]
+
+
+def table_resource(model: type[Model]) -> dict[str, Any]:
+    schema = model._get_schema()
+    props: dict[str, Any] = {
+        "TableName": {"Fn::Sub": f"academy-${{Stage}}-{model.Meta.short_name}"},
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [
+            {"AttributeName": a["AttributeName"], "AttributeType": a["AttributeType"]}
+            for a in sorted(schema["attribute_definitions"], key=lambda a: a["AttributeName"])
+        ],
+        "KeySchema": _keys(schema["key_schema"]),
+        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        "SSESpecification": {"SSEEnabled": True},
+    }
+    gsis = []
+    for gsi in sorted(schema["global_secondary_indexes"], key=lambda g: g["index_name"]):
+        proj = gsi["projection"]
+        projection: dict[str, Any] = {"ProjectionType": proj["ProjectionType"]}
+        if proj.get("NonKeyAttributes"):
+            projection["NonKeyAttributes"] = proj["NonKeyAttributes"]
+        gsis.append(
+            {
+                "IndexName": gsi["index_name"],
+                "KeySchema": _keys(gsi["key_schema"]),
+                "Projection": projection,
+            }
+        )
+    if gsis:
+        props["GlobalSecondaryIndexes"] = gsis
+    ttl = [a.attr_name for a in model.get_attributes().values() if isinstance(a, TTLAttribute)]
+    if ttl:
+        props["TimeToLiveSpecification"] = {"AttributeName": ttl[0], "Enabled": True}
+    return {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain", "Properties": props}
+
+
+def build_template() -> dict[str, Any]:
+    from chalicelib.tables import ALL_MODELS
+
+    resources: dict[str, Any] = {}
+    outputs: dict[str, Any] = {}
+    for model in ALL_MODELS:
+        short = model.Meta.short_name
+        logical = _logical(short, "Table")
+        resources[logical] = table_resource(model)
+        outputs[logical] = {"Value": {"Ref": logical}}
+    for spec in QUEUES.values():
+        q, dlq = _logical(spec.short, "Queue"), _logical(spec.short, "DeadLetterQueue")
+        resources[dlq] = {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": {"Fn::Sub": f"academy-${{Stage}}-{spec.short}-dlq"},
+                "MessageRetentionPeriod": RETENTION_SECONDS,
+            },
+        }
+        resources[q] = {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": {"Fn::Sub": f"academy-${{Stage}}-{spec.short}"},
+                "VisibilityTimeout": spec.visibility_timeout,
+                "MessageRetentionPeriod": RETENTION_SECONDS,
+                "RedrivePolicy": {
+                    "deadLetterTargetArn": {"Fn::GetAtt": [dlq, "Arn"]},
+                    "maxReceiveCount": spec.max_receive_count,
+                },
+            },
+        }
+        outputs[q] = {"Value": {"Ref": q}}
+        outputs[dlq] = {"Value": {"Ref": dlq}}
+    resources["MediaBucket"] = {
+        "Type": "AWS::S3::Bucket",
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": {
+            "BucketName": {"Fn::Sub": "academy-${Stage}-media-${AWS::AccountId}"},
+            "PublicAccessBlockConfiguration": {
+                "BlockPublicAcls": True,
+                "BlockPublicPolicy": True,
+                "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True,
+            },
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+            },
+            "LifecycleConfiguration": {
+                "Rules": [
+                    {
+                        "Id": "abort-incomplete-multipart",
+                        "Status": "Enabled",
+                        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+                    },
+                ]
+            },
+            "CorsConfiguration": {
+                "CorsRules": [
+                    {"AllowedMethods": ["POST", "GET", "HEAD"], "AllowedOrigins": ["*"], "AllowedHeaders": ["*"], "MaxAge": 3000}
+                ]
+            },
+        },
+    }
+    outputs["MediaBucket"] = {"Value": {"Ref": "MediaBucket"}}
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": "Academy Ops: tables, queues with dead-letter queues, and the media bucket.",
+        "Parameters": {"Stage": {"Type": "String", "Default": "dev", "AllowedPattern": "^[a-z0-9-]+$"}},
+        "Resources": resources,
+        "Outputs": outputs,
+    }
+
+
+def main() -> None:
+    print(json.dumps(build_template(), indent=2, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()

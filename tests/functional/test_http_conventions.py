@@ -1,0 +1,76 @@
+"""Conventions every route shares: envelope, request ids, unhandled errors, OpenAPI in step with routes."""
+
+from __future__ import annotations
+
+import re
+
+from chalicelib import observability
+
+
+def test_request_id_is_echoed_or_generated(client):
+    r = client.http.get("/health", headers={"X-Request-Id": "abc-123"})
+    assert r.headers["X-Request-Id"] == "abc-123"
+    r = client.http.get("/health", headers={"X-Request-Id": "bad id with spaces\n"})
+    assert r.headers["X-Request-Id"] and " " not in r.headers["X-Request-Id"]
+
+
+def test_unhandled_error_is_a_clean_500_with_request_id_and_reaches_the_seam(client, tokens, monkeypatch):
+    from chalicelib.academic import students
+
+    def boom(_id):
+        raise RuntimeError("database on fire: secret internals")
+
+    seen = []
+    monkeypatch.setattr(students, "get", boom)
+    monkeypatch.setattr(observability, "_sinks", [lambda exc, ctx: seen.append((exc, ctx))])
+    r = client.http.get("/admin/students/x1", headers={**tokens.h(tokens.admin), "X-Request-Id": "req-500"})
+    assert r.status_code == 500
+    body = r.json_body
+    assert body["error"]["code"] == "internal_error"
+    assert body["error"]["details"]["request_id"] == "req-500"
+    assert "on fire" not in r.body.decode() and "Traceback" not in r.body.decode()
+    assert len(seen) == 1
+    exc, ctx = seen[0]
+    assert isinstance(exc, RuntimeError)
+    assert ctx["route"] == "GET /admin/students/{student_id}" and ctx["request_id"] == "req-500"
+
+
+def test_a_failing_sink_never_breaks_the_response(client, tokens, monkeypatch):
+    from chalicelib.academic import students
+
+    def boom(_id):
+        raise RuntimeError("x")
+
+    def bad_sink(exc, ctx):
+        raise ValueError("sink down")
+
+    monkeypatch.setattr(students, "get", boom)
+    monkeypatch.setattr(observability, "_sinks", [bad_sink])
+    r = client.http.get("/admin/students/x1", headers=tokens.h(tokens.admin))
+    assert r.status_code == 500 and r.json_body["error"]["code"] == "internal_error"
+
+
+def test_wrong_method_is_enveloped(client):
+    r = client.http.delete("/health")
+    assert r.status_code == 405
+    assert r.json_body["error"]["code"] == "method_not_allowed"
+
+
+def test_openapi_matches_the_route_table(client, app):
+    doc = client.http.get("/openapi.json").json_body
+    assert doc["openapi"].startswith("3.1")
+    documented = {(path, method.upper()) for path, ops in doc["paths"].items() for method in ops}
+    routed = {(path, method) for path, methods in app.routes.items() for method in methods}
+    assert documented == routed
+    for path, ops in doc["paths"].items():
+        for op in ops.values():
+            names = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
+            assert names == set(re.findall(r"{(\w+)}", path))
+
+
+def test_openapi_document_is_valid():
+    from openapi_spec_validator import validate
+
+    from chalicelib.api import openapi_document
+
+    validate(openapi_document())

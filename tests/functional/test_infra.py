@@ -1,0 +1,77 @@
+"""Schemas come from one place: what the template deploys is what the models query."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_deployed_tables_match_the_models(aws):
+    from chalicelib.tables import ALL_MODELS
+
+    ddb = boto3.client("dynamodb")
+    for model in ALL_MODELS:
+        desc = ddb.describe_table(TableName=model.Meta.table_name)["Table"]
+        schema = model._get_schema()
+        assert sorted(desc["KeySchema"], key=str) == sorted(schema["key_schema"], key=str)
+        deployed = {g["IndexName"]: sorted(g["KeySchema"], key=str) for g in desc.get("GlobalSecondaryIndexes", [])}
+        declared = {g["index_name"]: sorted(g["key_schema"], key=str) for g in schema["global_secondary_indexes"]}
+        assert deployed == declared, model.__name__
+        attrs = {a["AttributeName"]: a["AttributeType"] for a in desc["AttributeDefinitions"]}
+        for a in schema["attribute_definitions"]:
+            assert attrs[a["AttributeName"]] == a["AttributeType"]
+
+
+def test_queues_have_dead_letter_queues(aws):
+    from chalicelib.jobs.queues import QUEUES
+
+    sqs = boto3.client("sqs")
+    for spec in QUEUES.values():
+        url = sqs.get_queue_url(QueueName=spec.name)["QueueUrl"]
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        redrive = json.loads(attrs["RedrivePolicy"])
+        assert redrive["deadLetterTargetArn"].endswith(spec.dlq_name)
+        assert int(redrive["maxReceiveCount"]) == spec.max_receive_count
+        assert int(attrs["VisibilityTimeout"]) >= 6 * spec.function_timeout or int(attrs["VisibilityTimeout"]) == 43200
+
+
+def test_bucket_blocks_public_access_and_aborts_multipart(aws):
+    s3 = boto3.client("s3")
+    bucket = aws["MediaBucket"]
+    pab = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert set(pab) == {"BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"} and all(pab.values())
+    rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    assert any("AbortIncompleteMultipartUpload" in r for r in rules)
+
+
+@pytest.mark.slow
+def test_academy_package_passes_cfn_lint(tmp_path):
+    out = tmp_path / "pkg"
+    subprocess.run(
+        [sys.executable, "-m", "academy_cli", "package", "--out", str(out)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    sam = json.loads((out / "sam.json").read_text())
+    functions = {k: v for k, v in sam["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
+    assert "APIHandler" in functions
+    for fn in functions.values():
+        env = fn["Properties"]["Environment"]["Variables"]
+        assert env["ACADEMY_BUCKET"] == {"Ref": "MediaBucket"}
+        assert env["ACADEMY_AUTH_MODE"] == "cognito"
+        for event in fn["Properties"].get("Events", {}).values():
+            if event["Type"] == "SQS":
+                assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    lint = subprocess.run(
+        [str(Path(sys.executable).with_name("cfn-lint")), str(out / "sam.json")], capture_output=True, text=True
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
