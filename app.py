@@ -3,11 +3,14 @@
 from chalice import Chalice
 
 from chalicelib.academic.routes import bp as academic_bp
+from chalicelib.incidents.routes import bp as incidents_bp
+from chalicelib.jobs.handlers import bp as job_handlers_bp
+from chalicelib.jobs.routes import bp as jobs_bp
+from chalicelib.media.routes import bp as media_bp
 from chalicelib.middleware import correlation
 from chalicelib.system import bp as system_bp
 
 app = Chalice(app_name="academy-ops")
-app.api.cors = False
 app.register_middleware(correlation, "http")
-app.register_blueprint(system_bp)
-app.register_blueprint(academic_bp)
+for blueprint in (system_bp, academic_bp, media_bp, incidents_bp, jobs_bp, job_handlers_bp):
+    app.register_blueprint(blueprint)

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.attributes import UTCDateTimeAttribute
+from pynamodb.connection import Connection
 from pynamodb.exceptions import QueryError
+from pynamodb.transactions import TransactWrite
 from ulid import ULID
 
 from chalicelib.errors import BadRequest
@@ -37,6 +40,16 @@ def meta(short_name: str) -> type:
 
 def index_meta(index_name: str, projection: Any) -> type:
     return type("Meta", (), {"index_name": index_name, "projection": projection})
+
+
+@functools.cache
+def _connection() -> Connection:
+    return Connection(region=get_settings().region)
+
+
+def transaction() -> TransactWrite:
+    """A DynamoDB transaction (≤ 100 actions, all-or-nothing, conditions checked like AWS)."""
+    return TransactWrite(connection=_connection())
 
 
 def new_id() -> str:

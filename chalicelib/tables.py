@@ -6,5 +6,6 @@ from pynamodb.models import Model
 
 from chalicelib.academic.students import Student
 from chalicelib.jobs.audit import AuditEntry
+from chalicelib.jobs.ledger import Job, JobDedupe
 
-ALL_MODELS: list[type[Model]] = [Student, AuditEntry]
+ALL_MODELS: list[type[Model]] = [Student, AuditEntry, Job, JobDedupe]

@@ -1,0 +1,32 @@
+"""The Lambda functions behind the job queues and their dead-letter queues (thin)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint
+
+from chalicelib.jobs.queues import QUEUES
+from chalicelib.jobs.worker import process_batch, process_dead_letters
+
+bp = Blueprint(__name__)
+
+
+@bp.on_sqs_message(queue=QUEUES["jobs"].name, batch_size=QUEUES["jobs"].batch_size, name="run_jobs")
+def run_jobs(event: Any) -> dict[str, Any]:
+    return process_batch(event.to_dict(), "jobs", event.context)
+
+
+@bp.on_sqs_message(queue=QUEUES["media"].name, batch_size=QUEUES["media"].batch_size, name="run_media_jobs")
+def run_media_jobs(event: Any) -> dict[str, Any]:
+    return process_batch(event.to_dict(), "media", event.context)
+
+
+@bp.on_sqs_message(queue=QUEUES["jobs"].dlq_name, batch_size=10, name="jobs_dead_letters")
+def jobs_dead_letters(event: Any) -> dict[str, Any]:
+    return process_dead_letters(event.to_dict(), event.context)
+
+
+@bp.on_sqs_message(queue=QUEUES["media"].dlq_name, batch_size=10, name="media_dead_letters")
+def media_dead_letters(event: Any) -> dict[str, Any]:
+    return process_dead_letters(event.to_dict(), event.context)

@@ -1,0 +1,339 @@
+"""The job ledger: one DynamoDB record per asynchronous job, the truth the Jobs page shows.
+
+Every state change is a conditional update, so concurrent workers, duplicate deliveries and
+double-clicking admins cannot run a job twice or resurrect a finished one. A run is identified
+by ``run_id``: only the run that started a job can finish it (a stale worker that lost the job to
+a takeover cannot overwrite the newer run's outcome).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from pynamodb.attributes import JSONAttribute, ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib.db import UTCDateTime, decode_token, index_meta, iso, meta, new_id, page, utcnow
+from chalicelib.errors import NotFound
+from chalicelib.jobs import states
+from chalicelib.jobs.registry import get as get_job_type
+
+
+class ByState(GlobalSecondaryIndex):
+    Meta = index_meta("by_state", AllProjection())
+    state = UnicodeAttribute(hash_key=True)
+    job_id = UnicodeAttribute(range_key=True)
+
+
+class ByType(GlobalSecondaryIndex):
+    Meta = index_meta("by_type", AllProjection())
+    type = UnicodeAttribute(hash_key=True)
+    job_id = UnicodeAttribute(range_key=True)
+
+
+class ByEntity(GlobalSecondaryIndex):
+    Meta = index_meta("by_entity", AllProjection())
+    entity_key = UnicodeAttribute(hash_key=True)
+    job_id = UnicodeAttribute(range_key=True)
+
+
+class JobError(MapAttribute):
+    type = UnicodeAttribute()
+    message = UnicodeAttribute()
+    at = UTCDateTime()
+    attempt = NumberAttribute(default=0)
+
+
+class Job(Model):
+    Meta = meta("jobs")
+    job_id = UnicodeAttribute(hash_key=True)
+    type = UnicodeAttribute()
+    state = UnicodeAttribute()
+    queue = UnicodeAttribute()
+    payload = JSONAttribute(default=dict)
+    entity_type = UnicodeAttribute(null=True)
+    entity_id = UnicodeAttribute(null=True)
+    entity_key = UnicodeAttribute(null=True)  # "type:id", for the by_entity index
+    dedupe_key = UnicodeAttribute(null=True)
+    attempts = NumberAttribute(default=0)
+    run_id = UnicodeAttribute(null=True)
+    last_error = JobError(null=True)
+    errors = ListAttribute(of=JobError, default=list)
+    result = JSONAttribute(null=True)
+    timeout_s = NumberAttribute(default=300)
+    created_at = UTCDateTime()
+    updated_at = UTCDateTime()
+    started_at = UTCDateTime(null=True)
+    finished_at = UTCDateTime(null=True)
+    heartbeat_at = UTCDateTime(null=True)
+    by_state = ByState()
+    by_type = ByType()
+    by_entity = ByEntity()
+
+    def stuck(self, now: datetime | None = None) -> bool:
+        return states.is_stuck(self.state, self.heartbeat_at, int(self.timeout_s), now or utcnow())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "type": self.type,
+            "state": self.state,
+            "attempts": int(self.attempts or 0),
+            "last_error": _error_dict(self.last_error),
+            "entity": {"type": self.entity_type, "id": self.entity_id} if self.entity_type else None,
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "heartbeat_at": iso(self.heartbeat_at),
+            "stuck": self.stuck(),
+            "queue": self.queue,
+        }
+
+    def to_detail(self) -> dict[str, Any]:
+        return {
+            **self.to_dict(),
+            "payload": self.payload,
+            "result": self.result,
+            "errors": [_error_dict(e) for e in (self.errors or [])],
+            "dedupe_key": self.dedupe_key,
+            "timeout_s": int(self.timeout_s),
+        }
+
+
+class JobDedupe(Model):
+    """``dedupe_key → job_id``: written in the same transaction as the job, so a key maps to one job."""
+
+    Meta = meta("job-dedupe")
+    dedupe_key = UnicodeAttribute(hash_key=True)
+    job_id = UnicodeAttribute()
+    created_at = UTCDateTime()
+
+
+def _error_dict(e: JobError | None) -> dict[str, Any] | None:
+    if e is None:
+        return None
+    return {"type": e.type, "message": e.message, "at": iso(e.at), "attempt": int(e.attempt or 0)}
+
+
+def _err(exc_type: str, message: str, attempt: int) -> JobError:
+    return JobError(type=exc_type, message=message[:2000], at=utcnow(), attempt=attempt)
+
+
+# --- reads -------------------------------------------------------------------------------------
+
+
+def get(job_id: str) -> Job:
+    try:
+        return Job.get(job_id, consistent_read=True)
+    except DoesNotExist as exc:
+        raise NotFound(f"Job {job_id} does not exist.", code="job_not_found", details={"job_id": job_id}) from exc
+
+
+def find(job_id: str) -> Job | None:
+    try:
+        return Job.get(job_id, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def list_jobs(
+    limit: int, next_token: str | None, state: str | None = None, job_type: str | None = None
+) -> tuple[list[Job], str | None]:
+    """Newest first, by index query: per state (optionally filtered by type), or per type."""
+    kw: dict[str, Any] = {
+        "scan_index_forward": False,
+        "limit": limit,
+        "page_size": limit,
+        "last_evaluated_key": decode_token(next_token),
+    }
+    if state:
+        filt = Job.type == job_type if job_type else None
+        it = Job.by_state.query(state, filter_condition=filt, **kw)
+    elif job_type:
+        it = Job.by_type.query(job_type, **kw)
+    else:
+        raise ValueError("list_jobs needs a state or a type")
+    return page(it, limit)
+
+
+def latest_for_entity(entity_type: str, entity_id: str) -> Job | None:
+    for job in Job.by_entity.query(f"{entity_type}:{entity_id}", scan_index_forward=False, limit=1):
+        return job
+    return None
+
+
+# --- writes ------------------------------------------------------------------------------------
+
+
+def new_job(job_type: str, queue: str, payload: dict[str, Any], entity: dict[str, str] | None, dedupe_key: str | None) -> Job:
+    jt = get_job_type(job_type)
+    now = utcnow()
+    job = Job(
+        job_id=new_id(),
+        type=job_type,
+        state=states.QUEUED,
+        queue=queue,
+        payload=payload,
+        dedupe_key=dedupe_key,
+        attempts=0,
+        timeout_s=jt.timeout_s if jt else 300,
+        created_at=now,
+        updated_at=now,
+    )
+    if entity:
+        job.entity_type, job.entity_id = entity["type"], entity["id"]
+        job.entity_key = f"{entity['type']}:{entity['id']}"
+    return job
+
+
+def start_run(job_id: str, stale_after_s: int) -> tuple[Job, str] | None:
+    """queued → running (or take over a running job whose heartbeat is stale). None: not ours to run."""
+    run_id = new_id()
+    now = utcnow()
+    stale = now - timedelta(seconds=stale_after_s)
+    job = Job(job_id=job_id)
+    cond = (Job.state == states.QUEUED) | ((Job.state == states.RUNNING) & (Job.heartbeat_at < stale))
+    try:
+        job.update(
+            actions=[
+                Job.state.set(states.RUNNING),
+                Job.run_id.set(run_id),
+                Job.attempts.add(1),
+                Job.started_at.set(now),
+                Job.heartbeat_at.set(now),
+                Job.updated_at.set(now),
+            ],
+            condition=Job.job_id.exists() & cond,
+        )
+    except UpdateError as exc:
+        if _condition_failed(exc):
+            return None
+        raise
+    return job, run_id
+
+
+def heartbeat(job_id: str, run_id: str) -> bool:
+    now = utcnow()
+    try:
+        Job(job_id=job_id).update(
+            actions=[Job.heartbeat_at.set(now), Job.updated_at.set(now)],
+            condition=(Job.run_id == run_id) & (Job.state == states.RUNNING),
+        )
+        return True
+    except UpdateError as exc:
+        if _condition_failed(exc):
+            return False
+        raise
+
+
+def finish(job_id: str, run_id: str, result: Any) -> bool:
+    now = utcnow()
+    try:
+        Job(job_id=job_id).update(
+            actions=[
+                Job.state.set(states.SUCCEEDED),
+                Job.result.set(result),
+                Job.finished_at.set(now),
+                Job.updated_at.set(now),
+            ],
+            condition=(Job.run_id == run_id) & (Job.state == states.RUNNING),
+        )
+        return True
+    except UpdateError as exc:
+        if _condition_failed(exc):
+            return False
+        raise
+
+
+def record_failure(job_id: str, run_id: str | None, exc_type: str, message: str, *, final: bool) -> bool:
+    """A run failed: ``final`` → failed for good; otherwise back to queued for SQS to redeliver."""
+    job = find(job_id)
+    if job is None:
+        return False
+    err = _err(exc_type, message, int(job.attempts or 0))
+    now = utcnow()
+    history = [*(job.errors or []), err][-states.MAX_ERROR_HISTORY :]
+    actions = [
+        Job.state.set(states.FAILED if final else states.QUEUED),
+        Job.last_error.set(err),
+        Job.errors.set(history),
+        Job.updated_at.set(now),
+    ]
+    if final:
+        actions.append(Job.finished_at.set(now))
+    if run_id is not None:
+        cond = (Job.run_id == run_id) & (Job.state == states.RUNNING)
+    else:  # the dead-letter path: any non-terminal job becomes failed
+        cond = Job.state.is_in(states.QUEUED, states.RUNNING)
+    try:
+        Job(job_id=job_id).update(actions=actions, condition=cond)
+        return True
+    except UpdateError as exc:
+        if _condition_failed(exc):
+            return False
+        raise
+
+
+def requeue(job_id: str, allowed_from: tuple[str, ...]) -> Job | None:
+    """failed/cancelled → queued with a new run ahead (retry). None if the job was not in ``allowed_from``."""
+    now = utcnow()
+    job = Job(job_id=job_id)
+    try:
+        job.update(
+            actions=[Job.state.set(states.QUEUED), Job.run_id.remove(), Job.finished_at.remove(), Job.updated_at.set(now)],
+            condition=Job.job_id.exists() & Job.state.is_in(*allowed_from),
+        )
+    except UpdateError as exc:
+        if _condition_failed(exc):
+            return None
+        raise
+    return get(job_id)
+
+
+def cancel(job_id: str, stale_before: datetime | None = None) -> Job | None:
+    """queued/failed (or running with a stale heartbeat) → cancelled. None if not cancellable now."""
+    now = utcnow()
+    cond = Job.state.is_in(states.QUEUED, states.FAILED)
+    if stale_before is not None:
+        cond = cond | ((Job.state == states.RUNNING) & (Job.heartbeat_at < stale_before))
+    try:
+        Job(job_id=job_id).update(
+            actions=[Job.state.set(states.CANCELLED), Job.finished_at.set(now), Job.updated_at.set(now)],
+            condition=Job.job_id.exists() & cond,
+        )
+    except UpdateError as exc:
+        if _condition_failed(exc):
+            return None
+        raise
+    return get(job_id)
+
+
+def put_orphan(raw_body: str, reason: str) -> Job:
+    """A message that names no job we know: recorded as a failed job so nothing vanishes."""
+    now = utcnow()
+    job = Job(
+        job_id=new_id(),
+        type="unknown",
+        state=states.FAILED,
+        queue="unknown",
+        payload={"raw_body": raw_body[:10_000]},
+        attempts=1,
+        created_at=now,
+        updated_at=now,
+        finished_at=now,
+    )
+    job.last_error = _err("UnreadableMessage", reason, 1)
+    job.errors = [job.last_error]
+    try:
+        job.save(condition=Job.job_id.does_not_exist())
+    except PutError:
+        raise
+    return job
+
+
+def _condition_failed(exc: Exception) -> bool:
+    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"

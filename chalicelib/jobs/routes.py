@@ -1,0 +1,7 @@
+"""HTTP routes of the jobs capability."""
+
+from __future__ import annotations
+
+from chalice import Blueprint
+
+bp = Blueprint(__name__)

@@ -1,0 +1,205 @@
+"""The worker base every SQS consumer uses: partial batch failures, ledger transitions, heartbeats.
+
+For each record: read the job id from the body → skip finished, cancelled or already-running jobs
+(duplicate deliveries) → claim the run with a conditional update → run the job type's function
+with a heartbeat → succeeded / failed (permanent, or transient and out of receives) / back to
+queued (transient, SQS redelivers after the visibility timeout). Only failed transient records are
+reported to SQS (``batchItemFailures``); the rest of the batch is deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from chalicelib import aws
+from chalicelib.jobs import ledger, registry, states
+from chalicelib.jobs.ledger import Job
+from chalicelib.jobs.queues import QUEUES
+from chalicelib.observability import logger, metrics, report_unhandled
+
+
+class PermanentJobError(Exception):
+    """The job can never succeed as it stands (bad input, corrupt file): fail now, do not retry."""
+
+
+class TransientJobError(Exception):
+    """Worth another try later (throttling, a dependency down): SQS redelivers."""
+
+
+@dataclass
+class JobContext:
+    job: Job
+    run_id: str
+    receive_count: int
+    max_receives: int
+    lambda_context: Any = None
+
+    @property
+    def final_attempt(self) -> bool:
+        return self.receive_count >= self.max_receives
+
+    def remaining_ms(self) -> int:
+        """Time left in this invocation (a generous default off Lambda)."""
+        if self.lambda_context is not None and hasattr(self.lambda_context, "get_remaining_time_in_millis"):
+            return int(self.lambda_context.get_remaining_time_in_millis())
+        return 15 * 60 * 1000
+
+    def heartbeat(self) -> None:
+        ledger.heartbeat(self.job.job_id, self.run_id)
+
+    def cancelled(self) -> bool:
+        current = ledger.find(self.job.job_id)
+        return current is None or current.state == states.CANCELLED
+
+
+class _Heartbeat:
+    def __init__(self, job_id: str, run_id: str, every_s: float) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, args=(job_id, run_id, every_s), daemon=True)
+
+    def _beat(self, job_id: str, run_id: str, every_s: float) -> None:
+        while not self._stop.wait(every_s):
+            try:
+                if not ledger.heartbeat(job_id, run_id):
+                    return
+            except Exception:  # noqa: BLE001 - a missed beat is not worth killing the job
+                logger.warning("heartbeat failed", extra={"job_id": job_id})
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def _job_id_from(record: SQSRecord) -> str | None:
+    try:
+        body = json.loads(record.body)
+    except (TypeError, ValueError):
+        return None
+    job_id = body.get("job_id") if isinstance(body, dict) else None
+    return job_id if isinstance(job_id, str) and job_id else None
+
+
+def retry_delay_s(receive_count: int) -> int:
+    """Exponential back-off before SQS offers a failed message again: 5 s, 20 s, 80 s … ≤ 15 min."""
+    return min(900, 5 * 4 ** max(0, receive_count - 1))
+
+
+def _back_off(record: SQSRecord, receive_count: int) -> None:
+    """Shorten (or lengthen) the wait before redelivery from the queue's visibility timeout to a back-off."""
+    try:
+        name = record.event_source_arn.rsplit(":", 1)[-1]
+        aws.client("sqs").change_message_visibility(
+            QueueUrl=aws.queue_url(name), ReceiptHandle=record.receipt_handle, VisibilityTimeout=retry_delay_s(receive_count)
+        )
+    except Exception:  # noqa: BLE001 - without it SQS still redelivers, after the visibility timeout
+        logger.warning("could not set retry back-off", exc_info=True)
+
+
+def _report(job: Job, exc: BaseException, *, permanent: bool) -> None:
+    report_unhandled(
+        exc,
+        {
+            "kind": "job",
+            "job_id": job.job_id,
+            "job_type": job.type,
+            "entity": {"type": job.entity_type, "id": job.entity_id} if job.entity_type else None,
+            "permanent": permanent,
+            "request_id": job.job_id,
+        },
+    )
+
+
+def run_record(record: SQSRecord, queue_short: str, lambda_context: Any = None) -> None:
+    """Process one message. Returns normally to delete it; raises to have SQS deliver it again."""
+    job_id = _job_id_from(record)
+    job = ledger.find(job_id) if job_id else None
+    if job is None:
+        orphan = ledger.put_orphan(record.body or "", f"message names no known job (job_id={job_id!r})")
+        logger.error("unreadable job message recorded as failed job", extra={"orphan_job_id": orphan.job_id})
+        return
+    logger.append_keys(job_id=job.job_id, job_type=job.type)
+    try:
+        if job.state in states.TERMINAL:
+            logger.info("job already finished; duplicate or stale message ignored", extra={"state": job.state})
+            metrics.add_metric(name="JobMessageSkipped", unit="Count", value=1)
+            return
+        jt = registry.get(job.type)
+        if jt is None:
+            ledger.record_failure(job.job_id, None, "UnknownJobType", f"no handler for job type {job.type!r}", final=True)
+            return
+        claimed = ledger.start_run(job.job_id, stale_after_s=jt.timeout_s)
+        if claimed is None:
+            logger.info("job is being run elsewhere; duplicate delivery ignored")
+            metrics.add_metric(name="JobMessageSkipped", unit="Count", value=1)
+            return
+        _, run_id = claimed
+        job = ledger.get(job.job_id)
+        receive_count = int(record.attributes.approximate_receive_count or 1)
+        ctx = JobContext(job, run_id, receive_count, QUEUES[queue_short].max_receive_count, lambda_context)
+        started = time.monotonic()
+        try:
+            with _Heartbeat(job.job_id, run_id, every_s=max(1.0, min(30.0, jt.timeout_s / 3))):
+                result = jt.load()(job, ctx)
+        except PermanentJobError as exc:
+            ledger.record_failure(job.job_id, run_id, type(exc).__name__, str(exc), final=True)
+            metrics.add_metric(name="JobFailedPermanently", unit="Count", value=1)
+            _report(job, exc, permanent=True)
+            return
+        except Exception as exc:
+            final = ctx.final_attempt
+            ledger.record_failure(job.job_id, run_id, type(exc).__name__, str(exc), final=final)
+            metrics.add_metric(name="JobAttemptFailed", unit="Count", value=1)
+            _report(job, exc, permanent=final)
+            if not final:
+                _back_off(record, ctx.receive_count)
+            raise
+        finished = ledger.finish(job.job_id, run_id, result)
+        metrics.add_metric(name="JobSucceeded" if finished else "JobLostToTakeover", unit="Count", value=1)
+        logger.info("job finished", extra={"seconds": round(time.monotonic() - started, 3), "recorded": finished})
+    finally:
+        logger.remove_keys(["job_id", "job_type"])
+
+
+def process_batch(event: dict[str, Any], queue_short: str, lambda_context: Any = None) -> dict[str, Any]:
+    """The body of every job queue's Lambda: returns ``{"batchItemFailures": [...]}``."""
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    return process_partial_response(
+        event=event,
+        record_handler=lambda record: run_record(record, queue_short, lambda_context),
+        processor=processor,
+        context=lambda_context,
+    )
+
+
+def record_dead_letter(record: SQSRecord) -> None:
+    """A message that exhausted its receives: the ledger job becomes failed (if it is not already)."""
+    job_id = _job_id_from(record)
+    job = ledger.find(job_id) if job_id else None
+    if job is None:
+        ledger.put_orphan(record.body or "", f"dead letter names no known job (job_id={job_id!r})")
+        return
+    if job.state in (states.QUEUED, states.RUNNING):
+        reason = job.last_error.message if job.last_error else "no error was recorded"
+        receives = int(job.attempts or 0)
+        ledger.record_failure(job.job_id, None, "DeadLetter", f"gave up after {receives} attempts: {reason}", final=True)
+        metrics.add_metric(name="JobDeadLettered", unit="Count", value=1)
+
+
+def process_dead_letters(event: dict[str, Any], lambda_context: Any = None) -> dict[str, Any]:
+    return process_partial_response(
+        event=event,
+        record_handler=record_dead_letter,
+        processor=BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False),
+        context=lambda_context,
+    )
