@@ -95,12 +95,12 @@ def retry_delay_s(receive_count: int) -> int:
     return min(900, 5 * 4 ** max(0, receive_count - 1))
 
 
-def _back_off(record: SQSRecord, receive_count: int) -> None:
-    """Shorten (or lengthen) the wait before redelivery from the queue's visibility timeout to a back-off."""
+def _back_off(record: SQSRecord, delay_s: int) -> None:
+    """Replace the queue's visibility timeout with ``delay_s`` before SQS offers the message again."""
     try:
         name = record.event_source_arn.rsplit(":", 1)[-1]
         aws.client("sqs").change_message_visibility(
-            QueueUrl=aws.queue_url(name), ReceiptHandle=record.receipt_handle, VisibilityTimeout=retry_delay_s(receive_count)
+            QueueUrl=aws.queue_url(name), ReceiptHandle=record.receipt_handle, VisibilityTimeout=delay_s
         )
     except Exception:  # noqa: BLE001 - without it SQS still redelivers, after the visibility timeout
         logger.warning("could not set retry back-off", exc_info=True)
@@ -161,8 +161,8 @@ def run_record(record: SQSRecord, queue_short: str, lambda_context: Any = None) 
             ledger.record_failure(job.job_id, run_id, type(exc).__name__, str(exc), final=final)
             metrics.add_metric(name="JobAttemptFailed", unit="Count", value=1)
             _report(job, exc, permanent=final)
-            if not final:
-                _back_off(record, ctx.receive_count)
+            # Out of receives: visible again at once, so SQS moves it to the DLQ on its next receive.
+            _back_off(record, 0 if final else retry_delay_s(ctx.receive_count))
             raise
         finished = ledger.finish(job.job_id, run_id, result)
         metrics.add_metric(name="JobSucceeded" if finished else "JobLostToTakeover", unit="Count", value=1)
