@@ -7,5 +7,6 @@ from pynamodb.models import Model
 from chalicelib.academic.students import Student
 from chalicelib.jobs.audit import AuditEntry
 from chalicelib.jobs.ledger import Job, JobDedupe
+from chalicelib.media.store import Homework, Video
 
-ALL_MODELS: list[type[Model]] = [Student, AuditEntry, Job, JobDedupe]
+ALL_MODELS: list[type[Model]] = [Student, AuditEntry, Job, JobDedupe, Homework, Video]

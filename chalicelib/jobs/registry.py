@@ -39,3 +39,4 @@ def get(name: str) -> JobType | None:
 
 # The product's job types. Add a line per type.
 register("noop", "jobs", "chalicelib.jobs.builtin:noop", timeout_s=60)
+register("process_video_proof", "media", "chalicelib.media.pipeline:process_video_proof", timeout_s=300)

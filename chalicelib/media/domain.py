@@ -1,0 +1,248 @@
+"""Media rules (pure: no boto3, no Chalice): allowed types, keys, eligibility, probing and ffmpeg arguments.
+
+Eligibility is read from the data, never from a flag: a video whose only variant is the ``original``
+is optimisable; one with more variants is optimised; one with none is still awaiting its upload.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import BinaryIO
+
+ORIGINAL, OPTIMISED_720P, POSTER = "original", "720p", "poster"
+AWAITING_UPLOAD, UPLOADED = "awaiting_upload", "uploaded"
+OPTIMISABLE, OPTIMISED = "optimisable", "optimised"
+
+# content type -> accepted filename extensions (first = the extension used in the key)
+HOMEWORK_TYPES: dict[str, tuple[str, ...]] = {
+    "application/pdf": ("pdf",),
+    "image/jpeg": ("jpg", "jpeg"),
+    "image/png": ("png",),
+    "image/heic": ("heic",),
+    "image/heif": ("heif", "heic"),
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ("docx",),
+    "text/plain": ("txt",),
+}
+VIDEO_TYPES: dict[str, tuple[str, ...]] = {
+    "video/mp4": ("mp4", "m4v"),
+    "video/quicktime": ("mov",),
+    "video/webm": ("webm",),
+    "video/x-matroska": ("mkv",),
+    "video/matroska": ("mkv",),
+}
+
+MAX_LONG_SIDE, MAX_SHORT_SIDE = 1280, 720  # "720p max", landscape or portrait
+VIDEO_MAX_BITRATE = 4_000_000  # bits/s, -maxrate: bounds the output size (and the /tmp it needs)
+AUDIO_BITRATE = 128_000
+SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+class MediaRuleError(ValueError):
+    """A request breaks a media rule; ``field`` names the offending input."""
+
+    def __init__(self, message: str, field: str, code: str = "validation_error") -> None:
+        super().__init__(message)
+        self.field, self.code = field, code
+
+
+# --- uploads -----------------------------------------------------------------------------------
+
+
+def extension_for(filename: str, content_type: str, allowed: dict[str, tuple[str, ...]]) -> str:
+    """The key's extension for a declared upload; refuses types outside ``allowed`` and mismatched names."""
+    ct = content_type.strip().lower()
+    if ct not in allowed:
+        raise MediaRuleError(f"content_type must be one of {', '.join(sorted(allowed))}.", "content_type", "unsupported_type")
+    if "/" in filename or "\\" in filename or any(ord(c) < 32 for c in filename):
+        raise MediaRuleError("filename must be a plain file name (no path, no control characters).", "filename")
+    ext = PurePosixPath(filename).suffix.lower().lstrip(".")
+    if ext not in allowed[ct]:
+        raise MediaRuleError(f"a {ct} file must be named *.{' or *.'.join(allowed[ct])}.", "filename", "extension_mismatch")
+    return allowed[ct][0]
+
+
+def customer_prefix(customer_id: str) -> str:
+    if not SAFE_ID.match(customer_id):
+        raise MediaRuleError("the signed-in customer id cannot name a storage prefix.", "sub", "invalid_customer")
+    return f"customers/{customer_id}/"
+
+
+def homework_key(customer_id: str, student_id: str, homework_id: str, ext: str) -> str:
+    return f"{customer_prefix(customer_id)}students/{student_id}/homework/{homework_id}.{ext}"
+
+
+def video_prefix(customer_id: str, student_id: str, video_id: str) -> str:
+    return f"{customer_prefix(customer_id)}students/{student_id}/videos/{video_id}/"
+
+
+def sniff_ok(content_type: str, head: bytes) -> bool:
+    """Do the file's first bytes look like the declared type? (A renamed text file does not.)"""
+    ct = content_type.lower()
+    box = head[4:12]
+    if ct == "application/pdf":
+        return head.startswith(b"%PDF-")
+    if ct == "image/jpeg":
+        return head.startswith(b"\xff\xd8\xff")
+    if ct == "image/png":
+        return head.startswith(b"\x89PNG\r\n\x1a\n")
+    if ct in ("image/heic", "image/heif"):
+        return box[:4] == b"ftyp" and box[4:8] in (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1", b"avif")
+    if ct.endswith("wordprocessingml.document"):
+        return head.startswith(b"PK\x03\x04")
+    if ct == "text/plain":
+        if b"\x00" in head:
+            return False
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError as exc:  # a multi-byte character cut at the end of the sample is fine
+            return exc.start >= len(head) - 3
+        return True
+    if ct in ("video/mp4", "video/quicktime"):
+        return box[:4] in (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot")
+    if ct in ("video/webm", "video/x-matroska", "video/matroska"):
+        return head.startswith(b"\x1a\x45\xdf\xa3")
+    return False
+
+
+# --- eligibility -------------------------------------------------------------------------------
+
+
+def eligibility(variant_count: int) -> str | None:
+    """``optimisable`` (original only), ``optimised`` (more), or None (nothing uploaded yet)."""
+    if variant_count == 1:
+        return OPTIMISABLE
+    if variant_count > 1:
+        return OPTIMISED
+    return None
+
+
+def is_optimisable(variant_count: int) -> bool:
+    return eligibility(variant_count) == OPTIMISABLE
+
+
+# --- probing -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Probe:
+    duration_s: float
+    width: int  # as displayed (rotation applied)
+    height: int
+    video_codec: str
+    has_audio: bool
+    rotation: int = 0
+    streams: list[str] = field(default_factory=list)
+
+
+class NotAVideo(ValueError):
+    """The file is corrupt, not a video, or has no usable video stream."""
+
+
+_DURATION = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
+_STREAM = re.compile(r"^\s*Stream #\d+:\d+.*?: (Video|Audio|Subtitle|Data|Attachment): (.*)$", re.M)
+_SIZE = re.compile(r"(?:^|[ ,])(\d{2,5})x(\d{2,5})(?=[ ,\[]|$)")
+_ROTATION = re.compile(r"rotation of (-?\d+(?:\.\d+)?) degrees|rotate\s*:\s*(-?\d+)")
+_IMAGE_CODECS = {"png", "mjpeg_still", "bmp", "gif", "webp", "tiff", "jpegls", "apng"}
+
+
+def parse_probe(stderr: str) -> Probe:
+    """Parse ``ffmpeg -i FILE`` output (no ffprobe in the wheel) into duration, size and streams."""
+    inputs = stderr.split("Input #0", 1)
+    if len(inputs) < 2:
+        tail = " | ".join(stderr.strip().splitlines()[-3:])
+        raise NotAVideo(f"ffmpeg cannot read the file: {tail or 'no input recognised'}")
+    text = inputs[1].split("\nOutput #", 1)[0]
+    streams = [(kind, desc) for kind, desc in _STREAM.findall(text)]
+    videos = [desc for kind, desc in streams if kind == "Video" and "attached pic" not in desc]
+    if not videos:
+        raise NotAVideo("the file has no video stream")
+    desc = videos[0]
+    codec = desc.split(None, 1)[0].strip(",")
+    size = _SIZE.search(desc)
+    if size is None:
+        raise NotAVideo(f"the video stream has no frame size ({desc[:120]})")
+    width, height = int(size.group(1)), int(size.group(2))
+    m = _DURATION.search(text)
+    duration = 3600 * int(m.group(1)) + 60 * int(m.group(2)) + float(m.group(3)) if m else 0.0
+    if duration <= 0 or codec in _IMAGE_CODECS:
+        raise NotAVideo(f"the file is a still image or has no duration (codec {codec})")
+    rot = _ROTATION.search(text)
+    rotation = round(float(rot.group(1) or rot.group(2))) % 360 if rot else 0
+    if rotation in (90, 270):
+        width, height = height, width
+    return Probe(
+        duration_s=round(duration, 3),
+        width=width,
+        height=height,
+        video_codec=codec,
+        has_audio=any(kind == "Audio" for kind, _ in streams),
+        rotation=rotation,
+        streams=[f"{k}: {d[:80]}" for k, d in streams],
+    )
+
+
+# --- transcoding -------------------------------------------------------------------------------
+
+
+def _even_down(x: float) -> int:
+    return max(2, int(x) // 2 * 2)
+
+
+def target_size(width: int, height: int) -> tuple[int, int]:
+    """Fit inside 1280x720 (or 720x1280 portrait), keep aspect, never upscale, even dimensions."""
+    long_max, short_max = (MAX_LONG_SIDE, MAX_SHORT_SIDE)
+    box_w, box_h = (long_max, short_max) if width >= height else (short_max, long_max)
+    scale = min(1.0, box_w / width, box_h / height)
+    return _even_down(width * scale), _even_down(height * scale)
+
+
+def expected_output_bytes(duration_s: float) -> int:
+    """Upper bound of the 720p file's size (capped bitrate) plus the poster and container overhead."""
+    return int(duration_s * (VIDEO_MAX_BITRATE + AUDIO_BITRATE) / 8 * 1.1) + 4 * 1024 * 1024
+
+
+def transcode_args(ffmpeg: str, src: str, dst: str, probe: Probe, preset: str = "veryfast") -> list[str]:
+    """ffmpeg arguments for the 720p H.264/AAC MP4 with the moov atom first (+faststart)."""
+    w, h = target_size(probe.width, probe.height)
+    args = [ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "warning", "-y", "-i", src]
+    args += ["-map", "0:v:0", "-map", "0:a:0?", "-sn", "-dn", "-map_metadata", "-1"]
+    args += ["-vf", f"scale={w}:{h}:flags=bicubic,setsar=1", "-pix_fmt", "yuv420p"]
+    args += ["-c:v", "libx264", "-preset", preset, "-crf", "23", "-profile:v", "high"]
+    args += ["-maxrate", str(VIDEO_MAX_BITRATE), "-bufsize", str(2 * VIDEO_MAX_BITRATE)]
+    args += ["-c:a", "aac", "-b:a", str(AUDIO_BITRATE), "-ac", "2"]
+    args += ["-movflags", "+faststart", "-f", "mp4", dst]
+    return args
+
+
+def poster_args(ffmpeg: str, src: str, dst: str, duration_s: float) -> list[str]:
+    """A JPEG of one frame, a second in (or mid-clip for very short ones)."""
+    at = min(1.0, duration_s / 2)
+    args = [ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "warning", "-y", "-ss", f"{at:.3f}", "-i", src]
+    return [*args, "-frames:v", "1", "-q:v", "3", "-f", "image2", "-c:v", "mjpeg", dst]
+
+
+def probe_args(ffmpeg: str, src: str) -> list[str]:
+    return [ffmpeg, "-hide_banner", "-nostdin", "-i", src]
+
+
+def top_level_boxes(f: BinaryIO) -> list[str]:
+    """Names of an MP4's top-level boxes in file order (to check ``moov`` comes before ``mdat``)."""
+    out: list[str] = []
+    f.seek(0, 2)
+    end = f.tell()
+    pos = 0
+    while pos + 8 <= end:
+        f.seek(pos)
+        header = f.read(16)
+        size, name = int.from_bytes(header[:4], "big"), header[4:8].decode("latin-1")
+        if size == 1:
+            size = int.from_bytes(header[8:16], "big")
+        elif size == 0:
+            size = end - pos
+        out.append(name)
+        if size < 8:
+            break
+        pos += size
+    return out

@@ -1,0 +1,108 @@
+"""S3 side of uploads and downloads: presigned POSTs and GETs, and the checks ``complete`` makes.
+
+A presigned POST is bound to one key, the declared content type and exactly the declared size
+(``content-length-range``). Emulators do not enforce POST policies (moto accepts anything), so
+:func:`verify_upload` re-checks what arrived with HeadObject and a 64-byte ranged GET, and deletes
+the object when the upload lied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib import aws
+from chalicelib.db import iso, utcnow
+from chalicelib.errors import BadRequest, Conflict
+from chalicelib.media import domain
+from chalicelib.observability import logger, metrics
+from chalicelib.settings import get_settings
+
+UPLOAD_EXPIRES_S = 3600  # a 2 GiB video on a slow line needs a while
+DOWNLOAD_EXPIRES_S = 300  # short-lived download links
+
+
+@dataclass(frozen=True)
+class UploadedObject:
+    size_bytes: int
+    content_type: str
+    etag: str | None
+
+
+def presigned_post(key: str, content_type: str, size_bytes: int, expires_s: int = UPLOAD_EXPIRES_S) -> dict[str, Any]:
+    """``{url, fields, expires_at, max_bytes}`` for one browser POST of exactly ``size_bytes`` to ``key``."""
+    post = aws.client("s3").generate_presigned_post(
+        Bucket=get_settings().bucket_name,
+        Key=key,
+        Fields={"Content-Type": content_type},
+        Conditions=[{"Content-Type": content_type}, ["content-length-range", size_bytes, size_bytes]],
+        ExpiresIn=expires_s,
+    )
+    return {
+        "url": post["url"],
+        "fields": post["fields"],
+        "expires_at": iso(utcnow() + timedelta(seconds=expires_s)),
+        "max_bytes": size_bytes,
+    }
+
+
+def presigned_get(key: str | None, filename: str | None = None, expires_s: int = DOWNLOAD_EXPIRES_S) -> str | None:
+    if not key:
+        return None
+    params: dict[str, Any] = {"Bucket": get_settings().bucket_name, "Key": key}
+    if filename:
+        safe = "".join(c for c in filename if c.isprintable() and c not in '"\\')
+        params["ResponseContentDisposition"] = f'attachment; filename="{safe}"'
+    return aws.client("s3").generate_presigned_url("get_object", Params=params, ExpiresIn=expires_s)
+
+
+def delete(key: str) -> None:
+    try:
+        aws.client("s3").delete_object(Bucket=get_settings().bucket_name, Key=key)
+    except ClientError:
+        logger.warning("could not delete refused upload", extra={"key": key}, exc_info=True)
+
+
+def verify_upload(key: str, declared_type: str, declared_size: int) -> UploadedObject:
+    """The object exists with the declared size and type, and its first bytes match the type.
+
+    Missing → 409 ``upload_missing`` (nothing deleted). A size or type lie → the object is deleted and
+    409 ``upload_size_mismatch`` / 400 ``upload_type_mismatch``: the customer must upload again.
+    """
+    s3 = aws.client("s3")
+    bucket = get_settings().bucket_name
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            raise Conflict(
+                "The file has not been uploaded yet: POST it to the upload URL first.",
+                code="upload_missing",
+                details={"key": key},
+            ) from exc
+        raise
+    size = int(head["ContentLength"])
+    ctype = str(head.get("ContentType") or "").split(";")[0].strip().lower()
+    if size != declared_size:
+        delete(key)
+        metrics.add_metric(name="UploadRefused", unit="Count", value=1)
+        raise Conflict(
+            f"The uploaded file is {size} bytes, not the declared {declared_size}; it was discarded. Start a new upload.",
+            code="upload_size_mismatch",
+            details={"declared_bytes": declared_size, "uploaded_bytes": size},
+        )
+    sample = b""
+    if size:
+        sample = s3.get_object(Bucket=bucket, Key=key, Range="bytes=0-63")["Body"].read(64)
+    if ctype != declared_type or not domain.sniff_ok(declared_type, sample):
+        delete(key)
+        metrics.add_metric(name="UploadRefused", unit="Count", value=1)
+        raise BadRequest(
+            f"The uploaded file is not a {declared_type} file; it was discarded. Start a new upload.",
+            code="upload_type_mismatch",
+            details={"declared_type": declared_type, "uploaded_type": ctype or None},
+        )
+    return UploadedObject(size_bytes=size, content_type=ctype, etag=head.get("ETag"))

@@ -1,0 +1,147 @@
+"""Media use cases: uploads, completing them, and queueing optimisation exactly once.
+
+Queueing goes through the job runtime's ``dispatch`` with a dedupe key derived from the video's
+newest job (``after:<job_id>`` or ``after:none``): two clicks that saw the same state produce the same
+key, so only one job is created, whichever process or thread gets there first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.academic import students
+from chalicelib.errors import ApiError, BadRequest, Conflict, PayloadTooLarge, ValidationFailed
+from chalicelib.jobs import ledger, states
+from chalicelib.jobs.dispatch import dispatch
+from chalicelib.jobs.ledger import Job
+from chalicelib.media import domain, objects, store
+from chalicelib.media.store import Homework, Video
+from chalicelib.observability import logger, metrics
+from chalicelib.settings import get_settings
+
+JOB_TYPE = "process_video_proof"
+
+
+def _rule_error(exc: domain.MediaRuleError) -> ApiError:
+    return ValidationFailed(str(exc), code=exc.code, details={"fields": {exc.field: str(exc)}})
+
+
+def _check_declared(filename: str, content_type: str, size_bytes: int, allowed: dict[str, tuple[str, ...]], cap: int) -> str:
+    try:
+        ext = domain.extension_for(filename, content_type, allowed)
+    except domain.MediaRuleError as exc:
+        raise _rule_error(exc) from exc
+    if size_bytes > cap:
+        raise PayloadTooLarge(
+            f"The file is {size_bytes} bytes; uploads here accept at most {cap}.",
+            code="file_too_large",
+            details={"max_bytes": cap, "size_bytes": size_bytes, "fields": {"size_bytes": f"must be at most {cap}"}},
+        )
+    return ext
+
+
+def _safe_customer(customer_id: str) -> None:
+    try:
+        domain.customer_prefix(customer_id)
+    except domain.MediaRuleError as exc:
+        raise BadRequest(str(exc), code=exc.code) from exc
+
+
+# --- homework ----------------------------------------------------------------------------------
+
+
+def start_homework(customer_id: str, student_id: str, filename: str, content_type: str, size_bytes: int) -> tuple[Homework, dict]:
+    _safe_customer(customer_id)
+    students.get_owned(student_id, customer_id)
+    content_type = content_type.lower()
+    ext = _check_declared(filename, content_type, size_bytes, domain.HOMEWORK_TYPES, get_settings().homework_max_bytes)
+    hw = store.create_homework(customer_id, student_id, filename, content_type, size_bytes, ext)
+    return hw, objects.presigned_post(hw.key, content_type, size_bytes, expires_s=900)
+
+
+def complete_homework(homework_id: str, customer_id: str) -> Homework:
+    hw = store.get_homework(homework_id, customer_id)
+    if hw.status == domain.UPLOADED:
+        return hw
+    objects.verify_upload(hw.key, hw.content_type, int(hw.size_bytes))
+    metrics.add_metric(name="HomeworkUploaded", unit="Count", value=1)
+    return store.mark_homework_uploaded(hw)
+
+
+# --- videos ------------------------------------------------------------------------------------
+
+
+def start_video(customer_id: str, student_id: str, filename: str, content_type: str, size_bytes: int) -> tuple[Video, dict]:
+    _safe_customer(customer_id)
+    students.get_owned(student_id, customer_id)
+    content_type = content_type.lower()
+    ext = _check_declared(filename, content_type, size_bytes, domain.VIDEO_TYPES, get_settings().video_max_bytes)
+    video = store.create_video(customer_id, student_id, filename, content_type, size_bytes, ext)
+    return video, objects.presigned_post(video.original_key, content_type, size_bytes)
+
+
+def current_job(video: Video) -> Job | None:
+    """The video's newest job: the remembered one or the newest by index, whichever is newer."""
+    candidates = [j for j in (ledger.find(video.last_job_id) if video.last_job_id else None,) if j is not None]
+    indexed = ledger.latest_for_entity("video", video.id)
+    if indexed is not None:
+        candidates.append(indexed)
+    return max(candidates, key=lambda j: j.job_id) if candidates else None
+
+
+def _queue(video: Video, previous: Job | None, reason: str) -> tuple[Job, bool]:
+    job, created = dispatch(
+        JOB_TYPE,
+        {"video_id": video.id, "reason": reason},
+        entity={"type": "video", "id": video.id},
+        dedupe_key=f"{JOB_TYPE}:{video.id}:after:{previous.job_id if previous else 'none'}",
+    )
+    store.set_last_job(video.id, job.job_id)
+    return job, created
+
+
+def complete_video(video_id: str, customer_id: str) -> tuple[Video, Job | None]:
+    """Verify the upload, record the ``original`` variant and queue optimisation (idempotent)."""
+    video = store.get_video(video_id, customer_id)
+    if video.status != domain.UPLOADED:
+        uploaded = objects.verify_upload(video.original_key, video.content_type, int(video.size_bytes))
+        store.record_original(video, uploaded.size_bytes, uploaded.etag)
+        metrics.add_metric(name="VideoUploaded", unit="Count", value=1)
+    previous = current_job(video)
+    job = previous
+    if domain.is_optimisable(int(video.variant_count)) and previous is None:
+        job, _ = _queue(video, None, "upload")
+    return store.get_video(video.id), job
+
+
+def request_optimisation(video_id: str) -> Job:
+    """The admin's button: a new job when eligible and none is queued or running, else 409."""
+    video = store.get_video(video_id)
+    count = int(video.variant_count)
+    if domain.eligibility(count) == domain.OPTIMISED:
+        raise Conflict("This video is already optimised.", code="already_optimised", details={"variant_count": count})
+    if not domain.is_optimisable(count):
+        raise Conflict("The original has not been uploaded yet.", code="not_uploaded", details={"variant_count": count})
+    previous = current_job(video)
+    if previous is not None and previous.state in (states.QUEUED, states.RUNNING):
+        raise Conflict(
+            "An optimisation job for this video is already queued or running.",
+            code="already_queued",
+            details={"job_id": previous.job_id, "state": previous.state},
+        )
+    job, created = _queue(video, previous, "admin")
+    if not created:
+        raise Conflict(
+            "An optimisation job for this video was just queued.",
+            code="already_queued",
+            details={"job_id": job.job_id, "state": job.state},
+        )
+    logger.info("video optimisation queued", extra={"video_id": video.id, "job_id": job.job_id})
+    return job
+
+
+def job_summaries(videos: list[Video]) -> dict[str, dict[str, Any]]:
+    """``video_id → job dict`` for a page of videos, by one batch read of their newest jobs."""
+    ids = {v.last_job_id for v in videos if v.last_job_id}
+    jobs = {j.job_id: j for j in Job.batch_get(list(ids))} if ids else {}
+    return {v.id: jobs[v.last_job_id].to_dict() for v in videos if v.last_job_id in jobs}

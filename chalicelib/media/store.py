@@ -1,0 +1,275 @@
+"""Homework and videos: pynamodb models and their queries (no HTTP, no S3 here).
+
+Every list is an index query (per kind, customer, student, or eligibility); none scans. A video's
+``eligibility`` index attribute is derived from ``variant_count`` in the same conditional write that
+changes the variants, so the two cannot disagree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import UpdateError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib.db import UTCDateTime, decode_token, index_meta, meta, new_id, page, utcnow
+from chalicelib.errors import NotFound
+from chalicelib.media import domain
+
+HOMEWORK, VIDEO = "homework", "video"
+
+
+def _by(name: str, hash_attr: str) -> type[GlobalSecondaryIndex]:
+    """A GSI ``<hash_attr>`` + ``id`` (ids are ULIDs: creation order) with every attribute projected."""
+    attrs = {
+        "Meta": index_meta(name, AllProjection()),
+        hash_attr: UnicodeAttribute(hash_key=True),
+        "id": UnicodeAttribute(range_key=True),
+    }
+    return type(f"Index_{name}", (GlobalSecondaryIndex,), attrs)
+
+
+class Homework(Model):
+    Meta = meta("homework")
+    id = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute(default=HOMEWORK)
+    customer_id = UnicodeAttribute()
+    student_id = UnicodeAttribute()
+    filename = UnicodeAttribute()
+    content_type = UnicodeAttribute()
+    size_bytes = NumberAttribute()
+    key = UnicodeAttribute()
+    status = UnicodeAttribute(default=domain.AWAITING_UPLOAD)
+    created_at = UTCDateTime()
+    uploaded_at = UTCDateTime(null=True)
+    by_kind = _by("by_kind", "kind")()
+    by_customer = _by("by_customer", "customer_id")()
+    by_student = _by("by_student", "student_id")()
+
+
+class Variant(MapAttribute):
+    name = UnicodeAttribute()
+    key = UnicodeAttribute()
+    size_bytes = NumberAttribute()
+    content_type = UnicodeAttribute(null=True)
+    width = NumberAttribute(null=True)
+    height = NumberAttribute(null=True)
+    duration_s = NumberAttribute(null=True)
+
+
+class Video(Model):
+    Meta = meta("videos")
+    id = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute(default=VIDEO)
+    customer_id = UnicodeAttribute()
+    student_id = UnicodeAttribute()
+    filename = UnicodeAttribute()
+    content_type = UnicodeAttribute()
+    size_bytes = NumberAttribute()  # declared at upload time
+    original_key = UnicodeAttribute()
+    original_etag = UnicodeAttribute(null=True)
+    status = UnicodeAttribute(default=domain.AWAITING_UPLOAD)
+    variants = ListAttribute(of=Variant, default=list)
+    variant_count = NumberAttribute(default=0)
+    eligibility = UnicodeAttribute(null=True)  # derived from variant_count, for the by_eligibility index
+    poster_key = UnicodeAttribute(null=True)
+    last_job_id = UnicodeAttribute(null=True)
+    created_at = UTCDateTime()
+    updated_at = UTCDateTime()
+    uploaded_at = UTCDateTime(null=True)
+    optimised_at = UTCDateTime(null=True)
+    by_kind = _by("by_kind", "kind")()
+    by_customer = _by("by_customer", "customer_id")()
+    by_student = _by("by_student", "student_id")()
+    by_eligibility = _by("by_eligibility", "eligibility")()
+
+
+def _condition_failed(exc: Exception) -> bool:
+    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+def _list(index: Any, hash_value: str, limit: int, next_token: str | None, newest_first: bool = True, **kw: Any) -> Any:
+    it = index.query(
+        hash_value,
+        scan_index_forward=not newest_first,
+        limit=limit,
+        page_size=limit,
+        last_evaluated_key=decode_token(next_token),
+        **kw,
+    )
+    return page(it, limit)
+
+
+# --- homework ----------------------------------------------------------------------------------
+
+
+def create_homework(customer_id: str, student_id: str, filename: str, content_type: str, size_bytes: int, ext: str) -> Homework:
+    hid = new_id()
+    hw = Homework(
+        id=hid,
+        customer_id=customer_id,
+        student_id=student_id,
+        filename=filename,
+        content_type=content_type,
+        size_bytes=size_bytes,
+        key=domain.homework_key(customer_id, student_id, hid, ext),
+        created_at=utcnow(),
+    )
+    hw.save(condition=Homework.id.does_not_exist())
+    return hw
+
+
+def get_homework(homework_id: str, customer_id: str | None = None) -> Homework:
+    """One homework; for a customer, someone else's is indistinguishable from a missing one (404)."""
+    try:
+        hw = Homework.get(homework_id, consistent_read=True)
+    except Homework.DoesNotExist:
+        hw = None
+    if hw is None or (customer_id is not None and hw.customer_id != customer_id):
+        raise NotFound(f"Homework {homework_id} does not exist.", code="homework_not_found", details={"homework_id": homework_id})
+    return hw
+
+
+def mark_homework_uploaded(hw: Homework) -> Homework:
+    """awaiting_upload → uploaded (idempotent: a second complete changes nothing)."""
+    try:
+        hw.update(
+            actions=[Homework.status.set(domain.UPLOADED), Homework.uploaded_at.set(utcnow())],
+            condition=Homework.status == domain.AWAITING_UPLOAD,
+        )
+    except UpdateError as exc:
+        if not _condition_failed(exc):
+            raise
+        hw.refresh(consistent_read=True)
+    return hw
+
+
+def list_homework(
+    limit: int, next_token: str | None, *, customer_id: str | None = None, student_id: str | None = None
+) -> tuple[list[Homework], str | None]:
+    if student_id:
+        filt = Homework.customer_id == customer_id if customer_id else None
+        return _list(Homework.by_student, student_id, limit, next_token, filter_condition=filt)
+    if customer_id:
+        return _list(Homework.by_customer, customer_id, limit, next_token)
+    return _list(Homework.by_kind, HOMEWORK, limit, next_token)
+
+
+# --- videos ------------------------------------------------------------------------------------
+
+
+def create_video(customer_id: str, student_id: str, filename: str, content_type: str, size_bytes: int, ext: str) -> Video:
+    vid = new_id()
+    now = utcnow()
+    video = Video(
+        id=vid,
+        customer_id=customer_id,
+        student_id=student_id,
+        filename=filename,
+        content_type=content_type,
+        size_bytes=size_bytes,
+        original_key=f"{domain.video_prefix(customer_id, student_id, vid)}original.{ext}",
+        created_at=now,
+        updated_at=now,
+    )
+    video.save(condition=Video.id.does_not_exist())
+    return video
+
+
+def get_video(video_id: str, customer_id: str | None = None, consistent: bool = True) -> Video:
+    try:
+        video = Video.get(video_id, consistent_read=consistent)
+    except Video.DoesNotExist:
+        video = None
+    if video is None or (customer_id is not None and video.customer_id != customer_id):
+        raise NotFound(f"Video {video_id} does not exist.", code="video_not_found", details={"video_id": video_id})
+    return video
+
+
+def record_original(video: Video, size_bytes: int, etag: str | None) -> bool:
+    """Record the ``original`` variant once. False if it was already recorded (a repeated complete)."""
+    now = utcnow()
+    original = Variant(name=domain.ORIGINAL, key=video.original_key, size_bytes=size_bytes, content_type=video.content_type)
+    try:
+        video.update(
+            actions=[
+                Video.variants.set([original]),
+                Video.variant_count.set(1),
+                Video.eligibility.set(domain.OPTIMISABLE),
+                Video.status.set(domain.UPLOADED),
+                Video.original_etag.set(etag),
+                Video.uploaded_at.set(now),
+                Video.updated_at.set(now),
+            ],
+            condition=(Video.variant_count == 0) | Video.variant_count.does_not_exist(),
+        )
+        return True
+    except UpdateError as exc:
+        if not _condition_failed(exc):
+            raise
+        video.refresh(consistent_read=True)
+        return False
+
+
+def record_optimised(video_id: str, original: Variant, variant: Variant, poster_key: str) -> bool:
+    """Add the 720p variant (and refresh the original's measured metadata) exactly once.
+
+    The condition ``variant_count == 1`` makes a duplicate or concurrent worker's write fail: the
+    variant is never added twice. Returns False when the video was already optimised.
+    """
+    now = utcnow()
+    try:
+        Video(id=video_id).update(
+            actions=[
+                Video.variants.set([original, variant]),
+                Video.variant_count.set(2),
+                Video.eligibility.set(domain.OPTIMISED),
+                Video.poster_key.set(poster_key),
+                Video.optimised_at.set(now),
+                Video.updated_at.set(now),
+            ],
+            condition=Video.id.exists() & (Video.variant_count == 1),
+        )
+        return True
+    except UpdateError as exc:
+        if _condition_failed(exc):
+            return False
+        raise
+
+
+def set_last_job(video_id: str, job_id: str) -> None:
+    """Remember the newest job (for list pages: one batch read of jobs instead of a query per video)."""
+    try:
+        Video(id=video_id).update(
+            actions=[Video.last_job_id.set(job_id)],
+            condition=Video.id.exists() & (Video.last_job_id.does_not_exist() | (Video.last_job_id < job_id)),
+        )
+    except UpdateError as exc:
+        if not _condition_failed(exc):
+            raise
+
+
+def list_videos(
+    limit: int,
+    next_token: str | None,
+    *,
+    customer_id: str | None = None,
+    student_id: str | None = None,
+    optimisable: bool | None = None,
+) -> tuple[list[Video], str | None]:
+    wanted = None if optimisable is None else (domain.OPTIMISABLE if optimisable else domain.OPTIMISED)
+    if student_id:
+        filt = None
+        if customer_id:
+            filt = Video.customer_id == customer_id
+        if wanted:
+            filt = (filt & (Video.eligibility == wanted)) if filt is not None else Video.eligibility == wanted
+        return _list(Video.by_student, student_id, limit, next_token, filter_condition=filt)
+    if customer_id:
+        filt = Video.eligibility == wanted if wanted else None
+        return _list(Video.by_customer, customer_id, limit, next_token, filter_condition=filt)
+    if wanted:
+        return _list(Video.by_eligibility, wanted, limit, next_token)
+    return _list(Video.by_kind, VIDEO, limit, next_token)
