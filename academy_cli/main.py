@@ -10,6 +10,8 @@ import click
 COMMAND_MODULES = [
     "academy_cli.token_cmd",
     "academy_cli.package_cmd",
+    "academy_cli.up_cmd",
+    "academy_cli.seed_cmd",
 ]
 
 

@@ -1,0 +1,310 @@
+"""The whole product on one machine, in one process.
+
+moto's server (in a thread, on loopback) emulates AWS; the infra template is deployed into it through
+moto's CloudFormation; the Chalice app serves HTTP (chalice's own local server, no autoreload); one
+pump thread per SQS event source hands Lambda-shaped batches to the app's SQS handlers
+(:func:`academy_cli.pump.drain_once`: only succeeded records are deleted, so visibility timeouts,
+receive counts and dead-letter redrive are SQS's); a scheduler thread fires every ``@schedule``.
+
+The order matters: the environment (endpoint, credentials, stage) is set **before** ``app`` is
+imported, because models and clients read it at import.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import heapq
+import itertools
+import logging
+import os
+import socket
+import threading
+import time
+import traceback
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from academy_cli import localenv, schedules
+from academy_cli.pump import drain_once
+
+HOST = "127.0.0.1"
+STAGE = "dev"
+POLL_WAIT_S = 1  # long-poll wait: short, so a stop is quick
+SCHEDULE_RETRY_DELAYS_S = (60, 120)  # EventBridge → Lambda async invocation: two retries on error
+
+log = logging.getLogger("academy.up")
+
+
+class PortInUse(RuntimeError):
+    """A port the stack needs is taken."""
+
+
+def check_port_free(port: int, option: str, host: str = HOST) -> None:
+    """Raise :class:`PortInUse` with a one-line reason if ``host:port`` cannot be bound (``option`` names the flag)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # like the servers themselves
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror})"
+            raise PortInUse(f"port {port} on {host} {reason}; pick another with --{option}") from None
+
+
+@dataclass
+class StackOptions:
+    port: int = localenv.DEFAULT_PORT
+    aws_port: int | None = None  # None: a free one
+    data_dir: Path | None = None  # None: ephemeral
+    workers: bool = True
+    scheduler: bool = True
+    region: str = "us-east-1"
+    out: Callable[[str], None] = print
+
+
+@dataclass
+class LocalStack:
+    """Start with :meth:`start`, stop with :meth:`stop` (idempotent, from any thread)."""
+
+    opts: StackOptions
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    state: dict[str, Any] = field(default_factory=dict)
+    _moto: Any = None
+    _http: Any = None
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _app: Any = None
+    _stopped: bool = False
+    _started_state_file: bool = False
+
+    # --- start -------------------------------------------------------------------------------
+
+    def start(self) -> dict[str, Any]:
+        o = self.opts
+        check_port_free(o.port, "port")
+        if o.aws_port is not None:
+            check_port_free(o.aws_port, "aws-port")
+        try:
+            endpoint = self._start_moto()
+            self._set_environment(endpoint)
+            from infra.deploy import deploy, export_env
+
+            outputs = deploy(STAGE, o.region)
+            os.environ.update(export_env(outputs))
+            bucket = os.environ["ACADEMY_BUCKET"]
+            restored = self._restore(bucket)
+            self._app = self._import_app()
+            self._start_http()
+            if o.workers:
+                self._start_pumps()
+            if o.scheduler:
+                self._start_scheduler()
+            self.state = {
+                "api_url": f"http://{HOST}:{o.port}",
+                "aws_endpoint": endpoint,
+                "stage": STAGE,
+                "region": o.region,
+                "bucket": bucket,
+                "pid": os.getpid(),
+                "data_dir": str(o.data_dir) if o.data_dir else None,
+                "started_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "restored": restored,
+            }
+            self._wait_healthy()
+            localenv.write_state(o.port, self.state)
+            self._started_state_file = True
+            return self.state
+        except BaseException:
+            self.stop(dump=False)
+            raise
+
+    def _start_moto(self) -> str:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the pumps poll every second
+        self._moto = ThreadedMotoServer(ip_address=HOST, port=self.opts.aws_port or 0, verbose=False)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        return f"http://{host}:{port}"
+
+    def _set_environment(self, endpoint: str) -> None:
+        """Chalice's dev-stage environment variables, then ours on top (as ``chalice local`` does)."""
+        from chalice.cli.factory import CLIFactory
+
+        from chalicelib.settings import PROJECT_ROOT
+
+        self._chalice_config = CLIFactory(project_dir=str(PROJECT_ROOT)).create_config_obj(chalice_stage_name=STAGE)
+        env = dict(self._chalice_config.environment_variables)
+        env.update(localenv.local_aws_env(endpoint, self.opts.region))
+        env.update({"ACADEMY_STAGE": STAGE, "ACADEMY_AUTH_MODE": "dev"})
+        os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")
+        localenv.apply_env(env)
+
+    def _restore(self, bucket: str) -> dict[str, int] | None:
+        if self.opts.data_dir is None:
+            return None
+        from academy_cli import snapshot
+
+        return snapshot.restore(self.opts.data_dir, STAGE, bucket, self.opts.region)
+
+    @staticmethod
+    def _import_app() -> Any:
+        from chalice.deploy.validate import validate_routes
+
+        from app import app
+
+        validate_routes(app.routes)  # what `chalice local` checks: routes `chalice deploy` would refuse
+        return app
+
+    def _start_http(self) -> None:
+        from chalice.local import create_local_server
+
+        try:
+            self._http = create_local_server(self._app, self._chalice_config, HOST, self.opts.port)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUse(f"port {self.opts.port} on {HOST} is already in use; pick another with --port") from None
+            raise
+        self._spawn("http", self._http.server.serve_forever)
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        t = threading.Thread(target=target, name=f"academy-{name}", daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def _wait_healthy(self, timeout_s: float = 30.0) -> None:
+        url = f"http://{HOST}:{self.opts.port}/health"
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} did not answer within {timeout_s:.0f}s")
+            time.sleep(0.1)
+
+    # --- queue pumps --------------------------------------------------------------------------
+
+    def _start_pumps(self) -> None:
+        from chalice.app import SQSEventConfig
+
+        for es in self._app.event_sources:
+            if isinstance(es, SQSEventConfig):
+                handler = self._app.handler_map[es.name]
+                self._spawn(f"pump-{es.name}", lambda es=es, handler=handler: self._pump(es, handler))
+
+    def _pump(self, es: Any, handler: Callable[[dict[str, Any], Any], Any]) -> None:
+        """Long-poll one queue until stopped, invoking the handler like an event source mapping."""
+        import boto3
+
+        from chalicelib.jobs.queues import QUEUES
+
+        timeout_s = next((q.function_timeout for q in QUEUES.values() if es.queue in (q.name, q.dlq_name)), 60)
+        sqs = boto3.session.Session().client("sqs", region_name=self.opts.region)
+        url = arn = None
+        while not self.stop_event.is_set():
+            try:
+                if url is None:
+                    url = sqs.get_queue_url(QueueName=es.queue)["QueueUrl"]
+                    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+                drain_once(
+                    sqs,
+                    url,
+                    arn,
+                    handler,
+                    batch_size=es.batch_size,
+                    wait_s=POLL_WAIT_S,
+                    timeout_s=timeout_s,
+                    function_name=es.name,
+                    region=self.opts.region,
+                )
+            except Exception:  # noqa: BLE001 - a pump must outlive a bad poll (the emulator is in-process)
+                if self.stop_event.is_set():
+                    return
+                log.warning("queue pump %s: %s", es.name, traceback.format_exc(limit=3))
+                self.stop_event.wait(1.0)
+
+    # --- scheduler ----------------------------------------------------------------------------
+
+    def _start_scheduler(self) -> None:
+        functions = schedules.scheduled_functions(self._app)
+        if not functions:
+            return
+        for fn in functions:  # refuse an expression we cannot honour at start, not an hour later
+            schedules.next_fire(fn.expression, datetime.now(UTC))
+        self._spawn("scheduler", lambda: self._schedule_loop(functions))
+
+    def _schedule_loop(self, functions: list[schedules.ScheduledFunction]) -> None:
+        """Fire each function at its times (UTC); a failed run is retried twice, like an async invoke."""
+        seq = itertools.count()
+        heap: list[tuple[datetime, int, schedules.ScheduledFunction, int]] = []
+        now = datetime.now(UTC)
+        for fn in functions:
+            when = schedules.next_fire(fn.expression, now)
+            if when is not None:
+                heapq.heappush(heap, (when, next(seq), fn, 0))
+        while heap and not self.stop_event.is_set():
+            when, _, fn, attempt = heap[0]
+            wait = (when - datetime.now(UTC)).total_seconds()
+            if wait > 0:
+                self.stop_event.wait(min(wait, 1.0))
+                continue
+            heapq.heappop(heap)
+            ok = invoke_scheduled(fn, self.opts.region, when, self.opts.out)
+            if not ok and attempt < len(SCHEDULE_RETRY_DELAYS_S):
+                retry_at = datetime.now(UTC) + timedelta(seconds=SCHEDULE_RETRY_DELAYS_S[attempt])
+                heapq.heappush(heap, (retry_at, next(seq), fn, attempt + 1))
+            if attempt == 0:
+                following = schedules.next_fire(fn.expression, max(when, datetime.now(UTC)))
+                if following is not None:
+                    heapq.heappush(heap, (following, next(seq), fn, 0))
+
+    # --- stop ---------------------------------------------------------------------------------
+
+    def stop(self, dump: bool = True) -> dict[str, int] | None:
+        """Stop threads and servers, dump data (if a data dir is set), remove the state file."""
+        if self._stopped:
+            return None
+        self._stopped = True
+        self.stop_event.set()
+        counts = None
+        if self._http is not None:
+            self._http.server.shutdown()
+            self._http.server.server_close()
+        for t in self._threads:
+            t.join(timeout=15)
+        stuck = [t.name for t in self._threads if t.is_alive()]
+        if stuck:
+            log.warning("still busy at stop (a long job?): %s", ", ".join(stuck))
+        if self._started_state_file:
+            localenv.remove_state(self.opts.port, os.getpid())
+        if dump and self.opts.data_dir is not None and self.state:
+            from academy_cli import snapshot
+
+            counts = snapshot.dump(self.opts.data_dir, STAGE, self.state["bucket"], self.opts.region)
+        if self._moto is not None:
+            with contextlib.suppress(Exception):
+                self._moto.stop()
+        return counts
+
+
+def invoke_scheduled(fn: schedules.ScheduledFunction, region: str, when: datetime | None, out: Callable[[str], None]) -> bool:
+    """Invoke one scheduled function with an EventBridge-shaped event; report and return success."""
+    from academy_cli.pump import FakeLambdaContext
+
+    started = time.monotonic()
+    try:
+        result = fn.handler(schedules.scheduled_event(fn.name, region, when), FakeLambdaContext(fn.name, timeout_s=900))
+    except Exception as exc:  # reported; the scheduler retries like EventBridge
+        out(f"schedule {fn.name} ({fn.expression}) failed: {type(exc).__name__}: {exc}")
+        log.debug("schedule failure", exc_info=True)
+        return False
+    summary = f" → {result}" if result is not None else ""
+    out(f"schedule {fn.name} ({fn.expression}) ran in {time.monotonic() - started:.2f}s{summary}")
+    return True

@@ -1,0 +1,111 @@
+"""``academy seed``: a small demo academy, loaded into the running local stack through its HTTP API.
+
+Going through the API (with development tokens) means validation and the audit log are the real
+ones. Seeding is repeatable: each seeder skips what already exists. To seed another capability, add
+a function ``(api: SeedApi) -> str`` to ``SEEDERS`` (it returns a one-line summary).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+import requests
+
+from academy_cli.localenv import DEFAULT_PORT
+from academy_cli.up_cmd import DEV_ADMIN, DEV_CUSTOMER
+
+DEMO_STUDENTS: dict[str, list[tuple[str, str]]] = {
+    DEV_CUSTOMER: [("Ada Lovelace", "Europe/London"), ("Alan Turing", "Europe/London")],
+    "cust-demo-2": [("Grace Hopper", "America/New_York")],
+    "cust-demo-3": [("Emmy Noether", "Europe/Berlin"), ("Srinivasa Ramanujan", "Asia/Kolkata")],
+}
+
+
+class SeedError(RuntimeError):
+    pass
+
+
+@dataclass
+class SeedApi:
+    """A thin HTTP client for seeders: admin calls by default, customer calls with ``as_customer``."""
+
+    base_url: str
+    session: requests.Session = field(default_factory=requests.Session)
+    created: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # seeders share what they made
+
+    def _token(self, role: str, sub: str) -> str:
+        from chalicelib.auth import mint_dev_token
+
+        return mint_dev_token(role, sub, ttl_seconds=600)
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        params: dict[str, Any] | None = None,
+        as_customer: str | None = None,
+        ok: tuple[int, ...] = (200, 201, 202),
+    ) -> Any:
+        role, sub = ("customer", as_customer) if as_customer else ("admin", DEV_ADMIN)
+        headers = {"Authorization": f"Bearer {self._token(role, sub)}"}
+        resp = self.session.request(method, self.base_url + path, json=body, params=params, headers=headers, timeout=30)
+        if resp.status_code not in ok:
+            raise SeedError(f"{method} {path} → {resp.status_code}: {resp.text[:300]}")
+        return resp.json() if resp.content else None
+
+    def list_all(
+        self, path: str, params: dict[str, Any] | None = None, *, as_customer: str | None = None
+    ) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            query = {**(params or {}), "limit": 100, **({"next_token": token} if token else {})}
+            page = self.call("GET", path, params=query, as_customer=as_customer)
+            items.extend(page["items"])
+            token = page.get("next_token")
+            if not token:
+                return items
+
+
+def seed_students(api: SeedApi) -> str:
+    made = skipped = 0
+    for customer, students in DEMO_STUDENTS.items():
+        existing = {s["name"]: s for s in api.list_all("/customer/students", as_customer=customer)}
+        for name, tz in students:
+            student = existing.get(name)
+            if student is None:
+                student = api.call("POST", "/admin/students", {"customer_id": customer, "name": name, "timezone": tz})
+                made += 1
+            else:
+                skipped += 1
+            api.created.setdefault("students", []).append(student)
+    return f"students: {made} created, {skipped} already there ({len(DEMO_STUDENTS)} customers)"
+
+
+# Order matters: later seeders may use what earlier ones made (api.created).
+SEEDERS: list[Callable[[SeedApi], str]] = [seed_students]
+
+
+def register(cli: click.Group) -> None:
+    @cli.command()
+    @click.option("--port", default=DEFAULT_PORT, show_default=True, help="Port of the running local stack.")
+    def seed(port: int) -> None:
+        """Load a small demo academy into the running local stack (repeatable)."""
+        from academy_cli.localenv import StackNotRunning, attach
+
+        try:
+            state = attach(port)
+        except StackNotRunning as exc:
+            raise click.ClickException(str(exc)) from None
+        api = SeedApi(state["api_url"])
+        for seeder in SEEDERS:
+            try:
+                click.echo(seeder(api))
+            except (SeedError, requests.RequestException) as exc:
+                raise click.ClickException(f"{seeder.__name__}: {exc}") from None
+        click.echo(f"demo customers: {', '.join(DEMO_STUDENTS)} (academy token --role customer --sub {DEV_CUSTOMER})")

@@ -1,0 +1,142 @@
+"""``academy up`` (the whole stack on this machine) and ``academy tick`` (fire the schedules now)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from academy_cli.localenv import DEFAULT_PORT
+
+DEV_ADMIN = "admin-local"
+DEV_CUSTOMER = "cust-demo-1"  # `academy seed` gives this customer students
+
+
+def _aws_port(value: str) -> int | None:
+    if value == "auto":
+        return None
+    try:
+        port = int(value)
+    except ValueError:
+        raise click.BadParameter("a port number or 'auto'") from None
+    if not 1 <= port <= 65535:
+        raise click.BadParameter("a port number (1..65535) or 'auto'")
+    return port
+
+
+def _default_data_dir() -> Path:
+    from chalicelib.settings import PROJECT_ROOT
+
+    return PROJECT_ROOT / ".academy" / "data"
+
+
+def register(cli: click.Group) -> None:
+    @cli.command()
+    @click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(1, 65535), help="API port.")
+    @click.option("--aws-port", default="auto", show_default=True, help="Port of the emulated AWS endpoint ('auto': a free one).")
+    @click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Where data is kept between runs (default: .academy/data in the project).",
+    )
+    @click.option("--ephemeral", is_flag=True, help="Start empty and keep nothing at stop.")
+    @click.option("--no-workers", is_flag=True, help="Do not run the queue pumps (messages stay queued).")
+    @click.option("--no-scheduler", is_flag=True, help="Do not fire scheduled functions (use `academy tick`).")
+    def up(port: int, aws_port: str, data_dir: Path | None, ephemeral: bool, no_workers: bool, no_scheduler: bool) -> None:
+        """Run the whole stack locally: emulated AWS, the API, queue workers and the scheduler."""
+        from academy_cli.localstack import LocalStack, PortInUse, StackOptions
+
+        if ephemeral and data_dir is not None:
+            raise click.UsageError("--ephemeral and --data-dir exclude each other")
+        data = None if ephemeral else (data_dir or _default_data_dir()).resolve()
+        out = lambda line: click.echo(line)  # noqa: E731 - flushes, so a parent process sees lines at once
+        stack = LocalStack(
+            StackOptions(
+                port=port,
+                aws_port=_aws_port(aws_port),
+                data_dir=data,
+                workers=not no_workers,
+                scheduler=not no_scheduler,
+                out=out,
+            )
+        )
+
+        def on_signal(signum: int, frame: Any) -> None:
+            stack.stop_event.set()
+
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+        try:
+            state = stack.start()
+        except PortInUse as exc:
+            raise click.ClickException(str(exc)) from None
+        _banner(state, stack, data)
+        while not stack.stop_event.wait(0.5):
+            pass
+        out("stopping…")
+        counts = stack.stop()
+        if counts is not None:
+            out(f"saved {counts['items']} items, {counts['objects']} objects, {counts['messages']} messages to {data}")
+        out("stopped")
+        # Everything we started is stopped and saved; skip the interpreter's slow teardown of the
+        # emulator's modules (seconds of finalisation for nothing).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+    @cli.command()
+    @click.option("--port", default=DEFAULT_PORT, show_default=True, help="Port of the running local stack.")
+    def tick(port: int) -> None:
+        """Run every scheduled function now, against the running local stack."""
+        from academy_cli.localenv import StackNotRunning, attach
+
+        try:
+            state = attach(port)
+        except StackNotRunning as exc:
+            raise click.ClickException(str(exc)) from None
+        from academy_cli import schedules
+        from academy_cli.localstack import invoke_scheduled
+        from app import app
+
+        functions = schedules.scheduled_functions(app)
+        if not functions:
+            click.echo("nothing is scheduled (the app has no @schedule functions)")
+            return
+        results = [invoke_scheduled(fn, state["region"], None, click.echo) for fn in functions]
+        if not all(results):
+            raise click.ClickException(f"{results.count(False)} of {len(results)} scheduled functions failed")
+
+
+def _banner(state: dict[str, Any], stack: Any, data: Path | None) -> None:
+    from academy_cli import schedules
+    from chalicelib.auth import mint_dev_token
+
+    restored = state.get("restored")
+    if data is None:
+        persistence = "ephemeral: data is lost at stop (--ephemeral)"
+    elif restored:
+        persistence = (
+            f"{data} (restored {restored['items']} items, {restored['objects']} objects, {restored['messages']} messages)"
+        )
+    else:
+        persistence = f"{data} (empty; saved at a clean stop)"
+    opts = stack.opts
+    functions = schedules.scheduled_functions(stack._app)
+    sched = ", ".join(f"{f.name} {f.expression}" for f in functions) or "none"
+    lines = [
+        f"API:            {state['api_url']}",
+        f"AWS (moto):     {state['aws_endpoint']}  (stage {state['stage']}, bucket {state['bucket']})",
+        f"data:           {persistence}",
+        f"workers:        {'on' if opts.workers else 'off (--no-workers)'}",
+        f"scheduler:      {'off (--no-scheduler)' if not opts.scheduler else sched}",
+        f"admin token:    {mint_dev_token('admin', DEV_ADMIN)}",
+        f"customer token: {mint_dev_token('customer', DEV_CUSTOMER)}  (customer {DEV_CUSTOMER})",
+        "ready",
+    ]
+    for line in lines:
+        click.echo(line)
