@@ -12,6 +12,7 @@ COMMAND_MODULES = [
     "academy_cli.package_cmd",
     "academy_cli.up_cmd",
     "academy_cli.seed_cmd",
+    "academy_cli.jobs_cmd",
 ]
 
 
