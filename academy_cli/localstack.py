@@ -44,6 +44,10 @@ class PortInUse(RuntimeError):
     """A port the stack needs is taken."""
 
 
+class RestoreError(RuntimeError):
+    """The saved data could not be loaded into the new stack."""
+
+
 def check_port_free(port: int, option: str, host: str = HOST) -> None:
     """Raise :class:`PortInUse` with a one-line reason if ``host:port`` cannot be bound (``option`` names the flag)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -148,7 +152,13 @@ class LocalStack:
             return None
         from academy_cli import snapshot
 
-        return snapshot.restore(self.opts.data_dir, STAGE, bucket, self.opts.region)
+        try:
+            return snapshot.restore(self.opts.data_dir, STAGE, bucket, self.opts.region)
+        except Exception as exc:
+            raise RestoreError(
+                f"could not restore the saved data in {self.opts.data_dir}: {type(exc).__name__}: {exc} "
+                "(move that directory away, or start with --ephemeral)"
+            ) from exc
 
     @staticmethod
     def _import_app() -> Any:

@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 import boto3
+
+log = logging.getLogger("academy.snapshot")
 
 MOTO_ACCOUNT = "123456789012"
 
@@ -134,6 +137,7 @@ def restore(data_dir: Path, stage: str, bucket: str, region: str) -> dict[str, i
     for path in sorted((snap / "dynamodb").glob("*.jsonl")):
         table = path.stem
         if table not in existing:  # a model that no longer exists
+            log.warning("saved table %s no longer exists; its items are not restored", table)
             counts["skipped_tables"] += 1
             continue
         batch: list[dict[str, Any]] = []

@@ -49,7 +49,7 @@ def register(cli: click.Group) -> None:
     @click.option("--no-scheduler", is_flag=True, help="Do not fire scheduled functions (use `academy tick`).")
     def up(port: int, aws_port: str, data_dir: Path | None, ephemeral: bool, no_workers: bool, no_scheduler: bool) -> None:
         """Run the whole stack locally: emulated AWS, the API, queue workers and the scheduler."""
-        from academy_cli.localstack import LocalStack, PortInUse, StackOptions
+        from academy_cli.localstack import LocalStack, PortInUse, RestoreError, StackOptions
 
         if ephemeral and data_dir is not None:
             raise click.UsageError("--ephemeral and --data-dir exclude each other")
@@ -73,7 +73,7 @@ def register(cli: click.Group) -> None:
         signal.signal(signal.SIGTERM, on_signal)
         try:
             state = stack.start()
-        except PortInUse as exc:
+        except (PortInUse, RestoreError) as exc:
             raise click.ClickException(str(exc)) from None
         _banner(state, stack, data)
         while not stack.stop_event.wait(0.5):
