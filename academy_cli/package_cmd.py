@@ -43,15 +43,13 @@ def merge_template(stage: str) -> dict[str, Any]:
         template["Resources"][fn] = {"Properties": {"Environment": {"Variables": dict(env)}}}
     for spec in QUEUES.values():
         fn = to_cfn_resource_name(spec.handler)
-        if fn not in functions:
-            continue
-        props = template["Resources"][fn]["Properties"]
-        props["EphemeralStorage"] = {"Size": spec.ephemeral_mb}
-        props["Events"] = {
-            to_cfn_resource_name(f"{spec.handler}-sqs-event-source"): {
-                "Properties": {"FunctionResponseTypes": ["ReportBatchItemFailures"]}
-            }
-        }
+        if fn in functions:
+            template["Resources"][fn]["Properties"]["EphemeralStorage"] = {"Size": spec.ephemeral_mb}
+    # Chalice never enables partial batch responses: without this, AWS deletes a whole batch whose records failed.
+    for name in sqs_function_names():
+        props = template["Resources"][to_cfn_resource_name(name)]["Properties"]
+        event = to_cfn_resource_name(f"{name}-sqs-event-source")
+        props["Events"] = {event: {"Properties": {"FunctionResponseTypes": ["ReportBatchItemFailures"]}}}
     return template
 
 
@@ -61,6 +59,14 @@ def function_names() -> list[str]:
     from app import app
 
     return [src.name for src in app.event_sources]
+
+
+def sqs_function_names() -> list[str]:
+    from chalice.app import SQSEventConfig
+
+    from app import app
+
+    return [src.name for src in app.event_sources if isinstance(src, SQSEventConfig)]
 
 
 def package(out: Path, stage: str) -> Path:
