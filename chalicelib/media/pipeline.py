@@ -217,6 +217,11 @@ def _process(video: store.Video, workdir: Path, ctx: Any, run: Run) -> dict[str,
     if video.original_etag and head.get("ETag") != video.original_etag:
         raise PermanentJobError("the original was replaced after its upload was completed; upload it again")
     _need_disk(workdir, size + DISK_MARGIN, f"the {size // MB} MB original", run)
+    transfer_s = 2 * size / UPLOAD_BYTES_PER_S + 20 + MIN_FFMPEG_S  # download + upload (≤ input size) + ffmpeg
+    if ctx.remaining_ms() / 1000 < transfer_s:
+        raise TransientJobError(
+            f"only {ctx.remaining_ms() / 1000:.0f} s left in this invocation; moving this video needs ~{transfer_s:.0f} s"
+        )
 
     with run.step("download"):
         s3.download_file(bucket, original.key, str(src), Config=TRANSFER)
