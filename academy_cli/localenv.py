@@ -93,7 +93,8 @@ def local_aws_env(endpoint: str, region: str) -> dict[str, str]:
 
 def apply_env(env: dict[str, str]) -> None:
     """Set ``env`` in ``os.environ`` and forget settings and clients cached under the old one."""
-    os.environ.pop("AWS_PROFILE", None)
+    for key in [k for k in os.environ if k == "AWS_PROFILE" or k.startswith("AWS_ENDPOINT_URL_")]:
+        os.environ.pop(key)  # a profile or a per-service endpoint would send calls elsewhere
     os.environ.update(env)
     if "chalicelib.settings" in sys.modules:
         sys.modules["chalicelib.settings"].get_settings.cache_clear()
