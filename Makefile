@@ -7,7 +7,7 @@ PORT ?= 8000
 # Python 3.12 (the Lambda runtime). Found on PATH, or through pyenv when its shim is not active.
 PYTHON312 := $(shell scripts/find-python312)
 
-.PHONY: run test lint bench package clean venv fuzz load screenshots
+.PHONY: run test lint bench package clean venv fuzz load screenshots layer
 
 venv: $(STAMP)
 
@@ -31,6 +31,9 @@ lint: venv
 
 bench: venv
 	$(BIN)/python -m bench
+
+layer: venv
+	$(BIN)/python layers/ffmpeg/build.py
 
 package: venv
 	$(BIN)/academy package --out build/package
