@@ -199,7 +199,7 @@ def _parse_body(spec: RouteSpec, request: Any) -> Any:
         raw = b"{}"
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         raise BadRequest(f"The body is not valid JSON: {exc}", code="malformed_json") from exc
     if not isinstance(data, dict):
         raise ValidationFailed("The body must be a JSON object.", details={"fields": {"(body)": "must be an object"}})
@@ -230,6 +230,7 @@ def _handle(bp: Blueprint, spec: RouteSpec, fn: Callable[..., Any], path_params:
     request = bp.current_request
     headers = {k.lower(): v for k, v in dict(request.headers or {}).items()}
     request_id = current_request_id() or "unknown"
+    principal = ANONYMOUS
     try:
         principal = _authorize(spec, headers)
         body = _parse_body(spec, request)
@@ -253,6 +254,8 @@ def _handle(bp: Blueprint, spec: RouteSpec, fn: Callable[..., Any], path_params:
     except ApiError as err:
         return error_response(err)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: envelope + incident
+        throttled = _is_throttling(exc)
+        status = 503 if throttled else 500
         report_unhandled(
             exc,
             {
@@ -260,15 +263,45 @@ def _handle(bp: Blueprint, spec: RouteSpec, fn: Callable[..., Any], path_params:
                 "route": f"{spec.method} {spec.path}",
                 "path_params": path_params,
                 "request_id": request_id,
-                "http_status": 500,
+                "http_status": status,
+                "actor": principal.as_actor(),
             },
         )
+        if throttled:
+            return json_response(
+                503,
+                error_envelope("busy", "The service is busy right now; try again shortly.", {"request_id": request_id}),
+                {"Retry-After": "2"},
+            )
         return json_response(
             500,
             error_envelope(
                 "internal_error", "Something went wrong on our side; it has been recorded.", {"request_id": request_id}
             ),
         )
+
+
+THROTTLING_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "Throttling",
+        "SlowDown",
+        "TransactionInProgressException",
+    }
+)
+
+
+def _is_throttling(exc: BaseException | None) -> bool:
+    """AWS said "slow down" (after botocore's own retries): a 503 with Retry-After, not a mystery 500."""
+    seen = 0
+    while exc is not None and seen < 10:
+        code = getattr(exc, "cause_response_code", None) or (getattr(exc, "response", None) or {}).get("Error", {}).get("Code")
+        if code in THROTTLING_CODES:
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 # --- OpenAPI ------------------------------------------------------------------------------------

@@ -120,8 +120,26 @@ def _report(job: Job, exc: BaseException, *, permanent: bool) -> None:
     )
 
 
+class RetryLater(Exception):
+    """Raised to hand a record back to SQS after its redelivery delay has been set."""
+
+
 def run_record(record: SQSRecord, queue_short: str, lambda_context: Any = None) -> None:
-    """Process one message. Returns normally to delete it; raises to have SQS deliver it again."""
+    """Process one message. Returns normally to delete it; raises to have SQS deliver it again.
+
+    Any failure of the runtime itself (a throttled ledger write, say) also hands the message back
+    with a back-off, so a job is never left without a message while it is not finished.
+    """
+    try:
+        _run_record(record, queue_short, lambda_context)
+    except RetryLater:
+        raise
+    except Exception:
+        _back_off(record, retry_delay_s(int(record.attributes.approximate_receive_count or 1)))
+        raise
+
+
+def _run_record(record: SQSRecord, queue_short: str, lambda_context: Any) -> None:
     job_id = _job_id_from(record)
     job = ledger.find(job_id) if job_id else None
     if job is None:
@@ -140,9 +158,16 @@ def run_record(record: SQSRecord, queue_short: str, lambda_context: Any = None) 
             return
         claimed = ledger.start_run(job.job_id, stale_after_s=jt.timeout_s)
         if claimed is None:
-            logger.info("job is being run elsewhere; duplicate delivery ignored")
-            metrics.add_metric(name="JobMessageSkipped", unit="Count", value=1)
-            return
+            current = ledger.find(job.job_id)
+            if current is None or current.state != states.RUNNING:
+                logger.info("job changed state under us; message ignored", extra={"state": getattr(current, "state", None)})
+                return
+            # Someone is running it right now. Keep this copy until that run ends (or dies and goes stale):
+            # a job that is not finished never loses its last message.
+            logger.info("job is being run elsewhere; message comes back after the run's timeout")
+            metrics.add_metric(name="JobMessageDeferred", unit="Count", value=1)
+            _back_off(record, min(900, jt.timeout_s + 5))
+            raise RetryLater(f"job {job.job_id} is running elsewhere")
         _, run_id = claimed
         job = ledger.get(job.job_id)
         receive_count = int(record.attributes.approximate_receive_count or 1)
@@ -163,7 +188,7 @@ def run_record(record: SQSRecord, queue_short: str, lambda_context: Any = None) 
             _report(job, exc, permanent=final)
             # Out of receives: visible again at once, so SQS moves it to the DLQ on its next receive.
             _back_off(record, 0 if final else retry_delay_s(ctx.receive_count))
-            raise
+            raise RetryLater(str(exc)) from exc
         finished = ledger.finish(job.job_id, run_id, result)
         metrics.add_metric(name="JobSucceeded" if finished else "JobLostToTakeover", unit="Count", value=1)
         logger.info("job finished", extra={"seconds": round(time.monotonic() - started, 3), "recorded": finished})
@@ -188,6 +213,9 @@ def record_dead_letter(record: SQSRecord) -> None:
     job = ledger.find(job_id) if job_id else None
     if job is None:
         ledger.put_orphan(record.body or "", f"dead letter names no known job (job_id={job_id!r})")
+        return
+    if job.state == states.RUNNING and not job.stuck():
+        logger.info("dead letter for a job that is running now; the live run will finish it", extra={"job_id": job.job_id})
         return
     if job.state in (states.QUEUED, states.RUNNING):
         reason = job.last_error.message if job.last_error else "no error was recorded"
