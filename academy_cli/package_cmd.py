@@ -45,12 +45,32 @@ def merge_template(stage: str) -> dict[str, Any]:
         fn = to_cfn_resource_name(spec.handler)
         if fn in functions:
             template["Resources"][fn]["Properties"]["EphemeralStorage"] = {"Size": spec.ephemeral_mb}
+            template["Resources"][fn]["Properties"].update(MemorySize=spec.memory_mb, Timeout=spec.function_timeout)
+    if (media_fn := to_cfn_resource_name(QUEUES["media"].handler)) in functions:
+        add_ffmpeg_layer(template, media_fn)
     # Chalice never enables partial batch responses: without this, AWS deletes a whole batch whose records failed.
     for name in sqs_function_names():
         props = template["Resources"][to_cfn_resource_name(name)]["Properties"]
         event = to_cfn_resource_name(f"{name}-sqs-event-source")
         props["Events"] = {event: {"Properties": {"FunctionResponseTypes": ["ReportBatchItemFailures"]}}}
     return template
+
+
+def add_ffmpeg_layer(template: dict[str, Any], function: str) -> None:
+    """The ffmpeg layer (zip built by ``make layer``, uploaded to S3: > 50 MB) attached to the media worker."""
+    template["Parameters"]["FfmpegLayerBucket"] = {"Type": "String", "Description": "S3 bucket holding ffmpeg-layer.zip."}
+    template["Parameters"]["FfmpegLayerKey"] = {"Type": "String", "Description": "S3 key of ffmpeg-layer.zip (make layer)."}
+    template["Resources"]["FfmpegLayer"] = {
+        "Type": "AWS::Lambda::LayerVersion",
+        "Properties": {
+            "LayerName": {"Fn::Sub": "academy-${Stage}-ffmpeg"},
+            "Description": "ffmpeg (libx264, aac) from the pinned imageio-ffmpeg wheel: /opt/bin/ffmpeg",
+            "Content": {"S3Bucket": {"Ref": "FfmpegLayerBucket"}, "S3Key": {"Ref": "FfmpegLayerKey"}},
+            "CompatibleRuntimes": ["python3.12"],
+            "CompatibleArchitectures": ["x86_64"],
+        },
+    }
+    template["Resources"][function]["Properties"]["Layers"] = [{"Ref": "FfmpegLayer"}]
 
 
 def function_names() -> list[str]:
