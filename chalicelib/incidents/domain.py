@@ -1,0 +1,394 @@
+"""Incident rules with no AWS or HTTP in them: scrubbing, truncation, normalisation and fingerprints.
+
+Everything an incident carries passes through :func:`scrub` before it is stored or logged, and
+through :func:`fit` so one report can never grow a DynamoDB item past its budget. Grouping is a
+fingerprint of area + HTTP status + the normalised backend error (numbers, ids, uuids, ulids,
+emails, timestamps replaced), so "schedule 01J… has 3 attendance records" and "schedule 01K… has
+7 attendance records" land in one group.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+REDACTED = "[REDACTED]"
+SOURCES = ("frontend", "backend")
+STATUSES = ("open", "resolved")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The intake budgets (documented in README, section Incident Hub)."""
+
+    max_body_bytes: int = 64 * 1024  # larger bodies: 413 + a stub incident
+    hard_max_body_bytes: int = 1024 * 1024  # larger still: a plain 413, nothing stored
+    message_chars: int = 2000
+    location_chars: int = 2048
+    user_agent_chars: int = 512
+    title_chars: int = 200
+    backend_error_bytes: int = 16 * 1024
+    context_bytes: int = 8 * 1024
+    latest_backend_error_bytes: int = 2 * 1024
+    max_entities: int = 20
+    leaf_chars: int = 4096  # any one string inside backend_error/context
+    list_items: int = 100
+    dict_keys: int = 200
+    max_depth: int = 12
+    # rate limits (fixed windows, DynamoDB counters)
+    actor_per_window: int = 60  # a signed-in admin or customer
+    anonymous_per_window: int = 20  # per source address
+    rate_window_s: int = 60
+    # flood control: beyond this many stored rows per group per window, count but do not store
+    group_rows_per_window: int = 50
+    group_window_s: int = 600
+
+
+LIMITS = Limits()
+
+# --- scrubbing -----------------------------------------------------------------------------------
+
+_SECRET_KEY = re.compile(r"passw(or)?d|pwd|secret|token|authori[sz]ation|cookie|api_?key|session|credential|private_?key", re.I)
+# Every pattern is linear in the input (possessive quantifiers, boundary look-behinds): the
+# text comes from anyone who can reach POST /incidents.
+_BEARER = re.compile(r"(?<![A-Za-z0-9])(bearer|basic)\s++([A-Za-z0-9\-._~+/]{8,}+=*+)", re.I)
+_JWT = re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}+\.[A-Za-z0-9_-]{4,}+\.[A-Za-z0-9_-]*+")
+_KV = re.compile(
+    r"""(?P<key>(?<![A-Za-z0-9_-])["']?+(?P<name>[A-Za-z0-9_-]{1,64}+)["']?+\s*+[:=]\s*+)"""
+    r"""(?P<q>["']?+)(?P<val>[^"'&?#\s,;}\]]++)"""
+)
+_CARD = re.compile(r"(?<![\d.])[2-6]\d(?:[ -]?\d){11,17}(?![\d.])")
+
+
+_SEPARATORS = str.maketrans("", "", " _-\t")
+
+
+def is_secret_key(key: str) -> bool:
+    """True for keys that name secrets (any case; ``-``, ``_`` and spaces ignored)."""
+    return bool(_SECRET_KEY.search(key.translate(_SEPARATORS)))
+
+
+def luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _card(match: re.Match[str]) -> str:
+    digits = re.sub(r"\D", "", match.group(0))
+    return "[REDACTED_CARD]" if 13 <= len(digits) <= 19 and luhn_ok(digits) else match.group(0)
+
+
+def _credential(match: re.Match[str]) -> str:
+    scheme, cred = match.group(1), match.group(2)
+    if scheme.lower() == "basic" and cred.isalpha() and cred.islower():  # "basic information", not a credential
+        return match.group(0)
+    return f"{scheme} {REDACTED}"
+
+
+def scrub_text(text: str) -> str:
+    """Secrets inside a free-text value: bearer/basic credentials, JWTs, ``key=value`` secrets, card numbers."""
+    text = _BEARER.sub(_credential, text)
+    text = _JWT.sub("[REDACTED_JWT]", text)
+    text = _KV.sub(lambda m: f"{m.group('key')}{m.group('q')}{REDACTED}" if is_secret_key(m.group("name")) else m.group(0), text)
+    return _CARD.sub(_card, text)
+
+
+def scrub(value: Any, depth: int = 0, max_depth: int = LIMITS.max_depth) -> Any:
+    """A copy of a JSON value with secrets removed at any depth (dicts, lists, strings, numbers)."""
+    if depth > max_depth:
+        return "[TRUNCATED: too deep]"
+    if isinstance(value, dict):
+        # {"name": "Set-Cookie", "value": "..."}: header lists (HAR, fetch) name the secret in a sibling
+        label = next((value[k] for k in ("name", "key", "header") if isinstance(value.get(k), str)), None)
+        secret_pair = label is not None and is_secret_key(label)
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            key = scrub_text(str(k))
+            hide = is_secret_key(str(k)) or (secret_pair and k in ("value", "values"))
+            out[key] = REDACTED if hide else scrub(v, depth + 1, max_depth)
+        return out
+    if isinstance(value, (list, tuple)):
+        if len(value) == 2 and isinstance(value[0], str) and is_secret_key(value[0]):  # [["Cookie", "sid=1"]]
+            return [scrub_text(value[0]), REDACTED]
+        return [scrub(v, depth + 1, max_depth) for v in value]
+    if isinstance(value, str):
+        return scrub_text(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 13 <= len(str(abs(value))) <= 19:
+        return "[REDACTED_CARD]" if _card_number(str(abs(value))) else value
+    return value
+
+
+def _card_number(digits: str) -> bool:
+    return digits[0] in "23456" and luhn_ok(digits)
+
+
+# --- truncation ----------------------------------------------------------------------------------
+
+
+def json_size(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode())
+
+
+def clip(text: str, max_chars: int) -> tuple[str, bool]:
+    """``text`` cut to ``max_chars`` characters with a marker naming what was cut."""
+    if len(text) <= max_chars:
+        return text, False
+    marker = f"…[truncated {len(text) - max_chars} chars]"
+    return text[: max(0, max_chars - len(marker))] + marker, True
+
+
+def _shrink(value: Any, limits: Limits, depth: int = 0) -> Any:
+    if depth > limits.max_depth:
+        return "[TRUNCATED: too deep]"
+    if isinstance(value, dict):
+        items = list(value.items())
+        out = {str(k)[:200]: _shrink(v, limits, depth + 1) for k, v in items[: limits.dict_keys]}
+        if len(items) > limits.dict_keys:
+            out["_truncated_keys"] = len(items) - limits.dict_keys
+        return out
+    if isinstance(value, (list, tuple)):
+        out_list = [_shrink(v, limits, depth + 1) for v in value[: limits.list_items]]
+        if len(value) > limits.list_items:
+            out_list.append(f"[truncated {len(value) - limits.list_items} items]")
+        return out_list
+    if isinstance(value, str):
+        return clip(value, limits.leaf_chars)[0]
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return clip(str(value), limits.leaf_chars)[0]
+
+
+def fit(value: Any, budget: int, limits: Limits = LIMITS) -> tuple[Any, bool]:
+    """``value`` within ``budget`` bytes of JSON, and whether anything was cut.
+
+    Long strings, lists and dicts are trimmed first; if the result is still over budget it becomes
+    ``{"_truncated": true, "original_bytes": N, "preview": "<the first bytes of its JSON>"}``.
+    """
+    if value is None:
+        return None, False
+    original = json_size(value)
+    if original <= budget:
+        return value, False
+    shrunk = _shrink(value, limits)
+    if json_size(shrunk) <= budget:
+        return shrunk, True
+    raw = value if isinstance(value, str) else json.dumps(shrunk, ensure_ascii=False, separators=(",", ":"), default=str)
+    room = max(0, budget - 120)
+    preview = raw.encode()[:room].decode(errors="ignore")
+    while json_size(preview) > room and preview:  # escapes can grow it; trim until it fits
+        preview = preview[: int(len(preview) * 0.9)]
+    return {"_truncated": True, "original_bytes": original, "preview": preview}, True
+
+
+# --- normalisation and grouping ------------------------------------------------------------------
+
+_NORMALISERS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I), "<uuid>"),
+    (re.compile(r"\b[0-7][0-9A-HJKMNP-TV-Z]{25}\b", re.I), "<ulid>"),
+    (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), "<email>"),
+    (re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"), "<time>"),
+    (re.compile(r"\b(?:0x)?[0-9a-f]{12,}\b", re.I), "<hex>"),
+    (re.compile(r"\b(?=[A-Za-z_-]*\d)[A-Za-z0-9_-]{16,}\b"), "<id>"),
+    (re.compile(r"\d+(?:\.\d+)?"), "<n>"),
+]
+
+
+def error_text(backend_error: Any) -> str | None:
+    """The human part of a backend error: our envelope's code+message, a ``message``, or the text itself."""
+    if backend_error is None:
+        return None
+    if isinstance(backend_error, str):
+        return backend_error
+    if isinstance(backend_error, dict):
+        err = backend_error.get("error")
+        if isinstance(err, dict) and ("code" in err or "message" in err):
+            return " ".join(str(err.get(k)) for k in ("code", "message") if err.get(k) is not None)
+        if isinstance(err, str):
+            return err
+        parts = [str(backend_error[k]) for k in ("type", "code", "message", "detail", "title") if backend_error.get(k)]
+        if parts:
+            return " ".join(parts)
+    return json.dumps(backend_error, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def normalise(text: str, max_chars: int = 500) -> str:
+    """Replace the parts that vary between occurrences of one error (ids, numbers, emails, times)."""
+    out = text[: max_chars * 2]  # bounded work whatever the input
+    for pattern, token in _NORMALISERS:
+        out = pattern.sub(token, out)
+    return re.sub(r"\s+", " ", out).strip()[:max_chars]
+
+
+def fingerprint(area: str, http_status: int | None, normalised_error: str) -> str:
+    """The group id: 32 hex characters of SHA-256 over area, status and normalised error."""
+    raw = f"{area}\n{http_status if http_status is not None else '-'}\n{normalised_error}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def group_key(area: str, http_status: int | None, backend_error: Any, message: str) -> tuple[str, str]:
+    """(group_id, title) for an incident. Without a backend error, the message stands in for it.
+
+    Only the first 4,000 characters of the error text count (scrubbed here, so the title is safe).
+    """
+    text = error_text(backend_error)
+    basis = scrub_text(text[:4000] if text else message[:4000])
+    title = clip(re.sub(r"\s+", " ", basis or message).strip() or area, LIMITS.title_chars)[0]
+    return fingerprint(area, http_status, normalise(basis or "")), title
+
+
+# --- incident drafts -----------------------------------------------------------------------------
+
+
+@dataclass
+class Draft:
+    """A scrubbed, size-bounded incident ready to be stored (the store adds ids and times)."""
+
+    source: str
+    area: str
+    message: str
+    http_status: int | None
+    backend_error: Any
+    entities: list[dict[str, str]]
+    location: str | None
+    occurred_at: str | None
+    request_id: str | None
+    context: Any
+    actor: dict[str, Any]
+    group_id: str
+    title: str
+    truncated: list[str]
+    claimed_actor: Any = None
+    user_agent: str | None = None
+    source_ip: str | None = None
+    origin: dict[str, Any] | None = None
+    dropped: dict[str, Any] | None = None
+
+
+def build_draft(
+    *,
+    source: str,
+    area: str,
+    message: str,
+    actor: dict[str, Any],
+    http_status: int | None = None,
+    backend_error: Any = None,
+    entities: list[dict[str, str]] | None = None,
+    location: str | None = None,
+    occurred_at: str | None = None,
+    request_id: str | None = None,
+    context: Any = None,
+    claimed_actor: Any = None,
+    user_agent: str | None = None,
+    source_ip: str | None = None,
+    origin: dict[str, Any] | None = None,
+    dropped: dict[str, Any] | None = None,
+    limits: Limits = LIMITS,
+) -> Draft:
+    """Scrub, truncate and fingerprint one incident. Grouping uses the scrubbed, *untruncated* error."""
+    truncated: list[str] = []
+    group_id, title = group_key(area, http_status, backend_error, message)
+    if dropped is not None:  # an oversize report: its group is known, its payload is not kept
+        backend_error, context, message = None, None, message[: limits.message_chars * 2]
+    backend_error = scrub(backend_error)
+    msg, cut = clip(scrub_text(message), limits.message_chars)
+    if cut:
+        truncated.append("message")
+    loc = None
+    if location is not None:
+        loc, cut = clip(scrub_text(location), limits.location_chars)
+        if cut:
+            truncated.append("location")
+    be, cut = fit(backend_error, limits.backend_error_bytes, limits)
+    if cut:
+        truncated.append("backend_error")
+    ctx, cut = fit(scrub(context), limits.context_bytes, limits)
+    if cut:
+        truncated.append("context")
+    ents = [{"type": str(e["type"]), "id": scrub_text(str(e["id"]))} for e in (entities or [])]
+    if len(ents) > limits.max_entities:
+        truncated.append(f"entities ({len(ents) - limits.max_entities} dropped)")
+        ents = ents[: limits.max_entities]
+    return Draft(
+        source=source,
+        area=area,
+        message=msg,
+        http_status=http_status,
+        backend_error=be,
+        entities=ents,
+        location=loc,
+        occurred_at=occurred_at,
+        request_id=request_id,
+        context=ctx,
+        actor=actor,
+        group_id=group_id,
+        title=title,
+        truncated=truncated,
+        claimed_actor=fit(scrub(claimed_actor), 1024, limits)[0] if claimed_actor is not None else None,
+        user_agent=clip(scrub_text(user_agent), limits.user_agent_chars)[0] if user_agent else None,
+        source_ip=source_ip,
+        origin=origin,
+        dropped=dropped,
+    )
+
+
+# --- backend failures ----------------------------------------------------------------------------
+
+
+def _entities_from_path(path_params: dict[str, Any] | None) -> list[dict[str, str]]:
+    out = []
+    for name, value in (path_params or {}).items():
+        kind = name[:-3] if name.endswith("_id") else name
+        out.append({"type": kind, "id": str(value)[:128]})
+    return out
+
+
+def backend_draft(exc: BaseException, context: dict[str, Any], limits: Limits = LIMITS) -> Draft:
+    """An incident for an unhandled error in a route or a job (the observability seam's context dict)."""
+    kind = str(context.get("kind") or "unknown")
+    error_type = type(exc).__name__
+    error_message = str(exc)
+    frames = [f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno} in {f.name}" for f in traceback.extract_tb(exc.__traceback__)][-10:]
+    origin: dict[str, Any] = {"kind": kind}
+    entities: list[dict[str, str]] = []
+    if kind == "route":
+        route = str(context.get("route") or "unknown")
+        area = f"backend.route.{route}"
+        origin["route"] = route
+        entities = _entities_from_path(context.get("path_params"))
+        location = route
+    elif kind == "job":
+        job_type = str(context.get("job_type") or "unknown")
+        area = f"backend.job.{job_type}"
+        origin.update(job_id=context.get("job_id"), job_type=job_type, permanent=bool(context.get("permanent")))
+        entity = context.get("entity")
+        if isinstance(entity, dict) and entity.get("id"):
+            entities = [{"type": str(entity.get("type") or "entity"), "id": str(entity["id"])[:128]}]
+        location = f"job:{job_type}:{context.get('job_id')}"
+    else:
+        area = f"backend.{kind}"
+        location = kind
+    http_status = context.get("http_status")
+    actor = context.get("actor") if isinstance(context.get("actor"), dict) else {"role": "system", "id": None}
+    return build_draft(
+        source="backend",
+        area=area[:200],
+        message=f"{error_type}: {error_message}" if error_message else error_type,
+        actor=actor,
+        http_status=int(http_status) if isinstance(http_status, int) else None,
+        backend_error={"type": error_type, "message": error_message},
+        entities=entities,
+        location=location,
+        request_id=str(context.get("request_id") or "")[:128] or None,
+        context={"traceback": frames, **{k: v for k, v in context.items() if k not in ("path_params", "entity", "actor")}},
+        origin=origin,
+        limits=limits,
+    )

@@ -1,0 +1,213 @@
+"""Incident Hub domain rules: scrubbing, truncation, normalisation and fingerprints (no AWS)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from chalicelib.incidents import domain
+from chalicelib.incidents.domain import LIMITS, REDACTED
+
+JWT = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJjdXN0LWEiLCJyb2xlIjoiY3VzdG9tZXIifQ.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+VISA = "4111 1111 1111 1111"
+
+
+def _all_strings(value):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield str(k)
+            yield from _all_strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _all_strings(v)
+    else:
+        yield str(value)
+
+
+NASTY = {
+    "Password": "hunter2",
+    "user": {"name": "Ada", "PASSWD": "x1", "profile": {"api_key": "k-123", "Api-Key": "k-456", "apiKey": "k-789"}},
+    "headers": [
+        {"Authorization": "Bearer abc.def.ghi"},
+        {"name": "Set-Cookie", "value": "sid=1"},
+        {"X-Session-Id": "s-1"},
+        ["Cookie", "theme=dark; sid=2"],
+    ],
+    "list_of_lists": [[{"client_secret": "cs"}], [["deep", {"refresh_token": {"nested": "rt"}}]]],
+    "free_text": f"called with Authorization: Bearer sk_live_abcdefghijklmnop and jwt {JWT}",
+    "url": "https://academy.example/pay?card=4242424242424242&access_token=tok123&page=2",
+    "log": 'POST body {"password": "p@ss", "name": "x"}',
+    "card": VISA,
+    "card_number_as_int": 5555555555554444,
+    "order_id": 1234567890123,  # 13 digits, starts with 1: not card-like
+    "not_a_card": "4111 1111 1111 1112",  # fails Luhn
+    "keep": "schedule 01J9ZK3M4N5P6Q7R8S9T0V1W2X has attendance",
+}
+
+
+def test_scrub_nasty_nested_input():
+    out = domain.scrub(NASTY)
+    text = json.dumps(out)
+    secrets = ("hunter2", "x1", "k-123", "k-456", "k-789", "abc.def.ghi", "sid=1", "sid=2", "s-1", '"cs"', '"rt"', "sk_live")
+    for secret in (*secrets, "tok123", "p@ss"):
+        assert secret not in text, secret
+    assert JWT not in text and "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9" not in text
+    assert "4111" not in text.replace("4111 1111 1111 1112", "") and "4242424242424242" not in text
+    assert out["card_number_as_int"] == "[REDACTED_CARD]"
+    assert out["order_id"] == 1234567890123
+    assert out["not_a_card"] == "4111 1111 1111 1112"
+    assert out["keep"] == NASTY["keep"] and out["user"]["name"] == "Ada"
+    assert out["Password"] == REDACTED and out["user"]["profile"]["apiKey"] == REDACTED
+    assert out["list_of_lists"][1][0][1]["refresh_token"] == REDACTED
+    assert "page=2" in out["url"]
+    assert NASTY["Password"] == "hunter2"  # the input is not mutated
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["password", "PASSWORD", "user_password", "passwd", "secret", "clientSecret", "token", "id_token", "Authorization",
+     "cookie", "Cookie", "api_key", "API-KEY", "apikey", "session", "sessionId", "x-session"],
+)  # fmt: skip
+def test_secret_keys(key):
+    assert domain.is_secret_key(key)
+    assert domain.scrub({key: {"any": ["shape"]}}) == {key: REDACTED}
+
+
+@pytest.mark.parametrize("key", ["name", "area", "message", "status", "entities", "author", "id"])
+def test_ordinary_keys_are_kept(key):
+    assert domain.scrub({key: "v"}) == {key: "v"}
+
+
+def test_scrub_caps_depth_instead_of_recursing_forever():
+    deep: dict = {}
+    cur = deep
+    for _ in range(500):
+        cur["a"] = {}
+        cur = cur["a"]
+    out = domain.scrub(deep)
+    assert "[TRUNCATED: too deep]" in json.dumps(out)
+
+
+def test_luhn():
+    assert domain.luhn_ok("4111111111111111") and not domain.luhn_ok("4111111111111112")
+
+
+def test_fit_keeps_small_values_and_marks_cuts():
+    assert domain.fit({"a": 1}, 100) == ({"a": 1}, False)
+    value, cut = domain.fit({"blob": "x" * 100_000, "code": "E1"}, LIMITS.backend_error_bytes)
+    assert cut and domain.json_size(value) <= LIMITS.backend_error_bytes
+    assert value["code"] == "E1" and "truncated" in value["blob"]
+    value, cut = domain.fit({f"k{i}": "y" * 1000 for i in range(100)}, 2048)
+    assert cut and value["_truncated"] is True and value["original_bytes"] > 100_000
+    assert domain.json_size(value) <= 2048
+    value, cut = domain.fit("é" * 50_000, 1000)  # multi-byte text: the budget is bytes
+    assert cut and domain.json_size(value) <= 1000
+
+
+def test_clip():
+    assert domain.clip("abc", 10) == ("abc", False)
+    text, cut = domain.clip("a" * 5000, 2000)
+    assert cut and len(text) == 2000 and text.endswith("chars]")
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (
+            "Schedule 01J9ZK3M4N5P6Q7R8S9T0V1W2X has 3 attendance records",
+            "Schedule 01K0AB3M4N5P6Q7R8S9T0V1W2Y has 17 attendance records",
+        ),
+        ("user ada@example.com not found", "user bob.smith+x@school.org not found"),
+        ("job 3fa85f64-5717-4562-b3fc-2c963f66afa6 failed", "job 9b2e0c1a-1111-4222-8333-444455556666 failed"),
+        ("at 2024-05-01T10:00:00Z took 31ms", "at 2025-01-09T23:59:59.123Z took 7ms"),
+    ],
+)
+def test_normalise_equates_variable_parts(a, b):
+    assert domain.normalise(a) == domain.normalise(b)
+
+
+def test_error_text_reads_our_envelope():
+    env = {"error": {"code": "has_attendance", "message": "Cannot delete schedule with attendance records.", "details": {"n": 3}}}
+    assert domain.error_text(env) == "has_attendance Cannot delete schedule with attendance records."
+    assert domain.error_text("Payload Too Large") == "Payload Too Large"
+    assert domain.error_text({"message": "boom", "type": "E"}) == "E boom"
+    assert domain.error_text(None) is None
+
+
+def test_grouping_by_area_status_and_normalised_error():
+    g = domain.group_key
+    e1 = {"error": {"code": "conflict", "message": "Schedule 01J9ZK3M4N5P6Q7R8S9T0V1W2X has 3 attendance records"}}
+    e2 = {"error": {"code": "conflict", "message": "Schedule 01K0AB3M4N5P6Q7R8S9T0V1W2Y has 9 attendance records"}}
+    same = g("admin.academic.schedules.delete", 409, e1, "Failed")[0]
+    assert same == g("admin.academic.schedules.delete", 409, e2, "Failed again")[0]
+    assert same != g("admin.academic.schedules.delete", 500, e1, "Failed")[0]
+    assert same != g("admin.academic.schedules.update", 409, e1, "Failed")[0]
+    assert same != g("admin.academic.schedules.delete", 409, {"error": {"code": "other"}}, "Failed")[0]
+    assert len(same) == 32
+    # without a backend error the message stands in
+    assert g("a.b", None, None, "x 1")[0] == g("a.b", None, None, "x 2")[0] != g("a.b", None, None, "y")[0]
+    assert g("a.b", 409, e1, "m")[1].startswith("conflict Schedule")
+
+
+def test_build_draft_scrubs_truncates_and_caps():
+    d = domain.build_draft(
+        source="frontend",
+        area="customers.homework.upload",
+        message="Upload failed for token=abc123 " + "!" * 3000,
+        actor={"role": "customer", "id": "cust-a"},
+        http_status=413,
+        backend_error={"message": "too large", "trace": "z" * 50_000, "password": "x"},
+        entities=[{"type": "homework", "id": str(i)} for i in range(30)],
+        location="https://app.example/homework?session=s3cr3t",
+        context={"big": ["q" * 500] * 100},
+        claimed_actor={"role": "admin", "id": "mallory", "token": "t"},
+    )
+    assert "abc123" not in d.message and len(d.message) == LIMITS.message_chars
+    assert "s3cr3t" not in (d.location or "")
+    assert d.backend_error["password"] == REDACTED
+    assert domain.json_size(d.backend_error) <= LIMITS.backend_error_bytes
+    assert domain.json_size(d.context) <= LIMITS.context_bytes
+    assert len(d.entities) == LIMITS.max_entities
+    assert {"message", "backend_error", "context"} <= set(d.truncated)
+    assert any(t.startswith("entities") for t in d.truncated)
+    assert d.claimed_actor == {"role": "admin", "id": "mallory", "token": REDACTED}
+
+
+def test_dropped_draft_keeps_group_but_not_payload():
+    kw = dict(source="frontend", area="a.b", message="m", actor={"role": "anonymous", "id": None}, http_status=500)
+    full = domain.build_draft(backend_error={"error": {"code": "x"}}, context={"k": 1}, **kw)
+    stub = domain.build_draft(backend_error={"error": {"code": "x"}}, context={"k": 1}, dropped={"reason": "r"}, **kw)
+    assert stub.group_id == full.group_id
+    assert stub.backend_error is None and stub.context is None and stub.dropped == {"reason": "r"}
+
+
+def test_backend_draft_for_route_and_job():
+    try:
+        raise RuntimeError("schedule 01J9ZK3M4N5P6Q7R8S9T0V1W2X: Bearer abcdefghijkl1234 leaked")
+    except RuntimeError as exc:
+        err = exc
+    d = domain.backend_draft(
+        err,
+        {
+            "kind": "route",
+            "route": "GET /admin/students/{student_id}",
+            "path_params": {"student_id": "s1"},
+            "request_id": "req-1",
+            "http_status": 500,
+            "actor": {"role": "admin", "id": "admin-1"},
+        },
+    )
+    assert d.source == "backend" and d.area == "backend.route.GET /admin/students/{student_id}"
+    assert d.http_status == 500 and d.request_id == "req-1" and d.actor == {"role": "admin", "id": "admin-1"}
+    assert d.entities == [{"type": "student", "id": "s1"}]
+    assert d.backend_error["type"] == "RuntimeError" and "abcdefghijkl1234" not in json.dumps(d.backend_error)
+    assert d.origin == {"kind": "route", "route": "GET /admin/students/{student_id}"}
+    assert any("test_incident_domain.py" in f for f in d.context["traceback"])
+    j = domain.backend_draft(
+        ValueError("corrupt"),
+        {"kind": "job", "job_id": "j1", "job_type": "ProcessVideoProof", "entity": {"type": "video", "id": "v1"}, "permanent": 1},
+    )
+    assert j.area == "backend.job.ProcessVideoProof" and j.http_status is None
+    assert j.entities == [{"type": "video", "id": "v1"}] and j.origin["job_id"] == "j1" and j.origin["permanent"] is True
+    assert j.actor == {"role": "system", "id": None}
