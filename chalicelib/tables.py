@@ -5,8 +5,9 @@ from __future__ import annotations
 from pynamodb.models import Model
 
 from chalicelib.academic.students import Student
+from chalicelib.incidents.store import Incident, IncidentGroup, RateCounter
 from chalicelib.jobs.audit import AuditEntry
 from chalicelib.jobs.ledger import Job, JobDedupe
 from chalicelib.media.store import Homework, Video
 
-ALL_MODELS: list[type[Model]] = [Student, AuditEntry, Job, JobDedupe, Homework, Video]
+ALL_MODELS: list[type[Model]] = [Student, AuditEntry, Job, JobDedupe, Homework, Video, Incident, IncidentGroup, RateCounter]

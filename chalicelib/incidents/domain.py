@@ -9,6 +9,7 @@ emails, timestamps replaced), so "schedule 01J… has 3 attendance records" and 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -57,16 +58,15 @@ _SECRET_KEY = re.compile(r"passw(or)?d|pwd|secret|token|authori[sz]ation|cookie|
 # text comes from anyone who can reach POST /incidents.
 _BEARER = re.compile(r"(?<![A-Za-z0-9])(bearer|basic)\s++([A-Za-z0-9\-._~+/]{8,}+=*+)", re.I)
 _JWT = re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}+\.[A-Za-z0-9_-]{4,}+\.[A-Za-z0-9_-]*+")
-_KV = re.compile(
-    r"""(?P<key>(?<![A-Za-z0-9_-])["']?+(?P<name>[A-Za-z0-9_-]{1,64}+)["']?+\s*+[:=]\s*+)"""
-    r"""(?P<q>["']?+)(?P<val>[^"'&?#\s,;}\]]++)"""
-)
+_KV_KEY = re.compile(r"""(?<![A-Za-z0-9_-])(?P<name>[A-Za-z0-9_-]{1,64}+)["']?+\s*+[:=]""")
+_KV_VALUE = re.compile(r"""\s*+(?P<q>["']?+)(?P<val>[^"'&?#\s,;}\]]++)""")
 _CARD = re.compile(r"(?<![\d.])[2-6]\d(?:[ -]?\d){11,17}(?![\d.])")
 
 
 _SEPARATORS = str.maketrans("", "", " _-\t")
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
     """True for keys that name secrets (any case; ``-``, ``_`` and spaces ignored)."""
     return bool(_SECRET_KEY.search(key.translate(_SEPARATORS)))
@@ -94,11 +94,29 @@ def _credential(match: re.Match[str]) -> str:
     return f"{scheme} {REDACTED}"
 
 
+def _redact_values_of_secret_keys(text: str) -> str:
+    """``password=x``, ``"api_key": "x"``, ``session: x`` → the value replaced (keys found without eating values)."""
+    if not _SECRET_KEY.search(text.translate(_SEPARATORS)):
+        return text  # no secret-looking key anywhere: the common case, one linear pass
+    out, pos = [], 0
+    for key in _KV_KEY.finditer(text):
+        if key.start() < pos or not is_secret_key(key.group("name")):
+            continue
+        value = _KV_VALUE.match(text, key.end())
+        if value is None:
+            continue
+        out.append(text[pos : value.start("val")])
+        out.append(REDACTED)
+        pos = value.end("val")
+    out.append(text[pos:])
+    return "".join(out)
+
+
 def scrub_text(text: str) -> str:
     """Secrets inside a free-text value: bearer/basic credentials, JWTs, ``key=value`` secrets, card numbers."""
     text = _BEARER.sub(_credential, text)
     text = _JWT.sub("[REDACTED_JWT]", text)
-    text = _KV.sub(lambda m: f"{m.group('key')}{m.group('q')}{REDACTED}" if is_secret_key(m.group("name")) else m.group(0), text)
+    text = _redact_values_of_secret_keys(text)
     return _CARD.sub(_card, text)
 
 
@@ -167,7 +185,7 @@ def _shrink(value: Any, limits: Limits, depth: int = 0) -> Any:
     return clip(str(value), limits.leaf_chars)[0]
 
 
-def fit(value: Any, budget: int, limits: Limits = LIMITS) -> tuple[Any, bool]:
+def fit(value: Any, budget: int, limits: Limits | None = None) -> tuple[Any, bool]:
     """``value`` within ``budget`` bytes of JSON, and whether anything was cut.
 
     Long strings, lists and dicts are trimmed first; if the result is still over budget it becomes
@@ -175,6 +193,7 @@ def fit(value: Any, budget: int, limits: Limits = LIMITS) -> tuple[Any, bool]:
     """
     if value is None:
         return None, False
+    limits = limits or LIMITS
     original = json_size(value)
     if original <= budget:
         return value, False
@@ -248,6 +267,12 @@ def group_key(area: str, http_status: int | None, backend_error: Any, message: s
 # --- incident drafts -----------------------------------------------------------------------------
 
 
+def _clean(text: str, max_chars: int) -> tuple[str, bool]:
+    """Scrubbed and clipped; the scrubber only ever sees twice the budget (bounded work)."""
+    cleaned, cut = clip(scrub_text(text[: max_chars * 2]), max_chars)
+    return cleaned, cut or len(text) > max_chars * 2
+
+
 @dataclass
 class Draft:
     """A scrubbed, size-bounded incident ready to be stored (the store adds ids and times)."""
@@ -291,20 +316,21 @@ def build_draft(
     source_ip: str | None = None,
     origin: dict[str, Any] | None = None,
     dropped: dict[str, Any] | None = None,
-    limits: Limits = LIMITS,
+    limits: Limits | None = None,
 ) -> Draft:
-    """Scrub, truncate and fingerprint one incident. Grouping uses the scrubbed, *untruncated* error."""
+    """Scrub, truncate and fingerprint one incident (grouping looks at the error before truncation)."""
+    limits = limits or LIMITS
     truncated: list[str] = []
     group_id, title = group_key(area, http_status, backend_error, message)
     if dropped is not None:  # an oversize report: its group is known, its payload is not kept
-        backend_error, context, message = None, None, message[: limits.message_chars * 2]
+        backend_error, context = None, None
     backend_error = scrub(backend_error)
-    msg, cut = clip(scrub_text(message), limits.message_chars)
+    msg, cut = _clean(message, limits.message_chars)
     if cut:
         truncated.append("message")
     loc = None
     if location is not None:
-        loc, cut = clip(scrub_text(location), limits.location_chars)
+        loc, cut = _clean(location, limits.location_chars)
         if cut:
             truncated.append("location")
     be, cut = fit(backend_error, limits.backend_error_bytes, limits)
@@ -333,7 +359,7 @@ def build_draft(
         title=title,
         truncated=truncated,
         claimed_actor=fit(scrub(claimed_actor), 1024, limits)[0] if claimed_actor is not None else None,
-        user_agent=clip(scrub_text(user_agent), limits.user_agent_chars)[0] if user_agent else None,
+        user_agent=_clean(user_agent, limits.user_agent_chars)[0] if user_agent else None,
         source_ip=source_ip,
         origin=origin,
         dropped=dropped,
@@ -351,7 +377,7 @@ def _entities_from_path(path_params: dict[str, Any] | None) -> list[dict[str, st
     return out
 
 
-def backend_draft(exc: BaseException, context: dict[str, Any], limits: Limits = LIMITS) -> Draft:
+def backend_draft(exc: BaseException, context: dict[str, Any], limits: Limits | None = None) -> Draft:
     """An incident for an unhandled error in a route or a job (the observability seam's context dict)."""
     kind = str(context.get("kind") or "unknown")
     error_type = type(exc).__name__

@@ -1,0 +1,26 @@
+"""Backend capture: unhandled route and job failures become incidents through the observability seam.
+
+Importing this module costs nothing (no AWS clients, no models): the store is imported on the
+first failure. :func:`capture_unhandled` may raise; ``report_unhandled`` swallows and logs sink
+failures, so recording an incident can never break the request or job that failed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.observability import logger, register_unhandled_sink
+
+
+def capture_unhandled(exc: BaseException, context: dict[str, Any]) -> None:
+    """The sink: file one ``source: "backend"`` incident for an unhandled error."""
+    from chalicelib.incidents import domain, store
+
+    draft = domain.backend_draft(exc, context)
+    incident_id, group_id, stored = store.record(draft)
+    logger.info("backend incident recorded", extra={"incident_id": incident_id, "group_id": group_id, "stored": stored})
+
+
+def install() -> None:
+    """Register the sink (idempotent: the seam ignores a sink it already has)."""
+    register_unhandled_sink(capture_unhandled)
