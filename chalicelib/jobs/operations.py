@@ -188,7 +188,7 @@ def summary() -> dict[str, Any]:
     for st in states.STATES:
         n = 0
         attrs = ["job_id", "type", "state", "heartbeat_at", "timeout_s"] if st == states.RUNNING else ["job_id", "type"]
-        for job in Job.by_state.query(st, attributes_to_get=attrs, page_size=1000):
+        for job in Job.by_state.query(st, attributes_to_get=attrs):
             n += 1
             counts = by_type.setdefault(job.type, {})
             counts[st] = counts.get(st, 0) + 1
