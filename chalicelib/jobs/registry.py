@@ -40,3 +40,4 @@ def get(name: str) -> JobType | None:
 # The product's job types. Add a line per type.
 register("noop", "jobs", "chalicelib.jobs.builtin:noop", timeout_s=60)
 register("process_video_proof", "media", "chalicelib.media.pipeline:process_video_proof", timeout_s=300)
+register("delete_schedule", "jobs", "chalicelib.academic.schedules:run_delete_job", timeout_s=120)
