@@ -1,0 +1,176 @@
+// Talking to the API: the signed-in token, the error envelope turned into plain words, and incident reports.
+import { configureIncidentReporter, reportIncident } from "/static/incident-reporter.js";
+
+const TOKEN_KEY = "academy.console.token";
+
+export function getToken() {
+  try {
+    return sessionStorage.getItem(TOKEN_KEY) || "";
+  } catch {
+    return "";
+  }
+}
+
+export function setToken(token) {
+  sessionStorage.setItem(TOKEN_KEY, token);
+}
+
+export function clearToken() {
+  sessionStorage.removeItem(TOKEN_KEY);
+}
+
+configureIncidentReporter({ getToken: () => getToken() || null });
+
+/** The token's claims, for display only (the server verifies every call). Null if it is not a JWT. */
+export function claims(token = getToken()) {
+  try {
+    const part = token.split(".")[1];
+    const json = atob(part.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(part.length / 4) * 4, "="));
+    const c = JSON.parse(json);
+    const groups = Array.isArray(c["cognito:groups"]) ? c["cognito:groups"] : [];
+    const role = c.role || (groups.includes("admin") ? "admin" : groups.includes("customer") ? "customer" : null);
+    return { role, sub: c.sub || "", exp: typeof c.exp === "number" ? c.exp : null, name: c.name || c.email || c.sub || "" };
+  } catch {
+    return null;
+  }
+}
+
+/** A refused or failed call: HTTP status (0: the server was not reached), the envelope, and the raw body. */
+export class ApiError extends Error {
+  constructor({ status, code, message, details, body, requestId, method, path, retryAfter }) {
+    super(message || `HTTP ${status}`);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code || "";
+    this.serverMessage = message || "";
+    this.details = details || {};
+    this.body = body;
+    this.requestId = requestId || null;
+    this.method = method;
+    this.path = path;
+    this.retryAfter = retryAfter || null;
+  }
+}
+
+function parseBody(text) {
+  if (!text) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** Call the API. Resolves with the parsed JSON body; rejects with an ApiError for any non-2xx answer. */
+export async function api(method, path, body, { signal } = {}) {
+  const headers = { Accept: "application/json" };
+  const token = getToken();
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const init = { method, headers, signal, cache: "no-store" };
+  if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(path, init);
+  } catch (err) {
+    if (err && err.name === "AbortError") throw err;
+    throw new ApiError({ status: 0, code: "network_error", message: String((err && err.message) || err), method, path });
+  }
+  const text = await res.text();
+  const parsed = parseBody(text);
+  if (!res.ok) {
+    const env = parsed && typeof parsed === "object" && parsed.error ? parsed.error : {};
+    throw new ApiError({
+      status: res.status,
+      code: env.code,
+      message: env.message,
+      details: env.details,
+      body: parsed,
+      requestId: res.headers.get("X-Request-Id"),
+      method,
+      path,
+      retryAfter: res.headers.get("Retry-After"),
+    });
+  }
+  return parsed;
+}
+
+/** Build a query string from the non-empty values of an object. */
+export function qs(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params || {})) {
+    if (v !== undefined && v !== null && v !== "") q.set(k, String(v));
+  }
+  const s = q.toString();
+  return s ? `?${s}` : "";
+}
+
+function fieldList(details) {
+  const fields = details && details.fields && typeof details.fields === "object" ? details.fields : null;
+  if (!fields) return "";
+  return Object.entries(fields)
+    .map(([name, why]) => `${name.replace(/^query\./, "")}: ${why}`)
+    .join("; ");
+}
+
+/** Why a call failed, in plain words (no codes, no stack traces). */
+export function reason(err) {
+  if (!(err instanceof ApiError)) return "Something unexpected happened in this page. Reload it and try again.";
+  const said = err.serverMessage && !/^HTTP \d+$/.test(err.serverMessage) ? err.serverMessage : "";
+  switch (true) {
+    case err.status === 0:
+      return "The server could not be reached. Check your connection and try again.";
+    case err.status === 400: {
+      const fields = fieldList(err.details);
+      return [said || "Some of the information was not accepted.", fields ? `Check: ${fields}.` : ""].filter(Boolean).join(" ");
+    }
+    case err.status === 401:
+      return "Your sign-in is missing or has expired. Sign in again.";
+    case err.status === 403 && /Missing Authentication Token/i.test(said):
+      return "This server does not offer that yet (the API route is missing). The problem has been recorded.";
+    case err.status === 403:
+      return `Your account is not allowed to do this.${said ? ` (${said})` : ""}`;
+    case err.status === 404:
+      return said || "It was not found: it may have been deleted already. Reload the list.";
+    case err.status === 409:
+      return said || "That is not possible in its current state. Reload the list and try again.";
+    case err.status === 413:
+      return said || "That is too large to be accepted.";
+    case err.status === 429: {
+      const wait = Number(err.retryAfter || (err.details && err.details.retry_after)) || 0;
+      return `Too many requests. ${wait ? `Wait ${wait} seconds` : "Wait a moment"} and try again.`;
+    }
+    case err.status >= 500:
+      return `Something went wrong on our side and it has been recorded.${err.requestId ? ` Reference: ${err.requestId}.` : ""} Try again in a moment.`;
+    default:
+      return said || `The request was refused (HTTP ${err.status}).`;
+  }
+}
+
+/** "Could not <action>. <reason>" */
+export function plainWords(err, action) {
+  return `Could not ${action}. ${reason(err)}`;
+}
+
+/**
+ * Report a failure to the Incident Hub with the backend's own error body. Never throws.
+ * `message` is what the user was shown.
+ */
+export function report(err, { area, message, entities, context } = {}) {
+  try {
+    const isApi = err instanceof ApiError;
+    return reportIncident({
+      area: area || "console.unknown",
+      message: message || (err && err.message) || "Unexpected error",
+      http_status: isApi && err.status >= 100 ? err.status : undefined,
+      backend_error: isApi ? (err.body ?? { code: err.code, message: err.serverMessage }) : { name: err && err.name, message: String(err && err.message) },
+      entities: entities || [],
+      request_id: isApi ? err.requestId || undefined : undefined,
+      context: { ...(context || {}), method: isApi ? err.method : undefined, path: isApi ? err.path : undefined },
+    });
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,216 @@
+// The console shell: who is signed in, the navigation for that role, the sign-in page, and loading the page module.
+import { ApiError, api, claims, clearToken, getToken, plainWords, report, setToken } from "/console/static/api.js";
+import { busy, clear, field, h, messageArea } from "/console/static/ui.js";
+
+const NAV = {
+  admin: [
+    { heading: "Academic", links: [["schedules", "Schedules"], ["tasks", "Tasks"]] },
+    { heading: "Insights", links: [["media", "Media"], ["jobs", "Jobs"]] },
+    { heading: "Support", links: [["incidents", "Incident Hub"]] },
+  ],
+  customer: [{ heading: "Customers", links: [["homework", "Homework upload"], ["videos", "Video upload"]] }],
+};
+const HOME = { admin: "/console/admin/schedules", customer: "/console/customer/homework" };
+
+const body = document.body;
+const page = body.dataset.page;
+const main = document.getElementById("main");
+
+function currentClaims() {
+  const token = getToken();
+  if (!token) return null;
+  const c = claims(token);
+  if (!c || !c.role || (c.exp && c.exp * 1000 < Date.now())) {
+    clearToken();
+    return { expired: true };
+  }
+  return c;
+}
+
+function renderTopbar(c) {
+  const top = document.getElementById("topbar");
+  const nav = document.getElementById("sidenav");
+  const items = [h("a", { class: "brand", href: "/console" }, "Academy Ops")];
+  if (body.dataset.stage && body.dataset.devSignIn === "true") items.push(h("span", { class: "stage" }, `stage: ${body.dataset.stage}`));
+  if (c && c.role) {
+    const toggle = h("button", { type: "button", class: "btn secondary small menu-toggle", "aria-controls": "sidenav", "aria-expanded": "false" }, "Menu");
+    toggle.addEventListener("click", () => {
+      const open = nav.hidden;
+      nav.hidden = !open;
+      toggle.setAttribute("aria-expanded", String(open));
+    });
+    const account = () => h("div", { class: "account" }, h("span", { class: "who" }, `Signed in as ${c.role} ${c.sub}`), h("button", { type: "button", class: "btn secondary small", onclick: signOut }, "Sign out"));
+    items.push(account(), toggle);
+    renderNav(nav, c.role, account());
+    nav.hidden = window.matchMedia("(max-width: 899px)").matches;
+  } else {
+    nav.hidden = true;
+  }
+  clear(top, items);
+}
+
+function renderNav(nav, role, account) {
+  const groups = NAV[role] || [];
+  clear(
+    nav,
+    account,
+    groups.map((g) =>
+      h(
+        "div",
+        {},
+        h("h2", {}, g.heading),
+        h(
+          "ul",
+          {},
+          g.links.map(([slug, label]) => {
+            const href = `/console/${role}/${slug}`;
+            return h("li", {}, h("a", { href, "aria-current": location.pathname === href ? "page" : null }, label));
+          }),
+        ),
+      ),
+    ),
+  );
+}
+
+function signOut() {
+  clearToken();
+  location.assign("/console");
+}
+
+function nextTarget(role) {
+  const next = new URLSearchParams(location.search).get("next") || "";
+  // only our own pages: never an open redirect
+  if (/^\/console\/(admin|customer)\/[a-z]+(\?[\w=&%.-]*)?$/.test(next) && next.startsWith(`/console/${role}/`)) return next;
+  if (page !== "home" && page.startsWith(`${role}/`)) return location.pathname + location.search;
+  return HOME[role];
+}
+
+async function acceptToken(token, messages) {
+  const c = claims(token);
+  if (!c || !c.role) {
+    messages.set("error", "This does not look like a sign-in token. Paste the whole token (three parts separated by dots).");
+    return;
+  }
+  setToken(token);
+  try {
+    await api("GET", c.role === "admin" ? "/admin/students?limit=1" : "/customer/students?limit=1");
+  } catch (err) {
+    clearToken();
+    const text = err instanceof ApiError && err.status === 401 ? `The token was refused: ${err.serverMessage || "it is not valid here"}.` : plainWords(err, "check the token");
+    messages.set("error", text);
+    if (!(err instanceof ApiError && err.status === 401)) report(err, { area: "console.sign_in", message: text });
+    return;
+  }
+  location.assign(nextTarget(c.role));
+}
+
+function renderSignIn(note) {
+  document.title = "Sign in · Academy Ops";
+  const messages = messageArea();
+  const input = h("textarea", { id: "token", name: "token", rows: "4", autocomplete: "off", spellcheck: "false", required: true, "aria-describedby": "token-hint" });
+  const form = h(
+    "form",
+    { class: "card stack", novalidate: true },
+    h("h2", {}, "Sign in with a token"),
+    h("label", { for: "token", class: "field" }, h("span", {}, "Access token")),
+    input,
+    h("p", { id: "token-hint", class: "muted small" }, "Paste the token you were given (it is kept in this browser tab only, until you sign out or close the tab)."),
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "btn" }, "Sign in")),
+  );
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const token = input.value.trim().replace(/^Bearer\s+/i, "");
+    if (!token) {
+      messages.set("error", "Paste your access token first.");
+      input.focus();
+      return;
+    }
+    await busy(form.querySelector("button[type=submit]"), "Signing in…", () => acceptToken(token, messages));
+  });
+  const parts = [h("h1", {}, "Sign in"), messages.el];
+  if (note) parts.push(h("p", { class: "alert alert-info" }, note));
+  parts.push(form);
+  if (body.dataset.devSignIn === "true") {
+    const devButton = (role, label) => {
+      const b = h("button", { type: "button", class: "btn secondary" }, label);
+      b.addEventListener("click", () =>
+        busy(b, "Signing in…", async () => {
+          try {
+            const out = await api("POST", "/console/dev-sign-in", { role });
+            await acceptToken(out.token, messages);
+          } catch (err) {
+            const text = plainWords(err, "sign in");
+            messages.set("error", text);
+            report(err, { area: "console.dev_sign_in", message: text });
+          }
+        }),
+      );
+      return b;
+    };
+    parts.push(
+      h(
+        "section",
+        { class: "card", "aria-labelledby": "dev-h" },
+        h("h2", { id: "dev-h" }, "Local development"),
+        h("p", { class: "muted" }, `This is the local ${body.dataset.stage} stage: sign in with one click (this does not exist on real stages).`),
+        h("div", { class: "actions" }, devButton("admin", "Sign in as admin"), devButton("customer", "Sign in as demo customer")),
+      ),
+    );
+  }
+  clear(main, h("div", { class: "signin" }, parts));
+  input.focus();
+}
+
+function renderHome(c) {
+  const groups = NAV[c.role] || [];
+  clear(
+    main,
+    h("h1", {}, "Academy Ops"),
+    h("p", {}, `You are signed in as ${c.role} ${c.sub}.`),
+    groups.map((g) =>
+      h(
+        "section",
+        { class: "card" },
+        h("h2", {}, g.heading),
+        h("ul", {}, g.links.map(([slug, label]) => h("li", {}, h("a", { href: `/console/${c.role}/${slug}` }, label)))),
+      ),
+    ),
+  );
+}
+
+async function start() {
+  const c = currentClaims();
+  renderTopbar(c && c.role ? c : null);
+  if (page === "not-found") return;
+  if (!c || c.expired) {
+    renderSignIn(c && c.expired ? "Your sign-in expired. Sign in again." : page !== "home" ? `Sign in to open ${body.dataset.title}.` : "");
+    return;
+  }
+  if (page === "home") {
+    if (new URLSearchParams(location.search).get("next")) location.replace(nextTarget(c.role));
+    else renderHome(c);
+    return;
+  }
+  const [area] = page.split("/");
+  if (area !== c.role) {
+    clear(
+      main,
+      h("h1", {}, body.dataset.title),
+      h("p", { class: "alert alert-warn" }, `This page is for ${area}s. You are signed in as ${c.role} ${c.sub}.`),
+      h("p", {}, h("a", { href: HOME[c.role] }, "Go to your pages"), " or ", h("button", { type: "button", class: "link", onclick: signOut }, "sign out"), "."),
+    );
+    return;
+  }
+  try {
+    const mod = await import(`/console/static/${body.dataset.module}`);
+    clear(main);
+    await mod.render(main, { page, title: body.dataset.title, claims: c });
+  } catch (err) {
+    const messages = messageArea();
+    clear(main, h("h1", {}, body.dataset.title), messages.el);
+    messages.set("error", "This page could not be loaded. Reload it; if it keeps failing, the problem has been recorded.");
+    report(err, { area: `console.${page.replace("/", ".")}.load`, message: String((err && err.message) || err) });
+  }
+}
+
+start();

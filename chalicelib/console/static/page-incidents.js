@@ -1,0 +1,204 @@
+// Incident Hub: groups (count, first and last seen) with filters; a group's incidents with the raw
+// backend error; resolve and reopen.
+import { api, qs } from "/console/static/api.js";
+import { badge, busy, clear, fail, field, fmtDateTime, h, messageArea, table } from "/console/static/ui.js";
+
+const AREA = "admin.incidents";
+
+function statusBadge(g) {
+  return g.status === "resolved" ? badge("resolved", "ok") : badge("open", "bad");
+}
+
+function json(value) {
+  if (value === undefined || value === null) return "";
+  return typeof value === "string" ? value : JSON.stringify(value, null, 2);
+}
+
+export async function render(main, { title }) {
+  const messages = messageArea();
+  const params = new URLSearchParams(location.search);
+  const fStatus = h("select", { name: "status" }, h("option", { value: "open" }, "Open"), h("option", { value: "resolved" }, "Resolved"), h("option", { value: "" }, "All"));
+  fStatus.value = params.get("status") === "all" ? "" : params.get("status") || "open";
+  const fSource = h("select", { name: "source" }, h("option", { value: "" }, "Any source"), h("option", { value: "frontend" }, "Reported by pages"), h("option", { value: "backend" }, "Backend errors"));
+  fSource.value = params.get("source") || "";
+  const fArea = h("input", { type: "text", name: "area", placeholder: "e.g. customers.homework.upload", value: params.get("area") || "", autocomplete: "off" });
+  const fSince = h("input", { type: "date", name: "since", value: params.get("since") || "" });
+  const filters = h(
+    "form",
+    { class: "grid card", role: "search", "aria-label": "Filter incident groups" },
+    field("Status", fStatus),
+    field("Source", fSource),
+    field("Area", fArea, "(exact)"),
+    field("Seen since", fSince),
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "btn" }, "Filter")),
+  );
+  const listBox = h("div");
+  const moreBox = h("div", { class: "actions" });
+  const detailBox = h("div", { id: "group-detail" });
+  clear(main, h("h1", {}, title), messages.el, filters, listBox, moreBox, detailBox);
+
+  function syncUrl(extra = {}) {
+    const url = new URL(location.href);
+    const values = { status: fStatus.value || "all", source: fSource.value, area: fArea.value.trim(), since: fSince.value, group: url.searchParams.get("group") || "", ...extra };
+    url.search = "";
+    for (const [k, v] of Object.entries(values)) if (v) url.searchParams.set(k, v);
+    history.replaceState(null, "", url);
+  }
+
+  filters.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    syncUrl();
+    load();
+  });
+
+  let groups = [];
+  let nextToken = null;
+  async function load(more = false) {
+    const q = {
+      status: fStatus.value,
+      source: fSource.value,
+      area: fArea.value.trim(),
+      since: fSince.value ? `${fSince.value}T00:00:00Z` : "",
+      limit: 50,
+      next_token: more ? nextToken : null,
+    };
+    try {
+      const page = await api("GET", `/admin/incidents${qs(q)}`);
+      groups = more ? groups.concat(page.items) : page.items;
+      nextToken = page.next_token;
+      renderList();
+    } catch (err) {
+      fail(messages, err, { action: "load the incidents", area: `${AREA}.list`, context: { filters: q } });
+    }
+  }
+
+  function renderList() {
+    const selected = new URLSearchParams(location.search).get("group");
+    clear(
+      listBox,
+      table(
+        [
+          { label: "Incident", render: (g) => h("div", {}, h("button", { type: "button", class: "link", onclick: () => openGroup(g.group_id) }, g.title || g.area || g.group_id), h("div", { class: "muted small" }, g.area || "")) },
+          { label: "HTTP", render: (g) => (g.http_status ? String(g.http_status) : "") },
+          { label: "Count", render: (g) => String(g.count) },
+          { label: "First seen", render: (g) => fmtDateTime(g.first_seen) },
+          { label: "Last seen", render: (g) => fmtDateTime(g.last_seen) },
+          { label: "Status", render: (g) => h("span", {}, statusBadge(g), g.regressions ? h("span", { class: "muted small" }, ` reopened ${g.regressions}×`) : null) },
+        ],
+        groups,
+        { caption: "Incident groups", empty: "No incidents match these filters.", rowAttrs: (g) => ({ "data-group-id": g.group_id, class: g.group_id === selected ? "selected" : null }) },
+      ),
+    );
+    clear(moreBox, nextToken ? h("button", { type: "button", class: "btn secondary", onclick: () => load(true) }, "Load more") : null);
+  }
+
+  async function openGroup(groupId, { focus = true } = {}) {
+    syncUrl({ group: groupId });
+    for (const tr of listBox.querySelectorAll("tr[data-group-id]")) tr.classList.toggle("selected", tr.dataset.groupId === groupId);
+    try {
+      const detail = await api("GET", `/admin/incidents/groups/${encodeURIComponent(groupId)}${qs({ limit: 20 })}`);
+      renderGroup(detail, focus);
+    } catch (err) {
+      fail(messages, err, { action: "open the incident group", area: `${AREA}.group`, entities: [{ type: "incident_group", id: groupId }] });
+    }
+  }
+
+  function incidentCard(i) {
+    const actor = i.actor ? (i.actor.role === "anonymous" ? "anonymous" : `${i.actor.role} ${i.actor.id || ""}`) : "";
+    const kv = [
+      ["When", fmtDateTime(i.occurred_at || i.received_at)],
+      ["Source", i.source],
+      ["Who", actor],
+      ["HTTP status", i.http_status ? String(i.http_status) : ""],
+      ["Where", i.location || ""],
+      ["Request id", i.request_id || ""],
+      ["Entities", (i.entities || []).map((e) => `${e.type} ${e.id}`).join(", ")],
+      ["Browser", i.user_agent || ""],
+    ].filter(([, v]) => v);
+    return h(
+      "article",
+      { class: "incident", "data-incident-id": i.id },
+      h("p", {}, h("strong", {}, i.message)),
+      h("dl", { class: "kv" }, kv.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
+      i.backend_error !== undefined && i.backend_error !== null ? [h("h4", {}, "Backend error (raw)"), h("pre", { class: "backend-error" }, json(i.backend_error))] : null,
+      i.context ? h("details", {}, h("summary", {}, "Context"), h("pre", {}, json(i.context))) : null,
+      i.dropped ? h("p", { class: "alert alert-warn" }, `The original report was dropped: ${json(i.dropped)}`) : null,
+    );
+  }
+
+  function renderGroup(detail, focus) {
+    const g = detail.group;
+    const note = h("input", { type: "text", maxlength: "1000", "aria-label": "Note (optional)", placeholder: "Note (optional)" });
+    const action = g.status === "open" ? "resolve" : "reopen";
+    const toggle = h("button", { type: "button", class: action === "resolve" ? "btn" : "btn secondary" }, action === "resolve" ? "Mark resolved" : "Reopen");
+    toggle.addEventListener("click", () =>
+      busy(toggle, action === "resolve" ? "Resolving…" : "Reopening…", async () => {
+        try {
+          const body = note.value.trim() ? { note: note.value.trim() } : {};
+          const out = await api("POST", `/admin/incidents/groups/${encodeURIComponent(g.group_id)}/${action}`, body);
+          messages.set("ok", `${out.group.title || "The group"} is ${out.group.status}${out.changed ? "" : " (it already was)"}.`);
+          await load();
+          await openGroup(g.group_id, { focus: false });
+        } catch (err) {
+          fail(messages, err, { action: `${action} the incident group`, area: `${AREA}.${action}`, entities: [{ type: "incident_group", id: g.group_id }] });
+        }
+      }),
+    );
+    const items = detail.items || [];
+    let token = detail.next_token;
+    const list = h("div", {}, items.map(incidentCard));
+    const more = h("div", { class: "actions" });
+    const renderMore = () =>
+      clear(
+        more,
+        token
+          ? h("button", {
+              type: "button",
+              class: "btn secondary",
+              onclick: async () => {
+                try {
+                  const page = await api("GET", `/admin/incidents/groups/${encodeURIComponent(g.group_id)}${qs({ limit: 20, next_token: token })}`);
+                  list.append(...page.items.map(incidentCard));
+                  token = page.next_token;
+                  renderMore();
+                } catch (err) {
+                  fail(messages, err, { action: "load more incidents", area: `${AREA}.group`, entities: [{ type: "incident_group", id: g.group_id }] });
+                }
+              },
+            }, "Older incidents")
+          : null,
+      );
+    renderMore();
+    const section = h(
+      "section",
+      { class: "card", "aria-labelledby": "group-h", tabindex: "-1", "data-group-id": g.group_id },
+      h("h2", { id: "group-h" }, g.title || g.area || "Incident group"),
+      h(
+        "dl",
+        { class: "kv" },
+        [
+          ["Status", statusBadge(g)],
+          ["Area", g.area || ""],
+          ["HTTP status", g.http_status ? String(g.http_status) : ""],
+          ["Count", `${g.count} (${g.stored} stored${g.suppressed ? `, ${g.suppressed} counted only` : ""})`],
+          ["First seen", fmtDateTime(g.first_seen)],
+          ["Last seen", fmtDateTime(g.last_seen)],
+          ["Resolved", g.resolved_at ? `${fmtDateTime(g.resolved_at)}${g.resolved_by ? ` by ${g.resolved_by.id || g.resolved_by.role}` : ""}${g.resolution_note ? `: ${g.resolution_note}` : ""}` : ""],
+          ["Reopened", g.reopened_at ? fmtDateTime(g.reopened_at) : ""],
+        ]
+          .filter(([, v]) => v)
+          .flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]),
+      ),
+      h("div", { class: "actions" }, note, toggle),
+      h("h3", {}, `Incidents (newest first)`),
+      items.length ? list : h("p", { class: "empty" }, "No stored incidents in this group."),
+      more,
+    );
+    clear(detailBox, section);
+    if (focus) section.focus();
+  }
+
+  await load();
+  const group = params.get("group");
+  if (group) await openGroup(group, { focus: false });
+}

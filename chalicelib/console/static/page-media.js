@@ -1,0 +1,174 @@
+// Admin > Insights > Media: videos with their variant count and state; a compact icon-only "optimise"
+// action, shown only when the data says the video is optimisable (original only, no job queued or
+// running), hidden as soon as it is clicked, restored with the API's reason if the API refuses,
+// and never dispatched twice (one request in flight per video, whatever the clicks).
+import { ApiError, api, qs, reason } from "/console/static/api.js";
+import { badge, clear, fail, field, fmtBytes, fmtDateTime, h, icon, messageArea } from "/console/static/ui.js";
+
+const AREA = "admin.insights.media";
+const ACTIVE = new Set(["queued", "running"]);
+const POLL_MS = 2000;
+
+export function canOptimise(v) {
+  return v.status === "uploaded" && v.optimisable === true && v.variant_count === 1 && !(v.job && ACTIVE.has(v.job.state));
+}
+
+function stateOf(v) {
+  if (v.status !== "uploaded") return badge("awaiting upload", "");
+  if (v.job && ACTIVE.has(v.job.state)) return badge(v.job.state === "running" ? (v.job.stuck ? "optimising (stuck)" : "optimising") : "queued", "info");
+  if (v.variant_count > 1) return badge("optimised", "ok");
+  if (v.job && v.job.state === "failed") return badge("optimisation failed", "bad");
+  return badge("original only", "warn");
+}
+
+export async function render(main, { title }) {
+  const messages = messageArea();
+  const filter = h(
+    "select",
+    { name: "optimisable" },
+    h("option", { value: "" }, "All videos"),
+    h("option", { value: "true" }, "Optimisable (original only)"),
+    h("option", { value: "false" }, "Already optimised"),
+  );
+  const filterForm = h("form", { class: "grid card", role: "search", "aria-label": "Filter videos" }, field("Show", filter), h("div", { class: "actions" }, h("button", { type: "submit", class: "btn" }, "Show")));
+  filterForm.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    load();
+  });
+  const tbody = h("tbody");
+  const listBox = h("div");
+  const moreBox = h("div", { class: "actions" });
+  clear(main, h("h1", {}, title), h("p", { class: "muted" }, "Videos uploaded as proof. A video with only its original can be optimised to a 720p MP4 with a poster frame."), messages.el, filterForm, listBox, moreBox);
+
+  const videos = new Map(); // id → video (latest known)
+  const inFlight = new Set(); // ids with an optimise request on the wire: a second click does nothing
+  const rowErrors = new Map(); // id → the refusal shown in its row
+  const watching = new Set();
+
+  const columns = [
+    { label: "Video", render: (v) => h("div", {}, h("strong", {}, v.filename), h("div", { class: "muted small mono" }, v.id)) },
+    { label: "Student", render: (v) => v.student_id },
+    { label: "Size", render: (v) => fmtBytes(v.size_bytes) },
+    {
+      label: "Variants",
+      render: (v) =>
+        h("div", { "data-variants": String(v.variant_count) }, h("span", { class: "variant-count" }, String(v.variant_count)), " ", h("span", { class: "muted small" }, `(${(v.variants || []).map((x) => (x.height ? `${x.name} ${x.width}×${x.height}` : x.name)).join(", ") || "none"})`)),
+    },
+    { label: "State", render: (v) => h("div", { class: "state-cell", tabindex: "-1" }, stateOf(v), rowErrors.has(v.id) ? h("span", { class: "inline-error", role: "alert" }, rowErrors.get(v.id)) : null, v.job && v.job.state === "failed" && v.job.last_error ? h("span", { class: "inline-error" }, v.job.last_error.message) : null) },
+    { label: "Updated", render: (v) => fmtDateTime(v.updated_at) },
+    { label: "Actions", class: "actions-cell", render: (v) => (canOptimise(v) && !inFlight.has(v.id) ? optimiseButton(v) : null) },
+  ];
+
+  function rowFor(v) {
+    return h(
+      "tr",
+      { "data-video-id": v.id },
+      columns.map((c) => {
+        const val = c.render(v);
+        return h("td", { "data-label": c.label, class: c.class }, val === null || val === undefined || val === "" ? "" : val);
+      }),
+    );
+  }
+
+  function renderTable() {
+    const list = [...videos.values()];
+    if (!list.length) {
+      clear(listBox, h("p", { class: "empty" }, "No videos match."));
+      return;
+    }
+    tbody.replaceChildren(...list.map(rowFor));
+    clear(listBox, h("div", { class: "table-wrap" }, h("table", { class: "data" }, h("caption", { class: "visually-hidden" }, "Videos"), h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c.label)))), tbody)));
+  }
+
+  function updateRow(v, { focusState = false } = {}) {
+    videos.set(v.id, v);
+    const old = tbody.querySelector(`tr[data-video-id="${CSS.escape(v.id)}"]`);
+    if (!old) return;
+    const fresh = rowFor(v);
+    old.replaceWith(fresh);
+    if (focusState) fresh.querySelector(".state-cell").focus();
+  }
+
+  function optimiseButton(v) {
+    const label = `Optimise ${v.filename}`;
+    const b = h("button", { type: "button", class: "icon-btn optimise", "aria-label": label, "data-tip": "Optimise to 720p" }, icon("bolt"));
+    b.addEventListener("click", () => optimise(v.id, b));
+    return b;
+  }
+
+  async function optimise(id, button) {
+    if (inFlight.has(id)) return; // a double click, or a second click before the first answer
+    inFlight.add(id);
+    rowErrors.delete(id);
+    const before = videos.get(id);
+    const hadFocus = document.activeElement === button;
+    button.remove(); // optimistic: gone at once
+    updateRow({ ...before, job: { state: "queued", job_id: null } }, { focusState: hadFocus });
+    try {
+      const out = await api("POST", `/admin/media/${encodeURIComponent(id)}/optimise`);
+      messages.set("ok", `Optimisation of ${before.filename} is queued (job ${out.job_id}).`);
+      updateRow({ ...videos.get(id), job: { state: "queued", job_id: out.job_id } });
+      watch(id);
+    } catch (err) {
+      inFlight.delete(id);
+      const text = fail(messages, err, { action: `optimise ${before.filename}`, area: `${AREA}.optimise`, entities: [{ type: "video", id }] });
+      rowErrors.set(id, reason(err));
+      // The API is the truth: refetch, so a 409 (already optimised / queued) shows the real state.
+      let fresh = before;
+      if (err instanceof ApiError && err.status === 409) {
+        try {
+          fresh = await api("GET", `/admin/media/${encodeURIComponent(id)}`);
+        } catch {
+          fresh = before;
+        }
+      }
+      updateRow(fresh);
+      const restored = tbody.querySelector(`tr[data-video-id="${CSS.escape(id)}"] button.optimise`);
+      if (restored && hadFocus) restored.focus();
+      if (fresh.job && ACTIVE.has(fresh.job.state)) watch(id);
+      return text;
+    }
+    inFlight.delete(id);
+    return "";
+  }
+
+  /** Follow a video while its job is queued or running; its row updates when the variant appears. */
+  function watch(id) {
+    if (watching.has(id)) return;
+    watching.add(id);
+    const tick = async () => {
+      if (!main.isConnected) return watching.delete(id);
+      try {
+        const v = await api("GET", `/admin/media/${encodeURIComponent(id)}`);
+        const focusWasInRow = tbody.querySelector(`tr[data-video-id="${CSS.escape(id)}"]`)?.contains(document.activeElement);
+        updateRow(v, { focusState: focusWasInRow });
+        if (v.job && ACTIVE.has(v.job.state)) return setTimeout(tick, POLL_MS);
+        watching.delete(id);
+        if (v.variant_count > 1) messages.set("ok", `${v.filename} is optimised: ${v.variant_count} variants.`);
+        else if (v.job && v.job.state === "failed") messages.set("error", `Optimising ${v.filename} failed: ${(v.job.last_error && v.job.last_error.message) || "see Insights > Jobs"}.`);
+      } catch (err) {
+        watching.delete(id);
+        fail(messages, err, { action: "refresh the video's state", area: `${AREA}.refresh`, entities: [{ type: "video", id }] });
+      }
+    };
+    setTimeout(tick, POLL_MS);
+  }
+
+  let nextToken = null;
+  async function load(more = false) {
+    const params = { optimisable: filter.value, limit: 50, next_token: more ? nextToken : null };
+    try {
+      const page = await api("GET", `/admin/media${qs(params)}`);
+      if (!more) videos.clear();
+      for (const v of page.items) videos.set(v.id, v);
+      nextToken = page.next_token;
+      renderTable();
+      for (const v of page.items) if (v.job && ACTIVE.has(v.job.state)) watch(v.id);
+      clear(moreBox, nextToken ? h("button", { type: "button", class: "btn secondary", onclick: () => load(true) }, "Load more") : null);
+    } catch (err) {
+      fail(messages, err, { action: "load the videos", area: `${AREA}.list`, context: { params } });
+    }
+  }
+
+  await load();
+}

@@ -1,0 +1,344 @@
+"""The console in a real browser: sign-in, schedules, media optimisation, jobs, incidents and uploads."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.browser.harness import PHONE, Stack, ensure_student, make_mp4, sign_in, upload_video
+
+pytestmark = pytest.mark.browser
+
+CUSTOMER = "cust-demo-1"  # the dev sign-in's demo customer
+
+
+def expect(locator: Any) -> Any:
+    from playwright.sync_api import expect as pw_expect
+
+    return pw_expect(locator)
+
+
+def need(stack: Stack, method: str, path: str) -> None:
+    if not stack.has_route(method, path):
+        pytest.skip(f"{method} {path} is not in the app yet")
+
+
+def wait_for(fn: Any, timeout: float = 20, interval: float = 0.25) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(interval)
+
+
+# --- sign-in -------------------------------------------------------------------------------------
+
+
+def test_sign_in_with_a_pasted_token_and_with_the_dev_buttons(page: Any, stack: Stack, page_errors: Any) -> None:
+    page_errors.allow("401")  # the refused token below is a failed request Chromium logs
+    page.goto(f"{stack.url}/console/admin/jobs")
+    expect(page.get_by_text("Sign in to open Jobs.")).to_be_visible()
+    page.get_by_label("Access token").fill("not-a-token")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_role("alert")).to_contain_text("does not look like a sign-in token")
+
+    forged = stack.token("admin")[:-4] + "AAAA"
+    page.get_by_label("Access token").fill(forged)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_role("alert")).to_contain_text("The token was refused")
+
+    page.get_by_label("Access token").fill(stack.token("admin"))
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.wait_for_url(f"{stack.url}/console/admin/jobs")  # back where the user wanted to go
+    expect(page.get_by_role("heading", name="Jobs", level=1)).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('academy.console.token')") == stack.token("admin")
+
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(f"{stack.url}/console")
+    assert page.evaluate("sessionStorage.getItem('academy.console.token')") is None
+    sign_in(page, stack, "customer")
+    assert page.url.endswith("/console/customer/homework")
+    page.goto(f"{stack.url}/console/admin/schedules")
+    expect(page.get_by_text("This page is for admins.")).to_be_visible()
+
+
+def test_phone_menu_and_keyboard(new_page: Any, stack: Stack) -> None:
+    page = new_page(PHONE)
+    sign_in(page, stack, "admin", at="/console/admin/jobs")
+    nav = page.locator("#sidenav")
+    expect(nav).to_be_hidden()
+    toggle = page.get_by_role("button", name="Menu")
+    toggle.focus()
+    page.keyboard.press("Enter")
+    expect(nav).to_be_visible()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    nav.get_by_role("link", name="Incident Hub").click()
+    page.wait_for_url("**/console/admin/incidents")
+    # nothing wider than the phone
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    # the skip link is the first stop for keyboard users
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+
+
+# --- schedules -----------------------------------------------------------------------------------
+
+
+def test_create_a_schedule_then_delete_it_with_its_attendance(page: Any, stack: Stack) -> None:
+    need(stack, "GET", "/admin/schedules")
+    ada = ensure_student(stack, CUSTOMER, "Ada Lovelace")
+    alan = ensure_student(stack, CUSTOMER, "Alan Turing")
+    sign_in(page, stack, "admin")
+    page.goto(f"{stack.url}/console/admin/schedules")
+    page.get_by_text("New schedule").click()
+    title = f"Algebra {int(time.time() * 1000)}"
+    page.get_by_label("Title").fill(title)
+    page.get_by_label("Starts").fill("2026-03-02T16:00")
+    page.get_by_label("Ends").fill("2026-03-02T17:00")
+    page.get_by_label("Repeats").select_option("weekly")
+    page.get_by_role("checkbox", name="Ada Lovelace").first.check()
+    page.get_by_role("checkbox", name="Alan Turing").first.check()
+    page.get_by_role("button", name="Create schedule").click()
+    expect(page.locator(".alert-ok")).to_contain_text(f"Created “{title}”")
+    row = page.locator("tr", has_text=title)
+    expect(row).to_be_visible()
+    schedule_id = row.get_attribute("data-schedule-id")
+
+    # attendance through the page for one student, through the API for the other
+    row.get_by_role("button", name=re.compile("Attendance")).click()
+    panel = page.locator("#attendance")
+    panel.get_by_label("Date").fill("2026-03-02")
+    panel.get_by_label("Student").select_option(ada["id"])
+    panel.get_by_label("Status").select_option("late")
+    panel.get_by_role("button", name="Record").click()
+    expect(panel.locator("tbody tr")).to_have_count(1)
+    stack.ok("PUT", f"/admin/schedules/{schedule_id}/attendance/2026-03-02/{alan['id']}", {"status": "present"})
+
+    row.get_by_role("button", name=re.compile("Delete")).click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("This also deletes 2 attendance records.")
+    dialog.get_by_role("button", name="Delete schedule").click()
+    expect(page.locator(".alert-ok")).to_contain_text(f"Deleted “{title}” and 2 attendance records.")
+    expect(page.locator("tr", has_text=title)).to_have_count(0)
+    assert stack.api("GET", f"/admin/schedules/{schedule_id}").status_code == 404
+
+
+# --- media ---------------------------------------------------------------------------------------
+
+
+def _optimisable_video(stack: Stack, tmp_path: Path, name: str) -> dict[str, Any]:
+    """A real video whose automatic optimisation was cancelled: original only, no job in flight."""
+    student = ensure_student(stack, CUSTOMER, "Ada Lovelace")
+    data = make_mp4(tmp_path / name).read_bytes()
+    video = upload_video(stack, CUSTOMER, student["id"], data, filename=name)
+    detail = stack.ok("GET", f"/admin/media/{video['id']}")
+    if detail.get("job") and detail["job"]["state"] == "queued":
+        stack.ok("DELETE", f"/admin/jobs/{detail['job']['job_id']}")
+    detail = stack.ok("GET", f"/admin/media/{video['id']}")
+    assert detail["variant_count"] == 1 and detail["optimisable"] is True
+    return detail
+
+
+def test_optimise_hides_the_icon_at_once_dispatches_once_and_the_variant_appears(page: Any, stack: Stack, tmp_path: Path) -> None:
+    need(stack, "GET", "/admin/media")
+    video = _optimisable_video(stack, tmp_path, "optimise-me.mp4")
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" and r.url.endswith("/optimise") else None)
+    sign_in(page, stack, "admin")
+    page.goto(f"{stack.url}/console/admin/media")
+    row = page.locator(f'tr[data-video-id="{video["id"]}"]')
+    button = row.get_by_role("button", name="Optimise optimise-me.mp4")
+    expect(button).to_be_visible()
+    assert button.get_attribute("data-tip")  # the tooltip (shown on hover and keyboard focus)
+    expect(row.locator("[data-variants]")).to_have_attribute("data-variants", "1")
+
+    button.dblclick()
+    expect(row.get_by_role("button", name="Optimise optimise-me.mp4")).to_have_count(0)
+    expect(page.locator(".alert-ok")).to_contain_text("is queued")
+    assert len(posts) == 1, posts
+
+    stack.drain()  # the worker runs ProcessVideoProof (real ffmpeg)
+    expect(row.locator("[data-variants]")).to_have_attribute("data-variants", "2", timeout=30000)
+    expect(row).to_contain_text("720p")
+    expect(row).to_contain_text("optimised")
+    expect(row.get_by_role("button", name=re.compile("^Optimise"))).to_have_count(0)
+    assert len(posts) == 1
+
+
+def test_a_refused_optimise_restores_the_icon_with_the_reason(page: Any, stack: Stack, tmp_path: Path, page_errors: Any) -> None:
+    need(stack, "GET", "/admin/media")
+    page_errors.allow("409")
+    video = _optimisable_video(stack, tmp_path, "refused.mp4")
+    sign_in(page, stack, "admin")
+
+    def refuse(route: Any) -> None:
+        time.sleep(0.5)  # long enough to see the optimistic state
+        body = {
+            "error": {
+                "code": "already_queued",
+                "message": "An optimisation job for this video is already queued or running.",
+                "details": {},
+            }
+        }
+        route.fulfill(status=409, content_type="application/json", body=json.dumps(body))
+
+    page.route(f"**/admin/media/{video['id']}/optimise", refuse)
+    page.goto(f"{stack.url}/console/admin/media")
+    row = page.locator(f'tr[data-video-id="{video["id"]}"]')
+    row.get_by_role("button", name="Optimise refused.mp4").click()
+    expect(row.get_by_role("button", name="Optimise refused.mp4")).to_have_count(0)
+    expect(
+        row.get_by_role("button", name="Optimise refused.mp4")
+    ).to_be_visible()  # restored: the API says it is still optimisable
+    expect(row).to_contain_text("already queued or running")
+    expect(page.get_by_role("alert").first).to_contain_text("Could not optimise refused.mp4")
+
+
+# --- jobs ----------------------------------------------------------------------------------------
+
+
+def broken_mp4(tmp_path: Path) -> bytes:
+    """Starts like an MP4 (so the upload is accepted) but is not a playable video."""
+    real = make_mp4(tmp_path / "real.mp4").read_bytes()
+    return real[:32] + b"\x00garbage" * 200
+
+
+def test_retry_a_failed_job(page: Any, stack: Stack, tmp_path: Path) -> None:
+    need(stack, "GET", "/admin/jobs")
+    student = ensure_student(stack, CUSTOMER, "Alan Turing")
+    video = upload_video(stack, CUSTOMER, student["id"], broken_mp4(tmp_path), filename="broken.mp4")
+    stack.drain()  # the optimisation fails permanently: not a playable video
+    job = stack.ok("GET", f"/admin/media/{video['id']}")["job"]
+    assert job["state"] == "failed", job
+    sign_in(page, stack, "admin")
+    page.goto(f"{stack.url}/console/admin/jobs")
+    page.get_by_role("tab", name=re.compile("^Failed")).click()
+    expect(page.get_by_role("tab", name=re.compile("^Failed"))).to_have_attribute("aria-selected", "true")
+    row = page.locator(f'tr[data-job-id="{job["job_id"]}"]')
+    expect(row).to_contain_text("not a playable video")
+    row.get_by_role("button", name=re.compile("^Retry")).click()
+    expect(page.locator(".alert-ok")).to_contain_text(f"Job {job['job_id']} ({job['type']}) is queued again.")
+    expect(page.locator(f'tr[data-job-id="{job["job_id"]}"]')).to_have_count(0)
+    page.get_by_role("tab", name=re.compile("^Queued")).click()
+    expect(page.locator(f'tr[data-job-id="{job["job_id"]}"]')).to_be_visible()
+    assert stack.ok("GET", f"/admin/jobs/{job['job_id']}")["state"] == "queued"
+    stack.drain()  # fails again (still not a video): leave the ledger as we found it
+
+
+def test_bulk_retry_previews_before_applying(page: Any, stack: Stack, tmp_path: Path) -> None:
+    need(stack, "POST", "/admin/jobs/retry")
+    student = ensure_student(stack, CUSTOMER, "Alan Turing")
+    upload_video(stack, CUSTOMER, student["id"], broken_mp4(tmp_path), filename="bulk.mp4")
+    stack.drain()
+    sign_in(page, stack, "admin")
+    page.goto(f"{stack.url}/console/admin/jobs?tab=failed")
+    page.get_by_text("Bulk retry failed jobs").click()
+    page.get_by_label("Error contains").fill("not a playable video")
+    page.get_by_role("button", name="Preview").click()
+    summary = page.locator(".alert-info", has_text="match")
+    expect(summary).to_be_visible()
+    matched = int(re.search(r"(\d+) failed jobs? match", summary.inner_text()).group(1))
+    assert matched >= 1
+    summary.get_by_role("button", name=re.compile(r"^Retry \d+ jobs?")).click()
+    page.get_by_role("dialog").get_by_role("button", name="Retry them").click()
+    expect(page.locator(".alert-ok", has_text="again")).to_contain_text(re.compile(r"Queued \d+ jobs? again"))
+    stack.drain()
+
+
+# --- uploads and incidents ------------------------------------------------------------------------
+
+
+def test_homework_upload_goes_straight_to_storage_with_progress(page: Any, stack: Stack, tmp_path: Path) -> None:
+    need(stack, "POST", "/customer/homework")
+    ensure_student(stack, CUSTOMER, "Ada Lovelace")
+    pdf = tmp_path / "essay.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n" + b"0" * 300_000 + b"\n%%EOF\n")
+    sign_in(page, stack, "customer")
+    page.get_by_label("Student").select_option(label="Ada Lovelace")
+    page.get_by_label("File").set_input_files(str(pdf))
+    page.get_by_role("button", name="Upload homework").click()
+    expect(page.locator(".alert-ok")).to_contain_text("Uploaded essay.pdf for Ada Lovelace.")
+    expect(page.locator("#upload-progress")).to_have_attribute("value", "100")
+    expect(page.locator("tr", has_text="essay.pdf")).to_contain_text("uploaded")
+
+
+def _incident_groups(stack: Stack, area: str) -> list[dict[str, Any]]:
+    return stack.ok("GET", f"/admin/incidents?area={area}&limit=100")["items"]
+
+
+def test_a_refused_upload_is_explained_and_lands_in_the_incident_hub(
+    new_page: Any, stack: Stack, tmp_path: Path, page_errors: Any
+) -> None:
+    need(stack, "POST", "/customer/homework")
+    need(stack, "GET", "/admin/incidents")
+    page_errors.allow("400")
+    ensure_student(stack, CUSTOMER, "Ada Lovelace")
+    bad = tmp_path / "homework.html"
+    bad.write_text("<p>not homework</p>")
+    customer = new_page()
+    sign_in(customer, stack, "customer")
+    customer.get_by_label("File").set_input_files(str(bad))
+    customer.get_by_role("button", name="Upload homework").click()
+    alert = customer.get_by_role("alert").first
+    expect(alert).to_contain_text("Could not start the upload.")
+    shown = alert.inner_text()
+    assert "Traceback" not in shown and "validation_error" not in shown
+
+    group = wait_for(lambda: next(iter(_incident_groups(stack, "customers.homework.upload")), None))
+    admin = new_page()
+    sign_in(admin, stack, "admin")
+    admin.goto(f"{stack.url}/console/admin/incidents")
+    link = admin.locator(f'tr[data-group-id="{group["group_id"]}"]').get_by_role("button").first
+    link.click()
+    detail = admin.locator("#group-detail")
+    expect(detail).to_contain_text("customers.homework.upload")
+    expect(detail.locator(".backend-error").first).to_contain_text('"error"')  # the backend's raw error body
+    expect(detail).to_contain_text(shown.strip().splitlines()[0])
+    expect(detail).to_contain_text("customer cust-demo-1")
+
+    detail.get_by_role("button", name="Mark resolved").click()
+    expect(admin.locator(".alert-ok")).to_contain_text("resolved")
+    assert stack.ok("GET", f"/admin/incidents/groups/{group['group_id']}")["group"]["status"] == "resolved"
+    admin.locator("#group-detail").get_by_role("button", name="Reopen").click()
+    expect(admin.locator(".alert-ok")).to_contain_text("open")
+
+
+def test_a_storage_refusal_is_reported_with_the_storage_error_body(
+    page: Any, stack: Stack, tmp_path: Path, page_errors: Any
+) -> None:
+    need(stack, "POST", "/customer/videos")
+    need(stack, "GET", "/admin/incidents")
+    page_errors.allow("403")
+    ensure_student(stack, CUSTOMER, "Ada Lovelace")
+    clip = make_mp4(tmp_path / "clip.mp4")
+    sign_in(page, stack, "customer")
+    page.goto(f"{stack.url}/console/customer/videos")
+    xml = (
+        "<?xml version='1.0'?><Error><Code>AccessDenied</Code>"
+        "<Message>Invalid according to Policy: Policy expired.</Message></Error>"
+    )
+    storage = lambda url: not url.startswith(stack.url)  # noqa: E731 - the presigned POST goes to S3, not the API
+    page.route(storage, lambda route: route.fulfill(status=403, content_type="application/xml", body=xml))
+    page.get_by_label("File").set_input_files(str(clip))
+    page.get_by_role("button", name="Upload video").click()
+    expect(page.get_by_role("alert").first).to_contain_text("Could not upload clip.mp4.")
+
+    def reported() -> Any:
+        for g in _incident_groups(stack, "customers.videos.upload"):
+            if g.get("http_status") == 403:
+                return g
+        return None
+
+    group = wait_for(reported)
+    items = stack.ok("GET", f"/admin/incidents/groups/{group['group_id']}")["items"]
+    assert any("AccessDenied" in json.dumps(i["backend_error"]) for i in items)
+    assert requests.get(f"{stack.url}/health", timeout=10).status_code == 200
