@@ -33,6 +33,11 @@ class EntityIn(Strict):
     type: str = Field(pattern=r"^[a-z][a-z0-9_.-]{0,39}$", description="Entity kind: schedule, student, homework…")
     id: str = Field(min_length=1, max_length=128, pattern=r"^\S+$")
 
+    @field_validator("type", mode="before")
+    @classmethod
+    def _type(cls, v: Any) -> Any:
+        return v.strip().lower() if isinstance(v, str) else v
+
 
 class IncidentIn(Strict):
     area: str = Field(max_length=200, description="Dotted place, e.g. customers.homework.upload (backend.* is reserved).")
