@@ -6,7 +6,7 @@ from datetime import date
 from typing import Any, Literal
 
 from chalice import Blueprint, Cron
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from chalicelib.academic import tasks
 from chalicelib.academic.schedule_routes import check_id, parse_date
@@ -80,7 +80,7 @@ class InstanceQuery(ListQuery):
 
 
 class PruneIn(Strict):
-    apply: bool = False
+    apply: StrictBool = False
     cursor: str | None = Field(None, max_length=4096, description="next_cursor of the previous batch.")
     limit: int = Field(1000, ge=1, le=tasks.MAX_WORK_ITEMS, description="Index entries examined in this batch.")
 
@@ -97,7 +97,7 @@ class PruneOut(BaseModel):
 class BackfillIn(Strict):
     from_: date = Field(alias="from")
     to: date
-    apply: bool = False
+    apply: StrictBool = False
     task_id: EntityId | None = None
     cursor: str | None = Field(None, max_length=4096)
     limit: int = Field(500, ge=1, le=tasks.MAX_WORK_ITEMS, description="Tasks examined in this batch (fewer for long ranges).")

@@ -1,0 +1,275 @@
+"""Tasks: one instance at creation, the scheduler as the only source of future ones, end, prune, backfill."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from chalicelib.academic import recurrence
+
+
+def call(client, method, path, token, body=None):
+    kw = {"headers": {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}}
+    if body is not None:
+        kw["body"] = body if isinstance(body, (str, bytes)) else json.dumps(body)
+    return getattr(client.http, method)(path, **kw)
+
+
+def make_task(client, tokens, **kw):
+    body = {"title": "Read 20 minutes", "recurrence": "daily", **kw}
+    r = call(client, "post", "/admin/tasks", tokens.admin, body)
+    assert r.status_code == 201, r.body
+    return r.json_body
+
+
+def instances(task_id: str) -> dict[str, str]:
+    from chalicelib.academic.tasks import TaskInstance
+
+    return {i.date: i.status for i in TaskInstance.query(task_id, consistent_read=True)}
+
+
+def today_in(tz: str) -> date:
+    return recurrence.local_date(tz, datetime.now(UTC))
+
+
+def test_create_makes_exactly_one_instance_for_today(client, tokens):
+    created = make_task(client, tokens, timezone="Pacific/Kiritimati")
+    task = created["task"]
+    assert created["instances_created"] == 1 and task["status"] == "active"
+    assert instances(task["id"]) == {today_in("Pacific/Kiritimati").isoformat(): "open"}
+    r = call(client, "get", f"/admin/tasks/{task['id']}/instances", tokens.admin)
+    assert [i["date"] for i in r.json_body["items"]] == [today_in("Pacific/Kiritimati").isoformat()]
+    assert call(client, "get", f"/admin/tasks/{task['id']}", tokens.admin).json_body == task
+    assert task["id"] in [t["id"] for t in call(client, "get", "/admin/tasks", tokens.admin).json_body["items"]]
+
+
+def test_daily_task_starting_later_gets_no_future_instance(client, tokens):
+    later = (today_in("UTC") + timedelta(days=5)).isoformat()
+    created = make_task(client, tokens, timezone="UTC", starts_on=later)
+    assert created["instances_created"] == 0 and instances(created["task"]["id"]) == {}
+    one_off = make_task(client, tokens, recurrence="none", timezone="UTC", starts_on=later)
+    assert one_off["instances_created"] == 1 and instances(one_off["task"]["id"]) == {later: "open"}
+
+
+def test_task_defaults_to_student_zone_and_student_filter(client, tokens):
+    s = call(
+        client, "post", "/admin/students", tokens.admin, {"customer_id": "cust-a", "name": "Ada", "timezone": "Asia/Kolkata"}
+    )
+    sid = s.json_body["id"]
+    created = make_task(client, tokens, student_id=sid)
+    assert created["task"]["timezone"] == "Asia/Kolkata"
+    make_task(client, tokens)
+    mine = call(client, "get", f"/admin/tasks?student_id={sid}", tokens.admin).json_body["items"]
+    assert [t["id"] for t in mine] == [created["task"]["id"]]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"title": "x"}, "recurrence"),
+        ({"title": "x", "recurrence": "hourly"}, "recurrence"),
+        ({"title": "", "recurrence": "daily"}, "title"),
+        ({"title": "x", "recurrence": "daily", "timezone": "Mars/Base"}, "timezone"),
+        ({"title": "x", "recurrence": "daily", "starts_on": "2025-02-30"}, "starts_on"),
+        ({"title": "x", "recurrence": "daily", "starts_on": 20250101}, "starts_on"),
+        ({"title": "x", "recurrence": "daily", "starts_on": "2025-03-02", "ends_on": "2025-03-01"}, "ends_on"),
+        ({"title": "x", "recurrence": "daily", "student_id": "01NOSUCH"}, "student_id"),
+        ({"title": "x", "recurrence": "daily", "owner": "me"}, "owner"),
+    ],
+)
+def test_bad_task_bodies_are_400(client, tokens, body, field):
+    r = call(client, "post", "/admin/tasks", tokens.admin, body)
+    assert r.status_code == 400, r.body
+    assert field in r.json_body["error"]["details"]["fields"]
+
+
+def test_unknown_ids_roles_and_instance_rules(client, tokens):
+    assert call(client, "get", "/admin/tasks/01NOPE", tokens.admin).status_code == 404
+    assert call(client, "get", "/admin/tasks/01NOPE/instances", tokens.admin).status_code == 404
+    assert call(client, "delete", "/admin/tasks/01NOPE", tokens.admin).status_code == 404
+    assert call(client, "get", "/admin/tasks", tokens.customer_a).status_code == 403
+    assert call(client, "post", "/admin/tasks/prune-future", tokens.customer_a, {}).status_code == 403
+    task = make_task(client, tokens, timezone="UTC")["task"]
+    today = today_in("UTC").isoformat()
+    path = f"/admin/tasks/{task['id']}/instances"
+    assert call(client, "patch", f"{path}/2001-01-01", tokens.admin, {"status": "done"}).status_code == 404
+    assert call(client, "patch", f"{path}/not-a-date", tokens.admin, {"status": "done"}).status_code == 400
+    assert call(client, "patch", f"{path}/{today}", tokens.admin, {"status": "finished"}).status_code == 400
+    r = call(client, "patch", f"{path}/{today}", tokens.admin, {"status": "done"})
+    assert r.status_code == 200 and r.json_body["status"] == "done" and r.json_body["done_by"] == "admin-1"
+    r = call(client, "patch", f"{path}/{today}", tokens.admin, {"status": "open"})
+    assert r.json_body["status"] == "open" and r.json_body["done_at"] is None
+    assert call(client, "get", f"{path}?from=2025-13-01", tokens.admin).status_code == 400
+
+
+# --- the scheduler ---------------------------------------------------------------------------------
+
+
+def _seed_daily(n: int, tz: str = "UTC", starts_on: date | None = None) -> list[str]:
+    from chalicelib.academic.tasks import Task
+    from chalicelib.db import new_id, utcnow
+
+    ids = []
+    with Task.batch_write() as batch:
+        for i in range(n):
+            t = Task(
+                id=new_id(),
+                title=f"T{i}",
+                recurrence="daily",
+                timezone=tz,
+                starts_on=(starts_on or date(2025, 1, 1)).isoformat(),
+                status="active",
+                active_daily="daily",
+                created_at=utcnow(),
+                updated_at=utcnow(),
+            )
+            batch.save(t)
+            ids.append(t.id)
+    return ids
+
+
+def test_scheduler_twice_and_concurrently_makes_one_instance_per_task_per_day(aws):
+    from chalicelib.academic import tasks
+
+    ids = _seed_daily(250)
+    now = datetime(2025, 5, 1, 0, 5, tzinfo=UTC)
+    first = tasks.run_scheduler(now=now, page_size=100)
+    assert first["created"] == 250 and first["existing"] == 0
+    second = tasks.run_scheduler(now=now)
+    assert second["created"] == 0 and second["existing"] == 250
+    nxt = now + timedelta(days=1)
+    results: list[dict] = []
+    threads = [threading.Thread(target=lambda: results.append(tasks.run_scheduler(now=nxt))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(r["created"] for r in results) == 250
+    for task_id in ids[::25]:
+        assert instances(task_id) == {"2025-05-01": "open", "2025-05-02": "open"}
+
+
+def test_done_survives_rerun_and_ended_or_deleted_tasks_get_nothing(client, tokens):
+    from chalicelib.academic import tasks
+
+    live = make_task(client, tokens, timezone="UTC")["task"]
+    ending = make_task(client, tokens, timezone="UTC", ends_on=today_in("UTC").isoformat())["task"]
+    gone = make_task(client, tokens, timezone="UTC")["task"]
+    today = today_in("UTC").isoformat()
+    call(client, "patch", f"/admin/tasks/{live['id']}/instances/{today}", tokens.admin, {"status": "done"})
+    assert call(client, "delete", f"/admin/tasks/{gone['id']}", tokens.admin).status_code == 200
+    tasks.run_scheduler()
+    assert instances(live["id"]) == {today: "done"}
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    stats = tasks.run_scheduler(now=tomorrow)
+    tomorrow_s = tomorrow.date().isoformat()
+    assert instances(live["id"]) == {today: "done", tomorrow_s: "open"}
+    assert instances(ending["id"]) == {today: "open"} and stats["retired"] == 1
+    assert instances(gone["id"]) == {today: "open"}
+    assert call(client, "get", f"/admin/tasks/{ending['id']}", tokens.admin).json_body["status"] == "ended"
+
+
+def test_scheduled_function_is_wired_to_an_hourly_cron(client, app, aws):
+    _seed_daily(3)
+    event = client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={}, resources=[])
+    r = client.lambda_.invoke("daily_task_instances", event)
+    assert r.payload["created"] == 3
+    r = client.lambda_.invoke("daily_task_instances", event)
+    assert r.payload["created"] == 0 and r.payload["existing"] == 3
+    handler = app.handler_map["daily_task_instances"]
+    assert handler is not None
+
+
+# --- end, prune, backfill ----------------------------------------------------------------------------
+
+
+def _damage(task_id: str, tz: str, days_ahead: int) -> None:
+    """What the old bug did: instances for future dates, created at task creation."""
+    from chalicelib.academic import tasks
+
+    today = today_in(tz)
+    cands = [tasks.Candidate(task_id, today + timedelta(days=d), tz) for d in range(-2, days_ahead + 1)]
+    tasks.ensure_instances(cands, "create")
+
+
+def test_delete_ends_recurrence_removes_future_keeps_past(client, tokens):
+    task = make_task(client, tokens, timezone="Australia/Sydney")["task"]
+    _damage(task["id"], "Australia/Sydney", 10)
+    r = call(client, "delete", f"/admin/tasks/{task['id']}", tokens.admin)
+    assert r.status_code == 200 and r.json_body["future_instances_deleted"] == 10
+    assert r.json_body["task"]["status"] == "ended" and r.json_body["task"]["ends_on"] == today_in("Australia/Sydney").isoformat()
+    left = sorted(instances(task["id"]))
+    assert len(left) == 3 and left[-1] == today_in("Australia/Sydney").isoformat()
+    again = call(client, "delete", f"/admin/tasks/{task['id']}", tokens.admin)
+    assert again.status_code == 200 and again.json_body == {
+        **again.json_body,
+        "already_ended": True,
+        "future_instances_deleted": 0,
+    }
+
+
+def test_prune_dry_run_changes_nothing_apply_removes_only_recurring_future(client, tokens):
+    daily = make_task(client, tokens, timezone="Pacific/Kiritimati")["task"]  # UTC+14: the furthest "today"
+    daily_west = make_task(client, tokens, timezone="Pacific/Pago_Pago")["task"]  # UTC-11
+    one_off_future = (today_in("UTC") + timedelta(days=30)).isoformat()
+    one_off = make_task(client, tokens, recurrence="none", timezone="UTC", starts_on=one_off_future)["task"]
+    _damage(daily["id"], "Pacific/Kiritimati", 30)
+    _damage(daily_west["id"], "Pacific/Pago_Pago", 5)
+    before = {t: instances(t) for t in (daily["id"], daily_west["id"], one_off["id"])}
+
+    dry = call(client, "post", "/admin/tasks/prune-future", tokens.admin, {"apply": False})
+    assert dry.status_code == 200, dry.body
+    body = dry.json_body
+    assert body["dry_run"] is True and body["matched"] == 35 and body["deleted"] == 0 and len(body["sample"]) == 20
+    assert {t: instances(t) for t in before} == before
+    assert call(client, "post", "/admin/tasks/prune-future", tokens.admin, {}).json_body["matched"] == 35
+
+    # apply in small batches, the way the CLI walks a big prune
+    deleted, cursor, rounds = 0, None, 0
+    while True:
+        r = call(client, "post", "/admin/tasks/prune-future", tokens.admin, {"apply": True, "limit": 7, "cursor": cursor})
+        assert r.status_code == 200, r.body
+        deleted += r.json_body["deleted"]
+        cursor = r.json_body["next_cursor"]
+        rounds += 1
+        if not cursor:
+            break
+    assert deleted == 35 and rounds > 3
+    assert max(instances(daily["id"])) == today_in("Pacific/Kiritimati").isoformat()
+    assert max(instances(daily_west["id"])) == today_in("Pacific/Pago_Pago").isoformat()
+    assert instances(one_off["id"]) == {one_off_future: "open"}  # non-recurring: untouched
+    audit = call(client, "get", "/admin/audit?action=tasks.prune_future", tokens.admin).json_body["items"]
+    assert audit and audit[0]["params"]["apply"] is True
+    assert call(client, "post", "/admin/tasks/prune-future", tokens.admin, {"apply": "yes"}).status_code == 400
+    assert call(client, "post", "/admin/tasks/prune-future", tokens.admin, {"cursor": "%%%"}).status_code == 400
+
+
+def test_backfill_creates_missed_days_once(client, tokens):
+    tz = "America/New_York"
+    today = today_in(tz)
+    start = today - timedelta(days=6)
+    task = make_task(client, tokens, timezone=tz, starts_on=start.isoformat())["task"]
+    assert instances(task["id"]) == {start.isoformat(): "open"}
+    gone = make_task(client, tokens, timezone=tz, starts_on=start.isoformat())["task"]
+    call(client, "delete", f"/admin/tasks/{gone['id']}", tokens.admin)
+    body = {"from": (today - timedelta(days=10)).isoformat(), "to": (today + timedelta(days=3)).isoformat()}
+    dry = call(client, "post", "/admin/tasks/backfill", tokens.admin, body)
+    assert dry.status_code == 200, dry.body
+    assert dry.json_body["dry_run"] is True and dry.json_body["matched"] == 6 and dry.json_body["created"] == 0
+    assert len(instances(task["id"])) == 1
+    r = call(client, "post", "/admin/tasks/backfill", tokens.admin, {**body, "apply": True})
+    assert r.json_body["created"] == 6
+    assert sorted(instances(task["id"])) == [d.isoformat() for d in recurrence.days(start, today)]
+    r = call(client, "post", "/admin/tasks/backfill", tokens.admin, {**body, "apply": True, "task_id": task["id"]})
+    assert r.json_body["created"] == 0 and r.json_body["existing"] == 7
+    for bad in (
+        {"from": "2025-02-01", "to": "2025-01-01"},
+        {"from": "2023-01-01", "to": "2025-01-01"},
+        {"from": "2025-01-01"},
+        {"from": "2025-01-01", "to": "2025-01-31", "task_id": "01NOPE"},
+    ):
+        r = call(client, "post", "/admin/tasks/backfill", tokens.admin, bad)
+        assert r.status_code in (400, 404), (bad, r.body)
