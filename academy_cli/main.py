@@ -13,6 +13,7 @@ COMMAND_MODULES = [
     "academy_cli.up_cmd",
     "academy_cli.seed_cmd",
     "academy_cli.jobs_cmd",
+    "academy_cli.tasks_cmd",
 ]
 
 

@@ -1,0 +1,84 @@
+"""``academy tasks prune-future|backfill`` against the app served over real HTTP (a local server in a thread)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from click.testing import CliRunner
+
+from academy_cli.main import cli
+from tests.functional.test_tasks import _damage, instances, make_task, today_in
+
+_lock = threading.Lock()
+
+
+@pytest.fixture
+def api_url(client) -> Iterator[str]:
+    class Handler(BaseHTTPRequestHandler):
+        def _forward(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            with _lock:
+                r = client.http.request(self.command, self.path, headers=dict(self.headers), body=body)
+            self.send_response(r.status_code)
+            for k, v in r.headers.items():
+                if k.lower() not in ("content-length", "connection"):
+                    self.send_header(k, v)
+            self.send_header("Content-Length", str(len(r.body)))
+            self.end_headers()
+            self.wfile.write(r.body)
+
+        do_GET = do_POST = do_DELETE = do_PATCH = _forward
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+def academy(url: str, *args: str) -> tuple[int, str]:
+    res = CliRunner().invoke(cli, ["tasks", "--url", url, *args], catch_exceptions=False)
+    return res.exit_code, res.stdout
+
+
+def test_prune_future_dry_run_then_apply_in_batches(client, tokens, api_url):
+    task = make_task(client, tokens, timezone="Europe/Paris")["task"]
+    _damage(task["id"], "Europe/Paris", 12)
+    code, out = academy(api_url, "prune-future", "--json")
+    assert code == 0, out
+    dry = json.loads(out)
+    assert dry["dry_run"] is True and dry["matched"] == 12 and dry["deleted"] == 0 and len(instances(task["id"])) == 15
+    code, out = academy(api_url, "prune-future")
+    assert "DRY RUN" in out and "matched=12" in out
+    code, out = academy(api_url, "prune-future", "--apply", "--batch", "5", "--json")
+    done = json.loads(out)
+    assert code == 0 and done["dry_run"] is False and done["deleted"] == 12
+    assert max(instances(task["id"])) == today_in("Europe/Paris").isoformat()
+    code, out = academy(api_url, "prune-future", "--apply", "--json")
+    assert json.loads(out)["deleted"] == 0
+
+
+def test_backfill_dry_run_then_apply(client, tokens, api_url):
+    today = today_in("UTC")
+    task = make_task(client, tokens, timezone="UTC", starts_on=(today - timedelta(days=4)).isoformat())["task"]
+    args = ["backfill", "--from", (today - timedelta(days=9)).isoformat(), "--to", today.isoformat()]
+    code, out = academy(api_url, *args, "--json")
+    assert code == 0 and json.loads(out)["matched"] == 4 and len(instances(task["id"])) == 1
+    code, out = academy(api_url, *args, "--apply", "--batch", "1", "--json")
+    assert json.loads(out)["created"] == 4 and len(instances(task["id"])) == 5
+    code, out = academy(api_url, *args, "--apply", "--json")
+    assert json.loads(out)["created"] == 0
+    res = CliRunner().invoke(cli, ["tasks", "--url", api_url, "backfill", "--from", "2025-02-01", "--to", "2025-01-01"])
+    assert res.exit_code != 0 and "--to" in res.output
+    res = CliRunner().invoke(cli, ["tasks", "--url", api_url, "backfill", "--from", "2023-01-01", "--to", "2025-01-01"])
+    assert res.exit_code != 0 and "366" in res.output
