@@ -18,6 +18,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any, Literal
 
 from chalice import Blueprint, Response
@@ -101,6 +102,7 @@ class RouteSpec:
     max_body: int
     errors: tuple[int, ...]
     name: str
+    media: dict[int, tuple[str, ...]] = field(default_factory=dict)
 
 
 ROUTES: list[RouteSpec] = []
@@ -120,7 +122,10 @@ def route(
     tag: str = "",
     max_body: int | None = None,
     errors: tuple[int, ...] = (),
+    media: dict[int, tuple[str, ...]] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare a route. ``media`` documents statuses whose body is not JSON: status → media types (``()``: no body)."""
+
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         spec = RouteSpec(
             path=path,
@@ -135,6 +140,7 @@ def route(
             max_body=max_body or get_settings().default_max_body,
             errors=errors,
             name=fn.__name__,
+            media=dict(media or {}),
         )
         ROUTES.append(spec)
 
@@ -323,6 +329,7 @@ def openapi_document(routes: list[RouteSpec] | None = None, title: str = "Academ
     paths: dict[str, Any] = {}
     for spec in routes if routes is not None else ROUTES:
         op: dict[str, Any] = {"operationId": spec.name, "summary": spec.summary, "tags": [spec.tag]}
+        op["x-academy-auth"] = spec.auth  # who may call it: public, optional, user, admin or customer
         params: list[dict[str, Any]] = [
             {"name": n, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
             for n in _PATH_PARAM.findall(spec.path)
@@ -353,6 +360,10 @@ def openapi_document(routes: list[RouteSpec] | None = None, title: str = "Academ
             codes |= {404}
         for code in sorted(codes):
             responses[str(code)] = {"description": "Error", "content": {"application/json": {"schema": error_ref}}}
+        for code, types in spec.media.items():
+            responses[str(code)] = {"description": responses.get(str(code), {}).get("description", HTTPStatus(code).phrase)}
+            if types:
+                responses[str(code)]["content"] = {t: {"schema": {"type": "string"}} for t in types}
         op["responses"] = responses
         if spec.auth != "public":
             op["security"] = [{"bearer": []}] if spec.auth != "optional" else [{"bearer": []}, {}]

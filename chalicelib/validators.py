@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from datetime import date
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -26,8 +26,17 @@ def _id(value: str) -> str:
     return value
 
 
-TimeZone = Annotated[str, Field(max_length=64), AfterValidator(_zone)]
-EntityId = Annotated[str, AfterValidator(_id)]
+# The documented schemas say what the validators accept, so clients (and the API fuzzer) can send valid input.
+_ZONES = sorted(available_timezones())
+TimeZone = Annotated[
+    str,
+    Field(max_length=64),
+    AfterValidator(_zone),
+    WithJsonSchema({"type": "string", "enum": _ZONES, "description": "IANA time zone, e.g. Europe/London."}),
+]
+EntityId = Annotated[
+    str, AfterValidator(_id), WithJsonSchema({"type": "string", "pattern": _ID.pattern, "minLength": 1, "maxLength": 64})
+]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(max_length=5000)]
 CalendarDate = date

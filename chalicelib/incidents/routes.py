@@ -40,7 +40,11 @@ class EntityIn(Strict):
 
 
 class IncidentIn(Strict):
-    area: str = Field(max_length=200, description="Dotted place, e.g. customers.homework.upload (backend.* is reserved).")
+    area: str = Field(
+        max_length=200,
+        description="Dotted place, e.g. customers.homework.upload (backend.* is reserved).",
+        json_schema_extra={"pattern": _AREA},  # documented, so clients (and the fuzzer) can send valid areas
+    )
     message: str = Field(min_length=1, description=f"What the user saw; cut to {LIMITS.message_chars} characters.")
     http_status: int | None = Field(None, ge=100, le=599, description="The failed call's HTTP status, if any.")
     backend_error: Any = Field(None, description=f"The backend's error body (JSON); cut to {LIMITS.backend_error_bytes} bytes.")

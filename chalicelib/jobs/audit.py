@@ -21,8 +21,8 @@ KIND = "audit"
 
 
 def min_id_at(moment: datetime) -> str:
-    """The smallest ULID of a moment, for ``id >= since`` range conditions."""
-    ms = int(moment.timestamp() * 1000)
+    """The smallest ULID of a moment, for ``id >= since`` range conditions (clamped to ULID's 48-bit time range)."""
+    ms = min(max(int(moment.timestamp() * 1000), 0), 2**48 - 1)  # before 1970: every id; far future: none
     return str(ULID.from_bytes(ms.to_bytes(6, "big") + bytes(10)))
 
 

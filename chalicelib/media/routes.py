@@ -164,7 +164,17 @@ def _video_page(items: list[Video], token: str | None) -> dict[str, Any]:
 # --- homework ----------------------------------------------------------------------------------
 
 
-@route(bp, "/customer/homework", "POST", auth="customer", body=UploadIn, response=HomeworkCreated, status=201, tag="media")
+@route(
+    bp,
+    "/customer/homework",
+    "POST",
+    auth="customer",
+    body=UploadIn,
+    response=HomeworkCreated,
+    status=201,
+    errors=(404,),
+    tag="media",
+)
 def start_homework_upload(req: Req) -> dict[str, Any]:
     """Start a homework upload: a presigned POST for one file (pdf, jpeg, png, heic, docx, txt)."""
     b: UploadIn = req.body
@@ -178,7 +188,7 @@ def complete_homework_upload(req: Req, homework_id: str) -> HomeworkOut:
     return homework_out(service.complete_homework(homework_id, str(req.principal.id)))
 
 
-@route(bp, "/customer/homework", "GET", auth="customer", query=HomeworkQuery, response=HomeworkPage, tag="media")
+@route(bp, "/customer/homework", "GET", auth="customer", query=HomeworkQuery, response=HomeworkPage, errors=(404,), tag="media")
 def list_my_homework(req: Req) -> dict[str, Any]:
     """The signed-in customer's homework, newest first (optionally one student's)."""
     q: HomeworkQuery = req.query
@@ -206,7 +216,9 @@ def list_homework(req: Req) -> dict[str, Any]:
 # --- videos ------------------------------------------------------------------------------------
 
 
-@route(bp, "/customer/videos", "POST", auth="customer", body=UploadIn, response=VideoCreated, status=201, tag="media")
+@route(
+    bp, "/customer/videos", "POST", auth="customer", body=UploadIn, response=VideoCreated, status=201, errors=(404,), tag="media"
+)
 def start_video_upload(req: Req) -> dict[str, Any]:
     """Start a video proof upload: a presigned POST for one file (mp4, mov, webm, mkv)."""
     b: UploadIn = req.body
@@ -223,7 +235,7 @@ def complete_video_upload(req: Req, video_id: str) -> VideoOut:
     return video_out(video, job.to_dict() if job else None)
 
 
-@route(bp, "/customer/videos", "GET", auth="customer", query=MediaQuery, response=VideoPage, tag="media")
+@route(bp, "/customer/videos", "GET", auth="customer", query=MediaQuery, response=VideoPage, errors=(404,), tag="media")
 def list_my_videos(req: Req) -> dict[str, Any]:
     """The signed-in customer's videos, newest first."""
     q: MediaQuery = req.query

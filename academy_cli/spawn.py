@@ -1,0 +1,140 @@
+"""Run ``academy up`` as a child process on free loopback ports (API fuzzing, load runs).
+
+The child gets its own environment (stage dev, its own run directory, a known dev signing key), so
+the caller can mint tokens the stack accepts with :func:`chalicelib.auth.mint_dev_token` after
+setting the same ``ACADEMY_DEV_SIGNING_KEY``, or use the tokens the stack prints::
+
+    with spawn_stack(tmp_dir) as stack:
+        requests.get(f"{stack.url}/admin/students", headers=stack.auth("admin"))
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HOST = "127.0.0.1"
+DEFAULT_SIGNING_KEY = "spawned-stack-signing-key-not-secret-0123456789"
+
+
+class StackStartError(RuntimeError):
+    """``academy up`` exited or did not print ``ready`` in time (the message carries its last lines)."""
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class SpawnedStack:
+    """A running ``academy up`` child: its URL, its printed tokens and its output so far."""
+
+    proc: subprocess.Popen[str]
+    port: int
+    env: dict[str, str]
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def banner(self, label: str) -> str:
+        """The first word after ``label:`` in the banner (for example the ``admin token``)."""
+        line = next(x for x in self.lines if x.startswith(f"{label}:"))
+        return line.split(":", 1)[1].split()[0]
+
+    def token(self, role: str) -> str:
+        """The development token the stack printed for ``role`` (admin or customer)."""
+        return self.banner(f"{role} token")
+
+    def auth(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(role)}"}
+
+    def output(self, last: int = 60) -> str:
+        return "\n".join(self.lines[-last:])
+
+    def stop(self, timeout: float = 20) -> int:
+        """SIGTERM, then wait; kill if it does not stop in ``timeout`` seconds. Returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        return self.proc.wait()
+
+
+def child_env(workdir: Path, signing_key: str = DEFAULT_SIGNING_KEY) -> dict[str, str]:
+    """This process's environment without AWS/academy/powertools settings, plus the child's own."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ACADEMY_", "POWERTOOLS_"))}
+    env.update(
+        {
+            "ACADEMY_RUN_DIR": str(workdir / "run"),
+            "ACADEMY_TMP_DIR": str(workdir),
+            "ACADEMY_DEV_SIGNING_KEY": signing_key,
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def start_stack(
+    workdir: Path,
+    *,
+    port: int | None = None,
+    signing_key: str = DEFAULT_SIGNING_KEY,
+    extra_args: tuple[str, ...] = (),
+    timeout_s: float = 90,
+) -> SpawnedStack:
+    """Start an ephemeral ``academy up`` and return once it printed ``ready``; raise :class:`StackStartError` otherwise."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    env = child_env(workdir, signing_key)
+    academy = str(Path(sys.executable).parent / "academy")
+    proc = subprocess.Popen(
+        [academy, "up", "--port", str(port), "--ephemeral", *extra_args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    stack = SpawnedStack(proc, port, env)
+    ready = threading.Event()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            stack.lines.append(line.rstrip("\n"))
+            if line.strip() == "ready":
+                ready.set()
+
+    threading.Thread(target=read, name=f"academy-up-{port}-output", daemon=True).start()
+    deadline = time.monotonic() + timeout_s
+    while not ready.wait(0.2):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stack.stop(timeout=5)
+            raise StackStartError(f"academy up did not become ready on port {port}:\n{stack.output()}")
+    return stack
+
+
+@contextmanager
+def spawn_stack(workdir: Path, **kwargs: object) -> Iterator[SpawnedStack]:
+    """:func:`start_stack` as a context manager: the child is stopped (SIGTERM, then kill) on exit."""
+    stack = start_stack(workdir, **kwargs)  # type: ignore[arg-type]
+    try:
+        yield stack
+    finally:
+        stack.stop()
