@@ -99,7 +99,7 @@ def test_create_a_schedule_then_delete_it_with_its_attendance(page: Any, stack: 
     alan = ensure_student(stack, CUSTOMER, "Alan Turing")
     sign_in(page, stack, "admin")
     page.goto(f"{stack.url}/console/admin/schedules")
-    page.get_by_text("New schedule").click()
+    page.get_by_text("New schedule", exact=True).click()
     title = f"Algebra {int(time.time() * 1000)}"
     page.get_by_label("Title").fill(title)
     page.get_by_label("Starts").fill("2026-03-02T16:00")
@@ -342,3 +342,90 @@ def test_a_storage_refusal_is_reported_with_the_storage_error_body(
     items = stack.ok("GET", f"/admin/incidents/groups/{group['group_id']}")["items"]
     assert any("AccessDenied" in json.dumps(i["backend_error"]) for i in items)
     assert requests.get(f"{stack.url}/health", timeout=10).status_code == 200
+
+
+# --- tasks ---------------------------------------------------------------------------------------
+
+
+def test_tasks_create_mark_done_and_prune_future_instances(page: Any, stack: Stack) -> None:
+    need(stack, "GET", "/admin/tasks")
+    from datetime import UTC, datetime, timedelta
+
+    sign_in(page, stack, "admin", at="/console/admin/tasks")
+    today = datetime.now(UTC).date()
+    title = f"Reading log {int(time.time() * 1000)}"
+    page.get_by_text("New task", exact=True).click()
+    page.get_by_label("Title").fill(title)
+    page.get_by_label("Repeats").select_option("daily")
+    page.get_by_label("Time zone").fill("UTC")
+    page.get_by_label("Starts on").fill(today.isoformat())
+    page.get_by_role("button", name="Create task").click()
+    expect(page.locator(".alert-ok")).to_contain_text(f"Created “{title}” with 1 instance.")
+    instances = page.locator("#instances")
+    expect(instances.locator("tbody tr")).to_have_count(1)  # exactly one instance on creation
+    instances.get_by_role("button", name=re.compile("^Mark done")).click()
+    expect(instances.locator("tbody tr").first).to_contain_text("done")
+    expect(instances.get_by_role("button", name=re.compile("^Reopen"))).to_be_visible()
+
+    # damage, as the old bug made it: instances of a daily task dated after today
+    task_id = page.locator("tr", has_text=title).get_attribute("data-task-id")
+    days = [(today + timedelta(days=n)).isoformat() for n in (3, 4, 5)]
+    seeded = stack.attached_python(
+        f"""
+        from datetime import date
+        from chalicelib.academic import tasks
+        from chalicelib.db import utcnow
+        for d in {days!r}:
+            tasks._new_instance(tasks.Candidate({task_id!r}, date.fromisoformat(d), "UTC"), "test-damage", utcnow()).save()
+        """
+    )
+    assert seeded.returncode == 0, seeded.stderr[-2000:]
+    page.reload()
+    page.get_by_text("Clean up future instances").click()
+    page.get_by_role("button", name="Check for future instances").click()
+    found = page.locator(".alert-warn", has_text="found")
+    expect(found).to_contain_text(title)
+    found.get_by_role("button", name=re.compile(r"^Delete \d+ future instances?")).click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete them").click()
+    expect(page.locator(".alert-ok", has_text="future instance")).to_contain_text(
+        re.compile(r"Deleted [1-9]\d* future instances?")
+    )
+    left = [i["date"] for i in stack.ok("GET", f"/admin/tasks/{task_id}/instances")["items"]]
+    assert left == [today.isoformat()]  # today's (done) instance is kept
+
+
+def test_a_large_schedule_delete_shows_the_job_progress(page: Any, stack: Stack) -> None:
+    need(stack, "GET", "/admin/schedules")
+    from datetime import date, timedelta
+
+    students = [ensure_student(stack, CUSTOMER, n) for n in ("Ada Lovelace", "Alan Turing")]
+    title = f"Big weekly {int(time.time() * 1000)}"
+    s = stack.ok(
+        "POST",
+        "/admin/schedules",
+        {
+            "title": title,
+            "student_ids": [x["id"] for x in students],
+            "starts_at": "2025-01-06T16:00:00Z",
+            "ends_at": "2025-01-06T17:00:00Z",
+            "recurrence": "weekly",
+            "timezone": "UTC",
+        },
+    )
+    first = date(2025, 1, 6)
+    for week in range(51):  # 102 records: more than one transaction can hold
+        for student in students:
+            day = (first + timedelta(weeks=week)).isoformat()
+            stack.ok("PUT", f"/admin/schedules/{s['id']}/attendance/{day}/{student['id']}", {"status": "present"})
+    sign_in(page, stack, "admin", at="/console/admin/schedules")
+    row = page.locator(f'tr[data-schedule-id="{s["id"]}"]')
+    row.get_by_role("button", name=re.compile("^Delete")).click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("This also deletes 102 attendance records.")
+    dialog.get_by_role("button", name="Delete schedule").click()
+    progress = page.locator("[data-job-id]")
+    expect(progress).to_contain_text("Queued")  # no workers in this stack: the job waits for us
+    expect(row).to_have_count(0)  # gone from the list at once
+    stack.drain()
+    expect(progress).to_contain_text("Done: 102 of 102 attendance records", timeout=15000)
+    expect(page.locator(".alert-ok")).to_contain_text(f"Deleted “{title}” and all its attendance records.")

@@ -19,7 +19,7 @@ function progressOf(job) {
  * A live progress panel for a job. Returns {el, finished} where `finished` resolves with the final job
  * (or null if it could not be followed).
  */
-export function watchJob(jobId, { title = "Working…", intervalMs = 1000, unit = "records" } = {}) {
+export function watchJob(jobId, { title = "Working…", intervalMs = 1000, unit = "records", total = null } = {}) {
   const bar = h("progress", { max: "100", "aria-label": title });
   const status = h("p", { "aria-live": "polite", class: "small" }, "Queued…");
   const el = h("div", { class: "card", "data-job-id": jobId }, h("h3", {}, title), h("div", { class: "progress-row" }, bar, h("span", { class: "mono small" }, `job ${jobId}`)), status);
@@ -36,7 +36,8 @@ export function watchJob(jobId, { title = "Working…", intervalMs = 1000, unit 
         if (failures >= 5) return resolve(null);
         return setTimeout(tick, intervalMs * 2);
       }
-      const p = progressOf(job);
+      const p = progressOf(job) || (total !== null && job.state === "succeeded" ? { done: total, total } : null);
+      if (p && p.total === null && total !== null) p.total = total;
       if (p && p.total) {
         bar.value = Math.min(100, Math.round((p.done / p.total) * 100));
       } else if (job.state === "succeeded") {
@@ -44,7 +45,7 @@ export function watchJob(jobId, { title = "Working…", intervalMs = 1000, unit 
       } else {
         bar.removeAttribute("value"); // indeterminate
       }
-      const counts = p ? (p.total ? `${p.done} of ${p.total} ${unit}` : `${p.done} ${unit} so far`) : "";
+      const counts = p ? (p.total ? `${p.done} of ${p.total} ${unit}` : `${p.done} ${unit} so far`) : total ? `${total} ${unit} to remove` : "";
       const stateText = { queued: "Queued", running: job.stuck ? "Running (stuck: no heartbeat lately)" : "Running", succeeded: "Done", failed: "Failed", cancelled: "Cancelled" }[job.state] || job.state;
       const err = job.last_error ? ` — ${job.last_error.message || JSON.stringify(job.last_error)}` : "";
       status.textContent = [stateText, counts].filter(Boolean).join(": ") + (job.state === "failed" ? err : "");

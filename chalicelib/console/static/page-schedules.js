@@ -5,6 +5,14 @@ import { badge, busy, clear, confirmDialog, fail, field, fmtDate, fmtDateTime, h
 
 const AREA = "admin.academic.schedules";
 
+function browserZone() {
+  try {
+    return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  } catch {
+    return "UTC";
+  }
+}
+
 export async function render(main, { title }) {
   const messages = messageArea();
   const listBox = h("div", { id: "schedule-list" });
@@ -38,6 +46,8 @@ export async function render(main, { title }) {
   const cStart = h("input", { type: "datetime-local", name: "starts_at", required: true });
   const cEnd = h("input", { type: "datetime-local", name: "ends_at", required: true });
   const cRec = h("select", { name: "recurrence" }, h("option", { value: "none" }, "Once"), h("option", { value: "weekly" }, "Every week"));
+  const cUntil = h("input", { type: "date", name: "until" });
+  const cZone = h("input", { type: "text", name: "timezone", value: browserZone(), autocomplete: "off", spellcheck: "false" });
   const createForm = h(
     "form",
     { class: "grid" },
@@ -45,6 +55,8 @@ export async function render(main, { title }) {
     field("Starts", cStart),
     field("Ends", cEnd),
     field("Repeats", cRec),
+    field("Until", cUntil, "(weekly only, optional)"),
+    field("Time zone", cZone, "(for attendance dates)"),
     h("fieldset", { class: "field wide" }, h("legend", {}, "Students"), cStudents),
     h("div", { class: "actions" }, h("button", { type: "submit", class: "btn" }, "Create schedule")),
   );
@@ -53,6 +65,8 @@ export async function render(main, { title }) {
     ev.preventDefault();
     const student_ids = [...cStudents.querySelectorAll("input:checked")].map((i) => i.value);
     const body = { title: cTitle.value.trim(), student_ids, starts_at: localInputToIso(cStart.value), ends_at: localInputToIso(cEnd.value), recurrence: cRec.value };
+    if (cZone.value.trim()) body.timezone = cZone.value.trim();
+    if (cUntil.value && cRec.value === "weekly") body.until = cUntil.value;
     const missing = [!body.title && "a title", !student_ids.length && "at least one student", !body.starts_at && "a start", !body.ends_at && "an end"].filter(Boolean);
     if (missing.length) {
       messages.set("error", `Could not create the schedule. It needs ${missing.join(", ")}.`);
@@ -63,6 +77,7 @@ export async function render(main, { title }) {
         const s = await api("POST", "/admin/schedules", body);
         messages.set("ok", `Created “${s.title}”.`);
         createForm.reset();
+        cZone.value = browserZone();
         createCard.open = false;
         await load();
       } catch (err) {
@@ -106,7 +121,7 @@ export async function render(main, { title }) {
           { label: "Students", render: (s) => (s.student_ids || []).map(studentName).join(", ") },
           { label: "Starts", render: (s) => fmtDateTime(s.starts_at) },
           { label: "Ends", render: (s) => fmtDateTime(s.ends_at) },
-          { label: "Repeats", render: (s) => (s.recurrence === "weekly" ? badge("weekly", "info") : "once") },
+          { label: "Repeats", render: (s) => (s.recurrence === "weekly" ? h("span", {}, badge("weekly", "info"), s.until ? ` until ${fmtDate(s.until)}` : "") : "once") },
           {
             label: "Actions",
             class: "actions-cell",
@@ -215,7 +230,7 @@ export async function render(main, { title }) {
         attendanceBox.replaceChildren();
         if (out && out.job_id) {
           messages.set("info", `“${s.title}” is deleted; its attendance records are being removed in the background.`);
-          const w = watchJob(out.job_id, { title: `Removing the attendance records of “${s.title}”`, unit: "attendance records" });
+          const w = watchJob(out.job_id, { title: `Removing the attendance records of “${s.title}”`, unit: "attendance records", total: impact.exact ? impact.count : null });
           progressBox.prepend(w.el);
           const job = await w.finished;
           if (job && job.state === "succeeded") messages.set("ok", `Deleted “${s.title}” and all its attendance records.`);

@@ -80,11 +80,27 @@ export async function render(main, { title }) {
     h("div", { class: "actions" }, pruneCheck),
     pruneResult,
   );
+  /** Run the prune in batches (the API examines a bounded window per call) and add up the answers. */
+  async function prune(apply) {
+    const total = { matched: 0, deleted: 0, sample: [] };
+    let cursor = null;
+    let calls = 0;
+    do {
+      const out = await api("POST", "/admin/tasks/prune-future", cursor ? { apply, cursor } : { apply });
+      total.matched += out.matched || 0;
+      total.deleted += out.deleted || 0;
+      total.sample = total.sample.concat(out.sample || []).slice(0, 10);
+      cursor = out.next_cursor;
+      calls += 1;
+    } while (cursor && calls < 200);
+    total.more = Boolean(cursor);
+    return total;
+  }
+
   pruneCheck.addEventListener("click", () =>
     busy(pruneCheck, "Checking…", async () => {
       try {
-        const out = await api("POST", "/admin/tasks/prune-future", { apply: false });
-        renderPrune(out);
+        renderPrune(await prune(false));
       } catch (err) {
         fail(messages, err, { action: "check for future instances", area: `${AREA}.prune.preview` });
       }
@@ -102,8 +118,8 @@ export async function render(main, { title }) {
       if (!ok) return;
       await busy(apply, "Deleting…", async () => {
         try {
-          const done = await api("POST", "/admin/tasks/prune-future", { apply: true });
-          clear(pruneResult, h("p", { class: "alert alert-ok" }, `Deleted ${plural(done.deleted ?? 0, "future instance")}.`));
+          const done = await prune(true);
+          clear(pruneResult, h("p", { class: "alert alert-ok" }, `Deleted ${plural(done.deleted, "future instance")}.`));
           if (current) await showInstances(current);
         } catch (err) {
           fail(messages, err, { action: "delete the future instances", area: `${AREA}.prune.apply` });
@@ -115,8 +131,8 @@ export async function render(main, { title }) {
       h(
         "div",
         { class: "alert alert-warn" },
-        h("p", {}, `${plural(out.matched, "future instance")} found.${(out.sample || []).length ? " For example:" : ""}`),
-        h("ul", { class: "sample" }, (out.sample || []).map((s) => h("li", {}, `${s.title || s.task_title || s.task_id || ""} — ${fmtDate(s.date)}${s.status ? ` (${s.status})` : ""}`))),
+        h("p", {}, `${plural(out.matched, "future instance")} found${out.more ? " (or more: the check stopped counting)" : ""}.${(out.sample || []).length ? " For example:" : ""}`),
+        h("ul", { class: "sample" }, (out.sample || []).map((s) => h("li", {}, `${taskTitle(s.task_id)} — ${fmtDate(s.date)}${s.timezone ? ` (${s.timezone})` : ""}`))),
         h("div", { class: "actions" }, apply),
       ),
     );
@@ -136,6 +152,7 @@ export async function render(main, { title }) {
 
   let tasks = [];
   let current = null;
+  const taskTitle = (id) => (tasks.find((t) => t.id === id) || {}).title || `task ${id}`;
   async function loadTasks() {
     try {
       tasks = await loadAll(api, "/admin/tasks", 500);
@@ -148,7 +165,7 @@ export async function render(main, { title }) {
             { label: "Student", render: (t) => studentName(t.student_id) },
             { label: "Time zone", render: (t) => t.timezone },
             { label: "Dates", render: (t) => `${fmtDate(t.starts_on)}${t.ends_on ? ` → ${fmtDate(t.ends_on)}` : t.recurrence === "daily" ? " → (open)" : ""}` },
-            { label: "Status", render: (t) => (t.active === false || t.status === "ended" ? badge("ended", "") : badge("active", "ok")) },
+            { label: "Status", render: (t) => (t.status === "ended" ? badge("ended", "") : badge("active", "ok")) },
             {
               label: "Actions",
               class: "actions-cell",
@@ -157,7 +174,7 @@ export async function render(main, { title }) {
                   "div",
                   { class: "actions" },
                   h("button", { type: "button", class: "btn secondary small", onclick: () => showInstances(t) }, "Instances", h("span", { class: "visually-hidden" }, ` of ${t.title}`)),
-                  t.active === false || t.status === "ended" ? null : h("button", { type: "button", class: "btn danger small", onclick: (ev) => endTask(t, ev.currentTarget) }, t.recurrence === "daily" ? "End" : "Delete", h("span", { class: "visually-hidden" }, ` ${t.title}`)),
+                  t.status === "ended" ? null : h("button", { type: "button", class: "btn danger small", onclick: (ev) => endTask(t, ev.currentTarget) }, t.recurrence === "daily" ? "End" : "Delete", h("span", { class: "visually-hidden" }, ` ${t.title}`)),
                 ),
             },
           ],

@@ -1,0 +1,170 @@
+"""The console's HTTP surface: pages, static files (types, caching, no traversal) and the dev-only sign-in."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from chalicelib.console import routes as console
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_pages_are_html_shells_with_safe_headers(client):
+    for path in ["/console", "/console/"] + [f"/console/{a}/{p}" for a, p in console.PAGES]:
+        r = client.http.get(path)
+        assert r.status_code == 200, path
+        assert r.headers["Content-Type"] == "text/html; charset=utf-8"
+        assert r.headers["Cache-Control"] == "no-cache"
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
+        csp = r.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+        body = r.body.decode()
+        assert '<script type="module" src="/console/static/app.js">' in body
+        assert 'data-dev-sign-in="true"' in body  # tests run on a dev-auth stage
+
+
+def test_unknown_pages_are_404_pages(client):
+    for path in ("/console/admin/nope", "/console/customer/schedules", "/console/nobody/homework"):
+        r = client.http.get(path)
+        assert r.status_code == 404, path
+        assert r.headers["Content-Type"].startswith("text/html")
+        assert "Page not found" in r.body.decode()
+
+
+@pytest.mark.parametrize("name", sorted(console.STATIC))
+def test_every_static_file_has_its_type_and_an_etag(client, name):
+    r = client.http.get(f"/console/static/{name}")
+    assert r.status_code == 200
+    assert r.headers["Content-Type"] == console.CONTENT_TYPES[Path(name).suffix]
+    assert r.headers["Cache-Control"] == "no-cache" and r.headers["ETag"].startswith('"')
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert r.body.decode() == (console.STATIC_DIR / name).read_text()
+    again = client.http.get(f"/console/static/{name}", headers={"If-None-Match": r.headers["ETag"]})
+    assert again.status_code == 304 and again.body in (b"", "")
+
+
+def test_the_pages_modules_are_all_served():
+    for page in console.PAGES.values():
+        assert page.module in console.STATIC
+    assert {"app.js", "api.js", "ui.js", "console.css", "icon.svg"} <= set(console.STATIC)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/console/static/..%2Froutes.py",
+        "/console/static/%2e%2e%2froutes.py",
+        "/console/static/..%2F..%2Fapp.py",
+        "/console/static/routes.py",
+        "/console/static/__init__.py",
+        "/console/static/..",
+        "/console/static/.hidden.js",
+        "/console/static/APP.JS",
+        "/console/static/app.js%00.css",
+        "/console/static/../routes.py",
+        "/console/static/../../app.py",
+        "/console/static/%2Fetc%2Fpasswd",
+        "/console/static/....%2F%2Froutes.py",
+    ],
+)
+def test_no_path_traversal(client, path):
+    r = client.http.get(path)
+    assert r.status_code in (403, 404), (path, r.status_code)
+    text = r.body.decode(errors="replace")
+    assert "import" not in text and "root:" not in text and "Chalice(" not in text
+
+
+def test_the_allow_list_only_holds_flat_known_files():
+    for name in console.STATIC:
+        assert "/" not in name and not name.startswith(".")
+        assert (console.STATIC_DIR / name).resolve().parent == console.STATIC_DIR
+
+
+def test_dev_sign_in_mints_verifiable_tokens(client):
+    from chalicelib.auth import verify_token
+
+    r = client.http.post("/console/dev-sign-in", headers={"Content-Type": "application/json"}, body=json.dumps({"role": "admin"}))
+    assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
+    out = json.loads(r.body)
+    claims = verify_token(out["token"])
+    assert (claims["role"], claims["sub"]) == ("admin", console.DEV_ADMIN_SUB) == (out["role"], out["sub"])
+
+    r = client.http.post(
+        "/console/dev-sign-in", headers={"Content-Type": "application/json"}, body=json.dumps({"role": "customer"})
+    )
+    assert verify_token(json.loads(r.body)["token"])["sub"] == console.DEV_CUSTOMER_SUB
+    body = json.dumps({"role": "customer", "sub": "cust-7"})
+    r = client.http.post("/console/dev-sign-in", headers={"Content-Type": "application/json"}, body=body)
+    assert verify_token(json.loads(r.body)["token"])["sub"] == "cust-7"
+
+    for bad in ({"role": "root"}, {}, {"role": "admin", "sub": "has space"}, {"role": "admin", "extra": 1}):
+        r = client.http.post("/console/dev-sign-in", headers={"Content-Type": "application/json"}, body=json.dumps(bad))
+        assert r.status_code == 400 and json.loads(r.body)["error"]["code"] == "validation_error"
+
+
+def test_on_a_cognito_stage_the_dev_sign_in_does_not_exist():
+    """A prod-configured app, in a fresh interpreter (settings and the route registry are process-wide)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ACADEMY_", "AWS_"))}
+    env.update(
+        {
+            "ACADEMY_STAGE": "prod",
+            "ACADEMY_AUTH_MODE": "cognito",
+            "ACADEMY_COGNITO_JWKS_URL": "https://cognito-idp.us-east-1.amazonaws.com/pool/.well-known/jwks.json",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "ACADEMY_BUCKET": "academy-prod-media-123456789012",
+        }
+    )
+    code = textwrap.dedent(
+        """
+        import json
+        from chalice.test import Client
+        from app import app
+        from chalicelib.api import ROUTES, openapi_document
+        from chalicelib.settings import get_settings
+        assert get_settings().auth_mode == "cognito"
+        declared = sorted({(s.path, s.method) for s in ROUTES})
+        routed = sorted({(p, m) for p, methods in app.routes.items() for m in methods})
+        with Client(app) as c:
+            post = c.http.post("/console/dev-sign-in", headers={"Content-Type": "application/json"}, body='{"role": "admin"}')
+            page = c.http.get("/console").body.decode()
+        print(json.dumps({
+            "declared_equals_routed": declared == routed,
+            "in_routes": any(p == "/console/dev-sign-in" for p, _ in declared),
+            "in_app": "/console/dev-sign-in" in app.routes,
+            "in_openapi": "/console/dev-sign-in" in openapi_document()["paths"],
+            "console_routed": "/console" in app.routes,
+            "post_status": post.status_code,
+            "page_flag": 'data-dev-sign-in="false"' in page,
+        }))
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    facts = json.loads(result.stdout.strip().splitlines()[-1])
+    assert facts == {
+        "declared_equals_routed": True,
+        "in_routes": False,
+        "in_app": False,
+        "in_openapi": False,
+        "console_routed": True,
+        "post_status": facts["post_status"],
+        "page_flag": True,
+    }
+    assert facts["post_status"] in (403, 404)
+
+
+def test_the_content_security_policy_lets_pages_reach_storage(monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+    csp = console.content_security_policy()
+    assert "connect-src 'self' https://*.amazonaws.com http://127.0.0.1:4566" in csp
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    assert "127.0.0.1" not in console.content_security_policy()
