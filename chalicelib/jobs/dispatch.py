@@ -26,7 +26,7 @@ class UnknownJobType(ValueError):
 
 
 def message_body(job: Job) -> str:
-    return json.dumps({"job_id": job.job_id, "type": job.type, "v": 1})
+    return json.dumps({"job_id": job.job_id, "type": job.type, "dispatch_id": job.dispatch_id, "v": 1})
 
 
 def send(job: Job) -> None:

@@ -60,6 +60,7 @@ class Job(Model):
     dedupe_key = UnicodeAttribute(null=True)
     attempts = NumberAttribute(default=0)
     run_id = UnicodeAttribute(null=True)
+    dispatch_id = UnicodeAttribute(null=True)  # new on every (re)dispatch; messages carry it
     last_error = JobError(null=True)
     errors = ListAttribute(of=JobError, default=list)
     result = JSONAttribute(null=True)
@@ -174,6 +175,7 @@ def new_job(job_type: str, queue: str, payload: dict[str, Any], entity: dict[str
     now = utcnow()
     job = Job(
         job_id=new_id(),
+        dispatch_id=new_id(),
         type=job_type,
         state=states.QUEUED,
         queue=queue,
@@ -284,7 +286,13 @@ def requeue(job_id: str, allowed_from: tuple[str, ...]) -> Job | None:
     job = Job(job_id=job_id)
     try:
         job.update(
-            actions=[Job.state.set(states.QUEUED), Job.run_id.remove(), Job.finished_at.remove(), Job.updated_at.set(now)],
+            actions=[
+                Job.state.set(states.QUEUED),
+                Job.dispatch_id.set(new_id()),
+                Job.run_id.remove(),
+                Job.finished_at.remove(),
+                Job.updated_at.set(now),
+            ],
             condition=Job.job_id.exists() & Job.state.is_in(*allowed_from),
         )
     except UpdateError as exc:

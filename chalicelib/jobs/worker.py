@@ -81,13 +81,23 @@ class _Heartbeat:
         self._thread.join(timeout=5)
 
 
-def _job_id_from(record: SQSRecord) -> str | None:
+def _body(record: SQSRecord) -> dict[str, Any]:
     try:
         body = json.loads(record.body)
     except (TypeError, ValueError):
-        return None
-    job_id = body.get("job_id") if isinstance(body, dict) else None
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _job_id_from(record: SQSRecord) -> str | None:
+    job_id = _body(record).get("job_id")
     return job_id if isinstance(job_id, str) and job_id else None
+
+
+def _from_older_dispatch(record: SQSRecord, job: Job) -> bool:
+    """A message sent before the job was last (re)dispatched: its outcome no longer speaks for the job."""
+    sent = _body(record).get("dispatch_id")
+    return bool(sent and job.dispatch_id and sent != job.dispatch_id)
 
 
 def retry_delay_s(receive_count: int) -> int:
@@ -213,6 +223,9 @@ def record_dead_letter(record: SQSRecord) -> None:
     job = ledger.find(job_id) if job_id else None
     if job is None:
         ledger.put_orphan(record.body or "", f"dead letter names no known job (job_id={job_id!r})")
+        return
+    if _from_older_dispatch(record, job):
+        logger.info("dead letter from an earlier dispatch; the job was retried since", extra={"job_id": job.job_id})
         return
     if job.state == states.RUNNING and not job.stuck():
         logger.info("dead letter for a job that is running now; the live run will finish it", extra={"job_id": job.job_id})

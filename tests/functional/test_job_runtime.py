@@ -205,3 +205,18 @@ def test_send_failure_marks_the_job_failed_visibly(runtime, monkeypatch):
         dispatch("t_flaky", {"key": "s"})
     failed, _ = ledger.list_jobs(10, None, state=states.FAILED)
     assert len(failed) == 1 and "could not enqueue" in failed[0].last_error.message
+
+
+def test_a_stale_dead_letter_never_fails_a_job_that_was_retried_since(runtime):
+    """An admin retried the job; a dead letter of the earlier dispatch arrives late and must not fail it."""
+    job, _ = dispatch("t_flaky", {"key": "late"})
+    sqs = boto3.client("sqs")
+    spec = QUEUES["jobs"]
+    old = sqs.receive_message(QueueUrl=runtime.url(spec.name))["Messages"][0]
+    sqs.delete_message(QueueUrl=runtime.url(spec.name), ReceiptHandle=old["ReceiptHandle"])
+    assert ledger.record_failure(job.job_id, None, "Boom", "first dispatch failed", final=True)
+    retried = ledger.requeue(job.job_id, states.RETRYABLE)
+    assert retried is not None and retried.dispatch_id != job.dispatch_id
+    sqs.send_message(QueueUrl=runtime.url(spec.dlq_name), MessageBody=old["Body"])  # the late dead letter
+    runtime.pump("jobs-dlq", "jobs_dead_letters")
+    assert ledger.get(job.job_id).state == states.QUEUED
