@@ -220,7 +220,7 @@ def poster_args(ffmpeg: str, src: str, dst: str, duration_s: float) -> list[str]
     """A JPEG of one frame, a second in (or mid-clip for very short ones)."""
     at = min(1.0, duration_s / 2)
     args = [ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "warning", "-y", "-ss", f"{at:.3f}", "-i", src]
-    return [*args, "-frames:v", "1", "-q:v", "3", "-f", "image2", "-c:v", "mjpeg", dst]
+    return [*args, "-frames:v", "1", "-update", "1", "-q:v", "3", "-f", "image2", "-c:v", "mjpeg", dst]
 
 
 def probe_args(ffmpeg: str, src: str) -> list[str]:

@@ -137,7 +137,7 @@ def test_upload_failure_midway_leaves_nothing_and_the_job_retries(client, tokens
     from chalicelib.media import pipeline, store
 
     # Force multipart for the small test output and break the first UploadPart of the 720p file.
-    monkeypatch.setattr(pipeline, "TRANSFER", TransferConfig(multipart_threshold=8 * 1024, max_concurrency=2))
+    monkeypatch.setattr(pipeline, "UPLOAD", TransferConfig(multipart_threshold=8 * 1024, max_concurrency=2))
     calls = {"parts": 0}
 
     def fail_part(params, **kwargs):
