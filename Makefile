@@ -38,5 +38,9 @@ layer: venv
 package: venv
 	$(BIN)/academy package --out build/package
 
+# Every console page at desktop and phone width (PNG files in screenshots/, not committed); needs /usr/bin/chromium.
+screenshots: venv
+	$(BIN)/python -m tests.browser.screenshots --out screenshots
+
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache

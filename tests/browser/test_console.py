@@ -289,7 +289,7 @@ def test_a_refused_upload_is_explained_and_lands_in_the_incident_hub(
     customer.get_by_label("File").set_input_files(str(bad))
     customer.get_by_role("button", name="Upload homework").click()
     alert = customer.get_by_role("alert").first
-    expect(alert).to_contain_text("Could not start the upload.")
+    expect(alert).to_contain_text("Could not upload homework.html: this type of file is not accepted. Choose a PDF")
     shown = alert.inner_text()
     assert "Traceback" not in shown and "validation_error" not in shown
 

@@ -124,7 +124,9 @@ export function reason(err) {
       return "The server could not be reached. Check your connection and try again.";
     case err.status === 400: {
       const fields = fieldList(err.details);
-      return [said || "Some of the information was not accepted.", fields ? `Check: ${fields}.` : ""].filter(Boolean).join(" ");
+      const whys = Object.values((err.details && err.details.fields) || {}).map(String);
+      const covered = said && whys.every((w) => said.includes(w));
+      return [said || "Some of the information was not accepted.", fields && !covered ? `Check: ${fields}.` : ""].filter(Boolean).join(" ");
     }
     case err.status === 401:
       return "Your sign-in is missing or has expired. Sign in again.";

@@ -1,7 +1,7 @@
 // Incident Hub: groups (count, first and last seen) with filters; a group's incidents with the raw
 // backend error; resolve and reopen.
 import { api, qs } from "/console/static/api.js";
-import { badge, busy, clear, fail, field, fmtDateTime, h, messageArea, table } from "/console/static/ui.js";
+import { badge, busy, clear, clipText, fail, field, fmtDateTime, h, messageArea, table } from "/console/static/ui.js";
 
 const AREA = "admin.incidents";
 
@@ -78,7 +78,7 @@ export async function render(main, { title }) {
       listBox,
       table(
         [
-          { label: "Incident", render: (g) => h("div", {}, h("button", { type: "button", class: "link", onclick: () => openGroup(g.group_id) }, g.title || g.area || g.group_id), h("div", { class: "muted small" }, g.area || "")) },
+          { label: "Incident", render: (g) => h("div", {}, h("button", { type: "button", class: "link", onclick: () => openGroup(g.group_id) }, clipText(g.title || g.area || g.group_id, 140)), h("div", { class: "muted small" }, g.area || "")) },
           { label: "HTTP", render: (g) => (g.http_status ? String(g.http_status) : "") },
           { label: "Count", render: (g) => String(g.count) },
           { label: "First seen", render: (g) => fmtDateTime(g.first_seen) },

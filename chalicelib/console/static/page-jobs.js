@@ -1,7 +1,7 @@
 // Admin > Insights > Jobs: tabs for queued, running/stuck, failed and cancelled jobs; retry, cancel,
 // bulk retry with a preview; refreshes itself every few seconds while the tab is visible.
 import { api, qs } from "/console/static/api.js";
-import { badge, busy, clear, confirmDialog, fail, field, fmtDateTime, h, messageArea, plural, table } from "/console/static/ui.js";
+import { badge, busy, clear, clipText, confirmDialog, fail, field, fmtDateTime, h, messageArea, plural, table } from "/console/static/ui.js";
 
 const AREA = "admin.insights.jobs";
 const REFRESH_MS = 5000;
@@ -145,8 +145,8 @@ export async function render(main, { title }) {
           { label: "State", render: (j) => stateBadge(j) },
           { label: "Entity", render: (j) => entityText(j.entity) },
           { label: "Attempts", render: (j) => String(j.attempts) },
-          { label: "Last error", render: (j) => (j.last_error ? h("span", {}, j.last_error.message || j.last_error.type) : "") },
-          { label: "Updated", render: (j) => fmtDateTime(j.updated_at) },
+          { label: "Last error", render: (j) => (j.last_error ? clipText(j.last_error.message || j.last_error.type, 140) : "") },
+          { label: "Updated", class: "nowrap", render: (j) => fmtDateTime(j.updated_at) },
           { label: "Actions", class: "actions-cell", render: actionButtons },
         ],
         rows,
@@ -311,7 +311,7 @@ export async function render(main, { title }) {
             "div",
             { class: "alert alert-info" },
             h("p", {}, `${plural(matched, `${state} job`)} match${matched === 1 ? "es" : ""}${more}.`),
-            h("ul", { class: "sample" }, sample.map((j) => h("li", {}, h("span", { class: "mono" }, j.job_id), ` ${j.type}`, j.last_error ? ` — ${j.last_error.message}` : ""))),
+            h("ul", { class: "sample" }, sample.map((j) => h("li", {}, h("span", { class: "mono" }, j.job_id), ` ${j.type}`, j.last_error ? ` — ${j.last_error.message.slice(0, 120)}` : ""))),
             needsFilter ? h("p", {}, "To retry, narrow the selection with a job type or error text first.") : null,
             h("div", { class: "actions" }, apply),
           ),

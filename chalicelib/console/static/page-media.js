@@ -3,7 +3,7 @@
 // running), hidden as soon as it is clicked, restored with the API's reason if the API refuses,
 // and never dispatched twice (one request in flight per video, whatever the clicks).
 import { ApiError, api, qs, reason } from "/console/static/api.js";
-import { badge, clear, fail, field, fmtBytes, fmtDateTime, h, icon, messageArea } from "/console/static/ui.js";
+import { badge, clear, clipText, fail, field, fmtBytes, fmtDateTime, h, icon, loadAll, messageArea } from "/console/static/ui.js";
 
 const AREA = "admin.insights.media";
 const ACTIVE = new Set(["queued", "running"]);
@@ -40,22 +40,33 @@ export async function render(main, { title }) {
   const moreBox = h("div", { class: "actions" });
   clear(main, h("h1", {}, title), h("p", { class: "muted" }, "Videos uploaded as proof. A video with only its original can be optimised to a 720p MP4 with a poster frame."), messages.el, filterForm, listBox, moreBox);
 
+  const studentNames = new Map();
+  try {
+    for (const s of await loadAll(api, "/admin/students")) studentNames.set(s.id, s.name);
+  } catch (err) {
+    fail(messages, err, { action: "load the students", area: `${AREA}.students` });
+  }
   const videos = new Map(); // id → video (latest known)
   const inFlight = new Set(); // ids with an optimise request on the wire: a second click does nothing
   const rowErrors = new Map(); // id → the refusal shown in its row
   const watching = new Set();
 
   const columns = [
-    { label: "Video", render: (v) => h("div", {}, h("strong", {}, v.filename), h("div", { class: "muted small mono" }, v.id)) },
-    { label: "Student", render: (v) => v.student_id },
+    { label: "Video", render: (v) => h("strong", { title: `video ${v.id}` }, v.filename) },
+    { label: "Student", render: (v) => studentNames.get(v.student_id) || v.student_id },
     { label: "Size", render: (v) => fmtBytes(v.size_bytes) },
     {
       label: "Variants",
       render: (v) =>
-        h("div", { "data-variants": String(v.variant_count) }, h("span", { class: "variant-count" }, String(v.variant_count)), " ", h("span", { class: "muted small" }, `(${(v.variants || []).map((x) => (x.height ? `${x.name} ${x.width}×${x.height}` : x.name)).join(", ") || "none"})`)),
+        h(
+          "div",
+          { "data-variants": String(v.variant_count) },
+          h("span", { class: "variant-count" }, String(v.variant_count)),
+          h("div", { class: "chips" }, (v.variants || []).map((x) => h("span", { class: "chip" }, x.height ? `${x.name} ${x.width}×${x.height}` : x.name))),
+        ),
     },
-    { label: "State", render: (v) => h("div", { class: "state-cell", tabindex: "-1" }, stateOf(v), rowErrors.has(v.id) ? h("span", { class: "inline-error", role: "alert" }, rowErrors.get(v.id)) : null, v.job && v.job.state === "failed" && v.job.last_error ? h("span", { class: "inline-error" }, v.job.last_error.message) : null) },
-    { label: "Updated", render: (v) => fmtDateTime(v.updated_at) },
+    { label: "State", render: (v) => h("div", { class: "state-cell", tabindex: "-1" }, stateOf(v), rowErrors.has(v.id) ? h("span", { class: "inline-error", role: "alert" }, rowErrors.get(v.id)) : null, v.job && v.job.state === "failed" && v.job.last_error ? h("span", { class: "inline-error" }, clipText(v.job.last_error.message, 120)) : null) },
+    { label: "Updated", class: "nowrap", render: (v) => fmtDateTime(v.updated_at) },
     { label: "Actions", class: "actions-cell", render: (v) => (canOptimise(v) && !inFlight.has(v.id) ? optimiseButton(v) : null) },
   ];
 

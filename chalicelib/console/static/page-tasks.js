@@ -56,7 +56,8 @@ export async function render(main, { title }) {
       try {
         const out = await api("POST", "/admin/tasks", body);
         const t = out.task || out;
-        messages.set("ok", `Created “${t.title}” with ${plural(out.instances_created ?? 1, "instance")}.`);
+        const made = out.instances_created ?? 1;
+        messages.set("ok", `Created “${t.title}” with ${plural(made, "instance")}.${made ? "" : ` Its first instance is made on ${fmtDate(t.starts_on)}.`}`);
         createForm.reset();
         cZone.value = browserZone();
         cStart.value = todayIso();

@@ -217,10 +217,20 @@ export async function render(main, { title, page }) {
     await loadList();
   }
 
+  /** The API's refusal of a file, said in terms of the file the user picked. */
+  function startRefusal(err, context) {
+    const fields = (err instanceof ApiError && err.status === 400 && err.details && err.details.fields) || {};
+    if (fields.content_type) return `Could not upload ${context.filename}: this type of file is not accepted. Choose a ${kind.allowed} file.`;
+    if (fields.size_bytes || (err instanceof ApiError && err.status === 413)) {
+      return `Could not upload ${context.filename} (${fmtBytes(context.size_bytes)}): ${err.serverMessage || "the file is too large or empty"}`;
+    }
+    return null;
+  }
+
   function failed(err, action, context, entities) {
     cancel.hidden = true;
     step.textContent = "Upload failed.";
-    const text = plainWords(err, action);
+    const text = (context.step === "start" && startRefusal(err, context)) || plainWords(err, action);
     messages.set("error", text);
     report(err, { area: kind.area, message: text, entities, context });
     return text;

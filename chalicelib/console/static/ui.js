@@ -132,6 +132,12 @@ export function table(columns, rows, { caption, empty = "Nothing to show.", rowA
   );
 }
 
+/** Long text cut to `max` characters (the whole text stays available as the element's title). */
+export function clipText(text, max = 160) {
+  const s = String(text ?? "");
+  return s.length <= max ? s : h("span", { title: s }, `${s.slice(0, max).trimEnd()}…`);
+}
+
 export function badge(text, kind = "") {
   return h("span", { class: `badge ${kind}`.trim() }, text);
 }
