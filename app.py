@@ -10,10 +10,11 @@ from chalicelib.incidents.routes import bp as incidents_bp
 from chalicelib.jobs.handlers import bp as job_handlers_bp
 from chalicelib.jobs.routes import bp as jobs_bp
 from chalicelib.media.routes import bp as media_bp
-from chalicelib.middleware import correlation
+from chalicelib.middleware import correlation, flush_metrics
 from chalicelib.system import bp as system_bp
 
 app = Chalice(app_name="academy-ops")
 app.register_middleware(correlation, "http")
+app.register_middleware(flush_metrics, "all")
 for blueprint in (system_bp, academic_bp, schedules_bp, tasks_bp, media_bp, incidents_bp, jobs_bp, job_handlers_bp, console_bp):
     app.register_blueprint(blueprint)

@@ -8,7 +8,7 @@ from typing import Any
 from chalice import Response
 
 from chalicelib.errors import error_envelope
-from chalicelib.observability import choose_request_id, logger, set_request_id
+from chalicelib.observability import choose_request_id, logger, metrics, set_request_id
 
 _CHALICE_CODES = {
     400: "bad_request",
@@ -49,3 +49,15 @@ def correlation(event: Any, get_response: Any) -> Response:
         logger.remove_keys(["path", "method"])
     response.headers["X-Request-Id"] = request_id
     return response
+
+
+def flush_metrics(event: Any, get_response: Any) -> Any:
+    """Emit the invocation's EMF metrics once it ends (every event type: HTTP, SQS, schedules)."""
+    try:
+        return get_response(event)
+    finally:
+        try:
+            if metrics.metric_set:
+                metrics.flush_metrics(raise_on_empty_metrics=False)
+        except Exception:  # noqa: BLE001 - a metrics problem must never fail the invocation
+            logger.warning("metrics flush failed", exc_info=True)
