@@ -7,6 +7,10 @@ import json
 from chalicelib.observability import metrics
 
 
+def _metric_names(out: str) -> set[str]:
+    return {m["Name"] for doc in _emf_lines(out) for d in doc["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
+
+
 def _emf_lines(out: str) -> list[dict]:
     docs = []
     for line in out.splitlines():
