@@ -147,8 +147,12 @@ def test_scheduler_twice_and_concurrently_makes_one_instance_per_task_per_day(aw
         t.start()
     for t in threads:
         t.join()
-    assert sum(r["created"] for r in results) == 250
-    for task_id in ids[::25]:
+    # DynamoDB makes a conditional put atomic, so exactly one run wins each key there. moto checks the
+    # condition and writes without a lock, so under threads two runs can both "win" the same key here;
+    # the table still holds exactly one item per (task, date), which is what we assert.
+    assert len(results) == 4 and sum(r["created"] for r in results) >= 250
+    assert all(r["created"] + r["existing"] == 250 for r in results)
+    for task_id in ids:
         assert instances(task_id) == {"2025-05-01": "open", "2025-05-02": "open"}
 
 
