@@ -103,6 +103,7 @@ class RouteSpec:
     errors: tuple[int, ...]
     name: str
     media: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    also: dict[int, type[BaseModel] | None] = field(default_factory=dict)
 
 
 ROUTES: list[RouteSpec] = []
@@ -123,8 +124,13 @@ def route(
     max_body: int | None = None,
     errors: tuple[int, ...] = (),
     media: dict[int, tuple[str, ...]] | None = None,
+    also: dict[int, type[BaseModel] | None] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Declare a route. ``media`` documents statuses whose body is not JSON: status → media types (``()``: no body)."""
+    """Declare a route.
+
+    ``media`` documents statuses whose body is not JSON (status → media types; ``()``: no body);
+    ``also`` documents other success statuses the view may answer with :class:`Reply` (status → model).
+    """
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         spec = RouteSpec(
@@ -141,6 +147,7 @@ def route(
             errors=errors,
             name=fn.__name__,
             media=dict(media or {}),
+            also=dict(also or {}),
         )
         ROUTES.append(spec)
 
@@ -349,6 +356,10 @@ def openapi_document(routes: list[RouteSpec] | None = None, title: str = "Academ
         if spec.response is not None:
             ok["content"] = {"application/json": {"schema": _schema_ref(spec.response, components)}}
         responses: dict[str, Any] = {str(spec.status): ok}
+        for code, model in spec.also.items():  # other success statuses (e.g. 202 when work continues in a job)
+            responses[str(code)] = {"description": HTTPStatus(code).phrase}
+            if model is not None:
+                responses[str(code)]["content"] = {"application/json": {"schema": _schema_ref(model, components)}}
         codes = set(spec.errors) | {500}
         if spec.body is not None or spec.query is not None:
             codes |= {400, 413}

@@ -169,6 +169,7 @@ def get_schedule(req: Req, schedule_id: str) -> ScheduleOut:
     "DELETE",
     auth="admin",
     response=DeletedOut,
+    also={202: DeletedOut},
     tag="schedules",
     errors=(400, 409),
 )

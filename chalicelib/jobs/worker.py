@@ -130,6 +130,14 @@ def _report(job: Job, exc: BaseException, *, permanent: bool) -> None:
     )
 
 
+def _receive_count(record: SQSRecord) -> int:
+    """SQS always sets ApproximateReceiveCount; a hand-built record may not (treated as the first)."""
+    try:
+        return int(record.attributes.approximate_receive_count or 1)
+    except (KeyError, TypeError, ValueError):
+        return 1
+
+
 class RetryLater(Exception):
     """Raised to hand a record back to SQS after its redelivery delay has been set."""
 
@@ -145,7 +153,7 @@ def run_record(record: SQSRecord, queue_short: str, lambda_context: Any = None) 
     except RetryLater:
         raise
     except Exception:
-        _back_off(record, retry_delay_s(int(record.attributes.approximate_receive_count or 1)))
+        _back_off(record, retry_delay_s(_receive_count(record)))
         raise
 
 
@@ -180,7 +188,7 @@ def _run_record(record: SQSRecord, queue_short: str, lambda_context: Any) -> Non
             raise RetryLater(f"job {job.job_id} is running elsewhere")
         _, run_id = claimed
         job = ledger.get(job.job_id)
-        receive_count = int(record.attributes.approximate_receive_count or 1)
+        receive_count = _receive_count(record)
         ctx = JobContext(job, run_id, receive_count, QUEUES[queue_short].max_receive_count, lambda_context)
         started = time.monotonic()
         try:
