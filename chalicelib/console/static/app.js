@@ -45,6 +45,7 @@ function renderTopbar(c) {
     nav.hidden = window.matchMedia("(max-width: 899px)").matches;
   } else {
     nav.hidden = true;
+    body.classList.add("signed-out");
   }
   clear(top, items);
 }
