@@ -32,6 +32,16 @@ lint: venv
 bench: venv
 	$(BIN)/python -m bench
 
+# API fuzzing, deeper than make test's pass: more examples, fresh randomness, invalid inputs too.
+FUZZ_EXAMPLES ?= 150
+fuzz: venv
+	ACADEMY_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) ACADEMY_FUZZ_DEEP=1 $(BIN)/python -m pytest tests/e2e/test_api_fuzz.py -s --timeout=0
+
+# Mixed traffic against a local stack on free ports: LOAD_ARGS="--clients 50 --duration 60" (python -m loadtest -h).
+LOAD_ARGS ?=
+load: venv
+	$(BIN)/python -m loadtest $(LOAD_ARGS)
+
 layer: venv
 	$(BIN)/python layers/ffmpeg/build.py
 

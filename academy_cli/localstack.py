@@ -35,6 +35,7 @@ from academy_cli.pump import drain_once
 HOST = "127.0.0.1"
 STAGE = "dev"
 POLL_WAIT_S = 1  # long-poll wait: short, so a stop is quick
+HTTP_BACKLOG = 256  # pending connections the API's listening socket holds (socketserver's default is 5)
 SCHEDULE_RETRY_DELAYS_S = (60, 120)  # EventBridge → Lambda async invocation: two retries on error
 
 log = logging.getLogger("academy.up")
@@ -170,8 +171,11 @@ class LocalStack:
         return app
 
     def _start_http(self) -> None:
-        from chalice.local import create_local_server
+        from chalice.local import ThreadedHTTPServer, create_local_server
 
+        # socketserver's listen backlog is 5: a burst of concurrent clients overflows it and connections
+        # are dropped or reset. API Gateway has no such queue; give the local server a real one.
+        ThreadedHTTPServer.request_queue_size = HTTP_BACKLOG
         try:
             self._http = create_local_server(self._app, self._chalice_config, HOST, self.opts.port)
         except OSError as exc:

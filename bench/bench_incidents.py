@@ -1,0 +1,205 @@
+"""Incident intake: ``POST /incidents`` through the whole app vs a bare Chalice route, side by side.
+
+Both run in-process against moto (``mock_aws``) through ``chalice.test.Client``, in alternating rounds
+(machines here are noisy). Ours: token verification, validation, scrubbing, the rate-limit counter,
+grouping and storage. The baseline is the least a durable intake can do: a bare Chalice route that
+parses the JSON body and writes it as one DynamoDB item. Every request is checked (202) and the stored
+incidents are counted, so the figure never measures a refusal. DynamoDB calls are counted and timed at
+the botocore level, splitting each side's time into the (emulated) DynamoDB share and the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+REQUESTS = 400  # per side
+ROUND = 50
+AREAS = 20  # incidents spread over 20 groups: every one is stored (under the flood limit)
+PER_ACTOR = 40  # fresh identity every 40 reports: under the per-actor rate limit
+
+
+def _env() -> None:
+    for k, v in {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_SESSION_TOKEN": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "ACADEMY_STAGE": "bench",
+        "ACADEMY_AUTH_MODE": "dev",
+        "ACADEMY_DEV_SIGNING_KEY": "bench-signing-key-not-secret-0123456789",
+        "POWERTOOLS_LOG_LEVEL": "ERROR",
+        "POWERTOOLS_METRICS_NAMESPACE": "AcademyOpsBench",
+    }.items():
+        os.environ.setdefault(k, v)
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+
+
+def _body(i: int) -> str:
+    return json.dumps(
+        {
+            "area": f"customers.homework.upload{i % AREAS}",
+            "message": "The upload failed: the server said 503.",
+            "http_status": 503,
+            "backend_error": {"error": {"code": "busy", "message": "try again", "details": {"request_id": f"r-{i}"}}},
+            "entities": [{"type": "student", "id": f"st-{i % 7}"}],
+            "location": "https://academy.example/console/customer/homework",
+            "request_id": f"req-{i}",
+            "context": {"attempt": i % 3, "authorization": "Bearer abcdefghijklmnop", "browser": "Firefox 140"},
+        }
+    )
+
+
+def _bare_app(table_name: str) -> Any:
+    import boto3
+    from chalice import Chalice, Response
+
+    bare = Chalice(app_name="bare")
+    table = boto3.resource("dynamodb", region_name="us-east-1").Table(table_name)
+
+    @bare.route("/incidents", methods=["POST"])
+    def intake() -> Response:
+        item = bare.current_request.json_body
+        incident_id = uuid.uuid4().hex
+        table.put_item(Item={"id": incident_id, "body": json.dumps(item)})
+        return Response(body={"id": incident_id}, status_code=202)
+
+    return bare
+
+
+class Calls:
+    """Counts and times DynamoDB API calls made by any botocore client while active, per ``side``."""
+
+    def __init__(self) -> None:
+        self.side = "ours"
+        self.count: dict[str, int] = {"ours": 0, "bare": 0}
+        self.seconds: dict[str, float] = {"ours": 0.0, "bare": 0.0}
+
+    def __enter__(self) -> Calls:
+        from botocore.client import BaseClient
+
+        self._orig = BaseClient._make_api_call
+        calls = self
+
+        def timed(client: Any, operation: str, params: Any) -> Any:
+            if client.meta.service_model.service_name != "dynamodb":
+                return calls._orig(client, operation, params)
+            started = time.perf_counter()
+            try:
+                return calls._orig(client, operation, params)
+            finally:
+                calls.count[calls.side] += 1
+                calls.seconds[calls.side] += time.perf_counter() - started
+
+        BaseClient._make_api_call = timed  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from botocore.client import BaseClient
+
+        BaseClient._make_api_call = self._orig  # type: ignore[method-assign]
+
+
+def _timed(send: Callable[[int], Any], indices: range, samples: list[float]) -> None:
+    for i in indices:
+        t = time.perf_counter()
+        resp = send(i)
+        samples.append(time.perf_counter() - t)
+        if resp.status_code != 202:
+            raise RuntimeError(f"intake answered {resp.status_code}: {resp.body[:300]!r}")
+
+
+def run() -> list[dict]:
+    _env()
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        from chalice.test import Client
+
+        from chalicelib import aws
+        from chalicelib.settings import get_settings
+        from infra.deploy import deploy
+
+        aws.reset()
+        deploy(get_settings().stage)
+        boto3.client("dynamodb", region_name="us-east-1").create_table(
+            TableName="bench-bare-incidents",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        from app import app
+        from chalicelib.auth import mint_dev_token
+        from chalicelib.incidents.store import Incident
+
+        tokens = [mint_dev_token("customer", f"bench-reporter-{n}") for n in range(REQUESTS // PER_ACTOR + 1)]
+        bodies = [_body(i) for i in range(REQUESTS)]
+        ours: list[float] = []
+        bare: list[float] = []
+        with Client(app) as ours_client, Client(_bare_app("bench-bare-incidents")) as bare_client:
+
+            def send_ours(i: int) -> Any:
+                headers = {"Authorization": f"Bearer {tokens[i // PER_ACTOR]}", "Content-Type": "application/json"}
+                return ours_client.http.post("/incidents", headers=headers, body=bodies[i])
+
+            def send_bare(i: int) -> Any:
+                return bare_client.http.post("/incidents", headers={"Content-Type": "application/json"}, body=bodies[i])
+
+            send_ours(0), send_bare(0)  # warm: imports, first clients, first items
+            with Calls() as calls:
+                for start in range(0, REQUESTS, ROUND):
+                    calls.side = "ours"
+                    _timed(send_ours, range(start, start + ROUND), ours)
+                    calls.side = "bare"
+                    _timed(send_bare, range(start, start + ROUND), bare)
+            stored = Incident.count()
+        assert stored >= REQUESTS, f"only {stored} incidents stored for {REQUESTS} accepted"
+    ours_ms = statistics.median(ours) * 1000
+    bare_ms = statistics.median(bare) * 1000
+    return [
+        {
+            "name": "incidents: intake POST /incidents vs bare Chalice route + put_item (median)",
+            "value": ours_ms,
+            "unit": "ms",
+            "baseline": bare_ms,
+            "ratio": ours_ms / bare_ms,
+            "goal": 3,
+        },
+        {
+            "name": "incidents: intake p95",
+            "value": _p(ours, 95) * 1000,
+            "unit": "ms",
+            "baseline": _p(bare, 95) * 1000,
+            "ratio": _p(ours, 95) / _p(bare, 95),
+            "goal": None,
+        },
+        {
+            "name": "incidents: DynamoDB calls per intake",
+            "value": calls.count["ours"] / REQUESTS,
+            "unit": "calls",
+            "baseline": calls.count["bare"] / REQUESTS,
+        },
+        {
+            "name": "incidents: time in (emulated) DynamoDB per intake, mean",
+            "value": calls.seconds["ours"] / REQUESTS * 1000,
+            "unit": "ms",
+            "baseline": calls.seconds["bare"] / REQUESTS * 1000,
+        },
+        {
+            "name": "incidents: the rest (auth, validation, scrubbing, app), mean",
+            "value": (sum(ours) - calls.seconds["ours"]) / REQUESTS * 1000,
+            "unit": "ms",
+            "baseline": (sum(bare) - calls.seconds["bare"]) / REQUESTS * 1000,
+        },
+    ]
+
+
+def _p(values: list[float], pct: int) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(pct / 100 * len(ordered)))]

@@ -1,0 +1,57 @@
+"""The load runner (``make load``) on a short, small run against the session stack, and its count-back.
+
+The full run (50 clients, 60 s) is ``make load``; this keeps the tool honest in ``make test``: a few
+seconds of every kind of traffic, zero 5xx, every acknowledged write found again, and a write the
+server never saw reported as lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import httpx
+import pytest
+
+from academy_cli.spawn import DEFAULT_SIGNING_KEY, SpawnedStack
+from loadtest.runner import Api, Config, Fixtures, Ledger, count_back, run_load
+
+pytestmark = pytest.mark.e2e
+
+
+def _mint(role: str, sub: str) -> str:
+    from chalicelib.auth import mint_dev_token
+    from chalicelib.settings import get_settings
+
+    return mint_dev_token(role, sub, settings=dataclasses.replace(get_settings(), dev_signing_key=DEFAULT_SIGNING_KEY))
+
+
+def test_short_mixed_load_has_no_5xx_and_loses_no_write(live_stack: SpawnedStack) -> None:
+    # Equal weights and seed 3: the 8 clients' first picks already cover all four operations.
+    mix = {"incident": 1, "attendance": 1, "list": 1, "optimise": 1}
+    cfg = Config(url=live_stack.url, clients=8, duration_s=4, students=4, schedules=2, weeks=4, videos=2, seed=3, mix=mix)
+    report = asyncio.run(run_load(cfg, _mint, log=lambda _: None))
+    print(report.render())
+    assert report.ok, report.render()
+    ops = {r["op"] for r in report.rows()}
+    assert {"incident", "attendance", "list", "optimise"} <= ops, ops
+    assert report.verified.get("incidents", 0) > 0 and report.verified.get("attendance", 0) > 0
+
+
+def test_count_back_reports_a_write_the_server_never_saw(live_stack: SpawnedStack) -> None:
+    async def run() -> dict[str, list[str]]:
+        async with httpx.AsyncClient(base_url=live_stack.url, timeout=30) as http:
+            api = Api(http, live_stack.token("admin"))
+            ledger = Ledger()
+            ledger.incidents["load.never.sent"].append(("01J0000000000000000NOTSENT0", True))
+            ledger.jobs["01J0000000000000000NOJOB000"] = "some-video"
+            lost, _ = await count_back(api, Fixtures(run="x", customer_id="x"), ledger)
+            return lost
+
+    lost = asyncio.run(run())
+    assert len(lost["incidents"]) == 2 and len(lost["jobs"]) == 1, lost
+
+
+def test_only_loopback_targets() -> None:
+    with pytest.raises(ValueError, match="only target this machine"):
+        Config(url="http://10.0.0.5:8000")
