@@ -429,3 +429,52 @@ def test_a_large_schedule_delete_shows_the_job_progress(page: Any, stack: Stack)
     stack.drain()
     expect(progress).to_contain_text("Done: 102 of 102 attendance records", timeout=15000)
     expect(page.locator(".alert-ok")).to_contain_text(f"Deleted “{title}” and all its attendance records.")
+
+
+def test_jobs_refresh_themselves_and_tabs_work_from_the_keyboard(page: Any, stack: Stack, tmp_path: Path) -> None:
+    need(stack, "GET", "/admin/jobs")
+    sign_in(page, stack, "admin", at="/console/admin/jobs?tab=failed")
+    failed_tab = page.get_by_role("tab", name=re.compile("^Failed"))
+    expect(failed_tab).to_have_attribute("aria-selected", "true")
+    student = ensure_student(stack, CUSTOMER, "Alan Turing")
+    video = upload_video(stack, CUSTOMER, student["id"], broken_mp4(tmp_path), filename="late-failure.mp4")
+    stack.drain()
+    job_id = stack.ok("GET", f"/admin/media/{video['id']}")["job"]["job_id"]
+    # no reload, no click: the page refreshes itself (every 5 s)
+    expect(page.locator(f'tr[data-job-id="{job_id}"]')).to_be_visible(timeout=12000)
+    failed_tab.focus()
+    page.keyboard.press("ArrowRight")
+    cancelled_tab = page.get_by_role("tab", name=re.compile("^Cancelled"))
+    expect(cancelled_tab).to_be_focused()
+    expect(cancelled_tab).to_have_attribute("aria-selected", "true")
+    assert page.url.endswith("tab=cancelled")
+    # cancel a failed job from its tab, with a confirmation
+    page.keyboard.press("ArrowLeft")
+    row = page.locator(f'tr[data-job-id="{job_id}"]')
+    row.get_by_role("button", name=re.compile("^Cancel")).click()
+    page.get_by_role("dialog").get_by_role("button", name="Cancel job").click()
+    expect(page.locator(".alert-ok")).to_contain_text(f"Job {job_id} is cancelled.")
+    assert stack.ok("GET", f"/admin/jobs/{job_id}")["state"] == "cancelled"
+
+
+def test_incident_filters(page: Any, stack: Stack) -> None:
+    need(stack, "GET", "/admin/incidents")
+    area = f"admin.console.filter_test_{int(time.time())}"
+    body = {
+        "area": area,
+        "message": "Filter me",
+        "http_status": 409,
+        "location": "test",
+        "backend_error": {"error": {"code": "conflict", "message": "Filter me"}},
+    }
+    stack.ok("POST", "/incidents", body)
+    sign_in(page, stack, "admin", at="/console/admin/incidents")
+    page.get_by_label("Area").fill(area)
+    page.get_by_role("button", name="Filter", exact=True).click()
+    rows = page.locator("tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("Filter me")
+    assert f"area={area}" in page.url  # the filters are in the address, so a view can be shared
+    page.get_by_label("Status").select_option("resolved")
+    page.get_by_role("button", name="Filter", exact=True).click()
+    expect(page.get_by_text("No incidents match these filters.")).to_be_visible()

@@ -52,7 +52,16 @@ export async function render(main, { title }) {
   const watching = new Set();
 
   const columns = [
-    { label: "Video", render: (v) => h("strong", { title: `video ${v.id}` }, v.filename) },
+    {
+      label: "Video",
+      render: (v) =>
+        h(
+          "div",
+          { class: "video-cell" },
+          v.poster_url ? h("img", { class: "poster", src: v.poster_url, alt: "", width: "64", height: "36", loading: "lazy" }) : null,
+          h("strong", { title: `video ${v.id}` }, v.filename),
+        ),
+    },
     { label: "Student", render: (v) => studentNames.get(v.student_id) || v.student_id },
     { label: "Size", render: (v) => fmtBytes(v.size_bytes) },
     {
@@ -62,7 +71,10 @@ export async function render(main, { title }) {
           "div",
           { "data-variants": String(v.variant_count) },
           h("span", { class: "variant-count" }, String(v.variant_count)),
-          h("div", { class: "chips" }, (v.variants || []).map((x) => h("span", { class: "chip" }, x.height ? `${x.name} ${x.width}×${x.height}` : x.name))),
+          h("div", { class: "chips" }, (v.variants || []).map((x) => {
+            const text = x.height ? `${x.name} ${x.width}×${x.height}` : x.name;
+            return x.url ? h("a", { class: "chip", href: x.url, target: "_blank", rel: "noopener", "aria-label": `Open the ${x.name} variant of ${v.filename}` }, text) : h("span", { class: "chip" }, text);
+          })),
         ),
     },
     { label: "State", render: (v) => h("div", { class: "state-cell", tabindex: "-1" }, stateOf(v), rowErrors.has(v.id) ? h("span", { class: "inline-error", role: "alert" }, rowErrors.get(v.id)) : null, v.job && v.job.state === "failed" && v.job.last_error ? h("span", { class: "inline-error" }, clipText(v.job.last_error.message, 120)) : null) },
