@@ -478,3 +478,44 @@ def test_incident_filters(page: Any, stack: Stack) -> None:
     page.get_by_label("Status").select_option("resolved")
     page.get_by_role("button", name="Filter", exact=True).click()
     expect(page.get_by_text("No incidents match these filters.")).to_be_visible()
+
+
+@pytest.mark.parametrize(
+    "raw_path",
+    [
+        "/console/static/../routes.py",
+        "/console/static/..%2Froutes.py",
+        "/console/static/%2e%2e%2f%2e%2e%2fapp.py",
+        "/console/static/..%5croutes.py",
+        "/console/static/routes.py",
+        "/console/static/%2Fetc%2Fpasswd",
+        "/console/../app.py",
+    ],
+)
+def test_no_path_traversal_over_real_http(stack: Stack, raw_path: str) -> None:
+    """The same allow-list behind the real local server (raw paths, no client-side normalisation)."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=10)
+    conn.putrequest("GET", raw_path, skip_accept_encoding=True)
+    conn.endheaders()
+    resp = conn.getresponse()
+    body = resp.read().decode(errors="replace")
+    conn.close()
+    assert resp.status in (403, 404), (raw_path, resp.status)
+    assert "import " not in body and "root:" not in body
+
+
+def test_static_files_over_real_http_have_types_and_revalidate(stack: Stack) -> None:
+    r = requests.get(f"{stack.url}/console/static/app.js", timeout=10)
+    assert r.status_code == 200 and r.headers["Content-Type"] == "text/javascript; charset=utf-8"
+    assert r.headers["Cache-Control"] == "no-cache" and r.headers["X-Content-Type-Options"] == "nosniff"
+    again = requests.get(f"{stack.url}/console/static/app.js", headers={"If-None-Match": r.headers["ETag"]}, timeout=10)
+    assert again.status_code == 304
+    css = requests.get(f"{stack.url}/console/static/console.css", timeout=10)
+    assert css.headers["Content-Type"] == "text/css; charset=utf-8"
+    page = requests.get(f"{stack.url}/console/admin/media", timeout=10)
+    assert (
+        page.headers["Content-Type"] == "text/html; charset=utf-8"
+        and "script-src 'self'" in page.headers["Content-Security-Policy"]
+    )

@@ -63,7 +63,7 @@ export async function render(main, { title }) {
         ),
     },
     { label: "Student", render: (v) => studentNames.get(v.student_id) || v.student_id },
-    { label: "Size", render: (v) => fmtBytes(v.size_bytes) },
+    { label: "Size", class: "nowrap", render: (v) => fmtBytes(v.size_bytes) },
     {
       label: "Variants",
       render: (v) =>

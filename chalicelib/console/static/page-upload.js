@@ -242,7 +242,7 @@ export async function render(main, { title, page }) {
       const columns = [
         { label: "File", render: (x) => (x.download_url ? h("a", { href: x.download_url, rel: "noopener", target: "_blank" }, x.filename) : x.filename) },
         { label: "Student", render: (x) => studentName(x.student_id) },
-        { label: "Size", render: (x) => fmtBytes(x.size_bytes) },
+        { label: "Size", class: "nowrap", render: (x) => fmtBytes(x.size_bytes) },
         { label: "Status", render: (x) => (x.status === "uploaded" ? badge("uploaded", "ok") : badge("not finished", "warn")) },
         { label: "Sent", render: (x) => fmtDateTime(x.uploaded_at || x.created_at) },
       ];
