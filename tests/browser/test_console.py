@@ -442,6 +442,14 @@ def test_jobs_refresh_themselves_and_tabs_work_from_the_keyboard(page: Any, stac
     job_id = stack.ok("GET", f"/admin/media/{video['id']}")["job"]["job_id"]
     # no reload, no click: the page refreshes itself (every 5 s)
     expect(page.locator(f'tr[data-job-id="{job_id}"]')).to_be_visible(timeout=12000)
+    retry = page.locator(f'tr[data-job-id="{job_id}"]').get_by_role("button", name=re.compile("^Retry"))
+    retry.focus()
+    with page.expect_response(lambda r: "/admin/jobs?state=failed" in r.url, timeout=12000):
+        pass  # the next automatic refresh re-renders the list…
+    page.wait_for_timeout(300)
+    expect(
+        page.locator(f'tr[data-job-id="{job_id}"]').get_by_role("button", name=re.compile("^Retry"))
+    ).to_be_focused()  # …keeping focus
     failed_tab.focus()
     page.keyboard.press("ArrowRight")
     cancelled_tab = page.get_by_role("tab", name=re.compile("^Cancelled"))

@@ -109,12 +109,14 @@ export async function render(main, { title }) {
   // --- list ------------------------------------------------------------------------------------------
   let rows = [];
   let nextToken = null;
+  let extended = false; // more pages loaded by hand: auto-refresh then updates the counts only
   async function loadList(more = false) {
     const tab = active;
     const state = tab.state === "running" && onlyStuck ? "stuck" : tab.state;
     const page = await api("GET", `/admin/jobs${qs({ state, limit: 50, next_token: more ? nextToken : null })}`);
     if (tab !== active) return; // a stale answer for another tab
     rows = more ? rows.concat(page.items) : page.items;
+    extended = more;
     nextToken = page.next_token;
     renderList();
   }
@@ -130,7 +132,23 @@ export async function render(main, { title }) {
     return out.length ? h("div", { class: "actions" }, out) : null;
   }
 
+  /** What has keyboard focus in the list (row + control), so a refresh can put it back. */
+  function focusKey() {
+    const el = document.activeElement;
+    if (!el || !panel.contains(el)) return null;
+    const tr = el.closest("tr[data-job-id]");
+    return { id: tr ? tr.dataset.jobId : null, text: el.textContent, tag: el.tagName };
+  }
+
+  function restoreFocus(key) {
+    if (!key) return;
+    const scope = key.id ? panel.querySelector(`tr[data-job-id="${CSS.escape(key.id)}"]`) : panel;
+    const match = scope && [...scope.querySelectorAll("button, input, a")].find((x) => x.tagName === key.tag && x.textContent === key.text);
+    (match || panel).focus();
+  }
+
   function renderList() {
+    const key = focusKey();
     const stuckToggle =
       active.state === "running"
         ? h("label", { class: "row small" }, h("input", { type: "checkbox", checked: onlyStuck, onchange: (ev) => { onlyStuck = ev.target.checked; refresh(); } }), "Only stuck jobs")
@@ -154,6 +172,7 @@ export async function render(main, { title }) {
       ),
       nextToken ? h("div", { class: "actions" }, h("button", { type: "button", class: "btn secondary", onclick: () => loadList(true).catch((e) => fail(messages, e, { action: "load more jobs", area: `${AREA}.list` })) }, "Load more")) : null,
     );
+    restoreFocus(key);
   }
 
   let again = false;
@@ -180,7 +199,9 @@ export async function render(main, { title }) {
     clearInterval(timer);
     timer = setInterval(() => {
       if (!main.isConnected) return clearInterval(timer);
-      if (auto.checked && !document.hidden && !paused && !document.querySelector("dialog[open]")) refresh();
+      if (!auto.checked || document.hidden || paused || document.querySelector("dialog[open]")) return;
+      if (extended) loadSummary().catch(() => {});
+      else refresh();
     }, REFRESH_MS);
   }
   auto.addEventListener("change", schedule);
