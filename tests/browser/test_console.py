@@ -261,14 +261,27 @@ def test_homework_upload_goes_straight_to_storage_with_progress(page: Any, stack
     need(stack, "POST", "/customer/homework")
     ensure_student(stack, CUSTOMER, "Ada Lovelace")
     pdf = tmp_path / "essay.pdf"
-    pdf.write_bytes(b"%PDF-1.4\n" + b"0" * 300_000 + b"\n%%EOF\n")
+    pdf.write_bytes(b"%PDF-1.4\n" + b"0" * 1_500_000 + b"\n%%EOF\n")
     sign_in(page, stack, "customer")
+    seen: list[int] = []
+    page.expose_function("recordProgress", lambda value: seen.append(int(value)))
+    page.locator("#upload-progress").evaluate(
+        "bar => new MutationObserver(() => window.recordProgress(bar.value)).observe(bar, {attributes: true})"
+    )
+    # a slow uplink (~1 MB/s), so the bar has something to show on the way
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 5, "downloadThroughput": -1, "uploadThroughput": 1_000_000},
+    )
     page.get_by_label("Student").select_option(label="Ada Lovelace")
     page.get_by_label("File").set_input_files(str(pdf))
     page.get_by_role("button", name="Upload homework").click()
     expect(page.locator(".alert-ok")).to_contain_text("Uploaded essay.pdf for Ada Lovelace.")
     expect(page.locator("#upload-progress")).to_have_attribute("value", "100")
     expect(page.locator("tr", has_text="essay.pdf")).to_contain_text("uploaded")
+    assert any(0 < v < 100 for v in seen), seen  # real XMLHttpRequest upload progress, not a jump to 100
 
 
 def _incident_groups(stack: Stack, area: str) -> list[dict[str, Any]]:
@@ -527,3 +540,37 @@ def test_static_files_over_real_http_have_types_and_revalidate(stack: Stack) -> 
         page.headers["Content-Type"] == "text/html; charset=utf-8"
         and "script-src 'self'" in page.headers["Content-Security-Policy"]
     )
+
+
+def test_video_upload_with_progress_then_listed(page: Any, stack: Stack, tmp_path: Path) -> None:
+    need(stack, "POST", "/customer/videos")
+    ensure_student(stack, CUSTOMER, "Alan Turing")
+    clip = make_mp4(tmp_path / "recital.mp4", seconds=2)
+    sign_in(page, stack, "customer", at="/console/customer/videos")
+    page.get_by_label("Student").select_option(label="Alan Turing")
+    page.get_by_label("File").set_input_files(str(clip))
+    page.get_by_role("button", name="Upload video").click()
+    expect(page.locator(".alert-ok")).to_contain_text(
+        "Uploaded recital.mp4 for Alan Turing. It will be optimised for playback shortly."
+    )
+    expect(page.locator("#upload-step")).to_have_text("Done.")
+    expect(page.locator("#upload-progress")).to_have_attribute("value", "100")
+    row = page.locator("tr", has_text="recital.mp4")
+    expect(row).to_contain_text("uploaded")
+    expect(row).to_contain_text("original only")
+
+
+def test_schedules_filter_by_student(page: Any, stack: Stack) -> None:
+    need(stack, "GET", "/admin/schedules")
+    grace = ensure_student(stack, "cust-demo-2", "Grace Hopper")
+    ada = ensure_student(stack, CUSTOMER, "Ada Lovelace")
+    stamp = int(time.time() * 1000)
+    when = {"starts_at": "2026-05-04T09:00:00Z", "ends_at": "2026-05-04T10:00:00Z"}
+    stack.ok("POST", "/admin/schedules", {"title": f"Only Grace {stamp}", "student_ids": [grace["id"]], **when})
+    stack.ok("POST", "/admin/schedules", {"title": f"Only Ada {stamp}", "student_ids": [ada["id"]], **when})
+    sign_in(page, stack, "admin", at="/console/admin/schedules")
+    expect(page.locator("tr", has_text=f"Only Ada {stamp}")).to_be_visible()
+    page.get_by_role("search", name="Filter schedules").get_by_label("Student").select_option(label="Grace Hopper")
+    page.get_by_role("button", name="Filter", exact=True).click()
+    expect(page.locator("tr", has_text=f"Only Grace {stamp}")).to_be_visible()
+    expect(page.locator("tr", has_text=f"Only Ada {stamp}")).to_have_count(0)
