@@ -36,13 +36,13 @@ JSON_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencod
 class Strict(BaseModel):
     """Base for request bodies: unknown fields are refused (400 naming them), never silently dropped."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
 
 class Query(BaseModel):
     """Base for query strings: unknown parameters are ignored (caches and browsers add their own)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 class ListQuery(Query):

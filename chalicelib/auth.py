@@ -14,12 +14,16 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
-
-import jwt
+from typing import TYPE_CHECKING, Any, Literal
 
 from chalicelib.errors import Forbidden, Unauthorized
 from chalicelib.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    import jwt
+
+# PyJWT (and through it the cryptography package) is imported on first use, not at cold start:
+# worker functions never verify tokens and should not pay for it.
 
 Role = Literal["admin", "customer"]
 ROLES: tuple[str, ...] = ("admin", "customer")
@@ -66,12 +70,16 @@ def mint_dev_token(role: str, sub: str, ttl_seconds: int = 8 * 3600, settings: S
         raise RuntimeError(f"dev tokens are for the local stage only (stage {s.stage!r} uses {s.auth_mode})")
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}")
+    import jwt
+
     now = int(time.time())
     claims = {"sub": sub, "role": role, "iss": s.jwt_issuer, "aud": s.jwt_audience, "iat": now, "exp": now + ttl_seconds}
     return jwt.encode(claims, dev_signing_key(s), algorithm="HS256")
 
 
 def _jwks() -> jwt.PyJWKClient:
+    import jwt
+
     global _jwks_client
     if _jwks_client is None:
         url = get_settings().cognito_jwks_url
@@ -82,6 +90,8 @@ def _jwks() -> jwt.PyJWKClient:
 
 
 def verify_token(token: str, settings: Settings | None = None) -> dict[str, Any]:
+    import jwt
+
     s = settings or get_settings()
     opts = {"require": ["exp", "sub", "iss", "aud"]}
     try:

@@ -7,9 +7,23 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib.jobs.queues import QUEUES
-from chalicelib.jobs.worker import process_batch, process_dead_letters
 
 bp = Blueprint(__name__)
+
+# The worker (and powertools' batch utilities) load on a queue function's first message, so the
+# API function, which imports this module too, does not pay for them at cold start.
+
+
+def process_batch(event: dict[str, Any], queue_short: str, context: Any) -> dict[str, Any]:
+    from chalicelib.jobs.worker import process_batch as run
+
+    return run(event, queue_short, context)
+
+
+def process_dead_letters(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib.jobs.worker import process_dead_letters as run
+
+    return run(event, context)
 
 
 @bp.on_sqs_message(queue=QUEUES["jobs"].name, batch_size=QUEUES["jobs"].batch_size, name="run_jobs")
