@@ -91,27 +91,35 @@ def child_env(workdir: Path, signing_key: str = DEFAULT_SIGNING_KEY) -> dict[str
     return env
 
 
-def start_stack(
+def start_stack[S: SpawnedStack](
     workdir: Path,
     *,
     port: int | None = None,
     signing_key: str = DEFAULT_SIGNING_KEY,
+    ephemeral: bool = True,
     extra_args: tuple[str, ...] = (),
     timeout_s: float = 90,
-) -> SpawnedStack:
-    """Start an ephemeral ``academy up`` and return once it printed ``ready``; raise :class:`StackStartError` otherwise."""
+    cwd: Path | None = None,
+    stack_type: type[S] = SpawnedStack,  # type: ignore[assignment]
+) -> S:
+    """Start ``academy up`` and return once it printed ``ready``; raise :class:`StackStartError` otherwise.
+
+    ``ephemeral`` passes ``--ephemeral`` (turn it off to pass ``--data-dir`` in ``extra_args``);
+    ``stack_type`` is the :class:`SpawnedStack` subclass to return (for callers that add helpers).
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     env = child_env(workdir, signing_key)
     academy = str(Path(sys.executable).parent / "academy")
     proc = subprocess.Popen(
-        [academy, "up", "--port", str(port), "--ephemeral", *extra_args],
+        [academy, "up", "--port", str(port), *(["--ephemeral"] if ephemeral else []), *extra_args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        cwd=cwd,
     )
-    stack = SpawnedStack(proc, port, env)
+    stack = stack_type(proc, port, env)
     ready = threading.Event()
 
     def read() -> None:

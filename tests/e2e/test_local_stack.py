@@ -8,32 +8,24 @@ directories); this process never imports the app against it (pytest's own enviro
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import requests
+
+from academy_cli.spawn import SpawnedStack, StackStartError, start_stack
 
 pytestmark = pytest.mark.e2e
 
 BIN = Path(sys.executable).parent
 ACADEMY = str(BIN / "academy")
 SIGNING_KEY = "e2e-signing-key-not-secret-0123456789abcdef"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def port_open(port: int) -> bool:
@@ -56,76 +48,21 @@ def children_of(pid: int) -> list[int]:
     return kids
 
 
-@dataclass
-class Stack:
-    proc: subprocess.Popen[str]
-    port: int
-    env: dict[str, str]
-    lines: list[str] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def banner(self, label: str) -> str:
-        line = next(x for x in self.lines if x.startswith(label))
-        return line.split(":", 1)[1].split()[0]
-
-    def headers(self, label: str = "admin token") -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.banner(label)}"}
-
-    def stop(self, timeout: float = 15) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=timeout)
+def start(workdir: Path) -> SpawnedStack:
+    """``academy up`` on a free port, keeping its data in ``workdir / "data"`` between runs."""
+    try:
+        return start_stack(
+            workdir, signing_key=SIGNING_KEY, ephemeral=False, extra_args=("--data-dir", str(workdir / "data")), timeout_s=60
+        )
+    except StackStartError as exc:
+        pytest.fail(str(exc))
 
 
-def make_env(tmp: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ACADEMY_", "POWERTOOLS_"))}
-    env.update(
-        {
-            "ACADEMY_RUN_DIR": str(tmp / "run"),
-            "ACADEMY_DEV_SIGNING_KEY": SIGNING_KEY,
-            "ACADEMY_TMP_DIR": str(tmp),
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    return env
-
-
-def start(port: int, data_dir: Path, env: dict[str, str], timeout: float = 60) -> Stack:
-    proc = subprocess.Popen(
-        [ACADEMY, "up", "--port", str(port), "--data-dir", str(data_dir)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    stack = Stack(proc, port, env)
-    ready = threading.Event()
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            stack.lines.append(line.rstrip("\n"))
-            if line.strip() == "ready":
-                ready.set()
-
-    threading.Thread(target=read, daemon=True).start()
-    deadline = time.monotonic() + timeout
-    while not ready.wait(0.2):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            proc.wait()
-            pytest.fail("academy up did not become ready:\n" + "\n".join(stack.lines[-40:]))
-    return stack
-
-
-def cli(stack: Stack, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def cli(stack: SpawnedStack, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run([ACADEMY, *args], env=stack.env, capture_output=True, text=True, timeout=timeout)
 
 
-def attached_python(stack: Stack, code: str) -> subprocess.CompletedProcess[str]:
+def attached_python(stack: SpawnedStack, code: str) -> subprocess.CompletedProcess[str]:
     prelude = f"from academy_cli.localenv import attach\nattach({stack.port})\n"
     return subprocess.run(
         [sys.executable, "-c", prelude + textwrap.dedent(code)], env=stack.env, capture_output=True, text=True, timeout=60
@@ -138,15 +75,13 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def stack(workdir: Path) -> Iterator[Stack]:
-    s = start(free_port(), workdir / "data", make_env(workdir))
+def stack(workdir: Path) -> Iterator[SpawnedStack]:
+    s = start(workdir)
     yield s
-    if s.proc.poll() is None:
-        s.proc.kill()
-        s.proc.wait()
+    s.stop()
 
 
-def test_health_and_banner(stack: Stack) -> None:
+def test_health_and_banner(stack: SpawnedStack) -> None:
     assert requests.get(f"{stack.url}/health", timeout=5).json() == {"status": "ok"}
     assert stack.banner("API") == stack.url
     aws = stack.banner("AWS (moto)")
@@ -155,19 +90,22 @@ def test_health_and_banner(stack: Stack) -> None:
     assert state["pid"] == stack.proc.pid and state["api_url"] == stack.url and state["stage"] == "dev"
 
 
-def test_students_over_http_with_printed_tokens(stack: Stack) -> None:
+def test_students_over_http_with_printed_tokens(stack: SpawnedStack) -> None:
     r = requests.post(
-        f"{stack.url}/admin/students", json={"customer_id": "cust-demo-1", "name": "Keeper"}, headers=stack.headers(), timeout=10
+        f"{stack.url}/admin/students",
+        json={"customer_id": "cust-demo-1", "name": "Keeper"},
+        headers=stack.auth("admin"),
+        timeout=10,
     )
     assert r.status_code == 201, r.text
-    listed = requests.get(f"{stack.url}/admin/students", headers=stack.headers(), timeout=10).json()
+    listed = requests.get(f"{stack.url}/admin/students", headers=stack.auth("admin"), timeout=10).json()
     assert r.json()["id"] in [s["id"] for s in listed["items"]]
-    mine = requests.get(f"{stack.url}/customer/students", headers=stack.headers("customer token"), timeout=10).json()
+    mine = requests.get(f"{stack.url}/customer/students", headers=stack.auth("customer"), timeout=10).json()
     assert [s["name"] for s in mine["items"]] == ["Keeper"]
     assert requests.get(f"{stack.url}/admin/students", timeout=10).status_code == 401
 
 
-def test_noop_job_runs_through_the_queue_pump(stack: Stack) -> None:
+def test_noop_job_runs_through_the_queue_pump(stack: SpawnedStack) -> None:
     result = attached_python(
         stack,
         """
@@ -186,33 +124,31 @@ def test_noop_job_runs_through_the_queue_pump(stack: Stack) -> None:
     assert json.loads(result.stdout.strip().splitlines()[-1]) == {"state": "succeeded", "attempts": 1}
 
 
-def test_tick_runs_the_schedules(stack: Stack) -> None:
+def test_tick_runs_the_schedules(stack: SpawnedStack) -> None:
     r = cli(stack, "tick", "--port", str(stack.port))
     assert r.returncode == 0, r.stdout + r.stderr
     assert "nothing is scheduled" in r.stdout or " ran in " in r.stdout
 
 
-def test_seed_is_repeatable(stack: Stack) -> None:
+def test_seed_is_repeatable(stack: SpawnedStack) -> None:
     first = cli(stack, "seed", "--port", str(stack.port))
     assert first.returncode == 0, first.stdout + first.stderr
     again = cli(stack, "seed", "--port", str(stack.port))
     assert again.returncode == 0 and "0 created" in again.stdout, again.stdout + again.stderr
     names = [
         s["name"]
-        for s in requests.get(f"{stack.url}/customer/students", headers=stack.headers("customer token"), timeout=10).json()[
-            "items"
-        ]
+        for s in requests.get(f"{stack.url}/customer/students", headers=stack.auth("customer"), timeout=10).json()["items"]
     ]
     assert sorted(names) == ["Ada Lovelace", "Alan Turing", "Keeper"]
 
 
-def test_busy_port_is_a_clear_error(stack: Stack) -> None:
+def test_busy_port_is_a_clear_error(stack: SpawnedStack) -> None:
     r = cli(stack, "up", "--port", str(stack.port), "--ephemeral", timeout=30)
     assert r.returncode != 0
     assert r.stderr.strip().count("\n") == 0 and "already in use" in r.stderr, r.stderr
 
 
-def test_sigterm_stops_everything_and_data_survives_a_restart(stack: Stack, workdir: Path) -> None:
+def test_sigterm_stops_everything_and_data_survives_a_restart(stack: SpawnedStack, workdir: Path) -> None:
     aws_port = int(stack.banner("AWS (moto)").rsplit(":", 1)[1])
     assert children_of(stack.proc.pid) == []
     started = time.monotonic()
@@ -222,11 +158,12 @@ def test_sigterm_stops_everything_and_data_survives_a_restart(stack: Stack, work
     assert not (Path(stack.env["ACADEMY_RUN_DIR"]) / f"stack-{stack.port}.json").exists()
     assert any(line.startswith("saved ") for line in stack.lines)
 
-    again = start(free_port(), workdir / "data", stack.env)
+    again = start(workdir)
     try:
         assert any(x.startswith("data:") and "restored" in x for x in again.lines)
         names = {
-            s["name"] for s in requests.get(f"{again.url}/admin/students", headers=again.headers(), timeout=10).json()["items"]
+            s["name"]
+            for s in requests.get(f"{again.url}/admin/students", headers=again.auth("admin"), timeout=10).json()["items"]
         }
         assert {"Keeper", "Ada Lovelace", "Grace Hopper"} <= names
     finally:
