@@ -59,6 +59,15 @@ def client(app):
 
 
 @pytest.fixture
+def api_url(client):
+    """The app over real HTTP (a local server in a thread forwarding to ``client``; moto stays in-process)."""
+    from tests.httpbridge import serve_client
+
+    with serve_client(client) as url:
+        yield url
+
+
+@pytest.fixture
 def tokens():
     from chalicelib.auth import mint_dev_token
 

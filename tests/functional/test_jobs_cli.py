@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
-import pytest
 from click.testing import CliRunner
 
 from academy_cli.main import cli
@@ -17,39 +13,6 @@ from chalicelib.jobs.dispatch import dispatch
 from chalicelib.jobs.queues import QUEUES
 from tests import jobops_fns
 from tests.functional.test_jobs_api import ops, rejected  # noqa: F401 - the ops fixture
-
-_lock = threading.Lock()
-
-
-@pytest.fixture
-def api_url(client) -> Iterator[str]:
-    """An HTTP server in this process forwarding each request to the app (moto stays in-process)."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def _forward(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            with _lock:
-                r = client.http.request(self.command, self.path, headers=dict(self.headers), body=body)
-            self.send_response(r.status_code)
-            for k, v in r.headers.items():
-                if k.lower() not in ("content-length", "connection"):
-                    self.send_header(k, v)
-            self.send_header("Content-Length", str(len(r.body)))
-            self.end_headers()
-            self.wfile.write(r.body)
-
-        do_GET = do_POST = do_DELETE = _forward
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
 
 
 def academy(url: str, *args: str) -> tuple[int, str, str]:

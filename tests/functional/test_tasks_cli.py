@@ -3,47 +3,12 @@
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import pytest
 from click.testing import CliRunner
 
 from academy_cli.main import cli
 from tests.functional.test_tasks import _damage, instances, make_task, today_in
-
-_lock = threading.Lock()
-
-
-@pytest.fixture
-def api_url(client) -> Iterator[str]:
-    class Handler(BaseHTTPRequestHandler):
-        def _forward(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            with _lock:
-                r = client.http.request(self.command, self.path, headers=dict(self.headers), body=body)
-            self.send_response(r.status_code)
-            for k, v in r.headers.items():
-                if k.lower() not in ("content-length", "connection"):
-                    self.send_header(k, v)
-            self.send_header("Content-Length", str(len(r.body)))
-            self.end_headers()
-            self.wfile.write(r.body)
-
-        do_GET = do_POST = do_DELETE = do_PATCH = _forward
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
 
 
 def academy(url: str, *args: str) -> tuple[int, str]:
