@@ -11,30 +11,15 @@ Both sides run in-process against moto (``mock_aws``), in the same run:
 from __future__ import annotations
 
 import json
-import os
 import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from bench._common import deployed_aws, set_env
+
 ATTENDANCE = 1_000
 TASKS = 10_000
 WRITE_OPS = ("PutItem", "BatchWriteItem", "TransactWriteItems", "UpdateItem", "DeleteItem")
-
-
-def _env() -> None:
-    for k, v in {
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_SESSION_TOKEN": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "ACADEMY_STAGE": "bench",
-        "ACADEMY_AUTH_MODE": "dev",
-        "ACADEMY_DEV_SIGNING_KEY": "bench-signing-key-not-secret-0123456789",
-        "POWERTOOLS_LOG_LEVEL": "ERROR",
-        "POWERTOOLS_METRICS_NAMESPACE": "AcademyOpsBench",
-    }.items():
-        os.environ.setdefault(k, v)
-    os.environ.pop("AWS_ENDPOINT_URL", None)
 
 
 class Writes:
@@ -197,16 +182,8 @@ def _bench_scheduler() -> list[dict]:
 
 
 def run() -> list[dict]:
-    _env()
-    from moto import mock_aws
-
-    with mock_aws():
-        from chalicelib import aws
-        from chalicelib.settings import get_settings
-        from infra.deploy import deploy
-
-        aws.reset()
-        deploy(get_settings().stage)
+    set_env(log_level="ERROR")
+    with deployed_aws():
         rows = _bench_delete()
         rows += _bench_scheduler()
     return rows

@@ -11,33 +11,18 @@ the botocore level, splitting each side's time into the (emulated) DynamoDB shar
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
+from bench._common import deployed_aws, set_env
+
 REQUESTS = 400  # per side
 ROUND = 50
 AREAS = 20  # incidents spread over 20 groups: every one is stored (under the flood limit)
 PER_ACTOR = 40  # fresh identity every 40 reports: under the per-actor rate limit
-
-
-def _env() -> None:
-    for k, v in {
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_SESSION_TOKEN": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "ACADEMY_STAGE": "bench",
-        "ACADEMY_AUTH_MODE": "dev",
-        "ACADEMY_DEV_SIGNING_KEY": "bench-signing-key-not-secret-0123456789",
-        "POWERTOOLS_LOG_LEVEL": "ERROR",
-        "POWERTOOLS_METRICS_NAMESPACE": "AcademyOpsBench",
-    }.items():
-        os.environ.setdefault(k, v)
-    os.environ.pop("AWS_ENDPOINT_URL", None)
 
 
 def _body(i: int) -> str:
@@ -115,19 +100,12 @@ def _timed(send: Callable[[int], Any], indices: range, samples: list[float]) -> 
 
 
 def run() -> list[dict]:
-    _env()
+    set_env(log_level="ERROR")
     import boto3
-    from moto import mock_aws
 
-    with mock_aws():
+    with deployed_aws():
         from chalice.test import Client
 
-        from chalicelib import aws
-        from chalicelib.settings import get_settings
-        from infra.deploy import deploy
-
-        aws.reset()
-        deploy(get_settings().stage)
         boto3.client("dynamodb", region_name="us-east-1").create_table(
             TableName="bench-bare-incidents",
             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],

@@ -8,28 +8,17 @@ Baseline: the naive page, a filtered table scan sorted in memory (what an index 
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 from typing import Any
+
+from bench._common import deployed_aws, set_env
 
 ENTRIES = 10_000
 PAGE = 50
 RUNS = 15
 MIX = [("succeeded", 0.55), ("failed", 0.30), ("queued", 0.08), ("running", 0.02), ("cancelled", 0.05)]
 TYPES = ["bench.export", "bench.delete", "bench.optimise", "bench.backfill"]  # registered in run()
-
-
-def _env() -> None:
-    for k, v in {
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_SESSION_TOKEN": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
-    }.items():
-        os.environ.setdefault(k, v)
-    os.environ.pop("AWS_ENDPOINT_URL", None)
 
 
 class Reads:
@@ -99,16 +88,9 @@ def _median_ms(fn: Any, runs: int = RUNS) -> float:
 
 
 def run() -> list[dict]:
-    _env()
-    from moto import mock_aws
+    set_env(log_level="WARNING", app=False)
 
-    with mock_aws():
-        from chalicelib import aws
-        from chalicelib.settings import get_settings
-        from infra.deploy import deploy
-
-        aws.reset()
-        deploy(get_settings().stage)
+    with deployed_aws():
         from chalicelib.jobs import operations, registry
         from chalicelib.jobs.ledger import Job
 
