@@ -161,6 +161,18 @@ def _video_page(items: list[Video], token: str | None) -> dict[str, Any]:
     return {"items": [video_out(v, jobs.get(v.id)).model_dump(mode="json") for v in items], "next_token": token}
 
 
+def _homework_page(items: list[Homework], token: str | None) -> dict[str, Any]:
+    return {"items": [homework_out(h).model_dump(mode="json") for h in items], "next_token": token}
+
+
+def _customer_scope(req: Req, student_id: str | None) -> str:
+    """The signed-in customer's id, once a ``student_id`` filter is known to be one of theirs (404 otherwise)."""
+    customer_id = str(req.principal.id)
+    if student_id:
+        students.get_owned(student_id, customer_id)
+    return customer_id
+
+
 # --- homework ----------------------------------------------------------------------------------
 
 
@@ -192,11 +204,8 @@ def complete_homework_upload(req: Req, homework_id: str) -> HomeworkOut:
 def list_my_homework(req: Req) -> dict[str, Any]:
     """The signed-in customer's homework, newest first (optionally one student's)."""
     q: HomeworkQuery = req.query
-    customer_id = str(req.principal.id)
-    if q.student_id:
-        students.get_owned(q.student_id, customer_id)
-    items, token = store.list_homework(q.limit, q.next_token, customer_id=customer_id, student_id=q.student_id)
-    return {"items": [homework_out(h).model_dump(mode="json") for h in items], "next_token": token}
+    customer_id = _customer_scope(req, q.student_id)
+    return _homework_page(*store.list_homework(q.limit, q.next_token, customer_id=customer_id, student_id=q.student_id))
 
 
 @route(bp, "/customer/homework/{homework_id}", "GET", auth="customer", response=HomeworkOut, tag="media")
@@ -209,8 +218,7 @@ def get_my_homework(req: Req, homework_id: str) -> HomeworkOut:
 def list_homework(req: Req) -> dict[str, Any]:
     """Every homework upload, newest first (filter by student)."""
     q: HomeworkQuery = req.query
-    items, token = store.list_homework(q.limit, q.next_token, student_id=q.student_id)
-    return {"items": [homework_out(h).model_dump(mode="json") for h in items], "next_token": token}
+    return _homework_page(*store.list_homework(q.limit, q.next_token, student_id=q.student_id))
 
 
 # --- videos ------------------------------------------------------------------------------------
@@ -239,9 +247,7 @@ def complete_video_upload(req: Req, video_id: str) -> VideoOut:
 def list_my_videos(req: Req) -> dict[str, Any]:
     """The signed-in customer's videos, newest first."""
     q: MediaQuery = req.query
-    customer_id = str(req.principal.id)
-    if q.student_id:
-        students.get_owned(q.student_id, customer_id)
+    customer_id = _customer_scope(req, q.student_id)
     items, token = store.list_videos(
         q.limit, q.next_token, customer_id=customer_id, student_id=q.student_id, optimisable=q.optimisable
     )
