@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import textwrap
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import requests
 
-BIN = Path(sys.executable).parent
-ACADEMY = str(BIN / "academy")
+from academy_cli import spawn
+from academy_cli.spawn import SpawnedStack
+
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless=new",
@@ -45,33 +44,15 @@ def chromium_available() -> bool:
     return os.access(CHROMIUM, os.X_OK)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class StackError(RuntimeError):
     """The stack did not start, or an API call the test relies on failed."""
 
 
 @dataclass
-class Stack:
+class Stack(SpawnedStack):
     """A running ``academy up``; ``api()`` calls it over HTTP with dev sign-in tokens."""
 
-    proc: subprocess.Popen[str]
-    port: int
-    env: dict[str, str]
-    lines: list[str] = field(default_factory=list)
     tokens: dict[tuple[str, str | None], str] = field(default_factory=dict)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def banner(self, label: str) -> str:
-        line = next(x for x in self.lines if x.startswith(label))
-        return line.split(":", 1)[1].split()[0]
 
     def token(self, role: str, sub: str | None = None) -> str:
         """A development token from the console's own dev sign-in route (cached)."""
@@ -107,7 +88,7 @@ class Stack:
             capture_output=True,
             text=True,
             timeout=timeout,
-            cwd=str(Path(__file__).resolve().parents[2]),
+            cwd=str(ROOT),
         )
 
     def drain(self, rounds: int = 5) -> str:
@@ -139,61 +120,20 @@ class Stack:
             raise StackError(f"drain failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
         return result.stdout.strip()
 
-    def stop(self, timeout: float = 20) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-def stack_env(tmp: Path) -> dict[str, str]:
-    """This process's environment without its AWS/academy settings (pytest's are stage ``test``)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ACADEMY_", "POWERTOOLS_"))}
-    env.update(
-        {
-            "ACADEMY_RUN_DIR": str(tmp / "run"),
-            "ACADEMY_DEV_SIGNING_KEY": SIGNING_KEY,
-            "ACADEMY_TMP_DIR": str(tmp),
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    return env
-
 
 def start_stack(tmp: Path, timeout: float = 90) -> Stack:
     """``academy up`` on a free port: ephemeral data, no workers, no scheduler. Waits for "ready"."""
-    tmp.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    env = stack_env(tmp)
-    proc = subprocess.Popen(
-        [ACADEMY, "up", "--port", str(port), "--ephemeral", "--no-workers", "--no-scheduler"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=str(Path(__file__).resolve().parents[2]),
-    )
-    stack = Stack(proc, port, env)
-    ready = threading.Event()
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            stack.lines.append(line.rstrip("\n"))
-            if line.strip() == "ready":
-                ready.set()
-
-    threading.Thread(target=read, daemon=True).start()
-    deadline = time.monotonic() + timeout
-    while not ready.wait(0.2):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            stack.stop()
-            raise StackError("academy up did not become ready:\n" + "\n".join(stack.lines[-40:]))
-    return stack
+    try:
+        return spawn.start_stack(
+            tmp,
+            signing_key=SIGNING_KEY,
+            extra_args=("--no-workers", "--no-scheduler"),
+            timeout_s=timeout,
+            cwd=ROOT,
+            stack_type=Stack,
+        )
+    except spawn.StackStartError as exc:
+        raise StackError(str(exc)) from exc
 
 
 # --- test data ------------------------------------------------------------------------------------
