@@ -8,6 +8,7 @@ server never saw reported as lost.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import dataclasses
 
 import httpx
@@ -17,6 +18,12 @@ from academy_cli.spawn import DEFAULT_SIGNING_KEY, SpawnedStack
 from loadtest.runner import Api, Config, Fixtures, Ledger, count_back, run_load
 
 pytestmark = pytest.mark.e2e
+
+
+def _run_async(coro):
+    """asyncio.run in a fresh thread: Playwright's sync API may keep a loop running in this one."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def _mint(role: str, sub: str) -> str:
@@ -30,7 +37,7 @@ def test_short_mixed_load_has_no_5xx_and_loses_no_write(live_stack: SpawnedStack
     # Equal weights and seed 3: the 8 clients' first picks already cover all four operations.
     mix = {"incident": 1, "attendance": 1, "list": 1, "optimise": 1}
     cfg = Config(url=live_stack.url, clients=8, duration_s=4, students=4, schedules=2, weeks=4, videos=2, seed=3, mix=mix)
-    report = asyncio.run(run_load(cfg, _mint, log=lambda _: None))
+    report = _run_async(run_load(cfg, _mint, log=lambda _: None))
     print(report.render())
     assert report.ok, report.render()
     ops = {r["op"] for r in report.rows()}
@@ -48,7 +55,7 @@ def test_count_back_reports_a_write_the_server_never_saw(live_stack: SpawnedStac
             lost, _ = await count_back(api, Fixtures(run="x", customer_id="x"), ledger)
             return lost
 
-    lost = asyncio.run(run())
+    lost = _run_async(run())
     assert len(lost["incidents"]) == 2 and len(lost["jobs"]) == 1, lost
 
 
