@@ -1,6 +1,6 @@
 """The authorization matrix, generated from the route table: no route can be left out.
 
-Every route × {anonymous, expired token, tampered token, customer, admin} → the expected class
+Every route x {anonymous, expired token, tampered token, customer, admin} → the expected class
 of answer. Ownership across customers (customer B reading A's resources) is tested per capability.
 """
 
