@@ -23,7 +23,7 @@ os.environ.update(
         "ACADEMY_TMP_DIR": _tmp,
         "POWERTOOLS_METRICS_NAMESPACE": "AcademyOpsTest",
         "POWERTOOLS_DEV": "false",
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "POWERTOOLS_LOG_LEVEL": "INFO",  # what production logs at: every log call on a tested path runs
     }
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)

@@ -206,6 +206,6 @@ def backfill(req: Req) -> Reply:
 def daily_task_instances(event: Any) -> dict[str, int]:
     """Hourly: every active daily task gets its instance for its local today (exactly once)."""
     stats = tasks.run_scheduler()
-    logger.info("daily task instances ensured", extra=stats)
+    logger.info("daily task instances ensured", extra={"scheduler": stats})
     metrics.add_metric(name="TaskInstancesCreated", unit="Count", value=stats["created"])
     return stats
