@@ -129,6 +129,10 @@ class LocalStack:
     def _start_moto(self) -> str:
         from moto.server import ThreadedMotoServer
 
+        from academy_cli.emulator import serialise_dynamodb
+
+        serialise_dynamodb()  # DynamoDB's atomic conditional writes and transactions under concurrent requests
+
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the pumps poll every second
         self._moto = ThreadedMotoServer(ip_address=HOST, port=self.opts.aws_port or 0, verbose=False)
         self._moto.start()

@@ -32,6 +32,10 @@ os.environ.pop("AWS_PROFILE", None)
 import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
+from academy_cli.emulator import serialise_dynamodb  # noqa: E402
+
+serialise_dynamodb()  # moto's DynamoDB, made linearizable like the real one (see the module)
+
 
 @pytest.fixture
 def aws():

@@ -490,6 +490,7 @@ def test_incident_filters(page: Any, stack: Stack) -> None:
     }
     stack.ok("POST", "/incidents", body)
     sign_in(page, stack, "admin", at="/console/admin/incidents")
+    page.wait_for_load_state("networkidle")  # the page fills the form from the address once loaded
     page.get_by_label("Area").fill(area)
     page.get_by_role("button", name="Filter", exact=True).click()
     rows = page.locator("tbody tr")

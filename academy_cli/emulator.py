@@ -1,0 +1,40 @@
+"""Make moto's DynamoDB linearizable, like the real service, when it is used from many threads.
+
+moto applies a conditional write as read-check-write without a lock, and rolls a failed
+transaction back by restoring a deep copy of every table it touched, which silently undoes writes
+other threads made meanwhile. DynamoDB does neither. One re-entrant lock around every public
+operation of moto's DynamoDB backend gives the tests and the local stack DynamoDB's semantics (at
+the price of serialising DynamoDB calls, which an emulator on one machine can afford).
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from typing import Any
+
+_LOCK = threading.RLock()
+_PATCHED = False
+
+
+def serialise_dynamodb() -> None:
+    """Idempotent: wrap every public method of moto's DynamoDB backend in one lock."""
+    global _PATCHED
+    if _PATCHED:
+        return
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name, member in list(vars(DynamoDBBackend).items()):
+        if name.startswith("_") or not callable(member) or isinstance(member, (staticmethod, classmethod)):
+            continue
+        setattr(DynamoDBBackend, name, _locked(member))
+    _PATCHED = True
+
+
+def _locked(fn: Any) -> Any:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with _LOCK:
+            return fn(*args, **kwargs)
+
+    return wrapper
