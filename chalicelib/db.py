@@ -13,9 +13,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from pynamodb.attributes import UTCDateTimeAttribute
+from pynamodb.attributes import Attribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.connection import Connection
 from pynamodb.exceptions import QueryError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.transactions import TransactWrite
 from ulid import ULID
 
@@ -40,6 +41,25 @@ def meta(short_name: str) -> type:
 
 def index_meta(index_name: str, projection: Any) -> type:
     return type("Meta", (), {"index_name": index_name, "projection": projection})
+
+
+def gsi(
+    index_name: str,
+    hash_key: str,
+    range_key: str | None = None,
+    *,
+    range_attr: type[Attribute[Any]] = UnicodeAttribute,
+    projection: Any = None,
+) -> GlobalSecondaryIndex[Any]:
+    """A global secondary index on ``hash_key`` (string) [+ ``range_key``], all attributes projected
+    unless ``projection`` says otherwise. Use as a model attribute: ``by_kind = gsi("by_kind", "kind", "id")``."""
+    attrs: dict[str, Any] = {
+        "Meta": index_meta(index_name, projection or AllProjection()),
+        hash_key: UnicodeAttribute(hash_key=True),
+    }
+    if range_key:
+        attrs[range_key] = range_attr(range_key=True)
+    return type(f"Index_{index_name}", (GlobalSecondaryIndex,), attrs)()
 
 
 @functools.cache

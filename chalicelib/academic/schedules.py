@@ -22,13 +22,12 @@ from typing import Any
 
 from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DeleteError, TransactWriteError, UpdateError
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib.academic import recurrence
 from chalicelib.academic.recurrence import ScheduleTimes
 from chalicelib.academic.students import Student
-from chalicelib.db import UTCDateTime, decode_token, index_meta, meta, new_id, page, transaction, utcnow
+from chalicelib.db import UTCDateTime, decode_token, gsi, meta, new_id, page, transaction, utcnow
 from chalicelib.errors import Conflict, NotFound, ValidationFailed
 
 KIND = "schedule"
@@ -39,14 +38,6 @@ INLINE_DELETE_MAX = TX_LIMIT - 1  # attendance deletes + the schedule's own dele
 DELETE_CHUNK = 500  # attendance keys per chunk of the delete job
 MAX_STUDENTS = 50
 _RETRIES = 6
-
-
-class ByKind(GlobalSecondaryIndex):
-    """Live schedules by first session date (sparse: a deleting schedule has no ``kind``)."""
-
-    Meta = index_meta("by_kind", AllProjection())
-    kind = UnicodeAttribute(hash_key=True)
-    first_on = UnicodeAttribute(range_key=True)
 
 
 class Schedule(Model):
@@ -67,7 +58,8 @@ class Schedule(Model):
     delete_job_id = UnicodeAttribute(null=True)
     created_at = UTCDateTime()
     updated_at = UTCDateTime()
-    by_kind = ByKind()
+    # Live schedules by first session date (sparse: a deleting schedule has no ``kind``).
+    by_kind = gsi("by_kind", "kind", "first_on")
 
     def times(self) -> ScheduleTimes:
         return ScheduleTimes(

@@ -3,27 +3,12 @@
 from __future__ import annotations
 
 from pynamodb.attributes import UnicodeAttribute
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from chalicelib.db import UTCDateTime, decode_token, index_meta, meta, new_id, page, utcnow
+from chalicelib.db import UTCDateTime, decode_token, gsi, meta, new_id, page, utcnow
 from chalicelib.errors import NotFound
 
 KIND = "student"
-
-
-class ByCustomer(GlobalSecondaryIndex):
-    Meta = index_meta("by_customer", AllProjection())
-    customer_id = UnicodeAttribute(hash_key=True)
-    id = UnicodeAttribute(range_key=True)
-
-
-class ByKind(GlobalSecondaryIndex):
-    """Every student under one partition, in id (= creation) order: lists without scans."""
-
-    Meta = index_meta("by_kind", AllProjection())
-    kind = UnicodeAttribute(hash_key=True)
-    id = UnicodeAttribute(range_key=True)
 
 
 class Student(Model):
@@ -34,8 +19,8 @@ class Student(Model):
     name = UnicodeAttribute()
     timezone = UnicodeAttribute(default="UTC")
     created_at = UTCDateTime()
-    by_customer = ByCustomer()
-    by_kind = ByKind()
+    by_customer = gsi("by_customer", "customer_id", "id")
+    by_kind = gsi("by_kind", "kind", "id")
 
 
 def create(customer_id: str, name: str, timezone: str = "UTC") -> Student:

@@ -19,13 +19,13 @@ from typing import Any
 
 from pynamodb.attributes import UnicodeAttribute
 from pynamodb.exceptions import PutError, UpdateError
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
+from pynamodb.indexes import IncludeProjection
 from pynamodb.models import Model
 
 from chalicelib.academic import recurrence
 from chalicelib.academic.recurrence import DAILY, TaskWindow
 from chalicelib.academic.students import Student
-from chalicelib.db import UTCDateTime, decode_token, index_meta, iso, meta, new_id, page, transaction, utcnow
+from chalicelib.db import UTCDateTime, decode_token, gsi, iso, meta, new_id, page, transaction, utcnow
 from chalicelib.errors import NotFound, ValidationFailed
 
 KIND = "task"
@@ -35,32 +35,6 @@ OPEN = "open"
 DONE = "done"
 BATCH_GET = 100  # DynamoDB BatchGetItem keys per request
 MAX_WORK_ITEMS = 5000  # candidate instances per prune/backfill request (bounded work per call)
-
-
-class TasksByKind(GlobalSecondaryIndex):
-    Meta = index_meta("by_kind", AllProjection())
-    kind = UnicodeAttribute(hash_key=True)
-    id = UnicodeAttribute(range_key=True)
-
-
-class TasksByStudent(GlobalSecondaryIndex):
-    Meta = index_meta("by_student", AllProjection())
-    student_id = UnicodeAttribute(hash_key=True)
-    id = UnicodeAttribute(range_key=True)
-
-
-class TasksByRecurrence(GlobalSecondaryIndex):
-    Meta = index_meta("by_recurrence", IncludeProjection(["timezone", "starts_on", "ends_on", "deleted_at"]))
-    recurrence = UnicodeAttribute(hash_key=True)
-    id = UnicodeAttribute(range_key=True)
-
-
-class TasksActiveDaily(GlobalSecondaryIndex):
-    """Sparse: only active daily tasks. The scheduler pages through it (no scan, small projection)."""
-
-    Meta = index_meta("by_active_daily", IncludeProjection(["timezone", "starts_on", "ends_on"]))
-    active_daily = UnicodeAttribute(hash_key=True)
-    id = UnicodeAttribute(range_key=True)
 
 
 class Task(Model):
@@ -79,21 +53,20 @@ class Task(Model):
     created_at = UTCDateTime()
     updated_at = UTCDateTime()
     deleted_at = UTCDateTime(null=True)
-    by_kind = TasksByKind()
-    by_student = TasksByStudent()
-    by_recurrence = TasksByRecurrence()
-    by_active_daily = TasksActiveDaily()
+    by_kind = gsi("by_kind", "kind", "id")
+    by_student = gsi("by_student", "student_id", "id")
+    by_recurrence = gsi(
+        "by_recurrence", "recurrence", "id", projection=IncludeProjection(["timezone", "starts_on", "ends_on", "deleted_at"])
+    )
+    # Sparse: only active daily tasks. The scheduler pages through it (no scan, small projection).
+    by_active_daily = gsi(
+        "by_active_daily", "active_daily", "id", projection=IncludeProjection(["timezone", "starts_on", "ends_on"])
+    )
 
     def window(self) -> TaskWindow:
         return TaskWindow(
             self.id, self.timezone, date.fromisoformat(self.starts_on), date.fromisoformat(self.ends_on) if self.ends_on else None
         )
-
-
-class InstancesBySeries(GlobalSecondaryIndex):
-    Meta = index_meta("by_series", IncludeProjection(["timezone"]))
-    series = UnicodeAttribute(hash_key=True)
-    date = UnicodeAttribute(range_key=True)
 
 
 class TaskInstance(Model):
@@ -108,7 +81,7 @@ class TaskInstance(Model):
     updated_at = UTCDateTime()
     done_at = UTCDateTime(null=True)
     done_by = UnicodeAttribute(null=True)
-    by_series = InstancesBySeries()
+    by_series = gsi("by_series", "series", "date", projection=IncludeProjection(["timezone"]))
 
 
 @dataclass(frozen=True)

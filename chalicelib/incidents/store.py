@@ -19,10 +19,9 @@ from typing import Any
 
 from pynamodb.attributes import JSONAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.exceptions import UpdateError
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from chalicelib.db import UTCDateTime, decode_token, index_meta, iso, meta, new_id, page, utcnow
+from chalicelib.db import UTCDateTime, decode_token, gsi, iso, meta, new_id, page, utcnow
 from chalicelib.errors import NotFound
 from chalicelib.incidents import domain
 from chalicelib.incidents.domain import Draft, Limits, fit
@@ -31,12 +30,6 @@ GROUP_KIND = "incident_group"
 _clock = time.time  # the rate windows' clock (tests move it)
 
 # --- models --------------------------------------------------------------------------------------
-
-
-class IncidentsByGroup(GlobalSecondaryIndex):
-    Meta = index_meta("by_group", AllProjection())
-    group_id = UnicodeAttribute(hash_key=True)
-    id = UnicodeAttribute(range_key=True)
 
 
 class Incident(Model):
@@ -62,31 +55,7 @@ class Incident(Model):
     origin = JSONAttribute(null=True)
     dropped = JSONAttribute(null=True)
     truncated = JSONAttribute(default=list)
-    by_group = IncidentsByGroup()
-
-
-class _GroupIndex(GlobalSecondaryIndex):
-    last_seen = UTCDateTime(range_key=True)
-
-
-class GroupsByKind(_GroupIndex):
-    Meta = index_meta("by_kind", AllProjection())
-    kind = UnicodeAttribute(hash_key=True)
-
-
-class GroupsByStatus(_GroupIndex):
-    Meta = index_meta("by_status", AllProjection())
-    status = UnicodeAttribute(hash_key=True)
-
-
-class GroupsByArea(_GroupIndex):
-    Meta = index_meta("by_area", AllProjection())
-    area = UnicodeAttribute(hash_key=True)
-
-
-class GroupsBySource(_GroupIndex):
-    Meta = index_meta("by_source", AllProjection())
-    source = UnicodeAttribute(hash_key=True)
+    by_group = gsi("by_group", "group_id", "id")
 
 
 class IncidentGroup(Model):
@@ -111,10 +80,10 @@ class IncidentGroup(Model):
     resolution_note = UnicodeAttribute(null=True)
     reopened_at = UTCDateTime(null=True)
     reopened_by = JSONAttribute(null=True)
-    by_kind = GroupsByKind()
-    by_status = GroupsByStatus()
-    by_area = GroupsByArea()
-    by_source = GroupsBySource()
+    by_kind = gsi("by_kind", "kind", "last_seen", range_attr=UTCDateTime)
+    by_status = gsi("by_status", "status", "last_seen", range_attr=UTCDateTime)
+    by_area = gsi("by_area", "area", "last_seen", range_attr=UTCDateTime)
+    by_source = gsi("by_source", "source", "last_seen", range_attr=UTCDateTime)
 
 
 class RateCounter(Model):

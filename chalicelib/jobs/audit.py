@@ -10,11 +10,10 @@ from datetime import datetime
 from typing import Any
 
 from pynamodb.attributes import JSONAttribute, UnicodeAttribute
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from ulid import ULID
 
-from chalicelib.db import UTCDateTime, decode_token, index_meta, iso, meta, new_id, page, utcnow
+from chalicelib.db import UTCDateTime, decode_token, gsi, iso, meta, new_id, page, utcnow
 from chalicelib.observability import logger, metrics
 
 KIND = "audit"
@@ -24,24 +23,6 @@ def min_id_at(moment: datetime) -> str:
     """The smallest ULID of a moment, for ``id >= since`` range conditions (clamped to ULID's 48-bit time range)."""
     ms = min(max(int(moment.timestamp() * 1000), 0), 2**48 - 1)  # before 1970: every id; far future: none
     return str(ULID.from_bytes(ms.to_bytes(6, "big") + bytes(10)))
-
-
-class ByKind(GlobalSecondaryIndex):
-    Meta = index_meta("by_kind", AllProjection())
-    kind = UnicodeAttribute(hash_key=True)
-    id = UnicodeAttribute(range_key=True)
-
-
-class ByActor(GlobalSecondaryIndex):
-    Meta = index_meta("by_actor", AllProjection())
-    actor_id = UnicodeAttribute(hash_key=True)
-    id = UnicodeAttribute(range_key=True)
-
-
-class ByAction(GlobalSecondaryIndex):
-    Meta = index_meta("by_action", AllProjection())
-    action = UnicodeAttribute(hash_key=True)
-    id = UnicodeAttribute(range_key=True)
 
 
 class AuditEntry(Model):
@@ -55,9 +36,9 @@ class AuditEntry(Model):
     params = JSONAttribute(null=True)
     result = JSONAttribute(null=True)
     at = UTCDateTime()
-    by_kind = ByKind()
-    by_actor = ByActor()
-    by_action = ByAction()
+    by_kind = gsi("by_kind", "kind", "id")
+    by_actor = gsi("by_actor", "actor_id", "id")
+    by_action = gsi("by_action", "action", "id")
 
 
 def record(

@@ -13,31 +13,12 @@ from typing import Any
 
 from pynamodb.attributes import JSONAttribute, ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from chalicelib.db import UTCDateTime, decode_token, index_meta, iso, meta, new_id, page, utcnow
+from chalicelib.db import UTCDateTime, decode_token, gsi, iso, meta, new_id, page, utcnow
 from chalicelib.errors import NotFound
 from chalicelib.jobs import states
 from chalicelib.jobs.registry import get as get_job_type
-
-
-class ByState(GlobalSecondaryIndex):
-    Meta = index_meta("by_state", AllProjection())
-    state = UnicodeAttribute(hash_key=True)
-    job_id = UnicodeAttribute(range_key=True)
-
-
-class ByType(GlobalSecondaryIndex):
-    Meta = index_meta("by_type", AllProjection())
-    type = UnicodeAttribute(hash_key=True)
-    job_id = UnicodeAttribute(range_key=True)
-
-
-class ByEntity(GlobalSecondaryIndex):
-    Meta = index_meta("by_entity", AllProjection())
-    entity_key = UnicodeAttribute(hash_key=True)
-    job_id = UnicodeAttribute(range_key=True)
 
 
 class JobError(MapAttribute):
@@ -70,9 +51,9 @@ class Job(Model):
     started_at = UTCDateTime(null=True)
     finished_at = UTCDateTime(null=True)
     heartbeat_at = UTCDateTime(null=True)
-    by_state = ByState()
-    by_type = ByType()
-    by_entity = ByEntity()
+    by_state = gsi("by_state", "state", "job_id")
+    by_type = gsi("by_type", "type", "job_id")
+    by_entity = gsi("by_entity", "entity_key", "job_id")
 
     def stuck(self, now: datetime | None = None) -> bool:
         return states.is_stuck(self.state, self.heartbeat_at, int(self.timeout_s), now or utcnow())

@@ -11,24 +11,13 @@ from typing import Any
 
 from pynamodb.attributes import ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import UpdateError
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from chalicelib.db import UTCDateTime, decode_token, index_meta, meta, new_id, page, utcnow
+from chalicelib.db import UTCDateTime, decode_token, gsi, meta, new_id, page, utcnow
 from chalicelib.errors import NotFound
 from chalicelib.media import domain
 
 HOMEWORK, VIDEO = "homework", "video"
-
-
-def _by(name: str, hash_attr: str) -> type[GlobalSecondaryIndex]:
-    """A GSI ``<hash_attr>`` + ``id`` (ids are ULIDs: creation order) with every attribute projected."""
-    attrs = {
-        "Meta": index_meta(name, AllProjection()),
-        hash_attr: UnicodeAttribute(hash_key=True),
-        "id": UnicodeAttribute(range_key=True),
-    }
-    return type(f"Index_{name}", (GlobalSecondaryIndex,), attrs)
 
 
 class Homework(Model):
@@ -44,9 +33,9 @@ class Homework(Model):
     status = UnicodeAttribute(default=domain.AWAITING_UPLOAD)
     created_at = UTCDateTime()
     uploaded_at = UTCDateTime(null=True)
-    by_kind = _by("by_kind", "kind")()
-    by_customer = _by("by_customer", "customer_id")()
-    by_student = _by("by_student", "student_id")()
+    by_kind = gsi("by_kind", "kind", "id")
+    by_customer = gsi("by_customer", "customer_id", "id")
+    by_student = gsi("by_student", "student_id", "id")
 
 
 class Variant(MapAttribute):
@@ -80,10 +69,10 @@ class Video(Model):
     updated_at = UTCDateTime()
     uploaded_at = UTCDateTime(null=True)
     optimised_at = UTCDateTime(null=True)
-    by_kind = _by("by_kind", "kind")()
-    by_customer = _by("by_customer", "customer_id")()
-    by_student = _by("by_student", "student_id")()
-    by_eligibility = _by("by_eligibility", "eligibility")()
+    by_kind = gsi("by_kind", "kind", "id")
+    by_customer = gsi("by_customer", "customer_id", "id")
+    by_student = gsi("by_student", "student_id", "id")
+    by_eligibility = gsi("by_eligibility", "eligibility", "id")
 
 
 def _condition_failed(exc: Exception) -> bool:
