@@ -101,6 +101,17 @@ def seed(stack: Stack, tmp: Path) -> dict[str, Any]:
     return made
 
 
+# Elements that stick out past the window's right edge (a page should never scroll sideways).
+OVERFLOW_JS = """() => {
+  const w = document.documentElement.clientWidth;
+  if (document.documentElement.scrollWidth <= w) return null;
+  return [...document.querySelectorAll('body *')]
+    .filter((e) => e.getBoundingClientRect().right > w + 1 && getComputedStyle(e).position !== 'absolute')
+    .slice(0, 6)
+    .map((e) => `${e.tagName.toLowerCase()}.${e.className}#${e.id} right=${Math.round(e.getBoundingClientRect().right)}`);
+}"""
+
+
 def shoot(stack: Stack, out: Path, made: dict[str, Any]) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
@@ -116,6 +127,9 @@ def shoot(stack: Stack, out: Path, made: dict[str, Any]) -> list[Path]:
 
             def snap(name: str, page: Any = page, label: str = label) -> None:
                 page.wait_for_timeout(400)
+                overflow = page.evaluate(OVERFLOW_JS)
+                if overflow:
+                    print(f"warning: {name}-{label} is wider than the window: {overflow}")
                 path = out / f"{name}-{label}.png"
                 page.screenshot(path=str(path), full_page=True)
                 written.append(path)

@@ -158,13 +158,13 @@ export async function render(main, { title }) {
       stuckToggle,
       table(
         [
-          { label: "Job", render: (j) => h("button", { type: "button", class: "link mono", onclick: () => showDetail(j.job_id) }, j.job_id) },
-          { label: "Type", render: (j) => j.type },
+          { label: "Job", class: "id-cell", render: (j) => h("button", { type: "button", class: "link mono", onclick: () => showDetail(j.job_id) }, j.job_id) },
+          { label: "Type", class: "type-cell", render: (j) => j.type },
           { label: "State", render: (j) => stateBadge(j) },
-          { label: "Entity", render: (j) => entityText(j.entity) },
+          { label: "Entity", class: "wrap-any", render: (j) => entityText(j.entity) },
           { label: "Attempts", render: (j) => String(j.attempts) },
-          { label: "Last error", render: (j) => (j.last_error ? clipText(j.last_error.message || j.last_error.type, 140) : "") },
-          { label: "Updated", class: "nowrap", render: (j) => fmtDateTime(j.updated_at) },
+          { label: "Last error", class: "error-cell", render: (j) => (j.last_error ? clipText(j.last_error.message || j.last_error.type, 140) : "") },
+          { label: "Updated", render: (j) => fmtDateTime(j.updated_at) },
           { label: "Actions", class: "actions-cell", render: actionButtons },
         ],
         rows,

@@ -78,7 +78,7 @@ export async function render(main, { title }) {
         ),
     },
     { label: "State", render: (v) => h("div", { class: "state-cell", tabindex: "-1" }, stateOf(v), rowErrors.has(v.id) ? h("span", { class: "inline-error", role: "alert" }, rowErrors.get(v.id)) : null, v.job && v.job.state === "failed" && v.job.last_error ? h("span", { class: "inline-error" }, clipText(v.job.last_error.message, 120)) : null) },
-    { label: "Updated", class: "nowrap", render: (v) => fmtDateTime(v.updated_at) },
+    { label: "Updated", render: (v) => fmtDateTime(v.updated_at) },
     { label: "Actions", class: "actions-cell", render: (v) => (canOptimise(v) && !inFlight.has(v.id) ? optimiseButton(v) : null) },
   ];
 
