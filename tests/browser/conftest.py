@@ -72,10 +72,25 @@ def page_errors() -> PageErrors:
     return PageErrors()
 
 
+def _wait_for_ready_after_goto(page: Any) -> None:
+    """A console page is usable once its script marks ``<body data-ready>``: every ``goto`` waits for it,
+    so no test types into a form before the page's data (and handlers) are there."""
+    goto = page.goto
+
+    def goto_and_wait(url: str, **kw: Any) -> Any:
+        response = goto(url, **kw)
+        if "/console" in url and "/console/static/" not in url and response is not None and response.status == 200:
+            page.locator("body[data-ready=true]").wait_for(state="attached")
+        return response
+
+    page.goto = goto_and_wait
+
+
 def _new_page(browser: Any, errors: PageErrors, viewport: dict[str, int]) -> Any:
     ctx = browser.new_context(viewport=viewport)
     ctx.set_default_timeout(15000)
     page = ctx.new_page()
+    _wait_for_ready_after_goto(page)
     page.on(
         "console",
         lambda m: errors.seen.append(f"console.{m.type}: {m.text} @ {m.location.get('url', '')}") if m.type == "error" else None,

@@ -198,3 +198,4 @@ def sign_in(page: Any, stack: Stack, role: str, at: str | None = None) -> None:
     label = "Sign in as admin" if role == "admin" else "Sign in as demo customer"
     page.get_by_role("button", name=label).click()
     page.wait_for_url(f"{stack.url}/console/{role}/**")
+    page.locator("body[data-ready=true]").wait_for(state="attached")  # data loaded, forms live

@@ -214,4 +214,7 @@ async function start() {
   }
 }
 
-start();
+// Once the page has rendered (or failed to): its data is loaded and its forms are live. Tests wait for it.
+start().finally(() => {
+  body.dataset.ready = "true";
+});
