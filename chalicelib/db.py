@@ -117,13 +117,35 @@ def decode_token(token: str | None) -> dict[str, Any] | None:
     return value
 
 
-def page(result_iterator: Any, limit: int) -> tuple[list[Any], str | None]:
-    """Drain one page from a pynamodb query iterator built with ``limit=``; return items and token."""
+MAX_PAGES_PER_LIST = 5
+
+
+def page(result_iterator: Any, limit: int, max_pages: int = MAX_PAGES_PER_LIST) -> tuple[list[Any], str | None]:
+    """One page of a list from a pynamodb query built with ``page_size=limit``: items and a cursor.
+
+    DynamoDB applies a query's filter after reading, and pynamodb would keep reading until ``limit``
+    items match, so a rare match could read a whole partition for one page. Here a list reads at
+    most ``max_pages`` DynamoDB pages: a filtered page may come back short (even empty) with a
+    ``next_token`` to continue; an unfiltered one is always full.
+    """
+    pages = result_iterator.page_iter
+    to_model = getattr(result_iterator, "_map_fn", None) or (lambda raw: raw)
+    raw_items: list[dict[str, Any]] = []
+    lek: dict[str, Any] | None = None
     try:
-        items = list(result_iterator)[:limit]
+        for n, response in enumerate(pages, start=1):
+            got = response.get("Items", [])
+            room = limit - len(raw_items)
+            if len(got) > room:  # cut mid-page: resume after the last item returned
+                raw_items += got[:room]
+                lek = {key: raw_items[-1][key] for key in pages.key_names}
+                break
+            raw_items += got
+            lek = response.get("LastEvaluatedKey")
+            if not lek or len(raw_items) >= limit or n >= max_pages:
+                break
     except QueryError as exc:  # a forged token naming keys outside the queried partition
         if exc.cause_response_code == "ValidationException":
             raise BadRequest("next_token is not valid.", code="invalid_next_token") from exc
         raise
-    lek = result_iterator.last_evaluated_key
-    return items, encode_token(lek) if lek else None
+    return [to_model(item) for item in raw_items], encode_token(lek)
