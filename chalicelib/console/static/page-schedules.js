@@ -1,17 +1,9 @@
 // Admin > Academic > Schedules: list and filter, create, record attendance, delete with an impact preview.
 import { ApiError, api, qs } from "/console/static/api.js";
 import { watchJob } from "/console/static/jobwatch.js";
-import { badge, busy, clear, confirmDialog, fail, field, fmtDate, fmtDateTime, h, loadAll, localInputToIso, messageArea, plural, table, todayIso } from "/console/static/ui.js";
+import { badge, browserZone, busy, clear, confirmDialog, fail, field, fmtDate, fmtDateTime, h, loadAll, localInputToIso, messageArea, plural, table, todayIso } from "/console/static/ui.js";
 
 const AREA = "admin.academic.schedules";
-
-function browserZone() {
-  try {
-    return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
-  } catch {
-    return "UTC";
-  }
-}
 
 export async function render(main, { title }) {
   const messages = messageArea();

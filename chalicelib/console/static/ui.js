@@ -92,6 +92,15 @@ export function localInputToIso(value) {
   return Number.isNaN(d.getTime()) ? "" : d.toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
+/** The browser's IANA time zone (the default for new schedules and tasks). */
+export function browserZone() {
+  try {
+    return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  } catch {
+    return "UTC";
+  }
+}
+
 export function todayIso() {
   const d = new Date();
   const pad = (n) => String(n).padStart(2, "0");
