@@ -3,7 +3,9 @@
 Both run in-process against moto (``mock_aws``) through ``chalice.test.Client``, in alternating rounds
 (machines here are noisy). Ours: token verification, validation, scrubbing, the rate-limit counter,
 grouping and storage. The baseline is the least a durable intake can do: a bare Chalice route that
-parses the JSON body and writes it as one DynamoDB item. Every request is checked (202) and the stored
+parses the JSON body and writes it as one DynamoDB item. A second, clearly labelled floor row adds
+what any rate-limited durable intake must pay on top: a bare route that bumps one shared fixed-window
+counter (a small UpdateItem that returns the count) before its put_item. Every request is checked (202) and the stored
 incidents are counted, so the figure never measures a refusal. DynamoDB calls are counted and timed at
 the botocore level, splitting each side's time into the (emulated) DynamoDB share and the rest.
 """
@@ -57,13 +59,41 @@ def _bare_app(table_name: str) -> Any:
     return bare
 
 
+def _floor_app(table_name: str, counter_table: str, window_s: int = 60, allowed: int = 1_000_000) -> Any:
+    """The least a rate-limited durable intake does: one small counter UpdateItem, then one put_item."""
+    import boto3
+    from chalice import Chalice, Response
+
+    floor = Chalice(app_name="floor")
+    dynamodb = boto3.resource("dynamodb", region_name="us-east-1")
+    table, counters = dynamodb.Table(table_name), dynamodb.Table(counter_table)
+
+    @floor.route("/incidents", methods=["POST"])
+    def intake() -> Response:
+        item = floor.current_request.json_body
+        start = int(time.time() // window_s) * window_s
+        hits = counters.update_item(
+            Key={"key": f"ip:{floor.current_request.context['identity']['sourceIp']}#{start}"},
+            UpdateExpression="ADD hits :one SET expires_at = :e",
+            ExpressionAttributeValues={":one": 1, ":e": start + window_s + 3600},
+            ReturnValues="UPDATED_NEW",
+        )["Attributes"]["hits"]
+        if hits > allowed:
+            return Response(body={"error": "rate limited"}, status_code=429)
+        incident_id = uuid.uuid4().hex
+        table.put_item(Item={"id": incident_id, "body": json.dumps(item)})
+        return Response(body={"id": incident_id}, status_code=202)
+
+    return floor
+
+
 class Calls:
     """Counts and times DynamoDB API calls made by any botocore client while active, per ``side``."""
 
     def __init__(self) -> None:
         self.side = "ours"
-        self.count: dict[str, int] = {"ours": 0, "bare": 0}
-        self.seconds: dict[str, float] = {"ours": 0.0, "bare": 0.0}
+        self.count: dict[str, int] = {"ours": 0, "bare": 0, "floor": 0}
+        self.seconds: dict[str, float] = {"ours": 0.0, "bare": 0.0, "floor": 0.0}
 
     def __enter__(self) -> Calls:
         from botocore.client import BaseClient
@@ -112,6 +142,12 @@ def run() -> list[dict]:
             AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
+        boto3.client("dynamodb", region_name="us-east-1").create_table(
+            TableName="bench-floor-limits",
+            KeySchema=[{"AttributeName": "key", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "key", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
         from app import app
         from chalicelib.auth import mint_dev_token
         from chalicelib.incidents.store import Incident
@@ -120,7 +156,12 @@ def run() -> list[dict]:
         bodies = [_body(i) for i in range(REQUESTS)]
         ours: list[float] = []
         bare: list[float] = []
-        with Client(app) as ours_client, Client(_bare_app("bench-bare-incidents")) as bare_client:
+        floor: list[float] = []
+        with (
+            Client(app) as ours_client,
+            Client(_bare_app("bench-bare-incidents")) as bare_client,
+            Client(_floor_app("bench-bare-incidents", "bench-floor-limits")) as floor_client,
+        ):
 
             def send_ours(i: int) -> Any:
                 headers = {"Authorization": f"Bearer {tokens[i // PER_ACTOR]}", "Content-Type": "application/json"}
@@ -129,17 +170,23 @@ def run() -> list[dict]:
             def send_bare(i: int) -> Any:
                 return bare_client.http.post("/incidents", headers={"Content-Type": "application/json"}, body=bodies[i])
 
-            send_ours(0), send_bare(0)  # warm: imports, first clients, first items
+            def send_floor(i: int) -> Any:
+                return floor_client.http.post("/incidents", headers={"Content-Type": "application/json"}, body=bodies[i])
+
+            send_ours(0), send_bare(0), send_floor(0)  # warm: imports, first clients, first items
             with Calls() as calls:
                 for start in range(0, REQUESTS, ROUND):
                     calls.side = "ours"
                     _timed(send_ours, range(start, start + ROUND), ours)
                     calls.side = "bare"
                     _timed(send_bare, range(start, start + ROUND), bare)
+                    calls.side = "floor"
+                    _timed(send_floor, range(start, start + ROUND), floor)
             stored = Incident.count()
         assert stored >= REQUESTS, f"only {stored} incidents stored for {REQUESTS} accepted"
     ours_ms = statistics.median(ours) * 1000
     bare_ms = statistics.median(bare) * 1000
+    floor_ms = statistics.median(floor) * 1000
     return [
         {
             "name": "incidents: intake POST /incidents vs bare Chalice route + put_item (median)",
@@ -148,6 +195,22 @@ def run() -> list[dict]:
             "baseline": bare_ms,
             "ratio": ours_ms / bare_ms,
             "goal": 3,
+        },
+        {
+            "name": "incidents: intake vs FLOOR (route+counter update+put)",
+            "value": ours_ms,
+            "unit": "ms",
+            "baseline": floor_ms,
+            "ratio": ours_ms / floor_ms,
+            "goal": None,
+        },
+        {
+            "name": "incidents: FLOOR itself vs bare route + put_item (median)",
+            "value": floor_ms,
+            "unit": "ms",
+            "baseline": bare_ms,
+            "ratio": floor_ms / bare_ms,
+            "goal": None,
         },
         {
             "name": "incidents: intake p95",

@@ -3,8 +3,11 @@
 - ``incidents``: one row per stored incident; ``by_group`` (group_id, id) lists a group's
   incidents newest first.
 - ``incident-groups``: one row per fingerprint; counts are ``ADD`` updates (atomic under any
-  concurrency). Lists are index queries, newest ``last_seen`` first: ``by_kind`` (all groups),
-  ``by_status``, ``by_area``, ``by_source``; ``since`` is a range condition on ``last_seen``.
+  concurrency). The row also carries the flood window (``flood_window`` start, ``flood_rows``
+  stored in it), so one conditional UpdateItem both counts an incident and decides whether its
+  row may be stored (see :func:`record`). Lists are index queries, newest ``last_seen`` first:
+  ``by_kind`` (all groups), ``by_status``, ``by_area``, ``by_source``; ``since`` is a range
+  condition on ``last_seen``.
 - ``incident-limits``: fixed-window counters keyed ``<scope>#<window start>``. The key names the
   window, so an old counter (whatever TTL has or has not deleted yet) is never read for a new
   window; ``expires_at`` is only housekeeping.
@@ -12,11 +15,14 @@
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
 from pynamodb.attributes import JSONAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.exceptions import UpdateError
 from pynamodb.models import Model
@@ -66,14 +72,14 @@ class IncidentGroup(Model):
     source = UnicodeAttribute(null=True)  # one per group: backend areas start with "backend."
     http_status = NumberAttribute(null=True)
     title = UnicodeAttribute(null=True)
-    count = NumberAttribute(default=0)  # every incident, stored or not
-    stored = NumberAttribute(default=0)  # rows in the incidents table
+    count = NumberAttribute(default=0)  # every incident, stored or not (stored = count - suppressed)
     suppressed = NumberAttribute(default=0)  # counted but not stored (flood control)
     regressions = NumberAttribute(default=0)
     first_seen = UTCDateTime(null=True)
     last_seen = UTCDateTime(null=True)
     status = UnicodeAttribute(null=True)
-    prev_status = UnicodeAttribute(null=True)
+    flood_window = NumberAttribute(null=True)  # start of the current flood window, epoch seconds
+    flood_rows = NumberAttribute(null=True)  # rows stored in that window
     latest = JSONAttribute(null=True)
     resolved_at = UTCDateTime(null=True)
     resolved_by = JSONAttribute(null=True)
@@ -90,8 +96,49 @@ class RateCounter(Model):
     Meta = meta("incident-limits")
     key = UnicodeAttribute(hash_key=True)  # "<scope>#<window start, epoch seconds>"
     hits = NumberAttribute(default=0)
-    window_end = NumberAttribute()
     expires_at = TTLAttribute(null=True)
+
+
+# --- low-level writes ----------------------------------------------------------------------------
+# The intake's writes are hand-written UpdateItem expressions sent through pynamodb's own botocore
+# client (same endpoint, retries and timeouts): each names only what it changes, returns only what
+# the caller reads, and a failed condition hands back the row it saw (ALL_OLD) instead of costing
+# a read.
+
+_PLACEHOLDER = re.compile(r"[#:]\w+")
+
+
+def _client(model: type[Model]) -> Any:
+    return model._get_connection().connection.client
+
+
+def _update(
+    model: type[Model],
+    key: dict[str, Any],
+    update: str,
+    names: dict[str, str],
+    values: dict[str, Any],
+    condition: str | None = None,
+    return_values: str = "NONE",
+) -> dict[str, Any]:
+    """One UpdateItem; ``names``/``values`` may hold more placeholders than the expressions use (only used ones are sent)."""
+    used = set(_PLACEHOLDER.findall(update + " " + (condition or "")))
+    kwargs: dict[str, Any] = {
+        "TableName": model.Meta.table_name,
+        "Key": key,
+        "UpdateExpression": update,
+        "ExpressionAttributeNames": {p: n for p, n in names.items() if p in used},
+        "ExpressionAttributeValues": {p: v for p, v in values.items() if p in used},
+        "ReturnValues": return_values,
+    }
+    if condition:
+        kwargs["ConditionExpression"] = condition
+        kwargs["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+    return _client(model).update_item(**kwargs)
+
+
+def _condition_failed(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
 # --- counters ------------------------------------------------------------------------------------
@@ -102,15 +149,15 @@ def hit(scope: str, window_s: int, now: float | None = None) -> tuple[int, int]:
     now = _clock() if now is None else now
     start = int(now // window_s) * window_s
     end = start + window_s
-    counter = RateCounter(key=f"{scope}#{start}")
-    counter.update(
-        [
-            RateCounter.hits.add(1),
-            RateCounter.window_end.set(end),
-            RateCounter.expires_at.set(datetime.fromtimestamp(end + 3600, tz=UTC)),
-        ]
+    out = _update(
+        RateCounter,
+        {"key": {"S": f"{scope}#{start}"}},
+        "ADD #h :one SET #e = :e",
+        {"#h": "hits", "#e": "expires_at"},
+        {":one": {"N": "1"}, ":e": {"N": str(end + 3600)}},
+        return_values="UPDATED_NEW",
     )
-    return int(counter.hits), max(1, math.ceil(end - now))
+    return int(out["Attributes"]["hits"]["N"]), max(1, math.ceil(end - now))
 
 
 def check_rate(actor: dict[str, Any], source_ip: str, limits: Limits | None = None) -> int | None:
@@ -145,39 +192,131 @@ def _latest(incident_id: str, draft: Draft, received: datetime, stored: bool, li
     }
 
 
+_GROUP_NAMES = {
+    "#id": "group_id",
+    "#kind": "kind",
+    "#area": "area",
+    "#src": "source",
+    "#title": "title",
+    "#http": "http_status",
+    "#n": "count",
+    "#sup": "suppressed",
+    "#reg": "regressions",
+    "#first": "first_seen",
+    "#last": "last_seen",
+    "#s": "status",
+    "#latest": "latest",
+    "#rat": "reopened_at",
+    "#rby": "reopened_by",
+    "#fw": "flood_window",
+    "#fr": "flood_rows",
+}
+_REGRESSION_BY = {"role": "system", "id": "regression"}
+_MAX_GROUP_ATTEMPTS = 8  # each retry follows a change another writer made to the row in between
+
+
+@functools.cache
+def _group_expressions(case: str, status: str | None, with_http: bool) -> tuple[str, str]:
+    """(update, condition) for one intake, given what the row looked like (or is assumed to look like).
+
+    ``case``: ``new`` (no row yet), ``count`` (window current, under the limit: one more row),
+    ``restart`` (the row's window is older: a new window starting at one row), ``flood`` (window
+    current and full: counted, not stored). ``status`` is the row's status (a resolved group reopens:
+    a regression). Every condition pins exactly the facts the decision read, so concurrent intakes
+    cannot both take the last row of a window or both count one regression.
+    """
+    sets = ["#last = :now", "#latest = :latest"]
+    adds = ["#n :one"]
+    if case == "new":
+        sets += ["#kind = :kind", "#area = :area", "#src = :src", "#title = :title", "#first = :now", "#s = :open"]
+        sets += ["#fw = :w", "#fr = :one"] + (["#http = :http"] if with_http else [])
+        return "SET " + ", ".join(sets) + " ADD " + ", ".join(adds), "attribute_not_exists(#id)"
+    if case == "count":
+        adds.append("#fr :one")
+        cond = "#fw = :w AND #fr < :lim"
+    elif case == "restart":
+        sets += ["#fw = :w", "#fr = :one"]
+        cond = "(attribute_not_exists(#fw) OR #fw < :w)"
+    else:  # flood
+        adds.append("#sup :one")
+        cond = "#fw = :w AND #fr >= :lim"
+    if status == "open":
+        cond += " AND #s = :open"
+    else:
+        sets += ["#s = :open"]
+        if status == "resolved":
+            sets += ["#rat = :now", "#rby = :regby"]
+            adds.append("#reg :one")
+            cond += " AND #s = :resolved"
+        else:
+            cond += " AND attribute_not_exists(#s)"
+    return "SET " + ", ".join(sets) + " ADD " + ", ".join(adds), cond
+
+
+def _group_case(old: dict[str, Any] | None, window: int, limit: int) -> tuple[str, str | None, int]:
+    """(case, status, window) from the row a failed condition returned (None: there is no row)."""
+    if old is None:
+        return "new", None, window
+    status = old.get("status", {}).get("S")
+    row_window = int(old["flood_window"]["N"]) if "flood_window" in old else None
+    if row_window is None or row_window < window:
+        return "restart", status, window
+    # the row's window is current (or ahead: another writer's clock; count in its window)
+    rows = int(old.get("flood_rows", {}).get("N", "0"))
+    return ("count" if rows < limit else "flood"), status, row_window
+
+
+def _count_in_group(draft: Draft, incident_id: str, now: datetime, limits: Limits) -> bool:
+    """Count one incident in its group (creating or reopening it as needed): True if its row may be stored.
+
+    The common case is one conditional UpdateItem (current window, under the limit, group open). When
+    its condition fails, the row it saw comes back and decides the one write that fits: start the
+    group, start a new window, reopen a resolved group, or count a flooding incident as suppressed.
+    """
+    window = int(_clock() // limits.group_window_s) * limits.group_window_s
+    case, status = "count", "open"  # assumed until the row says otherwise
+    latest_attr = IncidentGroup.latest
+    values: dict[str, Any] = {
+        ":now": {"S": IncidentGroup.last_seen.serialize(now)},
+        ":one": {"N": "1"},
+        ":lim": {"N": str(limits.group_rows_per_window)},
+        ":open": {"S": "open"},
+        ":resolved": {"S": "resolved"},
+        ":regby": {"S": latest_attr.serialize(_REGRESSION_BY)},
+        ":kind": {"S": GROUP_KIND},
+        ":area": {"S": draft.area},
+        ":src": {"S": draft.source},
+        ":title": {"S": draft.title},
+    }
+    if draft.http_status is not None:
+        values[":http"] = {"N": str(draft.http_status)}
+    key = {"group_id": {"S": draft.group_id}}
+    for _ in range(_MAX_GROUP_ATTEMPTS):
+        stored = case != "flood"
+        values[":w"] = {"N": str(window)}
+        values[":latest"] = {"S": latest_attr.serialize(_latest(incident_id, draft, now, stored, limits))}
+        update, condition = _group_expressions(case, status, draft.http_status is not None)
+        try:
+            _update(IncidentGroup, key, update, _GROUP_NAMES, values, condition)
+            return stored
+        except ClientError as exc:
+            if not _condition_failed(exc):
+                raise
+            case, status, window = _group_case(exc.response.get("Item"), window, limits.group_rows_per_window)
+    raise RuntimeError(f"incident group {draft.group_id} changed {_MAX_GROUP_ATTEMPTS} times while counting one incident")
+
+
 def record(draft: Draft, limits: Limits | None = None) -> tuple[str, str, bool]:
     """Count ``draft`` in its group and store its row (unless the group is flooding): (id, group_id, stored).
 
-    A new incident in a resolved group reopens it (a regression, counted in ``regressions``).
+    At most ``limits.group_rows_per_window`` rows per group per window are stored; beyond that the
+    incident is only counted (``suppressed``). A new incident in a resolved group reopens it (a
+    regression, counted in ``regressions``).
     """
     limits = limits or domain.LIMITS
     now = utcnow()
     incident_id = new_id()
-    rows, _ = hit(f"group:{draft.group_id}", limits.group_window_s)
-    stored = rows <= limits.group_rows_per_window
-    G = IncidentGroup
-    group = IncidentGroup(group_id=draft.group_id)
-    actions = [
-        G.count.add(1),
-        G.stored.add(1 if stored else 0),
-        G.suppressed.add(0 if stored else 1),
-        G.kind.set(GROUP_KIND),
-        G.area.set(G.area | draft.area),
-        G.source.set(G.source | draft.source),
-        G.title.set(G.title | draft.title),
-        G.first_seen.set(G.first_seen | now),
-        G.last_seen.set(now),
-        G.prev_status.set(G.status | "open"),
-        G.status.set("open"),
-        G.latest.set(_latest(incident_id, draft, now, stored, limits)),
-    ]
-    if draft.http_status is not None:
-        actions.append(G.http_status.set(G.http_status | draft.http_status))
-    group.update(actions)
-    if group.prev_status == "resolved":
-        IncidentGroup(group_id=draft.group_id).update(
-            [G.regressions.add(1), G.reopened_at.set(now), G.reopened_by.set({"role": "system", "id": "regression"})]
-        )
+    stored = _count_in_group(draft, incident_id, now, limits)
     if stored:
         Incident(
             id=incident_id,
@@ -288,7 +427,7 @@ def group_dict(g: IncidentGroup) -> dict[str, Any]:
         "http_status": int(g.http_status) if g.http_status is not None else None,
         "title": g.title,
         "count": int(g.count or 0),
-        "stored": int(g.stored or 0),
+        "stored": int(g.count or 0) - int(g.suppressed or 0),
         "suppressed": int(g.suppressed or 0),
         "regressions": int(g.regressions or 0),
         "first_seen": iso(g.first_seen),

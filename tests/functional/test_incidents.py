@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from urllib.parse import quote
 
 import pytest
@@ -510,3 +511,169 @@ def test_filtered_lists_paginate_too(client, tokens, clock):
         if not token:
             break
     assert sorted(seen) == sorted([made[0], made[2]])
+
+
+# --- the group's flood window (one conditional UpdateItem per intake) ----------------------------
+
+
+def _draft(message: str = "Upload failed") -> domain.Draft:
+    return domain.build_draft(
+        source="frontend", area="customers.homework.upload", message=message, actor={"role": "customer", "id": "cust-a"}
+    )
+
+
+def _group(gid: str) -> dict:
+    return store.group_dict(store.get_group(gid))
+
+
+def test_a_new_flood_window_stores_rows_again(client, tokens, clock, limits):
+    limits(group_rows_per_window=2, group_window_s=600, actor_per_window=1000)
+    first = [post(client, "/incidents", incident(), tokens.customer_a).json_body for _ in range(3)]
+    assert [r["stored"] for r in first] == [True, True, False]
+    clock.now += 599  # still the same window
+    assert post(client, "/incidents", incident(), tokens.customer_a).json_body["stored"] is False
+    clock.now += 1  # the next window
+    second = [post(client, "/incidents", incident(), tokens.customer_a).json_body for _ in range(3)]
+    assert [r["stored"] for r in second] == [True, True, False]
+    detail = group_of(client, tokens, first[0]["group_id"])
+    g = detail["group"]
+    assert (g["count"], g["stored"], g["suppressed"]) == (7, 4, 3)
+    assert {i["id"] for i in detail["items"]} == {r["id"] for r in first + second if r["stored"]}
+    assert g["latest"]["id"] == second[-1]["id"] and g["latest"]["stored"] is False
+    assert store.Incident.count() == 4  # suppressed incidents have no row
+
+
+def test_a_flooding_group_counts_without_rows_and_keeps_what_is_set_once(clock, aws, limits):
+    limits(group_rows_per_window=1)
+    stored = [store.record(_draft(f"Upload failed {n}"))[2] for n in range(4)]  # one group: numbers are normalised
+    assert stored == [True, False, False, False]
+    [row] = list(store.Incident.scan())
+    g = _group(row.group_id)
+    assert (g["count"], g["stored"], g["suppressed"]) == (4, 1, 3)
+    assert g["title"] == "Upload failed 0" and g["first_seen"] == row_received(row)  # set by the first, kept
+    assert g["latest"]["message"] == "Upload failed 3" and g["last_seen"] >= g["first_seen"]
+
+
+def row_received(row: store.Incident) -> str | None:
+    from chalicelib.db import iso
+
+    return iso(row.received_at)
+
+
+@pytest.mark.parametrize("new_window", [False, True])
+def test_a_regression_reopens_and_counts_whatever_the_window(client, tokens, clock, limits, new_window):
+    limits(group_rows_per_window=2, actor_per_window=1000)
+    gid = post(client, "/incidents", incident(), tokens.customer_a).json_body["group_id"]
+    assert post(client, f"/admin/incidents/groups/{gid}/resolve", {}, tokens.admin).json_body["changed"] is True
+    if new_window:
+        clock.now += domain.LIMITS.group_window_s
+    r = post(client, "/incidents", incident(), tokens.customer_a).json_body
+    assert r["stored"] is True
+    g = group_of(client, tokens, gid)["group"]
+    assert g["status"] == "open" and g["regressions"] == 1 and g["count"] == 2 and g["stored"] == 2
+    assert g["reopened_by"] == {"role": "system", "id": "regression"} and g["reopened_at"] == g["last_seen"]
+    # the next one is an ordinary intake: no second regression
+    post(client, "/incidents", incident(), tokens.customer_a)
+    g = group_of(client, tokens, gid)["group"]
+    assert g["regressions"] == 1 and g["count"] == 3 and g["suppressed"] == (0 if new_window else 1)
+
+
+def test_a_regression_while_flooding_reopens_without_a_row(client, tokens, clock, limits):
+    limits(group_rows_per_window=1, actor_per_window=1000)
+    gid = post(client, "/incidents", incident(), tokens.customer_a).json_body["group_id"]
+    post(client, f"/admin/incidents/groups/{gid}/resolve", {}, tokens.admin)
+    r = post(client, "/incidents", incident(), tokens.customer_a).json_body
+    assert r["stored"] is False
+    g = group_of(client, tokens, gid)["group"]
+    assert g["status"] == "open" and g["regressions"] == 1 and (g["count"], g["stored"], g["suppressed"]) == (2, 1, 1)
+
+
+def test_a_group_written_before_flood_windows_starts_one(clock, aws, limits):
+    from chalicelib.db import utcnow
+
+    limits(group_rows_per_window=2)
+    draft = _draft()
+    legacy = store.IncidentGroup(group_id=draft.group_id, area=draft.area, source="frontend", title="old title", count=5)
+    legacy.suppressed, legacy.status, legacy.first_seen, legacy.last_seen = 1, "open", utcnow(), utcnow()
+    legacy.save()  # no flood_window / flood_rows
+    assert [store.record(draft)[2] for _ in range(3)] == [True, True, False]
+    g = _group(draft.group_id)
+    assert (g["count"], g["stored"], g["suppressed"]) == (8, 6, 2) and g["title"] == "old title"
+
+
+def test_concurrent_intakes_never_pass_the_flood_limit(clock, aws, limits):
+    limits(group_rows_per_window=5)
+    for _ in range(3):
+        store.record(_draft())
+    results: list[bool] = []
+    barrier = threading.Barrier(8, timeout=10)
+
+    def go() -> None:
+        barrier.wait()
+        results.append(store.record(_draft())[2])
+
+    _run_threads(go, 8)
+    assert sorted(results) == [False] * 6 + [True] * 2  # exactly the two rows left in the window
+    g = _group(_draft().group_id)
+    assert (g["count"], g["stored"], g["suppressed"]) == (11, 5, 6)
+    assert store.Incident.count() == 5
+
+
+def test_concurrent_first_intakes_create_one_group(clock, aws, limits):
+    limits(group_rows_per_window=3)
+    results: list[tuple[str, str, bool]] = []
+    barrier = threading.Barrier(8, timeout=10)
+
+    def go() -> None:
+        barrier.wait()
+        results.append(store.record(_draft()))
+
+    _run_threads(go, 8)
+    assert len({gid for _, gid, _ in results}) == 1 and sum(s for _, _, s in results) == 3
+    g = _group(results[0][1])
+    assert (g["count"], g["stored"], g["suppressed"], g["status"]) == (8, 3, 5, "open")
+    assert g["area"] == "customers.homework.upload" and g["title"] == "Upload failed" and g["first_seen"]
+    assert store.Incident.count() == 3
+
+
+def test_concurrent_intakes_into_a_resolved_group_count_one_regression(clock, aws, limits):
+    limits(group_rows_per_window=100)
+    gid = store.record(_draft())[1]
+    store.set_status(gid, "resolved", {"role": "admin", "id": "admin-1"})
+    barrier = threading.Barrier(8, timeout=10)
+    _run_threads(lambda: (barrier.wait(), store.record(_draft())), 8)
+    g = _group(gid)
+    assert g["status"] == "open" and g["regressions"] == 1 and g["count"] == 9 and g["stored"] == 9
+
+
+def test_a_write_that_lost_a_race_is_redone_from_the_row_it_saw(clock, aws, limits, monkeypatch):
+    """Deterministic: another intake creates the group between our failed guess and our create."""
+    limits(group_rows_per_window=1)
+    real_update = store._update
+    seen: list[str | None] = []
+
+    def interleaved(model, key, update, names, values, condition=None, return_values="NONE"):
+        seen.append(condition)
+        if condition == "attribute_not_exists(#id)" and seen.count(condition) == 1:
+            monkeypatch.setattr(store, "_update", real_update)
+            assert store.record(_draft("Upload failed 2"))[2] is True  # takes the window's only row
+            monkeypatch.setattr(store, "_update", interleaved)
+        return real_update(model, key, update, names, values, condition, return_values)
+
+    monkeypatch.setattr(store, "_update", interleaved)
+    _, gid, stored = store.record(_draft("Upload failed 1"))  # the same group: numbers are normalised
+    assert stored is False
+    # guess (no row) -> create (lost: the other intake created it) -> flood, counted as suppressed
+    assert [c for c in seen if c and "#id" in c] == ["attribute_not_exists(#id)"]
+    assert seen[-1] is not None and "#fr >= :lim" in seen[-1]
+    g = _group(gid)
+    assert (g["count"], g["stored"], g["suppressed"]) == (2, 1, 1) and g["latest"]["message"] == "Upload failed 1"
+
+
+def _run_threads(target, n: int) -> None:
+    threads = [threading.Thread(target=target) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not any(t.is_alive() for t in threads)
