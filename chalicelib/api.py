@@ -1,9 +1,13 @@
 """Declarative routes: auth, body/query validation, error envelope and OpenAPI from one place.
 
-A capability declares a route with :func:`route` on its Chalice blueprint::
+A capability declares a route with :func:`route` on its Chalice blueprint, naming its pydantic
+models through :func:`schemas` (a module of models, imported on the first request that needs it, so a
+cold start, and every Lambda that never serves HTTP, skips pydantic and the model classes)::
 
-    @route(bp, "/admin/students", "POST", auth="admin", body=StudentIn, response=StudentOut, status=201)
-    def create_student(req: Req) -> StudentOut: ...
+    S = schemas("chalicelib.academic.schemas")
+
+    @route(bp, "/admin/students", "POST", auth="admin", body=S.StudentIn, response=S.StudentOut, status=201)
+    def create_student(req: Req) -> S.StudentOut: ...   # S.StudentOut(...) constructs one
 
 The view receives a :class:`Req` (principal, validated body and query, ids) plus path parameters,
 and returns a pydantic model, a dict, or an :class:`Reply` for a custom status or headers.
@@ -13,7 +17,7 @@ the request id, reported through :func:`chalicelib.observability.report_unhandle
 
 from __future__ import annotations
 
-import functools
+import importlib
 import json
 import re
 from collections.abc import Callable
@@ -22,7 +26,6 @@ from http import HTTPStatus
 from typing import Any, Literal
 
 from chalice import Blueprint, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from chalicelib.auth import ANONYMOUS, Principal, principal_from_header
 from chalicelib.errors import ApiError, BadRequest, Forbidden, PayloadTooLarge, Unauthorized, ValidationFailed, error_envelope
@@ -33,37 +36,81 @@ Auth = Literal["public", "optional", "user", "admin", "customer"]
 JSON_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]
 
 
-class Strict(BaseModel):
-    """Base for request bodies: unknown fields are refused (400 naming them), never silently dropped."""
+class ModelRef:
+    """A model named by module and class, imported on first use (see :func:`schemas`).
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
+    Calling it constructs the model, so a view can write ``S.StudentOut(...)``.
+    """
+
+    __slots__ = ("_cls", "module", "name", "paged")
+
+    def __init__(self, module: str, name: str, paged: bool = False) -> None:
+        self.module, self.name, self.paged = module, name, paged
+        self._cls: Any = None
+
+    def resolve(self) -> Any:
+        if self._cls is None:
+            cls = getattr(importlib.import_module(self.module), self.name)
+            if self.paged:
+                from chalicelib.schema import page_model
+
+                cls = page_model(cls)
+            self._cls = cls
+        return self._cls
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.resolve()(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"ModelRef({self.module}:{self.name}{'[page]' if self.paged else ''})"
 
 
-class Query(BaseModel):
-    """Base for query strings: unknown parameters are ignored (caches and browsers add their own)."""
+class Schemas:
+    """The models of one module, by attribute, without importing it: ``S = schemas("x.schemas"); S.ItemOut``."""
 
-    model_config = ConfigDict(extra="ignore", defer_build=True)
+    def __init__(self, module: str) -> None:
+        self._module = module
+        self._refs: dict[tuple[str, bool], ModelRef] = {}
+
+    def _ref(self, name: str, paged: bool) -> ModelRef:
+        key = (name, paged)
+        if key not in self._refs:
+            self._refs[key] = ModelRef(self._module, name, paged)
+        return self._refs[key]
+
+    def __getattr__(self, name: str) -> ModelRef:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self._ref(name, False)
+
+    def page(self, name: str) -> ModelRef:
+        """``{"items": [<name>], "next_token"}`` (see :func:`chalicelib.schema.page_model`)."""
+        return self._ref(name, True)
 
 
-class ListQuery(Query):
-    limit: int = Field(50, ge=1, le=100, description="Page size (1..100).")
-    next_token: str | None = Field(None, max_length=4096, description="Cursor from the previous page.")
+def schemas(module: str) -> Schemas:
+    return Schemas(module)
 
 
-class ErrorBody(BaseModel):
-    code: str
-    message: str
-    details: dict[str, Any] = Field(default_factory=dict)
+ModelLike = Any  # a pydantic model class or a ModelRef to one
 
 
-class ErrorEnvelope(BaseModel):
-    error: ErrorBody
+def resolve(model: ModelLike) -> Any:
+    return model.resolve() if isinstance(model, ModelRef) else model
 
 
-@functools.cache
-def page_model(item: type[BaseModel]) -> type[BaseModel]:
-    """``{"items": [item], "next_token": str|null}`` as a named model (``<Item>Page``)."""
-    return create_model(f"{item.__name__}Page", items=(list[item], ...), next_token=(str | None, None))
+LIST_QUERY = ModelRef("chalicelib.schema", "ListQuery")  # ``?limit=&next_token=`` of every list route
+
+_SCHEMA_NAMES = {"Strict", "Query", "ListQuery", "Out", "ErrorBody", "ErrorEnvelope", "page_model"}
+
+
+def __getattr__(name: str) -> Any:
+    """The model bases, for code that still imports them from here (imports pydantic)."""
+    if name in _SCHEMA_NAMES:
+        from chalicelib import schema
+
+        return getattr(schema, name)
+    raise AttributeError(name)
 
 
 @dataclass
@@ -93,9 +140,9 @@ class RouteSpec:
     path: str
     method: str
     auth: Auth
-    body: type[BaseModel] | None
-    query: type[BaseModel] | None
-    response: type[BaseModel] | None
+    body: ModelLike | None
+    query: ModelLike | None
+    response: ModelLike | None
     status: int
     summary: str
     tag: str
@@ -103,7 +150,7 @@ class RouteSpec:
     errors: tuple[int, ...]
     name: str
     media: dict[int, tuple[str, ...]] = field(default_factory=dict)
-    also: dict[int, type[BaseModel] | None] = field(default_factory=dict)
+    also: dict[int, ModelLike | None] = field(default_factory=dict)
 
 
 ROUTES: list[RouteSpec] = []
@@ -115,16 +162,16 @@ def route(
     method: str = "GET",
     *,
     auth: Auth,
-    body: type[BaseModel] | None = None,
-    query: type[BaseModel] | None = None,
-    response: type[BaseModel] | None = None,
+    body: ModelLike | None = None,
+    query: ModelLike | None = None,
+    response: ModelLike | None = None,
     status: int = 200,
     summary: str = "",
     tag: str = "",
     max_body: int | None = None,
     errors: tuple[int, ...] = (),
     media: dict[int, tuple[str, ...]] | None = None,
-    also: dict[int, type[BaseModel] | None] | None = None,
+    also: dict[int, ModelLike | None] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare a route.
 
@@ -177,7 +224,7 @@ def error_response(err: ApiError) -> Response:
     return json_response(err.status, err.envelope(), err.headers)
 
 
-def _fields_from(exc: ValidationError, prefix: str = "") -> dict[str, str]:
+def _fields_from(exc: Any, prefix: str = "") -> dict[str, str]:
     out: dict[str, str] = {}
     for e in exc.errors(include_url=False):
         loc = ".".join(str(p) for p in e["loc"]) or "(body)"
@@ -216,8 +263,10 @@ def _parse_body(spec: RouteSpec, request: Any) -> Any:
         raise BadRequest(f"The body is not valid JSON: {exc}", code="malformed_json") from exc
     if not isinstance(data, dict):
         raise ValidationFailed("The body must be a JSON object.", details={"fields": {"(body)": "must be an object"}})
+    from pydantic import ValidationError
+
     try:
-        return spec.body.model_validate(data)
+        return resolve(spec.body).model_validate(data)
     except ValidationError as exc:
         fields = _fields_from(exc)
         raise ValidationFailed(f"Invalid fields: {', '.join(sorted(fields))}.", details={"fields": fields}) from exc
@@ -226,15 +275,17 @@ def _parse_body(spec: RouteSpec, request: Any) -> Any:
 def _parse_query(spec: RouteSpec, request: Any) -> Any:
     if spec.query is None:
         return None
+    from pydantic import ValidationError
+
     try:
-        return spec.query.model_validate(dict(request.query_params or {}))
+        return resolve(spec.query).model_validate(dict(request.query_params or {}))
     except ValidationError as exc:
         fields = _fields_from(exc, "query.")
         raise ValidationFailed(f"Invalid query parameters: {', '.join(sorted(fields))}.", details={"fields": fields}) from exc
 
 
 def _serialise(result: Any) -> Any:
-    if isinstance(result, BaseModel):
+    if hasattr(result, "model_dump"):  # a pydantic model
         return result.model_dump(mode="json")
     return result
 
@@ -322,7 +373,8 @@ def _is_throttling(exc: BaseException | None) -> bool:
 _PATH_PARAM = re.compile(r"{(\w+)}")
 
 
-def _schema_ref(model: type[BaseModel], components: dict[str, Any]) -> dict[str, str]:
+def _schema_ref(model: ModelLike, components: dict[str, Any]) -> dict[str, str]:
+    model = resolve(model)
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
     for name, sub in schema.pop("$defs", {}).items():
         components.setdefault(name, sub)
@@ -331,6 +383,8 @@ def _schema_ref(model: type[BaseModel], components: dict[str, Any]) -> dict[str,
 
 
 def openapi_document(routes: list[RouteSpec] | None = None, title: str = "Academy Ops API") -> dict[str, Any]:
+    from chalicelib.schema import ErrorEnvelope
+
     components: dict[str, Any] = {}
     error_ref = _schema_ref(ErrorEnvelope, components)
     paths: dict[str, Any] = {}
@@ -342,7 +396,7 @@ def openapi_document(routes: list[RouteSpec] | None = None, title: str = "Academ
             for n in _PATH_PARAM.findall(spec.path)
         ]
         if spec.query is not None:
-            qschema = spec.query.model_json_schema()
+            qschema = resolve(spec.query).model_json_schema()
             for name, prop in qschema.get("properties", {}).items():
                 params.append({"name": name, "in": "query", "required": name in qschema.get("required", []), "schema": prop})
         if params:

@@ -10,6 +10,7 @@ import base64
 import binascii
 import functools
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,8 @@ from ulid import ULID
 
 from chalicelib.errors import BadRequest
 from chalicelib.settings import get_settings
+
+ENTITY_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # what a client may send as an id (ours are ULIDs)
 
 
 def meta(short_name: str) -> type:

@@ -2,39 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
 from chalice import Blueprint, Response
-from pydantic import BaseModel, Field
 
-from chalicelib.api import ListQuery, Req, json_response, openapi_document, page_model, route
+from chalicelib.api import Req, json_response, openapi_document, route, schemas
 from chalicelib.jobs import audit
 
 bp = Blueprint(__name__)
+S = schemas("chalicelib.system_schemas")  # the models, imported on first use
 
 
-class Health(BaseModel):
-    status: str
-
-
-class AuditOut(BaseModel):
-    id: str
-    actor: dict[str, Any]
-    action: str
-    target: str | None
-    params: Any = None
-    result: Any = None
-    at: str
-
-
-class AuditQuery(ListQuery):
-    actor: str | None = Field(None, max_length=128, description="Actor id.")
-    action: str | None = Field(None, max_length=128)
-    since: datetime | None = None
-
-
-@route(bp, "/health", "GET", auth="public", response=Health, tag="system")
+@route(bp, "/health", "GET", auth="public", response=S.Health, tag="system")
 def health(req: Req) -> dict:
     """Liveness: answers without touching AWS."""
     return {"status": "ok"}
@@ -46,9 +23,9 @@ def openapi(req: Req) -> Response:
     return json_response(200, openapi_document())
 
 
-@route(bp, "/admin/audit", "GET", auth="admin", query=AuditQuery, response=page_model(AuditOut), tag="audit")
+@route(bp, "/admin/audit", "GET", auth="admin", query=S.AuditQuery, response=S.page("AuditOut"), tag="audit")
 def list_audit(req: Req) -> dict:
     """The audit log, newest first (filters: actor, action, since)."""
-    q: AuditQuery = req.query
+    q: S.AuditQuery = req.query
     items, token = audit.list_entries(q.limit, q.next_token, actor_id=q.actor, action=q.action, since=q.since)
     return {"items": [audit.to_dict(e) for e in items], "next_token": token}

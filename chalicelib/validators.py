@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema
 
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+from chalicelib.db import ENTITY_ID
+
+_ID = ENTITY_ID
 
 
 def _zone(value: str) -> str:

@@ -2,64 +2,47 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from chalice import Blueprint
-from pydantic import BaseModel
 
 from chalicelib.academic import students
-from chalicelib.api import ListQuery, Req, Strict, page_model, route
+from chalicelib.api import LIST_QUERY, Req, route, schemas
 from chalicelib.db import iso
 from chalicelib.jobs import audit
-from chalicelib.validators import EntityId, Name, TimeZone
 
 bp = Blueprint(__name__)
+S = schemas("chalicelib.academic.schemas")  # the models, imported on first use
 
 
-class StudentIn(Strict):
-    customer_id: EntityId
-    name: Name
-    timezone: TimeZone = "UTC"
+StudentPage = S.page("StudentOut")
 
 
-class StudentOut(BaseModel):
-    id: str
-    customer_id: str
-    name: str
-    timezone: str
-    created_at: datetime | str
+def student_out(s: students.Student) -> S.StudentOut:
+    return S.StudentOut(id=s.id, customer_id=s.customer_id, name=s.name, timezone=s.timezone, created_at=iso(s.created_at))
 
 
-StudentPage = page_model(StudentOut)
-
-
-def student_out(s: students.Student) -> StudentOut:
-    return StudentOut(id=s.id, customer_id=s.customer_id, name=s.name, timezone=s.timezone, created_at=iso(s.created_at))
-
-
-@route(bp, "/admin/students", "POST", auth="admin", body=StudentIn, response=StudentOut, status=201, tag="students")
-def create_student(req: Req) -> StudentOut:
+@route(bp, "/admin/students", "POST", auth="admin", body=S.StudentIn, response=S.StudentOut, status=201, tag="students")
+def create_student(req: Req) -> S.StudentOut:
     """Create a student for a customer."""
-    body: StudentIn = req.body
+    body: S.StudentIn = req.body
     s = students.create(body.customer_id, body.name, body.timezone)
     audit.record(req.actor, "student.create", f"student:{s.id}", body.model_dump(), {"status": 201})
     return student_out(s)
 
 
-@route(bp, "/admin/students", "GET", auth="admin", query=ListQuery, response=StudentPage, tag="students")
+@route(bp, "/admin/students", "GET", auth="admin", query=LIST_QUERY, response=StudentPage, tag="students")
 def list_students(req: Req) -> dict:
     """List every student (creation order)."""
     items, token = students.list_all(req.query.limit, req.query.next_token)
     return {"items": [student_out(s).model_dump(mode="json") for s in items], "next_token": token}
 
 
-@route(bp, "/admin/students/{student_id}", "GET", auth="admin", response=StudentOut, tag="students")
-def get_student(req: Req, student_id: str) -> StudentOut:
+@route(bp, "/admin/students/{student_id}", "GET", auth="admin", response=S.StudentOut, tag="students")
+def get_student(req: Req, student_id: str) -> S.StudentOut:
     """Read one student."""
     return student_out(students.get(student_id))
 
 
-@route(bp, "/customer/students", "GET", auth="customer", query=ListQuery, response=StudentPage, tag="students")
+@route(bp, "/customer/students", "GET", auth="customer", query=LIST_QUERY, response=StudentPage, tag="students")
 def list_my_students(req: Req) -> dict:
     """The signed-in customer's own students."""
     items, token = students.list_for_customer(str(req.principal.id), req.query.limit, req.query.next_token)

@@ -3,90 +3,21 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
 
 from chalice import Blueprint
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from chalicelib.academic import recurrence, schedules
-from chalicelib.api import ListQuery, Reply, Req, Strict, page_model, route
-from chalicelib.db import iso
+from chalicelib.api import Reply, Req, route, schemas
+from chalicelib.db import ENTITY_ID, iso
 from chalicelib.errors import ValidationFailed
 from chalicelib.jobs import audit
-from chalicelib.validators import EntityId, Name, Text, TimeZone
 
 bp = Blueprint(__name__)
+S = schemas("chalicelib.academic.schemas")  # the models, imported on first use
 
 
-class ScheduleIn(Strict):
-    title: Name
-    student_ids: list[EntityId] = Field(min_length=1, max_length=schedules.MAX_STUDENTS)
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
-    recurrence: Literal["none", "weekly"] = "none"
-    until: date | None = Field(None, description="Last date of a weekly schedule (inclusive); open-ended if absent.")
-    timezone: TimeZone = Field("UTC", description="Zone whose calendar dates attendance uses.")
-
-    @model_validator(mode="after")
-    def _order(self) -> ScheduleIn:
-        if self.ends_at <= self.starts_at:
-            raise ValueError("ends_at must be after starts_at")
-        if self.until is not None and self.recurrence != "weekly":
-            raise ValueError("until is only for weekly schedules")
-        if self.until is not None and self.until < recurrence.local_date(self.timezone, self.starts_at):
-            raise ValueError("until is before the first session")
-        return self
-
-
-class ScheduleOut(BaseModel):
-    id: str
-    title: str
-    student_ids: list[str]
-    starts_at: str
-    ends_at: str
-    recurrence: str
-    until: str | None
-    timezone: str
-    created_at: str
-    updated_at: str
-
-
-class ScheduleQuery(ListQuery):
-    student_id: EntityId | None = None
-    from_: date | None = Field(None, alias="from", description="Only schedules with a session on or after this date.")
-    to: date | None = Field(None, description="Only schedules with a session on or before this date.")
-
-
-class AttendanceIn(Strict):
-    status: Literal["present", "absent", "late"]
-    note: Text | None = None
-
-
-class AttendanceOut(BaseModel):
-    schedule_id: str
-    date: str
-    student_id: str
-    status: str
-    note: str | None
-    created_at: str
-    updated_at: str
-    updated_by: str | None
-
-
-class AttendanceQuery(ListQuery):
-    from_: date | None = Field(None, alias="from")
-    to: date | None = None
-
-
-class DeletedOut(BaseModel):
-    deleted: bool | None = None
-    attendance_deleted: int | None = None
-    status: str | None = None
-    job_id: str | None = None
-
-
-def schedule_out(s: schedules.Schedule) -> ScheduleOut:
-    return ScheduleOut(
+def schedule_out(s: schedules.Schedule) -> S.ScheduleOut:
+    return S.ScheduleOut(
         id=s.id,
         title=s.title,
         student_ids=list(s.student_ids or []),
@@ -100,8 +31,8 @@ def schedule_out(s: schedules.Schedule) -> ScheduleOut:
     )
 
 
-def attendance_out(a: schedules.Attendance) -> AttendanceOut:
-    return AttendanceOut(
+def attendance_out(a: schedules.Attendance) -> S.AttendanceOut:
+    return S.AttendanceOut(
         schedule_id=a.schedule_id,
         date=a.date,
         student_id=a.student_id,
@@ -125,17 +56,15 @@ def _bad_date(field: str) -> date:
 
 
 def check_id(value: str, field: str) -> str:
-    from chalicelib.validators import _ID
-
-    if not _ID.match(value):
+    if not ENTITY_ID.match(value):
         raise ValidationFailed(f"{field} is not a valid id.", details={"fields": {field: "not a valid id"}})
     return value
 
 
-@route(bp, "/admin/schedules", "POST", auth="admin", body=ScheduleIn, response=ScheduleOut, status=201, tag="schedules")
-def create_schedule(req: Req) -> ScheduleOut:
+@route(bp, "/admin/schedules", "POST", auth="admin", body=S.ScheduleIn, response=S.ScheduleOut, status=201, tag="schedules")
+def create_schedule(req: Req) -> S.ScheduleOut:
     """Create a schedule for one or more students."""
-    body: ScheduleIn = req.body
+    body: S.ScheduleIn = req.body
     times = recurrence.ScheduleTimes(
         recurrence.utc(body.starts_at), recurrence.utc(body.ends_at), body.recurrence, body.until, body.timezone
     )
@@ -144,10 +73,10 @@ def create_schedule(req: Req) -> ScheduleOut:
     return schedule_out(s)
 
 
-@route(bp, "/admin/schedules", "GET", auth="admin", query=ScheduleQuery, response=page_model(ScheduleOut), tag="schedules")
+@route(bp, "/admin/schedules", "GET", auth="admin", query=S.ScheduleQuery, response=S.page("ScheduleOut"), tag="schedules")
 def list_schedules(req: Req) -> dict:
     """Live schedules (filters: student_id, from, to), by first session date."""
-    q: ScheduleQuery = req.query
+    q: S.ScheduleQuery = req.query
     if q.from_ and q.to and q.to < q.from_:
         raise ValidationFailed("'to' is before 'from'.", details={"fields": {"query.to": "must be on or after from"}})
     if q.student_id:
@@ -157,8 +86,8 @@ def list_schedules(req: Req) -> dict:
     return {"items": [schedule_out(s).model_dump(mode="json") for s in items], "next_token": token}
 
 
-@route(bp, "/admin/schedules/{schedule_id}", "GET", auth="admin", response=ScheduleOut, errors=(400,), tag="schedules")
-def get_schedule(req: Req, schedule_id: str) -> ScheduleOut:
+@route(bp, "/admin/schedules/{schedule_id}", "GET", auth="admin", response=S.ScheduleOut, errors=(400,), tag="schedules")
+def get_schedule(req: Req, schedule_id: str) -> S.ScheduleOut:
     """Read one schedule (404 once it is being deleted)."""
     return schedule_out(schedules.get(check_id(schedule_id, "schedule_id")))
 
@@ -168,8 +97,8 @@ def get_schedule(req: Req, schedule_id: str) -> ScheduleOut:
     "/admin/schedules/{schedule_id}",
     "DELETE",
     auth="admin",
-    response=DeletedOut,
-    also={202: DeletedOut},
+    response=S.DeletedOut,
+    also={202: S.DeletedOut},
     tag="schedules",
     errors=(400, 409),
 )
@@ -191,14 +120,14 @@ def delete_schedule(req: Req, schedule_id: str) -> Reply:
     "/admin/schedules/{schedule_id}/attendance/{date}/{student_id}",
     "PUT",
     auth="admin",
-    body=AttendanceIn,
-    response=AttendanceOut,
+    body=S.AttendanceIn,
+    response=S.AttendanceOut,
     tag="schedules",
     errors=(409,),
 )
-def put_attendance(req: Req, schedule_id: str, date: str, student_id: str) -> AttendanceOut:
+def put_attendance(req: Req, schedule_id: str, date: str, student_id: str) -> S.AttendanceOut:
     """Record (upsert) one student's attendance for one session date."""
-    body: AttendanceIn = req.body
+    body: S.AttendanceIn = req.body
     day = parse_date(date)
     check_id(schedule_id, "schedule_id")
     check_id(student_id, "student_id")
@@ -218,12 +147,12 @@ def put_attendance(req: Req, schedule_id: str, date: str, student_id: str) -> At
     "/admin/schedules/{schedule_id}/attendance",
     "GET",
     auth="admin",
-    query=AttendanceQuery,
-    response=page_model(AttendanceOut),
+    query=S.AttendanceQuery,
+    response=S.page("AttendanceOut"),
     tag="schedules",
 )
 def list_attendance(req: Req, schedule_id: str) -> dict:
     """A schedule's attendance, by date then student (filters: from, to)."""
-    q: AttendanceQuery = req.query
+    q: S.AttendanceQuery = req.query
     items, token = schedules.list_attendance(check_id(schedule_id, "schedule_id"), q.limit, q.next_token, q.from_, q.to)
     return {"items": [attendance_out(a).model_dump(mode="json") for a in items], "next_token": token}

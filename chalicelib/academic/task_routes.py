@@ -2,141 +2,44 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Any, Literal
+from typing import Any
 
 from chalice import Blueprint, Cron
-from pydantic import BaseModel, Field, StrictBool
 
 from chalicelib.academic import tasks
 from chalicelib.academic.schedule_routes import check_id, parse_date
-from chalicelib.api import ListQuery, Reply, Req, Strict, page_model, route
+from chalicelib.api import Reply, Req, route, schemas
 from chalicelib.jobs import audit
 from chalicelib.observability import logger, metrics
-from chalicelib.validators import EntityId, Name, Text, TimeZone
 
 bp = Blueprint(__name__)
+S = schemas("chalicelib.academic.schemas")  # the models, imported on first use
 
 
-class TaskIn(Strict):
-    title: Name
-    description: Text | None = None
-    student_id: EntityId | None = None
-    recurrence: Literal["none", "daily"]
-    timezone: TimeZone | None = Field(None, description="IANA zone; default the student's zone, else UTC.")
-    starts_on: date | None = Field(None, description="Default: today in the task's zone.")
-    ends_on: date | None = None
-
-
-class TaskOut(BaseModel):
-    id: str
-    title: str
-    description: str | None
-    student_id: str | None
-    recurrence: str
-    timezone: str
-    starts_on: str
-    ends_on: str | None
-    status: str
-    created_at: str | None
-    updated_at: str | None
-    deleted_at: str | None
-
-
-class TaskCreated(BaseModel):
-    task: TaskOut
-    instances_created: int
-
-
-class TaskEnded(BaseModel):
-    task: TaskOut
-    future_instances_deleted: int
-    already_ended: bool
-
-
-class InstanceOut(BaseModel):
-    task_id: str
-    date: str
-    status: str
-    timezone: str
-    source: str
-    created_at: str | None
-    updated_at: str | None
-    done_at: str | None
-    done_by: str | None
-
-
-class InstancePatch(Strict):
-    status: Literal["open", "done"]
-
-
-class TaskQuery(ListQuery):
-    student_id: EntityId | None = None
-
-
-class InstanceQuery(ListQuery):
-    from_: date | None = Field(None, alias="from")
-    to: date | None = None
-
-
-class PruneIn(Strict):
-    apply: StrictBool = False
-    cursor: str | None = Field(None, max_length=4096, description="next_cursor of the previous batch.")
-    limit: int = Field(1000, ge=1, le=tasks.MAX_WORK_ITEMS, description="Index entries examined in this batch.")
-
-
-class PruneOut(BaseModel):
-    dry_run: bool
-    scanned: int
-    matched: int
-    deleted: int
-    sample: list[dict[str, Any]]
-    next_cursor: str | None
-
-
-class BackfillIn(Strict):
-    from_: date = Field(alias="from")
-    to: date
-    apply: StrictBool = False
-    task_id: EntityId | None = None
-    cursor: str | None = Field(None, max_length=4096)
-    limit: int = Field(500, ge=1, le=tasks.MAX_WORK_ITEMS, description="Tasks examined in this batch (fewer for long ranges).")
-
-
-class BackfillOut(BaseModel):
-    dry_run: bool
-    tasks: int
-    matched: int
-    created: int
-    existing: int
-    sample: list[dict[str, Any]]
-    next_cursor: str | None
-
-
-@route(bp, "/admin/tasks", "POST", auth="admin", body=TaskIn, response=TaskCreated, status=201, tag="tasks")
+@route(bp, "/admin/tasks", "POST", auth="admin", body=S.TaskIn, response=S.TaskCreated, status=201, tag="tasks")
 def create_task(req: Req) -> dict:
     """Create a task and exactly one instance (none yet for a daily task starting in the future)."""
-    b: TaskIn = req.body
+    b: S.TaskIn = req.body
     task, created = tasks.create(b.title, b.description, b.student_id, b.recurrence, b.timezone, b.starts_on, b.ends_on)
     audit.record(req.actor, "task.create", f"task:{task.id}", b.model_dump(mode="json"), {"instances_created": created})
     return {"task": tasks.task_dict(task), "instances_created": created}
 
 
-@route(bp, "/admin/tasks", "GET", auth="admin", query=TaskQuery, response=page_model(TaskOut), tag="tasks")
+@route(bp, "/admin/tasks", "GET", auth="admin", query=S.TaskQuery, response=S.page("TaskOut"), tag="tasks")
 def list_tasks(req: Req) -> dict:
     """Every task, in creation order (filter: student_id)."""
-    q: TaskQuery = req.query
+    q: S.TaskQuery = req.query
     items, token = tasks.list_tasks(q.limit, q.next_token, q.student_id)
     return {"items": [tasks.task_dict(t) for t in items], "next_token": token}
 
 
-@route(bp, "/admin/tasks/{task_id}", "GET", auth="admin", response=TaskOut, errors=(400,), tag="tasks")
+@route(bp, "/admin/tasks/{task_id}", "GET", auth="admin", response=S.TaskOut, errors=(400,), tag="tasks")
 def get_task(req: Req, task_id: str) -> dict:
     """Read one task."""
     return tasks.task_dict(tasks.get(check_id(task_id, "task_id")))
 
 
-@route(bp, "/admin/tasks/{task_id}", "DELETE", auth="admin", response=TaskEnded, errors=(400,), tag="tasks")
+@route(bp, "/admin/tasks/{task_id}", "DELETE", auth="admin", response=S.TaskEnded, errors=(400,), tag="tasks")
 def delete_task(req: Req, task_id: str) -> dict:
     """End a task: its recurrence stops, future instances go, past ones stay (idempotent)."""
     task, removed, already = tasks.end(check_id(task_id, "task_id"))
@@ -149,33 +52,39 @@ def delete_task(req: Req, task_id: str) -> dict:
     "/admin/tasks/{task_id}/instances",
     "GET",
     auth="admin",
-    query=InstanceQuery,
-    response=page_model(InstanceOut),
+    query=S.InstanceQuery,
+    response=S.page("InstanceOut"),
     tag="tasks",
 )
 def list_instances(req: Req, task_id: str) -> dict:
     """A task's instances, ordered by date (filters: from, to)."""
-    q: InstanceQuery = req.query
+    q: S.InstanceQuery = req.query
     items, token = tasks.list_instances(check_id(task_id, "task_id"), q.limit, q.next_token, q.from_, q.to)
     return {"items": [tasks.instance_dict(i) for i in items], "next_token": token}
 
 
 @route(
-    bp, "/admin/tasks/{task_id}/instances/{date}", "PATCH", auth="admin", body=InstancePatch, response=InstanceOut, tag="tasks"
+    bp,
+    "/admin/tasks/{task_id}/instances/{date}",
+    "PATCH",
+    auth="admin",
+    body=S.InstancePatch,
+    response=S.InstanceOut,
+    tag="tasks",
 )
 def patch_instance(req: Req, task_id: str, date: str) -> dict:
     """Mark one instance open or done."""
-    body: InstancePatch = req.body
+    body: S.InstancePatch = req.body
     day = parse_date(date)
     inst = tasks.set_instance_status(check_id(task_id, "task_id"), day, body.status, req.principal.id)
     audit.record(req.actor, "task_instance.update", f"task:{task_id}:{day.isoformat()}", body.model_dump(), {"status": 200})
     return tasks.instance_dict(inst)
 
 
-@route(bp, "/admin/tasks/prune-future", "POST", auth="admin", body=PruneIn, response=PruneOut, tag="tasks")
+@route(bp, "/admin/tasks/prune-future", "POST", auth="admin", body=S.PruneIn, response=S.PruneOut, tag="tasks")
 def prune_future(req: Req) -> dict:
     """Delete instances of recurring tasks dated after the task's local today (dry-run by default; one batch)."""
-    b: PruneIn = req.body
+    b: S.PruneIn = req.body
     result = tasks.prune_future(b.apply, b.cursor, b.limit)
     audit.record(
         req.actor,
@@ -187,10 +96,10 @@ def prune_future(req: Req) -> dict:
     return result
 
 
-@route(bp, "/admin/tasks/backfill", "POST", auth="admin", body=BackfillIn, response=BackfillOut, tag="tasks")
+@route(bp, "/admin/tasks/backfill", "POST", auth="admin", body=S.BackfillIn, response=S.BackfillOut, tag="tasks")
 def backfill(req: Req) -> Reply:
     """Create missed daily instances in [from, to] (dry-run by default; one batch, never duplicates)."""
-    b: BackfillIn = req.body
+    b: S.BackfillIn = req.body
     result = tasks.backfill(b.from_, b.to, b.apply, b.cursor, b.limit, b.task_id)
     audit.record(
         req.actor,

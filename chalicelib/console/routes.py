@@ -26,14 +26,14 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from chalice import Blueprint, Response
-from pydantic import BaseModel, Field
 
-from chalicelib.api import Reply, Req, Strict, route
+from chalicelib.api import Reply, Req, route, schemas
 from chalicelib.auth import mint_dev_token
 from chalicelib.errors import NotFound
 from chalicelib.settings import get_settings
 
 bp = Blueprint(__name__)
+S = schemas("chalicelib.console.schemas")  # the models, imported on first use
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 CONTENT_TYPES = {
@@ -194,26 +194,12 @@ def console_static(req: Req, name: str) -> Response:
     return Response(body=file.body, status_code=200, headers=headers)
 
 
-class DevSignInIn(Strict):
-    role: Literal["admin", "customer"]
-    sub: str | None = Field(
-        None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$", description="User id; default: the demo user."
-    )
-
-
-class DevSignInOut(BaseModel):
-    token: str
-    role: str
-    sub: str
-    expires_in: int
-
-
 if dev_sign_in_enabled():
 
-    @route(bp, "/console/dev-sign-in", "POST", auth="public", body=DevSignInIn, response=DevSignInOut, tag="console")
+    @route(bp, "/console/dev-sign-in", "POST", auth="public", body=S.DevSignInIn, response=S.DevSignInOut, tag="console")
     def dev_sign_in(req: Req) -> Reply:
         """Local stage only: a development token for the admin or the demo customer (absent on other stages)."""
-        body: DevSignInIn = req.body
+        body: S.DevSignInIn = req.body
         sub = body.sub or (DEV_ADMIN_SUB if body.role == "admin" else DEV_CUSTOMER_SUB)
         ttl = 8 * 3600
         token = mint_dev_token(body.role, sub, ttl_seconds=ttl)

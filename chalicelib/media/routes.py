@@ -2,110 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from chalice import Blueprint
-from pydantic import BaseModel, Field, StrictInt
 
 from chalicelib.academic import students
-from chalicelib.api import ListQuery, Reply, Req, Strict, page_model, route
+from chalicelib.api import Reply, Req, route, schemas
 from chalicelib.db import iso
 from chalicelib.errors import ApiError
 from chalicelib.jobs import audit
 from chalicelib.media import domain, objects, service, store
 from chalicelib.media.store import Homework, Video
-from chalicelib.validators import EntityId
 
 bp = Blueprint(__name__)
+S = schemas("chalicelib.media.schemas")  # the models, imported on first use
 
 
 # --- models ------------------------------------------------------------------------------------
 
 
-class UploadIn(Strict):
-    student_id: EntityId
-    filename: str = Field(min_length=1, max_length=255)
-    content_type: str = Field(min_length=3, max_length=255)
-    size_bytes: StrictInt = Field(ge=1, description="Exact size of the file to upload, in bytes.")
+HomeworkPage = S.page("HomeworkOut")
+VideoPage = S.page("VideoOut")
 
 
-class UploadOut(BaseModel):
-    url: str
-    fields: dict[str, str]
-    expires_at: str
-    max_bytes: int
-
-
-class HomeworkOut(BaseModel):
-    id: str
-    student_id: str
-    customer_id: str
-    filename: str
-    content_type: str
-    size_bytes: int
-    status: Literal["awaiting_upload", "uploaded"]
-    created_at: str
-    uploaded_at: str | None = None
-    download_url: str | None = Field(None, description="Short-lived (5 min) link, once uploaded.")
-
-
-class HomeworkCreated(BaseModel):
-    homework: HomeworkOut
-    upload: UploadOut
-
-
-class VariantOut(BaseModel):
-    name: str
-    key: str
-    size_bytes: int
-    width: int | None = None
-    height: int | None = None
-    duration_s: float | None = None
-    url: str | None = Field(None, description="Short-lived (5 min) download link.")
-
-
-class VideoOut(BaseModel):
-    id: str
-    student_id: str
-    customer_id: str
-    filename: str
-    content_type: str
-    size_bytes: int
-    status: Literal["awaiting_upload", "uploaded"]
-    variants: list[VariantOut]
-    variant_count: int
-    optimisable: bool
-    job: dict[str, Any] | None = None
-    poster_url: str | None = None
-    created_at: str
-    updated_at: str
-
-
-class VideoCreated(BaseModel):
-    video: VideoOut
-    upload: UploadOut
-
-
-class JobQueued(BaseModel):
-    job_id: str
-
-
-class HomeworkQuery(ListQuery):
-    student_id: EntityId | None = Field(None, description="Only this student's homework.")
-
-
-class MediaQuery(ListQuery):
-    optimisable: bool | None = Field(None, description="true: original only; false: already optimised.")
-    student_id: EntityId | None = Field(None, description="Only this student's videos.")
-
-
-HomeworkPage = page_model(HomeworkOut)
-VideoPage = page_model(VideoOut)
-
-
-def homework_out(hw: Homework) -> HomeworkOut:
+def homework_out(hw: Homework) -> S.HomeworkOut:
     uploaded = hw.status == domain.UPLOADED
-    return HomeworkOut(
+    return S.HomeworkOut(
         id=hw.id,
         student_id=hw.student_id,
         customer_id=hw.customer_id,
@@ -119,10 +41,10 @@ def homework_out(hw: Homework) -> HomeworkOut:
     )
 
 
-def video_out(v: Video, job: dict[str, Any] | None) -> VideoOut:
+def video_out(v: Video, job: dict[str, Any] | None) -> S.VideoOut:
     count = int(v.variant_count or 0)
     variants = [
-        VariantOut(
+        S.VariantOut(
             name=x.name,
             key=x.key,
             size_bytes=int(x.size_bytes),
@@ -133,7 +55,7 @@ def video_out(v: Video, job: dict[str, Any] | None) -> VideoOut:
         )
         for x in v.variants or []
     ]
-    return VideoOut(
+    return S.VideoOut(
         id=v.id,
         student_id=v.student_id,
         customer_id=v.customer_id,
@@ -151,7 +73,7 @@ def video_out(v: Video, job: dict[str, Any] | None) -> VideoOut:
     )
 
 
-def _video_detail(v: Video) -> VideoOut:
+def _video_detail(v: Video) -> S.VideoOut:
     job = service.current_job(v)
     return video_out(v, job.to_dict() if job else None)
 
@@ -181,43 +103,45 @@ def _customer_scope(req: Req, student_id: str | None) -> str:
     "/customer/homework",
     "POST",
     auth="customer",
-    body=UploadIn,
-    response=HomeworkCreated,
+    body=S.UploadIn,
+    response=S.HomeworkCreated,
     status=201,
     errors=(404,),
     tag="media",
 )
 def start_homework_upload(req: Req) -> dict[str, Any]:
     """Start a homework upload: a presigned POST for one file (pdf, jpeg, png, heic, docx, txt)."""
-    b: UploadIn = req.body
+    b: S.UploadIn = req.body
     hw, upload = service.start_homework(str(req.principal.id), b.student_id, b.filename, b.content_type, b.size_bytes)
     return {"homework": homework_out(hw).model_dump(mode="json"), "upload": upload}
 
 
-@route(bp, "/customer/homework/{homework_id}/complete", "POST", auth="customer", response=HomeworkOut, errors=(409,), tag="media")
-def complete_homework_upload(req: Req, homework_id: str) -> HomeworkOut:
+@route(
+    bp, "/customer/homework/{homework_id}/complete", "POST", auth="customer", response=S.HomeworkOut, errors=(409,), tag="media"
+)
+def complete_homework_upload(req: Req, homework_id: str) -> S.HomeworkOut:
     """Confirm an upload: 200 once the object exists with the declared size and type; 409 if not."""
     return homework_out(service.complete_homework(homework_id, str(req.principal.id)))
 
 
-@route(bp, "/customer/homework", "GET", auth="customer", query=HomeworkQuery, response=HomeworkPage, errors=(404,), tag="media")
+@route(bp, "/customer/homework", "GET", auth="customer", query=S.HomeworkQuery, response=HomeworkPage, errors=(404,), tag="media")
 def list_my_homework(req: Req) -> dict[str, Any]:
     """The signed-in customer's homework, newest first (optionally one student's)."""
-    q: HomeworkQuery = req.query
+    q: S.HomeworkQuery = req.query
     customer_id = _customer_scope(req, q.student_id)
     return _homework_page(*store.list_homework(q.limit, q.next_token, customer_id=customer_id, student_id=q.student_id))
 
 
-@route(bp, "/customer/homework/{homework_id}", "GET", auth="customer", response=HomeworkOut, tag="media")
-def get_my_homework(req: Req, homework_id: str) -> HomeworkOut:
+@route(bp, "/customer/homework/{homework_id}", "GET", auth="customer", response=S.HomeworkOut, tag="media")
+def get_my_homework(req: Req, homework_id: str) -> S.HomeworkOut:
     """One of the customer's homework uploads (with a short-lived download link once uploaded)."""
     return homework_out(store.get_homework(homework_id, str(req.principal.id)))
 
 
-@route(bp, "/admin/homework", "GET", auth="admin", query=HomeworkQuery, response=HomeworkPage, tag="media")
+@route(bp, "/admin/homework", "GET", auth="admin", query=S.HomeworkQuery, response=HomeworkPage, tag="media")
 def list_homework(req: Req) -> dict[str, Any]:
     """Every homework upload, newest first (filter by student)."""
-    q: HomeworkQuery = req.query
+    q: S.HomeworkQuery = req.query
     return _homework_page(*store.list_homework(q.limit, q.next_token, student_id=q.student_id))
 
 
@@ -225,28 +149,43 @@ def list_homework(req: Req) -> dict[str, Any]:
 
 
 @route(
-    bp, "/customer/videos", "POST", auth="customer", body=UploadIn, response=VideoCreated, status=201, errors=(404,), tag="media"
+    bp,
+    "/customer/videos",
+    "POST",
+    auth="customer",
+    body=S.UploadIn,
+    response=S.VideoCreated,
+    status=201,
+    errors=(404,),
+    tag="media",
 )
 def start_video_upload(req: Req) -> dict[str, Any]:
     """Start a video proof upload: a presigned POST for one file (mp4, mov, webm, mkv)."""
-    b: UploadIn = req.body
+    b: S.UploadIn = req.body
     video, upload = service.start_video(str(req.principal.id), b.student_id, b.filename, b.content_type, b.size_bytes)
     return {"video": video_out(video, None).model_dump(mode="json"), "upload": upload}
 
 
 @route(
-    bp, "/customer/videos/{video_id}/complete", "POST", auth="customer", response=VideoOut, status=202, errors=(409,), tag="media"
+    bp,
+    "/customer/videos/{video_id}/complete",
+    "POST",
+    auth="customer",
+    response=S.VideoOut,
+    status=202,
+    errors=(409,),
+    tag="media",
 )
-def complete_video_upload(req: Req, video_id: str) -> VideoOut:
+def complete_video_upload(req: Req, video_id: str) -> S.VideoOut:
     """Confirm a video upload: records the original variant and queues its optimisation (202)."""
     video, job = service.complete_video(video_id, str(req.principal.id))
     return video_out(video, job.to_dict() if job else None)
 
 
-@route(bp, "/customer/videos", "GET", auth="customer", query=MediaQuery, response=VideoPage, errors=(404,), tag="media")
+@route(bp, "/customer/videos", "GET", auth="customer", query=S.MediaQuery, response=VideoPage, errors=(404,), tag="media")
 def list_my_videos(req: Req) -> dict[str, Any]:
     """The signed-in customer's videos, newest first."""
-    q: MediaQuery = req.query
+    q: S.MediaQuery = req.query
     customer_id = _customer_scope(req, q.student_id)
     items, token = store.list_videos(
         q.limit, q.next_token, customer_id=customer_id, student_id=q.student_id, optimisable=q.optimisable
@@ -254,27 +193,27 @@ def list_my_videos(req: Req) -> dict[str, Any]:
     return _video_page(items, token)
 
 
-@route(bp, "/customer/videos/{video_id}", "GET", auth="customer", response=VideoOut, tag="media")
-def get_my_video(req: Req, video_id: str) -> VideoOut:
+@route(bp, "/customer/videos/{video_id}", "GET", auth="customer", response=S.VideoOut, tag="media")
+def get_my_video(req: Req, video_id: str) -> S.VideoOut:
     """One of the customer's own videos with its variants and job."""
     return _video_detail(store.get_video(video_id, str(req.principal.id)))
 
 
-@route(bp, "/admin/media", "GET", auth="admin", query=MediaQuery, response=VideoPage, tag="media")
+@route(bp, "/admin/media", "GET", auth="admin", query=S.MediaQuery, response=VideoPage, tag="media")
 def list_media(req: Req) -> dict[str, Any]:
     """Admin > Insights > Media: videos newest first; ``optimisable`` filters by variant count."""
-    q: MediaQuery = req.query
+    q: S.MediaQuery = req.query
     items, token = store.list_videos(q.limit, q.next_token, student_id=q.student_id, optimisable=q.optimisable)
     return _video_page(items, token)
 
 
-@route(bp, "/admin/media/{video_id}", "GET", auth="admin", response=VideoOut, tag="media")
-def get_media(req: Req, video_id: str) -> VideoOut:
+@route(bp, "/admin/media/{video_id}", "GET", auth="admin", response=S.VideoOut, tag="media")
+def get_media(req: Req, video_id: str) -> S.VideoOut:
     """One video with its variants, eligibility and newest job."""
     return _video_detail(store.get_video(video_id))
 
 
-@route(bp, "/admin/media/{video_id}/optimise", "POST", auth="admin", response=JobQueued, status=202, errors=(409,), tag="media")
+@route(bp, "/admin/media/{video_id}/optimise", "POST", auth="admin", response=S.JobQueued, status=202, errors=(409,), tag="media")
 def optimise_media(req: Req, video_id: str) -> Reply:
     """Queue the 720p optimisation: 202 when eligible and idle; 409 already_optimised / already_queued."""
     target = f"video:{video_id}"
