@@ -213,6 +213,10 @@ _GROUP_NAMES = {
 }
 _REGRESSION_BY = {"role": "system", "id": "regression"}
 _MAX_GROUP_ATTEMPTS = 8  # each retry follows a change another writer made to the row in between
+# group_id -> the flood window this container last saw it flooding in. Only a first guess (so a
+# flood costs one group write per intake, not a failed one and another); the conditions decide.
+_FLOODING: dict[str, int] = {}
+_FLOODING_MAX = 1024
 
 
 @functools.cache
@@ -269,12 +273,14 @@ def _group_case(old: dict[str, Any] | None, window: int, limit: int) -> tuple[st
 def _count_in_group(draft: Draft, incident_id: str, now: datetime, limits: Limits) -> bool:
     """Count one incident in its group (creating or reopening it as needed): True if its row may be stored.
 
-    The common case is one conditional UpdateItem (current window, under the limit, group open). When
-    its condition fails, the row it saw comes back and decides the one write that fits: start the
+    The common case is one conditional UpdateItem (current window, under the limit, group open; or,
+    for a group this container last saw flooding in this window, counted as suppressed). When its
+    condition fails, the row it saw comes back and decides the one write that fits: start the
     group, start a new window, reopen a resolved group, or count a flooding incident as suppressed.
     """
     window = int(_clock() // limits.group_window_s) * limits.group_window_s
-    case, status = "count", "open"  # assumed until the row says otherwise
+    # assumed until the row says otherwise
+    case, status = ("flood" if _FLOODING.get(draft.group_id) == window else "count"), "open"
     latest_attr = IncidentGroup.latest
     values: dict[str, Any] = {
         ":now": {"S": IncidentGroup.last_seen.serialize(now)},
@@ -298,11 +304,18 @@ def _count_in_group(draft: Draft, incident_id: str, now: datetime, limits: Limit
         update, condition = _group_expressions(case, status, draft.http_status is not None)
         try:
             _update(IncidentGroup, key, update, _GROUP_NAMES, values, condition)
-            return stored
         except ClientError as exc:
             if not _condition_failed(exc):
                 raise
             case, status, window = _group_case(exc.response.get("Item"), window, limits.group_rows_per_window)
+            continue
+        if stored:
+            _FLOODING.pop(draft.group_id, None)
+        else:
+            if len(_FLOODING) >= _FLOODING_MAX:
+                _FLOODING.clear()
+            _FLOODING[draft.group_id] = window
+        return stored
     raise RuntimeError(f"incident group {draft.group_id} changed {_MAX_GROUP_ATTEMPTS} times while counting one incident")
 
 

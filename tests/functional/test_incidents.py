@@ -55,6 +55,7 @@ def clock(monkeypatch):
 
     c = Clock()
     monkeypatch.setattr(store, "_clock", c)
+    monkeypatch.setattr(store, "_FLOODING", {})  # this container's flood guesses start empty
     return c
 
 
@@ -552,6 +553,38 @@ def test_a_flooding_group_counts_without_rows_and_keeps_what_is_set_once(clock, 
     assert (g["count"], g["stored"], g["suppressed"]) == (4, 1, 3)
     assert g["title"] == "Upload failed 0" and g["first_seen"] == row_received(row)  # set by the first, kept
     assert g["latest"]["message"] == "Upload failed 3" and g["last_seen"] >= g["first_seen"]
+
+
+def test_a_flood_costs_one_group_write_per_intake(clock, aws, limits, monkeypatch):
+    limits(group_rows_per_window=2)
+    writes: list[str | None] = []
+    real_update = store._update
+
+    def counted(model, key, update, names, values, condition=None, return_values="NONE"):
+        if model is store.IncidentGroup:
+            writes.append(condition)
+        return real_update(model, key, update, names, values, condition, return_values)
+
+    monkeypatch.setattr(store, "_update", counted)
+    assert [store.record(_draft())[2] for _ in range(3)] == [True, True, False]
+    writes.clear()
+    assert [store.record(_draft())[2] for _ in range(3)] == [False] * 3
+    assert len(writes) == 3 and all("#fr >= :lim" in c for c in writes)  # no failed guess first
+    clock.now += domain.LIMITS.group_window_s  # the guess is for one window only
+    assert store.record(_draft())[2] is True
+    g = _group(_draft().group_id)
+    assert (g["count"], g["stored"], g["suppressed"]) == (7, 3, 4)
+
+
+def test_a_wrong_flood_guess_costs_a_retry_not_a_row(clock, aws, limits, monkeypatch):
+    limits(group_rows_per_window=2)
+    draft = _draft()
+    window = int(clock.now // domain.LIMITS.group_window_s) * domain.LIMITS.group_window_s
+    monkeypatch.setattr(store, "_FLOODING", {draft.group_id: window})  # e.g. left by a table that was since emptied
+    assert store.record(draft)[2] is True
+    assert draft.group_id not in store._FLOODING
+    g = _group(draft.group_id)
+    assert (g["count"], g["stored"], g["suppressed"]) == (1, 1, 0)
 
 
 def row_received(row: store.Incident) -> str | None:
