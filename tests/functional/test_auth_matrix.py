@@ -1,7 +1,9 @@
 """The authorization matrix, generated from the route table: no route can be left out.
 
 Every route x {anonymous, expired token, tampered token, customer, admin} → the expected class
-of answer. Ownership across customers (customer B reading A's resources) is tested per capability.
+of answer; and every customer route x {customer A, customer B} on customer A's real resources (ids in
+the path, the body and the query): A is served, B gets 404 and A's data is untouched. A new customer
+route whose ids the seed does not know fails here until it is added.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import jwt
 import pytest
 
 import app as _app  # noqa: F401  (registers every route before the matrix is generated)
-from chalicelib.api import ROUTES, RouteSpec
+from chalicelib.api import ROUTES, RouteSpec, resolve
 
 DUMMY_ID = "01JZZZZZZZZZZZZZZZZZZZZZZZ"
 
@@ -93,3 +95,74 @@ def test_matrix(client, tokens, spec):
         assert customer.status_code not in (401, 403)
     else:  # any signed-in role
         assert customer.status_code not in (401, 403) and admin.status_code not in (401, 403)
+
+
+CUSTOMER_ROUTES = [s for s in ROUTES if s.auth == "customer"]
+
+
+@pytest.fixture
+def owned(client, tokens):
+    """Customer A's student, homework and video (real rows and keys, uploads not yet made)."""
+    from tests.media_support import post
+
+    student = post(client, "/admin/students", tokens.admin, {"customer_id": "cust-a", "name": "Ada"}).json_body["id"]
+    post(client, "/admin/students", tokens.admin, {"customer_id": "cust-b", "name": "Bob"})
+    upload = {"student_id": student, "size_bytes": 100}
+    hw = post(client, "/customer/homework", tokens.customer_a, {**upload, "filename": "a.pdf", "content_type": "application/pdf"})
+    video = post(client, "/customer/videos", tokens.customer_a, {**upload, "filename": "a.mp4", "content_type": "video/mp4"})
+    assert hw.status_code == video.status_code == 201
+    return {
+        "student_id": student,
+        "homework_id": hw.json_body["homework"]["id"],
+        "video_id": video.json_body["video"]["id"],
+    }
+
+
+def _owned_request(spec: RouteSpec, owned: dict[str, str]) -> tuple[str, bytes | None, bool]:
+    """(path with A's ids, body naming A's student, whether the request names anything of A's)."""
+    names = re.findall(r"{(\w+)}", spec.path)
+    missing = [n for n in names if n not in owned]
+    assert not missing, f"{spec.method} {spec.path}: add a resource of customer A for {missing} to the `owned` seed"
+    path = re.sub(r"{(\w+)}", lambda m: owned[m.group(1)], spec.path)
+    names_a = bool(names)
+    body = None
+    if spec.body is not None:
+        fields = resolve(spec.body).model_fields
+        assert "student_id" in fields, f"{spec.method} {spec.path}: teach this matrix which of A's ids the body names"
+        ctype, name = ("video/mp4", "b.mp4") if "video" in spec.path else ("application/pdf", "b.pdf")
+        fields = {"student_id": owned["student_id"], "filename": name, "content_type": ctype, "size_bytes": 100}
+        body = json.dumps(fields).encode()
+        names_a = True
+    if spec.query is not None and "student_id" in resolve(spec.query).model_fields:
+        path += f"?student_id={owned['student_id']}"
+        names_a = True
+    return path, body, names_a
+
+
+@pytest.fixture(params=CUSTOMER_ROUTES, ids=_ids)
+def customer_spec(request) -> RouteSpec:
+    return request.param
+
+
+def test_customer_b_never_reaches_customer_a_resources(client, tokens, owned, customer_spec):
+    spec = customer_spec
+    path, body, names_a = _owned_request(spec, owned)
+    before = {k: client.http.get(f"/customer/{k}", headers=tokens.h(tokens.customer_a)).json_body for k in ("homework", "videos")}
+
+    def call(token: str):
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        return client.http.request(spec.method, path, headers=headers, body=body)
+
+    as_b = call(tokens.customer_b)
+    if names_a:
+        assert as_b.status_code == 404, f"customer B: {as_b.status_code} {as_b.body[:300]!r}"
+        assert json.loads(as_b.body)["error"]["code"].endswith("not_found")
+        assert "cust-a" not in as_b.body.decode() and "Ada" not in as_b.body.decode()  # nothing of A's beyond the id B sent
+    else:  # a list of one's own: nothing of A's in it
+        assert as_b.status_code == 200 and not any(v in as_b.body.decode() for v in owned.values())
+    after = {k: client.http.get(f"/customer/{k}", headers=tokens.h(tokens.customer_a)).json_body for k in ("homework", "videos")}
+    assert after == before, "customer B's request changed customer A's data"
+
+    as_a = call(tokens.customer_a)
+    # A is served (409: "complete" before the file was uploaded, a state answer, not a refusal of access).
+    assert as_a.status_code in (200, 201, 202, 409), f"customer A: {as_a.status_code} {as_a.body[:300]!r}"
