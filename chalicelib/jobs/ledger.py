@@ -56,7 +56,7 @@ class Job(Model):
     by_entity = gsi("by_entity", "entity_key", "job_id")
 
     def stuck(self, now: datetime | None = None) -> bool:
-        return states.is_stuck(self.state, self.heartbeat_at, int(self.timeout_s), now or utcnow())
+        return states.is_stuck(self.state, self.heartbeat_at, int(self.timeout_s), now or utcnow(), self.updated_at)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -261,10 +261,16 @@ def record_failure(job_id: str, run_id: str | None, exc_type: str, message: str,
         raise
 
 
-def requeue(job_id: str, allowed_from: tuple[str, ...]) -> Job | None:
-    """failed/cancelled → queued with a new run ahead (retry). None if the job was not in ``allowed_from``."""
+def requeue(job_id: str, allowed_from: tuple[str, ...], queued_before: datetime | None = None) -> Job | None:
+    """failed/cancelled → queued with a new run ahead (retry). None if the job was not in ``allowed_from``.
+
+    With ``queued_before``, a job queued and untouched since then (its message lost) is re-dispatched too.
+    """
     now = utcnow()
     job = Job(job_id=job_id)
+    cond = Job.state.is_in(*allowed_from)
+    if queued_before is not None:
+        cond = cond | ((Job.state == states.QUEUED) & (Job.updated_at < queued_before))
     try:
         job.update(
             actions=[
@@ -274,7 +280,7 @@ def requeue(job_id: str, allowed_from: tuple[str, ...]) -> Job | None:
                 Job.finished_at.remove(),
                 Job.updated_at.set(now),
             ],
-            condition=Job.job_id.exists() & Job.state.is_in(*allowed_from),
+            condition=Job.job_id.exists() & cond,
         )
     except UpdateError as exc:
         if _condition_failed(exc):

@@ -6,7 +6,8 @@ queries that read about one page of items; nothing here scans the table.
 
 - Listing with no filter shows the jobs that need attention: failed, running and queued, merged
   newest first (one bounded query per state, a cursor that remembers where each state stopped).
-- ``state=stuck`` lists running jobs whose heartbeat is older than their type's timeout.
+- ``state=stuck`` lists running jobs whose heartbeat is older than their type's timeout, then queued
+  jobs untouched for longer than any delivery takes (their message was lost); both can be retried.
 - Retrying removes the job's dead letter (if still in the DLQ) before queueing a fresh message,
   so a stale dead letter can never fail the new run.
 - Bulk retry examines one bounded window of the failed (or cancelled) index per call, dry-run by
@@ -34,7 +35,7 @@ from chalicelib.jobs.ledger import Job
 from chalicelib.jobs.queues import QUEUES
 from chalicelib.observability import logger, metrics
 
-STUCK = "stuck"  # a pseudo-state for listing: running with a stale heartbeat
+STUCK = "stuck"  # a pseudo-state for listing: running with a stale heartbeat, or queued with its message lost
 ATTENTION_STATES = (states.FAILED, states.RUNNING, states.QUEUED)  # the default list, merged newest first
 ORPHAN_TYPE = "unknown"  # the ledger's type for messages that named no known job
 JOB_ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")  # ULID
@@ -80,7 +81,7 @@ def detail(job: Job) -> dict[str, Any]:
         out["payload"] = {"truncated": True, "chars": len(text), "keys": keys[:50]}
     stuck = out["stuck"]
     out["actions"] = {
-        "retry": states.can_retry(job.state) and job.type in registry.JOB_TYPES,
+        "retry": states.can_retry(job.state, stuck) and job.type in registry.JOB_TYPES,
         "cancel": states.can_cancel(job.state, stuck),
     }
     return out
@@ -90,13 +91,24 @@ def list_jobs(limit: int, next_token: str | None, state: str | None, job_type: s
     """Newest first. ``state`` and/or ``type``; neither → failed, running and queued merged."""
     check_type(job_type)
     if state == STUCK:
-        return _one_page(states.RUNNING, job_type, limit, next_token, keep=lambda j: j.stuck())
+        return _stuck_page(job_type, limit, next_token)
     if state and job_type:
         # by_state with a type filter: read one page of `limit` entries, never the whole partition
         return _one_page(state, job_type, limit, next_token)
     if state or job_type:
         return ledger.list_jobs(limit, next_token, state=state, job_type=job_type)
     return _merged(limit, next_token)
+
+
+def _stuck_page(job_type: str | None, limit: int, next_token: str | None) -> tuple[list[Job], str | None]:
+    """Stuck running jobs, then stuck queued ones: one filtered page of one partition per call."""
+    phase, inner = states.RUNNING, next_token
+    if next_token and next_token.startswith("q."):
+        phase, inner = states.QUEUED, next_token[2:] or None
+    jobs, token = _one_page(phase, job_type, limit, inner, keep=lambda j: j.stuck())
+    if token:
+        return jobs, token if phase == states.RUNNING else f"q.{token}"
+    return jobs, "q." if phase == states.RUNNING else None
 
 
 def _one_page(
@@ -187,12 +199,14 @@ def summary() -> dict[str, Any]:
     now = utcnow()
     for st in states.STATES:
         n = 0
-        attrs = ["job_id", "type", "state", "heartbeat_at", "timeout_s"] if st == states.RUNNING else ["job_id", "type"]
+        attrs = ["job_id", "type"]
+        if st in (states.RUNNING, states.QUEUED):  # what "stuck" needs
+            attrs += ["state", "heartbeat_at", "updated_at", "timeout_s"]
         for job in Job.by_state.query(st, attributes_to_get=attrs):
             n += 1
             counts = by_type.setdefault(job.type, {})
             counts[st] = counts.get(st, 0) + 1
-            if st == states.RUNNING and states.is_stuck(st, job.heartbeat_at, int(job.timeout_s or 300), now):
+            if states.is_stuck(st, job.heartbeat_at, int(job.timeout_s or 300), now, job.updated_at):
                 stuck += 1
             if n >= COUNT_CAP:
                 capped.append(st)
@@ -272,7 +286,7 @@ def retry_job(job_id: str, actor: dict[str, Any]) -> dict[str, Any]:
 
     def run() -> dict[str, Any]:
         job = get_job(job_id)
-        if not states.can_retry(job.state):
+        if not states.can_retry(job.state, job.stuck()):
             raise _conflict_for(job, "retried")
         if job.type not in registry.JOB_TYPES:
             raise Conflict(
@@ -281,7 +295,8 @@ def retry_job(job_id: str, actor: dict[str, Any]) -> dict[str, Any]:
                 details={"job_id": job_id, "type": job.type},
             )
         removed = remove_dead_letters(job.queue, {job_id})
-        requeued = _requeue_and_send(job_id)
+        stale = job.state == states.QUEUED  # stuck: its message is presumed lost, so it is sent again
+        requeued = _requeue_and_send(job_id, int(job.timeout_s or 300) if stale else None)
         return {
             "job": detail(requeued),
             "dead_letters_removed": removed,
@@ -296,8 +311,11 @@ def retry_job(job_id: str, actor: dict[str, Any]) -> dict[str, Any]:
     return _audited(actor, "job.retry", f"job:{job_id}", {"job_id": job_id}, run)
 
 
-def _requeue_and_send(job_id: str) -> Job:
-    requeued = ledger.requeue(job_id, states.RETRYABLE)
+def _requeue_and_send(job_id: str, stuck_queued_timeout_s: int | None = None) -> Job:
+    queued_before = None
+    if stuck_queued_timeout_s is not None:
+        queued_before = utcnow() - timedelta(seconds=states.queued_stale_after_s(stuck_queued_timeout_s))
+    requeued = ledger.requeue(job_id, states.RETRYABLE, queued_before)
     if requeued is None:  # another admin (or click) got there first
         raise _conflict_for(ledger.get(job_id), "retried")
     try:

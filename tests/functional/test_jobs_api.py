@@ -191,6 +191,39 @@ def test_running_job_cancellable_only_when_stuck(ops):
     assert jobops_fns.calls["hw/5.pdf"] == 0
 
 
+def test_queued_job_whose_message_was_lost_turns_stuck_and_a_retry_sends_it_once(ops):
+    """A crash between the ledger's requeue and the SQS send leaves a queued job with no message."""
+    ops.upload("hw/lost.pdf")
+    job, _ = dispatch("t_needs_object", {"key": "hw/lost.pdf"})
+    boto3.client("sqs").purge_queue(QueueUrl=ops.url(QUEUES["jobs"].name))  # the message is gone
+    fresh = ops.get(f"/admin/jobs/{job.job_id}").json_body
+    assert fresh["state"] == "queued" and fresh["stuck"] is False and fresh["actions"]["retry"] is False
+    r = ops.post(f"/admin/jobs/{job.job_id}/retry")
+    assert r.status_code == 409 and r.json_body["error"]["code"] == "already_queued"  # not yet suspect
+
+    stale_s = states.queued_stale_after_s(30) + 60
+    Job(job_id=job.job_id).update(actions=[Job.updated_at.set(utcnow() - timedelta(seconds=stale_s))])
+    detail = ops.get(f"/admin/jobs/{job.job_id}").json_body
+    assert detail["stuck"] is True and detail["actions"] == {"retry": True, "cancel": True}
+    listed = ops.get("/admin/jobs?state=stuck")
+    assert listed.status_code == 200
+    items, token = listed.json_body["items"], listed.json_body["next_token"]
+    while token:  # running phase first, then queued: follow the cursor like a client does
+        page = ops.get(f"/admin/jobs?state=stuck&next_token={token}").json_body
+        items, token = items + page["items"], page["next_token"]
+    assert [j["job_id"] for j in items] == [job.job_id]
+    assert ops.get("/admin/jobs/summary").json_body["stuck"] == 1
+
+    first = ops.post(f"/admin/jobs/{job.job_id}/retry")
+    again = ops.post(f"/admin/jobs/{job.job_id}/retry")  # a double click
+    assert first.status_code == 202 and first.json_body["job"]["stuck"] is False
+    assert again.status_code == 409 and again.json_body["error"]["code"] == "already_queued"
+    assert ops.depth(QUEUES["jobs"].name) == 1
+    ops.pump()
+    assert ledger.get(job.job_id).state == "succeeded" and jobops_fns.calls["hw/lost.pdf"] == 1
+    assert ops.get("/admin/jobs/summary").json_body["stuck"] == 0
+
+
 def test_bulk_retry_dry_run_changes_nothing_then_apply_in_pages(ops):
     ids = rejected(5, message="Upstream Timeout while fetching")
     other = rejected(2, message="corrupt file")

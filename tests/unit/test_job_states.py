@@ -24,3 +24,17 @@ def test_retry_back_off_grows_and_is_capped():
     delays = [retry_delay_s(n) for n in range(1, 8)]
     assert delays[:3] == [5, 20, 80]
     assert delays == sorted(delays) and max(delays) == 900
+
+
+def test_queued_is_stuck_only_after_longer_than_any_delivery_takes():
+    after = states.queued_stale_after_s(300)
+    assert after >= 2 * (states.MAX_BACK_OFF_S + 300)
+    assert not states.is_stuck("queued", None, 300, NOW, NOW - timedelta(seconds=after - 1))
+    assert states.is_stuck("queued", None, 300, NOW, NOW - timedelta(seconds=after + 1))
+    assert not states.is_stuck("queued", None, 300, NOW, None)
+    assert not states.is_stuck("failed", None, 300, NOW, NOW - timedelta(days=9))
+
+
+def test_a_stuck_queued_job_may_be_retried_a_fresh_one_may_not():
+    assert states.can_retry("queued", stuck=True) and not states.can_retry("queued", stuck=False)
+    assert not states.can_retry("running", stuck=True) and not states.can_retry("succeeded", stuck=True)

@@ -46,7 +46,7 @@ export function watchJob(jobId, { title = "Working…", intervalMs = 1000, unit 
         bar.removeAttribute("value"); // indeterminate
       }
       const counts = p ? (p.total ? `${p.done} of ${p.total} ${unit}` : `${p.done} ${unit} so far`) : total ? `${total} ${unit} to remove` : "";
-      const stateText = { queued: "Queued", running: job.stuck ? "Running (stuck: no heartbeat lately)" : "Running", succeeded: "Done", failed: "Failed", cancelled: "Cancelled" }[job.state] || job.state;
+      const stateText = { queued: job.stuck ? "Queued (stuck: its message seems lost; retry it)" : "Queued", running: job.stuck ? "Running (stuck: no heartbeat lately)" : "Running", succeeded: "Done", failed: "Failed", cancelled: "Cancelled" }[job.state] || job.state;
       const err = job.last_error ? ` — ${job.last_error.message || JSON.stringify(job.last_error)}` : "";
       status.textContent = [stateText, counts].filter(Boolean).join(": ") + (job.state === "failed" ? err : "");
       if (DONE.has(job.state)) return resolve(job);

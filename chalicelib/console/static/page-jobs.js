@@ -13,7 +13,7 @@ const TABS = [
 ];
 
 function stateBadge(job) {
-  if (job.state === "running" && job.stuck) return badge("stuck", "bad");
+  if ((job.state === "running" || job.state === "queued") && job.stuck) return badge(`stuck ${job.state}`, "bad");
   const kind = { failed: "bad", succeeded: "ok", running: "info", queued: "", cancelled: "warn" }[job.state] || "";
   return badge(job.state, kind);
 }
@@ -123,7 +123,8 @@ export async function render(main, { title }) {
 
   function actionButtons(job) {
     const out = [];
-    if (job.state === "failed" || job.state === "cancelled") {
+    // A stuck queued job lost its message: a retry sends it again (the ledger lets one run win).
+    if (job.state === "failed" || job.state === "cancelled" || (job.state === "queued" && job.stuck)) {
       out.push(h("button", { type: "button", class: "btn small", onclick: (ev) => retry(job, ev.currentTarget) }, "Retry", h("span", { class: "visually-hidden" }, ` job ${job.job_id}`)));
     }
     if (job.state === "queued" || job.state === "failed" || (job.state === "running" && job.stuck)) {
