@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import functools
-import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from chalice import Blueprint, Response
-from pydantic import BaseModel, Field, field_validator
 
-from chalicelib.api import ListQuery, Reply, Req, Strict, page_model, route
+from chalicelib.api import LIST_QUERY, Reply, Req, route, schemas
 from chalicelib.db import iso
 from chalicelib.errors import PayloadTooLarge, RateLimited
 from chalicelib.incidents import capture, domain, store
@@ -20,125 +18,10 @@ from chalicelib.jobs import audit
 from chalicelib.observability import logger
 
 bp = Blueprint(__name__)
+S = schemas("chalicelib.incidents.schemas")  # the models, imported on first use
 capture.install()  # unhandled route and job errors become incidents from here on
 
 REPORTER_JS = Path(__file__).resolve().parent.parent / "static" / "incident-reporter.js"
-_AREA = r"^[a-z0-9_-]+(\.[a-z0-9_-]+){0,15}$"
-
-
-# --- models --------------------------------------------------------------------------------------
-
-
-class EntityIn(Strict):
-    type: str = Field(pattern=r"^[a-z][a-z0-9_.-]{0,39}$", description="Entity kind: schedule, student, homework…")
-    id: str = Field(min_length=1, max_length=128, pattern=r"^\S+$")
-
-    @field_validator("type", mode="before")
-    @classmethod
-    def _type(cls, v: Any) -> Any:
-        return v.strip().lower() if isinstance(v, str) else v
-
-
-class IncidentIn(Strict):
-    area: str = Field(
-        max_length=200,
-        description="Dotted place, e.g. customers.homework.upload (backend.* is reserved).",
-        json_schema_extra={"pattern": _AREA},  # documented, so clients (and the fuzzer) can send valid areas
-    )
-    message: str = Field(min_length=1, description=f"What the user saw; cut to {LIMITS.message_chars} characters.")
-    http_status: int | None = Field(None, ge=100, le=599, description="The failed call's HTTP status, if any.")
-    backend_error: Any = Field(None, description=f"The backend's error body (JSON); cut to {LIMITS.backend_error_bytes} bytes.")
-    entities: list[EntityIn] = Field(default_factory=list, description=f"Entity ids; first {LIMITS.max_entities} kept.")
-    location: str = Field(min_length=1, description=f"Page URL or screen; cut to {LIMITS.location_chars} characters.")
-    occurred_at: datetime | None = Field(None, description="The client's clock (the server's is recorded beside it).")
-    request_id: str | None = Field(None, max_length=128, description="X-Request-Id of the failed call.")
-    context: Any = Field(None, description=f"Any JSON; cut to {LIMITS.context_bytes} bytes.")
-    actor: Any = Field(None, description="Ignored: the actor comes from the token. A value sent is kept as claimed_actor.")
-
-    @field_validator("area", mode="before")
-    @classmethod
-    def _area(cls, v: Any) -> Any:
-        if not isinstance(v, str):
-            return v
-        v = v.strip().lower()
-        if not re.match(_AREA, v):
-            raise ValueError("must be a dotted place of letters, digits, '_' or '-', like customers.homework.upload")
-        if v.startswith("backend."):
-            raise ValueError("the 'backend.' prefix is reserved for incidents the server files itself")
-        return v
-
-
-class IncidentAccepted(BaseModel):
-    id: str
-    group_id: str
-    stored: bool = Field(description="False when the group is flooding: the incident was counted, not stored.")
-
-
-class IncidentOut(BaseModel):
-    id: str
-    group_id: str
-    source: str
-    area: str
-    message: str
-    http_status: int | None
-    backend_error: Any = None
-    entities: list[dict[str, str]]
-    location: str | None
-    occurred_at: str | None
-    received_at: str
-    request_id: str | None
-    context: Any = None
-    actor: dict[str, str | None]
-    claimed_actor: Any = None
-    user_agent: str | None
-    source_ip: str | None
-    origin: dict[str, Any] | None
-    dropped: dict[str, Any] | None
-    truncated: list[str]
-
-
-class GroupOut(BaseModel):
-    group_id: str
-    area: str | None
-    source: str | None
-    sources: list[str]
-    http_status: int | None
-    title: str | None
-    count: int
-    stored: int
-    suppressed: int
-    regressions: int
-    first_seen: str | None
-    last_seen: str | None
-    status: Literal["open", "resolved"]
-    latest: dict[str, Any] | None
-    resolved_at: str | None
-    resolved_by: dict[str, Any] | None
-    resolution_note: str | None
-    reopened_at: str | None
-    reopened_by: dict[str, Any] | None
-
-
-class GroupQuery(ListQuery):
-    status: Literal["open", "resolved"] | None = None
-    area: str | None = Field(None, min_length=1, max_length=200)
-    source: Literal["frontend", "backend"] | None = None
-    since: datetime | None = Field(None, description="Groups last seen at or after this time.")
-
-
-class GroupDetail(BaseModel):
-    group: GroupOut
-    items: list[IncidentOut]
-    next_token: str | None
-
-
-class StatusChangeIn(Strict):
-    note: str | None = Field(None, max_length=1000)
-
-
-class StatusChangeOut(BaseModel):
-    group: GroupOut
-    changed: bool = Field(description="False when the group already had that status (the call is idempotent).")
 
 
 # --- intake --------------------------------------------------------------------------------------
@@ -155,8 +38,8 @@ def _utc(dt: datetime | None) -> datetime | None:
     "/incidents",
     "POST",
     auth="optional",
-    body=IncidentIn,
-    response=IncidentAccepted,
+    body=S.IncidentIn,
+    response=S.IncidentAccepted,
     status=202,
     max_body=LIMITS.hard_max_body_bytes,
     errors=(413, 429),
@@ -164,7 +47,7 @@ def _utc(dt: datetime | None) -> datetime | None:
 )
 def report_incident(req: Req) -> Reply:
     """Report an incident (admin, customer or anonymous; rate-limited per actor or source address)."""
-    body: IncidentIn = req.body
+    body: S.IncidentIn = req.body
     retry_after = store.check_rate(req.actor, req.source_ip)
     if retry_after is not None:
         raise RateLimited("Too many incident reports; try again later.", code="incident_rate_limited", retry_after=retry_after)
@@ -205,10 +88,10 @@ def report_incident(req: Req) -> Reply:
 # --- triage --------------------------------------------------------------------------------------
 
 
-@route(bp, "/admin/incidents", "GET", auth="admin", query=GroupQuery, response=page_model(GroupOut), tag="incidents")
+@route(bp, "/admin/incidents", "GET", auth="admin", query=S.GroupQuery, response=S.page("GroupOut"), tag="incidents")
 def list_incident_groups(req: Req) -> dict:
     """Incident groups, newest last_seen first (filters: status, area, source, since)."""
-    q: GroupQuery = req.query
+    q: S.GroupQuery = req.query
     area = q.area.strip().lower() if q.area and not q.area.startswith("backend.") else q.area
     items, token = store.list_groups(q.limit, q.next_token, status=q.status, area=area, source=q.source, since=_utc(q.since))
     return {"items": [store.group_dict(g) for g in items], "next_token": token}
@@ -219,8 +102,8 @@ def list_incident_groups(req: Req) -> dict:
     "/admin/incidents/groups/{group_id}",
     "GET",
     auth="admin",
-    query=ListQuery,
-    response=GroupDetail,
+    query=LIST_QUERY,
+    response=S.GroupDetail,
     tag="incidents",
 )
 def get_incident_group(req: Req, group_id: str) -> dict:
@@ -243,8 +126,8 @@ def _change(req: Req, group_id: str, status: str) -> dict[str, Any]:
     "/admin/incidents/groups/{group_id}/resolve",
     "POST",
     auth="admin",
-    body=StatusChangeIn,
-    response=StatusChangeOut,
+    body=S.StatusChangeIn,
+    response=S.StatusChangeOut,
     tag="incidents",
 )
 def resolve_incident_group(req: Req, group_id: str) -> dict:
@@ -257,8 +140,8 @@ def resolve_incident_group(req: Req, group_id: str) -> dict:
     "/admin/incidents/groups/{group_id}/reopen",
     "POST",
     auth="admin",
-    body=StatusChangeIn,
-    response=StatusChangeOut,
+    body=S.StatusChangeIn,
+    response=S.StatusChangeOut,
     tag="incidents",
 )
 def reopen_incident_group(req: Req, group_id: str) -> dict:

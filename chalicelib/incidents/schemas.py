@@ -1,0 +1,126 @@
+"""Incident Hub: request and response models of incidents/routes.py (imported on first use)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from chalicelib.incidents.domain import LIMITS
+from chalicelib.schema import ListQuery, Out, Strict
+
+_AREA = r"^[a-z0-9_-]+(\.[a-z0-9_-]+){0,15}$"
+
+
+class EntityIn(Strict):
+    type: str = Field(pattern=r"^[a-z][a-z0-9_.-]{0,39}$", description="Entity kind: schedule, student, homework…")
+    id: str = Field(min_length=1, max_length=128, pattern=r"^\S+$")
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _type(cls, v: Any) -> Any:
+        return v.strip().lower() if isinstance(v, str) else v
+
+
+class IncidentIn(Strict):
+    area: str = Field(
+        max_length=200,
+        description="Dotted place, e.g. customers.homework.upload (backend.* is reserved).",
+        json_schema_extra={"pattern": _AREA},  # documented, so clients (and the fuzzer) can send valid areas
+    )
+    message: str = Field(min_length=1, description=f"What the user saw; cut to {LIMITS.message_chars} characters.")
+    http_status: int | None = Field(None, ge=100, le=599, description="The failed call's HTTP status, if any.")
+    backend_error: Any = Field(None, description=f"The backend's error body (JSON); cut to {LIMITS.backend_error_bytes} bytes.")
+    entities: list[EntityIn] = Field(default_factory=list, description=f"Entity ids; first {LIMITS.max_entities} kept.")
+    location: str = Field(min_length=1, description=f"Page URL or screen; cut to {LIMITS.location_chars} characters.")
+    occurred_at: datetime | None = Field(None, description="The client's clock (the server's is recorded beside it).")
+    request_id: str | None = Field(None, max_length=128, description="X-Request-Id of the failed call.")
+    context: Any = Field(None, description=f"Any JSON; cut to {LIMITS.context_bytes} bytes.")
+    actor: Any = Field(None, description="Ignored: the actor comes from the token. A value sent is kept as claimed_actor.")
+
+    @field_validator("area", mode="before")
+    @classmethod
+    def _area(cls, v: Any) -> Any:
+        if not isinstance(v, str):
+            return v
+        v = v.strip().lower()
+        if not re.match(_AREA, v):
+            raise ValueError("must be a dotted place of letters, digits, '_' or '-', like customers.homework.upload")
+        if v.startswith("backend."):
+            raise ValueError("the 'backend.' prefix is reserved for incidents the server files itself")
+        return v
+
+
+class IncidentAccepted(Out):
+    id: str
+    group_id: str
+    stored: bool = Field(description="False when the group is flooding: the incident was counted, not stored.")
+
+
+class IncidentOut(Out):
+    id: str
+    group_id: str
+    source: str
+    area: str
+    message: str
+    http_status: int | None
+    backend_error: Any = None
+    entities: list[dict[str, str]]
+    location: str | None
+    occurred_at: str | None
+    received_at: str
+    request_id: str | None
+    context: Any = None
+    actor: dict[str, str | None]
+    claimed_actor: Any = None
+    user_agent: str | None
+    source_ip: str | None
+    origin: dict[str, Any] | None
+    dropped: dict[str, Any] | None
+    truncated: list[str]
+
+
+class GroupOut(Out):
+    group_id: str
+    area: str | None
+    source: str | None
+    sources: list[str]
+    http_status: int | None
+    title: str | None
+    count: int
+    stored: int
+    suppressed: int
+    regressions: int
+    first_seen: str | None
+    last_seen: str | None
+    status: Literal["open", "resolved"]
+    latest: dict[str, Any] | None
+    resolved_at: str | None
+    resolved_by: dict[str, Any] | None
+    resolution_note: str | None
+    reopened_at: str | None
+    reopened_by: dict[str, Any] | None
+
+
+class GroupQuery(ListQuery):
+    status: Literal["open", "resolved"] | None = None
+    area: str | None = Field(None, min_length=1, max_length=200)
+    source: Literal["frontend", "backend"] | None = None
+    since: datetime | None = Field(None, description="Groups last seen at or after this time.")
+
+
+class GroupDetail(Out):
+    group: GroupOut
+    items: list[IncidentOut]
+    next_token: str | None
+
+
+class StatusChangeIn(Strict):
+    note: str | None = Field(None, max_length=1000)
+
+
+class StatusChangeOut(Out):
+    group: GroupOut
+    changed: bool = Field(description="False when the group already had that status (the call is idempotent).")
