@@ -16,6 +16,7 @@ the route does not exist at all, neither in the app's route table nor in ``/open
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import os
@@ -78,8 +79,10 @@ class StaticFile:
     etag: str
 
 
-def _load_static() -> dict[str, StaticFile]:
-    """Every servable file, read once: the allow-list *is* the directory listing (flat, known types)."""
+@functools.cache
+def static_files() -> dict[str, StaticFile]:
+    """Every servable file, read once (on the first console request, not at cold start): the allow-list
+    *is* the directory listing (flat, known types)."""
     files: dict[str, StaticFile] = {}
     for path in sorted(STATIC_DIR.iterdir()):
         if path.is_file() and _STATIC_NAME.match(path.name):
@@ -87,9 +90,6 @@ def _load_static() -> dict[str, StaticFile]:
             etag = '"' + hashlib.sha256(data).hexdigest()[:20] + '"'
             files[path.name] = StaticFile(data.decode("utf-8"), CONTENT_TYPES[path.suffix], etag)
     return files
-
-
-STATIC: dict[str, StaticFile] = _load_static()
 
 
 def _origin(url: str) -> str | None:
@@ -185,7 +185,7 @@ def console_page(req: Req, area: str, page: str) -> Response:
 )
 def console_static(req: Req, name: str) -> Response:
     """A console asset (JS module, CSS, SVG) from the allow-list; revalidated with its ETag."""
-    file = STATIC.get(name)
+    file = static_files().get(name)
     if file is None:
         raise NotFound("There is no such console file.", code="not_found")
     headers = {"Content-Type": file.content_type, "Cache-Control": "no-cache", "ETag": file.etag, **_security_headers()}

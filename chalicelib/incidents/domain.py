@@ -15,6 +15,7 @@ import json
 import re
 import traceback
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 REDACTED = "[REDACTED]"
@@ -53,14 +54,22 @@ LIMITS = Limits()
 
 # --- scrubbing -----------------------------------------------------------------------------------
 
-_SECRET_KEY = re.compile(r"passw(or)?d|pwd|secret|token|authori[sz]ation|cookie|api_?key|session|credential|private_?key", re.I)
-# Every pattern is linear in the input (possessive quantifiers, boundary look-behinds): the
-# text comes from anyone who can reach POST /incidents.
-_BEARER = re.compile(r"(?<![A-Za-z0-9])(bearer|basic)\s++([A-Za-z0-9\-._~+/]{8,}+=*+)", re.I)
-_JWT = re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}+\.[A-Za-z0-9_-]{4,}+\.[A-Za-z0-9_-]*+")
-_KV_KEY = re.compile(r"""(?<![A-Za-z0-9_-])(?P<name>[A-Za-z0-9_-]{1,64}+)["']?+\s*+[:=]""")
-_KV_VALUE = re.compile(r"""\s*+(?P<q>["']?+)(?P<val>[^"'&?#\s,;}\]]++)""")
-_CARD = re.compile(r"(?<![\d.])[2-6]\d(?:[ -]?\d){11,17}(?![\d.])")
+
+@functools.cache
+def _rx() -> SimpleNamespace:
+    """The scrub patterns, compiled on first use: most Lambdas never scrub an incident (cold start)."""
+    return SimpleNamespace(
+        secret_key=re.compile(
+            r"passw(or)?d|pwd|secret|token|authori[sz]ation|cookie|api_?key|session|credential|private_?key", re.I
+        ),
+        # Every pattern is linear in the input (possessive quantifiers, boundary look-behinds): the
+        # text comes from anyone who can reach POST /incidents.
+        bearer=re.compile(r"(?<![A-Za-z0-9])(bearer|basic)\s++([A-Za-z0-9\-._~+/]{8,}+=*+)", re.I),
+        jwt=re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}+\.[A-Za-z0-9_-]{4,}+\.[A-Za-z0-9_-]*+"),
+        kv_key=re.compile(r"""(?<![A-Za-z0-9_-])(?P<name>[A-Za-z0-9_-]{1,64}+)["']?+\s*+[:=]"""),
+        kv_value=re.compile(r"""\s*+(?P<q>["']?+)(?P<val>[^"'&?#\s,;}\]]++)"""),
+        card=re.compile(r"(?<![\d.])[2-6]\d(?:[ -]?\d){11,17}(?![\d.])"),
+    )
 
 
 _SEPARATORS = str.maketrans("", "", " _-\t")
@@ -69,7 +78,7 @@ _SEPARATORS = str.maketrans("", "", " _-\t")
 @functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
     """True for keys that name secrets (any case; ``-``, ``_`` and spaces ignored)."""
-    return bool(_SECRET_KEY.search(key.translate(_SEPARATORS)))
+    return bool(_rx().secret_key.search(key.translate(_SEPARATORS)))
 
 
 def luhn_ok(digits: str) -> bool:
@@ -96,13 +105,13 @@ def _credential(match: re.Match[str]) -> str:
 
 def _redact_values_of_secret_keys(text: str) -> str:
     """``password=x``, ``"api_key": "x"``, ``session: x`` → the value replaced (keys found without eating values)."""
-    if not _SECRET_KEY.search(text.translate(_SEPARATORS)):
+    if not _rx().secret_key.search(text.translate(_SEPARATORS)):
         return text  # no secret-looking key anywhere: the common case, one linear pass
     out, pos = [], 0
-    for key in _KV_KEY.finditer(text):
+    for key in _rx().kv_key.finditer(text):
         if key.start() < pos or not is_secret_key(key.group("name")):
             continue
-        value = _KV_VALUE.match(text, key.end())
+        value = _rx().kv_value.match(text, key.end())
         if value is None:
             continue
         out.append(text[pos : value.start("val")])
@@ -114,10 +123,10 @@ def _redact_values_of_secret_keys(text: str) -> str:
 
 def scrub_text(text: str) -> str:
     """Secrets inside a free-text value: bearer/basic credentials, JWTs, ``key=value`` secrets, card numbers."""
-    text = _BEARER.sub(_credential, text)
-    text = _JWT.sub("[REDACTED_JWT]", text)
+    text = _rx().bearer.sub(_credential, text)
+    text = _rx().jwt.sub("[REDACTED_JWT]", text)
     text = _redact_values_of_secret_keys(text)
-    return _CARD.sub(_card, text)
+    return _rx().card.sub(_card, text)
 
 
 def scrub(value: Any, depth: int = 0, max_depth: int = LIMITS.max_depth) -> Any:
@@ -210,15 +219,19 @@ def fit(value: Any, budget: int, limits: Limits | None = None) -> tuple[Any, boo
 
 # --- normalisation and grouping ------------------------------------------------------------------
 
-_NORMALISERS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I), "<uuid>"),
-    (re.compile(r"\b[0-7][0-9A-HJKMNP-TV-Z]{25}\b", re.I), "<ulid>"),
-    (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), "<email>"),
-    (re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"), "<time>"),
-    (re.compile(r"\b(?:0x)?[0-9a-f]{12,}\b", re.I), "<hex>"),
-    (re.compile(r"\b(?=[A-Za-z_-]*\d)[A-Za-z0-9_-]{16,}\b"), "<id>"),
-    (re.compile(r"\d+(?:\.\d+)?"), "<n>"),
-]
+
+@functools.cache
+def _normalisers() -> list[tuple[re.Pattern[str], str]]:
+    """Volatile parts of an error text and their placeholders (compiled on first use)."""
+    return [
+        (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I), "<uuid>"),
+        (re.compile(r"\b[0-7][0-9A-HJKMNP-TV-Z]{25}\b", re.I), "<ulid>"),
+        (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), "<email>"),
+        (re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"), "<time>"),
+        (re.compile(r"\b(?:0x)?[0-9a-f]{12,}\b", re.I), "<hex>"),
+        (re.compile(r"\b(?=[A-Za-z_-]*\d)[A-Za-z0-9_-]{16,}\b"), "<id>"),
+        (re.compile(r"\d+(?:\.\d+)?"), "<n>"),
+    ]
 
 
 def error_text(backend_error: Any) -> str | None:
@@ -242,7 +255,7 @@ def error_text(backend_error: Any) -> str | None:
 def normalise(text: str, max_chars: int = 500) -> str:
     """Replace the parts that vary between occurrences of one error (ids, numbers, emails, times)."""
     out = text[: max_chars * 2]  # bounded work whatever the input
-    for pattern, token in _NORMALISERS:
+    for pattern, token in _normalisers():
         out = pattern.sub(token, out)
     return re.sub(r"\s+", " ", out).strip()[:max_chars]
 
