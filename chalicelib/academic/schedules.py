@@ -16,7 +16,7 @@ instead of surviving it; after a schedule is marked ``deleting`` every attendanc
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
 from typing import Any
 
@@ -35,7 +35,8 @@ ACTIVE = "active"
 DELETING = "deleting"
 TX_LIMIT = 100  # DynamoDB TransactWriteItems actions
 INLINE_DELETE_MAX = TX_LIMIT - 1  # attendance deletes + the schedule's own delete fit one transaction
-DELETE_CHUNK = 500  # attendance keys per chunk of the delete job
+DELETE_CHUNK = 500  # keys the delete job deletes (in 25-item BatchWriteItems) between progress checks
+HEARTBEAT_EVERY_S = 20.0  # the delete job's own heartbeat, on time (the worker's thread also beats)
 MAX_STUDENTS = 50
 _RETRIES = 6
 
@@ -306,10 +307,26 @@ def list_attendance(
 
 
 def _attendance_keys(schedule_id: str, limit: int) -> list[str]:
-    it = Attendance.query(
-        schedule_id, consistent_read=True, limit=limit, page_size=limit, attributes_to_get=["schedule_id", "key"]
-    )
+    """Up to ``limit`` attendance keys (consistent; only the sort key is read)."""
+    it = Attendance.query(schedule_id, consistent_read=True, limit=limit, page_size=limit, attributes_to_get=["key"])
     return [a.key for a in it]
+
+
+def _all_attendance_keys(schedule_id: str) -> Iterator[str]:
+    """Every attendance key of a schedule, in 1 MB pages (consistent; only the sort key is read)."""
+    for a in Attendance.query(schedule_id, consistent_read=True, attributes_to_get=["key"]):
+        yield a.key
+
+
+def _chunks(items: Iterable[str], size: int) -> Iterator[list[str]]:
+    buf: list[str] = []
+    for item in items:
+        buf.append(item)
+        if len(buf) == size:
+            yield buf
+            buf = []
+    if buf:
+        yield buf
 
 
 def _delete_members(schedule_id: str, student_ids: Iterable[str]) -> None:
@@ -400,7 +417,14 @@ after_chunk: Callable[[int], None] = lambda deleted: None  # noqa: E731
 
 
 def run_delete_job(job: Any, ctx: Any) -> dict[str, Any]:
-    """The ``delete_schedule`` job: resumable and idempotent (every step re-reads what is left)."""
+    """The ``delete_schedule`` job: resumable and idempotent.
+
+    Marks the schedule deleting (from then on every attendance write fails), then walks the
+    partition's keys in 1 MB pages (consistent, keys only) deleting them in 25-item batches, and walks
+    again until a pass finds nothing. Nothing is remembered between attempts: a retry after a crash
+    re-reads what is left. Between chunks of ``DELETE_CHUNK`` keys: the ``after_chunk`` seam, a
+    heartbeat when ``HEARTBEAT_EVERY_S`` have passed, and the time-budget check.
+    """
     from chalicelib.jobs.worker import PermanentJobError, TransientJobError
 
     schedule_id = (job.payload or {}).get("schedule_id")
@@ -408,18 +432,23 @@ def run_delete_job(job: Any, ctx: Any) -> dict[str, Any]:
         raise PermanentJobError("payload has no schedule_id")
     mark_deleting(schedule_id, job.job_id)
     deleted = 0
+    last_beat = time.monotonic()
     while True:
-        keys = _attendance_keys(schedule_id, DELETE_CHUNK)
-        if not keys:
+        found = 0
+        for keys in _chunks(_all_attendance_keys(schedule_id), DELETE_CHUNK):
+            with Attendance.batch_write() as batch:  # one BatchWriteItem per 25 keys
+                for key in keys:
+                    batch.delete(Attendance(schedule_id=schedule_id, key=key))
+            found += len(keys)
+            deleted += len(keys)
+            after_chunk(deleted)
+            if time.monotonic() - last_beat >= HEARTBEAT_EVERY_S:
+                ctx.heartbeat()
+                last_beat = time.monotonic()
+            if ctx.remaining_ms() < 30_000:
+                raise TransientJobError(f"time budget spent after {deleted} records; the next attempt resumes")
+        if not found:
             break
-        with Attendance.batch_write() as batch:
-            for key in keys:
-                batch.delete(Attendance(schedule_id=schedule_id, key=key))
-        deleted += len(keys)
-        ctx.heartbeat()
-        after_chunk(deleted)
-        if ctx.remaining_ms() < 30_000:
-            raise TransientJobError(f"time budget spent after {deleted} records; the next attempt resumes")
     schedule = find(schedule_id)
     if schedule is not None:
         _delete_members(schedule_id, schedule.student_ids)

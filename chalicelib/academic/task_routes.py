@@ -96,7 +96,7 @@ def prune_future(req: Req) -> dict:
     return result
 
 
-@route(bp, "/admin/tasks/backfill", "POST", auth="admin", body=S.BackfillIn, response=S.BackfillOut, tag="tasks")
+@route(bp, "/admin/tasks/backfill", "POST", auth="admin", body=S.BackfillIn, response=S.BackfillOut, errors=(409,), tag="tasks")
 def backfill(req: Req) -> Reply:
     """Create missed daily instances in [from, to] (dry-run by default; one batch, never duplicates)."""
     b: S.BackfillIn = req.body

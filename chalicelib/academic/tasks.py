@@ -5,20 +5,41 @@ Keys:
   (backfill walks daily tasks) and the sparse ``by_active_daily`` (only tasks the scheduler must
   serve carry ``active_daily``; ending or deleting a task removes it).
 - ``task-instances``: ``task_id`` + ``date`` (local ``YYYY-MM-DD``): the deterministic key that makes
-  "one instance per task per local day" a property of the table. Every create is a conditional put
-  (``attribute_not_exists``), so nothing is ever overwritten. Sparse GSI ``by_series`` (``series``,
+  "one instance per task per local day" a property of the table. Sparse GSI ``by_series`` (``series``,
   ``date``) holds only recurring instances: "future instances of recurring tasks" is one range query.
+
+Who creates instances, and why none of them ever overwrites one:
+- task creation writes the task and its first instance in one transaction (conditional put). A task
+  becomes visible to the scheduler (through its index) only after that commit, and the scheduler's
+  existence check is a consistent read, so it always sees the creation's instance.
+- the hourly scheduler and ``backfill`` both hold the **instance-writer lease** while they write: a
+  row with the reserved key ``LEASE_ID`` in the ``tasks`` table (not a valid task id, so no route can
+  reach it; it carries no indexed attribute, so no list shows it), taken by a conditional update
+  (absent or expired) and released at the end. A second scheduler run (EventBridge may fire twice)
+  finds it held and returns ``skipped`` without reading or writing; ``backfill`` waits a few seconds
+  for it, then answers 409 ``instance_writer_busy``.
+- holding the lease, the scheduler reads existence with consistent ``BatchGetItem`` (100 keys) and
+  writes the missing instances with ``BatchWriteItem`` (25 per request, unprocessed items retried with
+  back-off). A blind put is safe because nobody else can create one of those keys between the read
+  and the write: creators are the two lease holders and task creation (see above); status updates
+  need the item to exist. Before every write the holder checks that its lease has at least
+  ``LEASE_MARGIN_S`` left by its own monotonic clock (measured from before the acquiring request
+  was sent) and renews it otherwise (conditional on still owning it), so a run never writes past
+  its lease. The scheduler's lease outlives its Lambda timeout; a crashed run's lease simply expires.
+- without the lease (``ensure_instances(..., lease=None)``: tests and seeding only; no production path
+  writes instances without it) every create is a conditional put (``attribute_not_exists``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from pynamodb.attributes import UnicodeAttribute
-from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from pynamodb.indexes import IncludeProjection
 from pynamodb.models import Model
 
@@ -26,7 +47,8 @@ from chalicelib.academic import recurrence
 from chalicelib.academic.recurrence import DAILY, TaskWindow
 from chalicelib.academic.students import Student
 from chalicelib.db import UTCDateTime, decode_token, gsi, iso, meta, new_id, page, transaction, utcnow
-from chalicelib.errors import NotFound, ValidationFailed
+from chalicelib.errors import Conflict, NotFound, ValidationFailed
+from chalicelib.observability import logger
 
 KIND = "task"
 ACTIVE = "active"
@@ -34,6 +56,12 @@ ENDED = "ended"
 OPEN = "open"
 DONE = "done"
 BATCH_GET = 100  # DynamoDB BatchGetItem keys per request
+BATCH_WRITE = 25  # DynamoDB BatchWriteItem items per request
+LEASE_ID = "lease#instance-writer"  # reserved key in the tasks table ('#' is never in a task id)
+SCHEDULER_LEASE_S = 960  # the scheduler's Lambda timeout (900 s) + a minute
+BACKFILL_LEASE_S = 120  # an API request's Lambda timeout (30 s), generously
+LEASE_MARGIN_S = 60  # never write with less than this left on the lease (renew first)
+BACKFILL_WAIT_S = 10.0  # how long backfill waits for a running scheduler before answering 409
 MAX_WORK_ITEMS = 5000  # candidate instances per prune/backfill request (bounded work per call)
 
 
@@ -82,6 +110,86 @@ class TaskInstance(Model):
     done_at = UTCDateTime(null=True)
     done_by = UnicodeAttribute(null=True)
     by_series = gsi("by_series", "series", "date", projection=IncludeProjection(["timezone"]))
+
+
+class InstanceWriterLease(Model):
+    """The one row (key ``LEASE_ID``) that makes instance writers take turns. Lives in the tasks
+    table; deliberately not in ``tables.ALL_MODELS`` (same table and key schema as ``Task``)."""
+
+    Meta = meta("tasks")
+    id = UnicodeAttribute(hash_key=True)
+    owner = UnicodeAttribute()  # a fresh id per holder
+    holder = UnicodeAttribute()  # "scheduler" | "backfill"
+    expires_at = NumberAttribute()  # epoch seconds
+    acquired_at = UTCDateTime()
+
+
+# Clocks, patchable in tests: wall time for the shared expiry, monotonic time for our own deadline.
+wall_clock: Callable[[], float] = time.time
+mono_clock: Callable[[], float] = time.monotonic
+
+
+class LeaseLost(Exception):
+    """Our lease was taken over (it expired and someone else acquired it): stop writing."""
+
+    partial: EnsureResult | None = None  # what the interrupted ensure_instances call had done
+
+
+class Lease:
+    """An exclusive, expiring lease on writing task instances (see the module docstring)."""
+
+    def __init__(self, holder: str, ttl_s: float) -> None:
+        self.holder = holder
+        self.ttl_s = ttl_s
+        self.owner = new_id()
+        self._valid_until = 0.0  # monotonic
+
+    def _set(self, condition: Any) -> bool:
+        started = mono_clock()
+        try:
+            InstanceWriterLease(id=LEASE_ID).update(
+                actions=[
+                    InstanceWriterLease.owner.set(self.owner),
+                    InstanceWriterLease.holder.set(self.holder),
+                    InstanceWriterLease.expires_at.set(wall_clock() + self.ttl_s),
+                    InstanceWriterLease.acquired_at.set(utcnow()),
+                ],
+                condition=condition,
+            )
+        except UpdateError as exc:
+            if _condition_failed(exc):
+                return False
+            raise
+        self._valid_until = started + self.ttl_s
+        return True
+
+    def acquire(self) -> bool:
+        """Take the lease if nobody holds it or its holder's time is up."""
+        free = InstanceWriterLease.id.does_not_exist() | (InstanceWriterLease.expires_at < wall_clock())
+        return self._set(free)
+
+    def ensure(self) -> None:
+        """Call before every write: renews when less than ``LEASE_MARGIN_S`` is left; LeaseLost if taken."""
+        if mono_clock() + LEASE_MARGIN_S < self._valid_until:
+            return
+        if not self._set(InstanceWriterLease.owner == self.owner):
+            self._valid_until = 0.0
+            raise LeaseLost(f"the instance-writer lease of this {self.holder} run was taken over")
+
+    def release(self) -> None:
+        try:
+            InstanceWriterLease(id=LEASE_ID).delete(condition=InstanceWriterLease.owner == self.owner)
+        except DeleteError as exc:
+            if not _condition_failed(exc):
+                raise
+        self._valid_until = 0.0
+
+
+def current_lease() -> InstanceWriterLease | None:
+    try:
+        return InstanceWriterLease.get(LEASE_ID, consistent_read=True)
+    except InstanceWriterLease.DoesNotExist:
+        return None
 
 
 @dataclass(frozen=True)
@@ -136,14 +244,42 @@ def _condition_failed(exc: Exception) -> bool:
     return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
-def ensure_instances(candidates: Iterable[Candidate], source: str, *, apply: bool = True, sample_size: int = 20) -> EnsureResult:
-    """Create the candidates that do not exist yet: one batch read per 100 keys, then a conditional
-    put per missing one. Never overwrites; concurrent writers collapse to one item per key."""
+def _batch_put(items: list[TaskInstance], lease: Lease, retries: int = 8) -> None:
+    """One ``BatchWriteItem`` (≤ 25 puts); unprocessed items are sent again with exponential back-off.
+    The lease is checked before every request, retries included."""
+    table = TaskInstance.Meta.table_name
+    conn = TaskInstance._get_connection()
+    pending = [i.serialize() for i in items]
+    delay = 0.05
+    for _ in range(retries):
+        lease.ensure()
+        data = conn.batch_write_item(put_items=pending) or {}
+        left = (data.get("UnprocessedItems") or {}).get(table) or []
+        if not left:
+            return
+        pending = [r["PutRequest"]["Item"] for r in left]
+        time.sleep(delay)
+        delay = min(2.0, delay * 2)
+    raise PutError(f"{len(pending)} task instances still unprocessed after {retries} batch writes")
+
+
+def ensure_instances(
+    candidates: Iterable[Candidate],
+    source: str,
+    *,
+    apply: bool = True,
+    sample_size: int = 20,
+    lease: Lease | None = None,
+) -> EnsureResult:
+    """Create the candidates that do not exist yet: one consistent batch read per 100 keys, then the
+    missing ones. Holding the instance-writer ``lease``: ``BatchWriteItem`` (25 per request) after
+    ``lease.ensure()``; without it: one conditional put each. Never overwrites (module docstring)."""
     result = EnsureResult()
     now = utcnow()
     for chunk in _chunks(candidates, BATCH_GET):
         keys = [(c.task_id, c.date.isoformat()) for c in chunk]
-        have = {(i.task_id, i.date) for i in TaskInstance.batch_get(keys, attributes_to_get=["task_id", "date"])}
+        found = TaskInstance.batch_get(keys, consistent_read=True, attributes_to_get=["task_id", "date"])
+        have = {(i.task_id, i.date) for i in found}
         result.checked += len(chunk)
         missing = [c for c in chunk if (c.task_id, c.date.isoformat()) not in have]
         result.existing += len(chunk) - len(missing)
@@ -152,6 +288,15 @@ def ensure_instances(candidates: Iterable[Candidate], source: str, *, apply: boo
         result.sample += [{"task_id": c.task_id, "date": c.date.isoformat()} for c in missing[: max(0, room)]]
         if not apply:
             continue
+        if lease is not None:
+            for batch_items in _chunks(missing, BATCH_WRITE):
+                try:
+                    _batch_put([_new_instance(c, source, now) for c in batch_items], lease)
+                except LeaseLost as exc:
+                    exc.partial = result
+                    raise
+                result.created += len(batch_items)
+            continue
         for c in missing:
             try:
                 _new_instance(c, source, now).save(condition=TaskInstance.task_id.does_not_exist())
@@ -159,7 +304,7 @@ def ensure_instances(candidates: Iterable[Candidate], source: str, *, apply: boo
             except PutError as exc:
                 if not _condition_failed(exc):
                     raise
-                result.existing += 1  # another run created it between our read and our write
+                result.existing += 1  # another writer created it between our read and our write
     return result
 
 
@@ -331,17 +476,29 @@ def _retire(task: Task) -> None:
             raise
 
 
-def run_scheduler(now: datetime | None = None, page_size: int = 500) -> dict[str, int]:
+def run_scheduler(now: datetime | None = None, page_size: int | None = None) -> dict[str, int]:
     """For every active daily task, ensure the instance for the task's local today exists.
 
-    Pages through the sparse ``by_active_daily`` index and works in chunks of 100 candidates, so
-    memory stays bounded whatever the number of tasks. Safe to run any number of times, concurrently.
+    Takes the instance-writer lease first; if another run (or a backfill) holds it, returns at once
+    with ``skipped: 1`` and writes nothing. Pages through the sparse ``by_active_daily`` index (1 MB
+    pages unless ``page_size``) and works in chunks of 100 candidates, so memory stays bounded
+    whatever the number of tasks. Safe to run any number of times, concurrently.
     """
     now = now or utcnow()
-    stats = {"tasks": 0, "due": 0, "created": 0, "existing": 0, "retired": 0, "not_started": 0}
+    stats = {"tasks": 0, "due": 0, "created": 0, "existing": 0, "retired": 0, "not_started": 0, "skipped": 0, "lease_lost": 0}
+    lease = Lease("scheduler", SCHEDULER_LEASE_S)
+    if not lease.acquire():
+        held = current_lease()
+        stats["skipped"] = 1
+        logger.info(
+            "scheduler run skipped: the instance-writer lease is held",
+            extra={"lease_holder": held.holder if held else None, "lease_expires_at": held.expires_at if held else None},
+        )
+        return stats
 
     def candidates() -> Iterator[Candidate]:
-        for task in Task.by_active_daily.query(DAILY, page_size=page_size):
+        fields = ["id", "timezone", "starts_on", "ends_on"]
+        for task in Task.by_active_daily.query(DAILY, page_size=page_size, attributes_to_get=fields):
             stats["tasks"] += 1
             window = task.window()
             today = recurrence.local_date(task.timezone, now)
@@ -354,10 +511,20 @@ def run_scheduler(now: datetime | None = None, page_size: int = 500) -> dict[str
                 stats["due"] += 1
                 yield Candidate(task.id, today, task.timezone, DAILY)
 
-    for chunk in _chunks(candidates(), BATCH_GET):
-        r = ensure_instances(chunk, "scheduler", sample_size=0)
-        stats["created"] += r.created
-        stats["existing"] += r.existing
+    try:
+        for chunk in _chunks(candidates(), BATCH_GET):
+            r = ensure_instances(chunk, "scheduler", sample_size=0, lease=lease)
+            stats["created"] += r.created
+            stats["existing"] += r.existing
+    except LeaseLost as exc:
+        stats["lease_lost"] = 1
+        if exc.partial is not None:
+            stats["created"] += exc.partial.created
+            stats["existing"] += exc.partial.existing
+        logger.warning("scheduler run stopped: its lease was taken over; the next run finishes", extra={"scheduler": stats})
+        return stats
+    finally:
+        lease.release()
     return stats
 
 
@@ -395,6 +562,23 @@ def prune_future(
     }
 
 
+def _wait_for_lease(holder: str, ttl_s: float, wait_s: float) -> Lease:
+    """The instance-writer lease, waiting up to ``wait_s`` for its holder; 409 ``instance_writer_busy`` after."""
+    lease = Lease(holder, ttl_s)
+    deadline = mono_clock() + wait_s
+    while not lease.acquire():
+        if mono_clock() >= deadline:
+            held = current_lease()
+            retry_after = max(1, int((held.expires_at - wall_clock()) if held else 1))
+            raise Conflict(
+                "Task instances are being written by another run (the hourly scheduler or a backfill); try again shortly.",
+                code="instance_writer_busy",
+                details={"holder": held.holder if held else None, "retry_after_s": retry_after},
+            )
+        time.sleep(0.25)
+    return lease
+
+
 def backfill(
     start: date,
     end_: date,
@@ -427,7 +611,14 @@ def backfill(
         tasks, next_cursor = page(it, per_call)
     live = [t for t in tasks if t.deleted_at is None]
     cands = (Candidate(t.id, d, t.timezone, DAILY) for t in live for d in recurrence.backfill_dates(t.window(), start, end_, now))
-    r = ensure_instances(cands, "backfill", apply=apply, sample_size=sample_size)
+    if not apply:
+        r = ensure_instances(cands, "backfill", apply=False, sample_size=sample_size)
+    else:
+        lease = _wait_for_lease("backfill", BACKFILL_LEASE_S, BACKFILL_WAIT_S)
+        try:
+            r = ensure_instances(cands, "backfill", sample_size=sample_size, lease=lease)
+        finally:
+            lease.release()
     return {
         "dry_run": not apply,
         "tasks": len(tasks),

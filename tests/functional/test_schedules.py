@@ -265,6 +265,53 @@ def test_crash_between_chunks_resumes_without_orphans(client, tokens, students, 
     assert ledger.get(job_id).state == "succeeded"
 
 
+def test_delete_job_reads_keys_in_few_pages_and_deletes_in_batches_of_25(client, tokens, students):
+    """1,000 records: one probe (≤ 100 keys) at the request, then one full keys-only pass and one empty
+    check in the job; 40 BatchWriteItems of 25. (It used to re-query the partition for every chunk.)"""
+    from chalicelib.academic import schedules
+
+    s = make_schedule(client, tokens, students)
+    seed_attendance(s["id"], students, 1000)
+    table = schedules.Attendance.Meta.table_name
+    seen: list[tuple[str, int]] = []
+
+    def count(params, model, **_) -> None:
+        if params.get("TableName") == table:
+            seen.append((model.name, 0))
+        elif table in params.get("RequestItems", {}):
+            seen.append((model.name, len(params["RequestItems"][table])))
+
+    events = schedules.Attendance._get_connection().connection.client.meta.events
+    events.register("before-parameter-build.dynamodb", count)
+    try:
+        r = call(client, "delete", f"/admin/schedules/{s['id']}", tokens.admin)
+        run_job_directly(r.json_body["job_id"])
+    finally:
+        events.unregister("before-parameter-build.dynamodb", count)
+    queries = [n for op, n in seen if op == "Query"]
+    batches = [n for op, n in seen if op == "BatchWriteItem"]
+    assert len(queries) == 3 and len(batches) == 40 and set(batches) == {25}, seen[:5]
+    assert attendance_count(s["id"]) == 0 and schedules.find(s["id"]) is None
+
+
+def test_delete_job_heartbeats_on_time_not_per_chunk(client, tokens, students, monkeypatch):
+    from types import SimpleNamespace
+
+    from chalicelib.academic import schedules
+
+    monkeypatch.setattr(schedules, "DELETE_CHUNK", 100)
+    beats: list[int] = []
+    ctx = SimpleNamespace(heartbeat=lambda: beats.append(1), remaining_ms=lambda: 600_000)
+    for every, expected in ((schedules.HEARTBEAT_EVERY_S, 0), (0.0, 5)):
+        monkeypatch.setattr(schedules, "HEARTBEAT_EVERY_S", every)
+        s = make_schedule(client, tokens, students)
+        seed_attendance(s["id"], students, 450)
+        beats.clear()
+        job = SimpleNamespace(job_id=f"job-{every}", payload={"schedule_id": s["id"]})
+        assert schedules.run_delete_job(job, ctx) == {"schedule_id": s["id"], "attendance_deleted": 450}
+        assert len(beats) == expected and attendance_count(s["id"]) == 0
+
+
 def test_attendance_written_between_listing_and_inline_delete_cannot_survive(client, tokens, students, monkeypatch):
     """The interleaving that would orphan a record: the delete lists 3 records, a write lands, the
     delete commits. The delete's transaction is conditioned on the schedule's rev, so it retries."""

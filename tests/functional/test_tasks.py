@@ -131,29 +131,164 @@ def _seed_daily(n: int, tz: str = "UTC", starts_on: date | None = None) -> list[
     return ids
 
 
-def test_scheduler_twice_and_concurrently_makes_one_instance_per_task_per_day(aws):
+class InstanceWrites:
+    """Counts write calls that reach the task-instances table (botocore level, every client)."""
+
+    OPS = ("PutItem", "BatchWriteItem", "TransactWriteItems", "UpdateItem", "DeleteItem")
+
+    def __init__(self) -> None:
+        from chalicelib.academic.tasks import InstanceWriterLease, TaskInstance
+
+        self.table = TaskInstance.Meta.table_name
+        self.calls = 0
+        clients = {m._get_connection().connection.client for m in (TaskInstance, InstanceWriterLease)}
+        for c in clients:
+            for op in self.OPS:
+                c.meta.events.register(f"before-parameter-build.dynamodb.{op}", self._before)
+
+    def _before(self, params, **_) -> None:
+        items = params.get("TransactItems") or []
+        tables = {params.get("TableName"), *params.get("RequestItems", {})}
+        tables |= {next(iter(i.values())).get("TableName") for i in items}
+        if self.table in tables:
+            self.calls += 1
+
+
+def test_scheduler_twice_makes_one_instance_per_task_per_day_and_the_rerun_writes_nothing(aws):
     from chalicelib.academic import tasks
 
     ids = _seed_daily(250)
     now = datetime(2025, 5, 1, 0, 5, tzinfo=UTC)
+    writes = InstanceWrites()
     first = tasks.run_scheduler(now=now, page_size=100)
-    assert first["created"] == 250 and first["existing"] == 0
+    assert first["created"] == 250 and first["existing"] == 0 and first["skipped"] == 0
+    assert writes.calls == 10  # BatchWriteItem, 25 instances each
+    writes.calls = 0
     second = tasks.run_scheduler(now=now)
-    assert second["created"] == 0 and second["existing"] == 250
-    nxt = now + timedelta(days=1)
+    assert second["created"] == 0 and second["existing"] == 250 and second["skipped"] == 0
+    assert writes.calls == 0
+    assert tasks.current_lease() is None  # released at the end of each run
+    for task_id in ids:
+        assert instances(task_id) == {"2025-05-01": "open"}
+
+
+def test_concurrent_scheduler_runs_one_writes_the_others_skip(aws, monkeypatch):
+    """EventBridge may fire twice: while one run holds the lease, every other run returns at once
+    (skipped, nothing read or written); free-for-all threads still make one instance per task per day."""
+    from chalicelib.academic import tasks
+
+    ids = _seed_daily(120)
+    now = datetime(2025, 5, 1, 0, 5, tzinfo=UTC)
+    inside, others_done = threading.Event(), threading.Event()
+    real_put = tasks._batch_put
+
+    def slow_put(items, lease, retries=8):
+        inside.set()
+        assert others_done.wait(30)
+        return real_put(items, lease, retries)
+
+    monkeypatch.setattr(tasks, "_batch_put", slow_put)
     results: list[dict] = []
-    threads = [threading.Thread(target=lambda: results.append(tasks.run_scheduler(now=nxt))) for _ in range(4)]
+    holder = threading.Thread(target=lambda: results.append(tasks.run_scheduler(now=now)))
+    holder.start()
+    assert inside.wait(30)
+    writes = InstanceWrites()
+    others = [tasks.run_scheduler(now=now) for _ in range(3)]
+    assert writes.calls == 0
+    others_done.set()
+    holder.join(30)
+    assert [r["skipped"] for r in others] == [1, 1, 1] and all(r["created"] == r["tasks"] == 0 for r in others)
+    assert results[0]["created"] == 120 and results[0]["skipped"] == 0
+    monkeypatch.setattr(tasks, "_batch_put", real_put)
+
+    nxt = now + timedelta(days=1)
+    barrier = threading.Barrier(4)
+    results.clear()
+
+    def run() -> None:
+        barrier.wait()
+        results.append(tasks.run_scheduler(now=nxt))
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    # DynamoDB makes a conditional put atomic, so exactly one run wins each key there. moto checks the
-    # condition and writes without a lock, so under threads two runs can both "win" the same key here;
-    # the table still holds exactly one item per (task, date), which is what we assert.
-    assert len(results) == 4 and sum(r["created"] for r in results) >= 250
-    assert all(r["created"] + r["existing"] == 250 for r in results)
+    assert sum(r["created"] for r in results) == 120  # exactly once: the lease serialises the writers
+    assert all(r["skipped"] == 1 or r["created"] + r["existing"] == 120 for r in results)
     for task_id in ids:
         assert instances(task_id) == {"2025-05-01": "open", "2025-05-02": "open"}
+
+
+def test_a_crashed_runs_lease_expires_and_the_next_run_proceeds(aws, monkeypatch):
+    import time
+
+    from chalicelib.academic import tasks
+
+    ids = _seed_daily(30)
+    now = datetime(2025, 5, 1, 0, 5, tzinfo=UTC)
+    crashed = tasks.Lease("scheduler", tasks.SCHEDULER_LEASE_S)
+    assert crashed.acquire()  # ... and the process dies without releasing it
+    blocked = tasks.run_scheduler(now=now)
+    assert blocked["skipped"] == 1 and blocked["created"] == 0 and instances(ids[0]) == {}
+    monkeypatch.setattr(tasks, "wall_clock", lambda: time.time() + tasks.SCHEDULER_LEASE_S + 1)
+    later = tasks.run_scheduler(now=now)
+    assert later["skipped"] == 0 and later["created"] == 30
+    assert tasks.current_lease() is None
+    crashed.release()  # the dead run's late release cannot remove someone else's lease
+    assert all(instances(t) == {"2025-05-01": "open"} for t in ids)
+
+
+def test_a_run_that_lost_its_lease_stops_writing(aws, monkeypatch):
+    import time
+
+    from chalicelib.academic import tasks
+
+    ids = _seed_daily(260)
+    now = datetime(2025, 5, 1, 0, 5, tzinfo=UTC)
+    real_put = tasks._batch_put
+    calls = []
+
+    def put_then_stall(items, lease, retries=8):
+        calls.append(len(items))
+        if len(calls) == 2:  # the run stalls past its lease; another run takes over
+            monkeypatch.setattr(tasks, "wall_clock", lambda: time.time() + tasks.SCHEDULER_LEASE_S + 1)
+            monkeypatch.setattr(tasks, "mono_clock", lambda: time.monotonic() + tasks.SCHEDULER_LEASE_S + 1)
+            assert tasks.Lease("scheduler", tasks.SCHEDULER_LEASE_S).acquire()
+        return real_put(items, lease, retries)
+
+    monkeypatch.setattr(tasks, "_batch_put", put_then_stall)
+    stats = tasks.run_scheduler(now=now)
+    assert stats["lease_lost"] == 1 and stats["created"] == 25
+    assert sum(1 for t in ids if instances(t)) == 25
+    assert tasks.current_lease() is not None  # the other run's lease is untouched
+
+
+def test_backfill_and_scheduler_take_turns(client, tokens, monkeypatch):
+    from chalicelib.academic import tasks
+
+    tz = "UTC"
+    start = today_in(tz) - timedelta(days=3)
+    task = make_task(client, tokens, timezone=tz, starts_on=start.isoformat())["task"]
+    body = {"from": start.isoformat(), "to": today_in(tz).isoformat(), "apply": True}
+    monkeypatch.setattr(tasks, "BACKFILL_WAIT_S", 0.3)
+    running = tasks.Lease("scheduler", tasks.SCHEDULER_LEASE_S)
+    assert running.acquire()
+    r = call(client, "post", "/admin/tasks/backfill", tokens.admin, body)
+    assert r.status_code == 409 and r.json_body["error"]["code"] == "instance_writer_busy", r.body
+    assert r.json_body["error"]["details"]["holder"] == "scheduler"
+    assert len(instances(task["id"])) == 1
+    dry = call(client, "post", "/admin/tasks/backfill", tokens.admin, {**body, "apply": False})
+    assert dry.status_code == 200 and dry.json_body["matched"] == 3  # a dry run needs no lease
+    running.release()
+    backfilling = tasks.Lease("backfill", tasks.BACKFILL_LEASE_S)
+    assert backfilling.acquire()
+    assert tasks.run_scheduler()["skipped"] == 1
+    backfilling.release()
+    r = call(client, "post", "/admin/tasks/backfill", tokens.admin, body)
+    assert r.status_code == 200 and r.json_body["created"] == 3, r.body
+    assert tasks.current_lease() is None
+    assert tasks.run_scheduler()["created"] == 0
 
 
 def test_done_survives_rerun_and_ended_or_deleted_tasks_get_nothing(client, tokens):
