@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -22,3 +23,5 @@ def test_incident_reporter_js():
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "# fail 0" in proc.stdout
+    tests, passed = (int(re.search(rf"^# {k} (\d+)$", proc.stdout, re.M).group(1)) for k in ("tests", "pass"))
+    assert passed == tests > 0, proc.stdout[-2000:]  # nothing skipped, and the file did run tests

@@ -1,5 +1,5 @@
 // Talking to the API: the signed-in token, the error envelope turned into plain words, and incident reports.
-import { configureIncidentReporter, reportIncident } from "/static/incident-reporter.js";
+import { configureIncidentReporter, installGlobalHandlers, reportIncident } from "/static/incident-reporter.js";
 
 const TOKEN_KEY = "academy.console.token";
 
@@ -20,6 +20,7 @@ export function clearToken() {
 }
 
 configureIncidentReporter({ getToken: () => getToken() || null });
+installGlobalHandlers({ areaPrefix: "console" }); // uncaught errors and unhandled rejections: console.uncaught, console.unhandled_rejection
 
 /** The token's claims, for display only (the server verifies every call). Null if it is not a JWT. */
 export function claims(token = getToken()) {
