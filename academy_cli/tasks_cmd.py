@@ -9,13 +9,33 @@ are idempotent.
 from __future__ import annotations
 
 import json
+import time
 from datetime import date
 from typing import Any
 
 import click
 from tqdm import tqdm
 
-from academy_cli.jobs_cmd import DEFAULT_URL, Api, _token
+from academy_cli.jobs_cmd import DEFAULT_URL, Api, ApiFailure, _token
+
+BUSY_RETRIES = 20  # times a batch waits out the hourly scheduler's instance-writer lease
+_sleep = time.sleep  # (tests record the waits)
+
+
+def _post_batch(api: Api, path: str, body: dict[str, Any]) -> Any:
+    """One batch; while the scheduler holds the instance-writer lease (409 instance_writer_busy),
+    wait as long as the server says and send the same batch again (it is idempotent)."""
+    for attempt in range(BUSY_RETRIES + 1):
+        try:
+            return api.call("POST", path, body)
+        except ApiFailure as exc:
+            if exc.code != "instance_writer_busy" or attempt == BUSY_RETRIES:
+                raise
+            wait_s = min(60, max(1, int(exc.details.get("retry_after_s") or 5)))
+            holder = exc.details.get("holder") or "another run"
+            click.echo(f"{holder} is writing task instances; retrying in {wait_s} s", err=True)
+            _sleep(wait_s)
+    raise AssertionError("unreachable")
 
 
 def _walk(api: Api, path: str, body: dict[str, Any], unit: str, count_key: str) -> dict[str, Any]:
@@ -25,7 +45,7 @@ def _walk(api: Api, path: str, body: dict[str, Any], unit: str, count_key: str) 
     cursor: str | None = None
     with tqdm(desc=path.rsplit("/", 1)[-1], unit=f" {unit}", disable=None, leave=False) as bar:
         while True:
-            page = api.call("POST", path, {**body, "cursor": cursor})
+            page = _post_batch(api, path, {**body, "cursor": cursor})
             for k, v in page.items():
                 if isinstance(v, int) and not isinstance(v, bool):
                     totals[k] = totals.get(k, 0) + v

@@ -16,8 +16,10 @@ Who creates instances, and why none of them ever overwrites one:
   row with the reserved key ``LEASE_ID`` in the ``tasks`` table (not a valid task id, so no route can
   reach it; it carries no indexed attribute, so no list shows it), taken by a conditional update
   (absent or expired) and released at the end. A second scheduler run (EventBridge may fire twice)
-  finds it held and returns ``skipped`` without reading or writing; ``backfill`` waits a few seconds
-  for it, then answers 409 ``instance_writer_busy``.
+  finds it held by a scheduler and returns ``skipped`` without reading or writing; held by a backfill
+  batch (one API request), the scheduler waits for it (``SCHEDULER_WAIT_S``) rather than come back in an
+  hour. ``backfill`` waits a few seconds for a scheduler, then answers 409 ``instance_writer_busy``
+  (``academy tasks backfill`` waits as told and sends the batch again).
 - holding the lease, the scheduler reads existence with consistent ``BatchGetItem`` (100 keys) and
   writes the missing instances with ``BatchWriteItem`` (25 per request, unprocessed items retried with
   back-off). A blind put is safe because nobody else can create one of those keys between the read
@@ -62,6 +64,7 @@ SCHEDULER_LEASE_S = 960  # the scheduler's Lambda timeout (900 s) + a minute
 BACKFILL_LEASE_S = 120  # an API request's Lambda timeout (30 s), generously
 LEASE_MARGIN_S = 60  # never write with less than this left on the lease (renew first)
 BACKFILL_WAIT_S = 10.0  # how long backfill waits for a running scheduler before answering 409
+SCHEDULER_WAIT_S = 60.0  # how long the scheduler waits for a backfill batch (one API request) to finish
 MAX_WORK_ITEMS = 5000  # candidate instances per prune/backfill request (bounded work per call)
 
 
@@ -476,6 +479,13 @@ def _retire(task: Task) -> None:
             raise
 
 
+def _backfill_finished(lease: Lease) -> bool:
+    """A backfill batch (one API request) holds the lease: wait for it rather than come back in an hour.
+    Another scheduler run holding it (EventBridge fired twice) is left alone: it does the same work."""
+    held = current_lease()
+    return held is not None and held.holder == "backfill" and _acquire_within(lease, SCHEDULER_WAIT_S)
+
+
 def run_scheduler(now: datetime | None = None, page_size: int | None = None) -> dict[str, int]:
     """For every active daily task, ensure the instance for the task's local today exists.
 
@@ -487,7 +497,7 @@ def run_scheduler(now: datetime | None = None, page_size: int | None = None) -> 
     now = now or utcnow()
     stats = {"tasks": 0, "due": 0, "created": 0, "existing": 0, "retired": 0, "not_started": 0, "skipped": 0, "lease_lost": 0}
     lease = Lease("scheduler", SCHEDULER_LEASE_S)
-    if not lease.acquire():
+    if not lease.acquire() and not _backfill_finished(lease):
         held = current_lease()
         stats["skipped"] = 1
         logger.info(
@@ -562,21 +572,27 @@ def prune_future(
     }
 
 
-def _wait_for_lease(holder: str, ttl_s: float, wait_s: float) -> Lease:
-    """The instance-writer lease, waiting up to ``wait_s`` for its holder; 409 ``instance_writer_busy`` after."""
-    lease = Lease(holder, ttl_s)
+def _acquire_within(lease: Lease, wait_s: float) -> bool:
     deadline = mono_clock() + wait_s
     while not lease.acquire():
         if mono_clock() >= deadline:
-            held = current_lease()
-            retry_after = max(1, int((held.expires_at - wall_clock()) if held else 1))
-            raise Conflict(
-                "Task instances are being written by another run (the hourly scheduler or a backfill); try again shortly.",
-                code="instance_writer_busy",
-                details={"holder": held.holder if held else None, "retry_after_s": retry_after},
-            )
+            return False
         time.sleep(0.25)
-    return lease
+    return True
+
+
+def _wait_for_lease(holder: str, ttl_s: float, wait_s: float) -> Lease:
+    """The instance-writer lease, waiting up to ``wait_s`` for its holder; 409 ``instance_writer_busy`` after."""
+    lease = Lease(holder, ttl_s)
+    if _acquire_within(lease, wait_s):
+        return lease
+    held = current_lease()
+    retry_after = max(1, int((held.expires_at - wall_clock()) if held else 1))
+    raise Conflict(
+        "Task instances are being written by another run (the hourly scheduler or a backfill); try again shortly.",
+        code="instance_writer_busy",
+        details={"holder": held.holder if held else None, "retry_after_s": retry_after},
+    )
 
 
 def backfill(

@@ -283,10 +283,16 @@ def test_backfill_and_scheduler_take_turns(client, tokens, monkeypatch):
     running.release()
     backfilling = tasks.Lease("backfill", tasks.BACKFILL_LEASE_S)
     assert backfilling.acquire()
-    assert tasks.run_scheduler()["skipped"] == 1
-    backfilling.release()
+    monkeypatch.setattr(tasks, "SCHEDULER_WAIT_S", 0.3)
+    assert tasks.run_scheduler()["skipped"] == 1  # the batch outlived the scheduler's patience
+    # A backfill batch that finishes while the scheduler waits: the scheduler runs after it, not an hour later.
+    monkeypatch.setattr(tasks, "SCHEDULER_WAIT_S", 10.0)
+    threading.Timer(0.5, backfilling.release).start()
+    waited = tasks.run_scheduler()
+    assert waited["skipped"] == 0 and waited["created"] == 1  # today's
+    assert tasks.current_lease() is None
     r = call(client, "post", "/admin/tasks/backfill", tokens.admin, body)
-    assert r.status_code == 200 and r.json_body["created"] == 3, r.body
+    assert r.status_code == 200 and r.json_body["created"] == 2 and r.json_body["existing"] == 2, r.body  # the 2 missed days
     assert tasks.current_lease() is None
     assert tasks.run_scheduler()["created"] == 0
 

@@ -47,3 +47,24 @@ def test_backfill_dry_run_then_apply(client, tokens, api_url):
     assert res.exit_code != 0 and "--to" in res.output
     res = CliRunner().invoke(cli, ["tasks", "--url", api_url, "backfill", "--from", "2023-01-01", "--to", "2025-01-01"])
     assert res.exit_code != 0 and "366" in res.output
+
+
+def test_backfill_waits_out_a_running_scheduler_then_applies(client, tokens, api_url, monkeypatch):
+    import threading
+
+    from academy_cli import tasks_cmd
+    from chalicelib.academic import tasks
+
+    today = today_in("UTC")
+    task = make_task(client, tokens, timezone="UTC", starts_on=(today - timedelta(days=3)).isoformat())["task"]
+    monkeypatch.setattr(tasks, "BACKFILL_WAIT_S", 0.2)  # the server answers 409 quickly
+    naps: list[float] = []
+    monkeypatch.setattr(tasks_cmd, "_sleep", naps.append)
+    scheduler = tasks.Lease("scheduler", 30)
+    assert scheduler.acquire()
+    threading.Timer(1.0, scheduler.release).start()  # the scheduler run ends a moment later
+    args = ["backfill", "--from", (today - timedelta(days=3)).isoformat(), "--to", today.isoformat(), "--apply", "--json"]
+    code, out = academy(api_url, *args)
+    assert code == 0, out
+    assert json.loads(out)["created"] == 3 and len(instances(task["id"])) == 4
+    assert naps and all(1 <= s <= 60 for s in naps)  # it waited as the server said, then sent the batch again

@@ -106,3 +106,19 @@ def test_earliest_today_is_never_after_any_zone():
     at = datetime(2025, 6, 1, 11, 59, tzinfo=UTC)
     floor = recurrence.earliest_today(at)
     assert all(recurrence.local_date(z, at) >= floor for z in ZONES)
+
+
+def test_instance_writer_leases_outlive_the_lambdas_that_hold_them():
+    """A run killed at its Lambda timeout stops writing before its lease expires, so runs never overlap."""
+    import json
+    from pathlib import Path
+
+    from chalicelib.academic import tasks
+
+    config = json.loads((Path(__file__).resolve().parents[2] / ".chalice" / "config.json").read_text())
+    default = config.get("lambda_timeout", 60)  # Chalice's default
+    for name, stage in config["stages"].items():
+        api_timeout = stage.get("lambda_timeout", default)
+        scheduler = stage.get("lambda_functions", {}).get("daily_task_instances", {}).get("lambda_timeout", api_timeout)
+        assert tasks.SCHEDULER_LEASE_S > scheduler + tasks.LEASE_MARGIN_S / 2, name
+        assert tasks.BACKFILL_LEASE_S > api_timeout, name  # backfill holds it within one API request
