@@ -72,10 +72,20 @@ def ffmpeg_path() -> str:
 
 
 def peak_rss_mb() -> float:
+    """This process's own peak RSS (VmHWM). Not ``ru_maxrss``: Linux carries the spawning process's
+    RSS into an exec'd child's ``ru_maxrss``, so a worker started by a big parent would report the parent."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
 def children_peak_rss_mb() -> float:
+    """The largest ffmpeg child's ``ru_maxrss`` (at least this worker's RSS when it spawned it; see above)."""
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
