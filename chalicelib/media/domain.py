@@ -37,6 +37,7 @@ MAX_LONG_SIDE, MAX_SHORT_SIDE = 1280, 720  # "720p max", landscape or portrait
 VIDEO_MAX_BITRATE = 4_000_000  # bits/s, -maxrate: bounds the output size (and the /tmp it needs)
 AUDIO_BITRATE = 128_000
 SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+_ETAG = re.compile(r"^[0-9a-f]{32}(-[0-9]{1,5})?$")  # MD5 hex, or MD5-of-parts "-N" for multipart objects
 
 
 class MediaRuleError(ValueError):
@@ -69,8 +70,36 @@ def customer_prefix(customer_id: str) -> str:
     return f"customers/{customer_id}/"
 
 
+def homework_prefix(customer_id: str, student_id: str, homework_id: str) -> str:
+    return f"{customer_prefix(customer_id)}students/{student_id}/homework/{homework_id}/"
+
+
 def homework_key(customer_id: str, student_id: str, homework_id: str, ext: str) -> str:
-    return f"{customer_prefix(customer_id)}students/{student_id}/homework/{homework_id}.{ext}"
+    """Where the customer's presigned POST writes: ``.../homework/<id>/upload.<ext>``.
+
+    Rows created before submissions were copied have ``.../homework/<id>.<ext>`` here; both are read as-is.
+    """
+    return f"{homework_prefix(customer_id, student_id, homework_id)}upload.{ext}"
+
+
+def homework_submitted_prefix(customer_id: str, student_id: str, homework_id: str) -> str:
+    return f"{homework_prefix(customer_id, student_id, homework_id)}submitted-"
+
+
+def homework_submitted_key(customer_id: str, student_id: str, homework_id: str, ext: str, etag: str) -> str:
+    """The kept copy of a verified upload, named by its ETag: ``.../homework/<id>/submitted-<etag>.<ext>``.
+
+    No presigned POST ever targets it, and a different content can only ever land under a different name.
+    """
+    tag = etag.strip('"').lower()
+    if not _ETAG.match(tag):
+        raise MediaRuleError(f"an S3 ETag cannot name a key: {etag!r}", "etag")
+    return f"{homework_submitted_prefix(customer_id, student_id, homework_id)}{tag}.{ext}"
+
+
+def key_extension(key: str) -> str:
+    """``pdf`` for ``.../upload.pdf`` (and for an old row's ``.../<id>.pdf``)."""
+    return PurePosixPath(key).suffix.lower().lstrip(".")
 
 
 def video_prefix(customer_id: str, student_id: str, video_id: str) -> str:

@@ -3,7 +3,8 @@
 A presigned POST is bound to one key, the declared content type and exactly the declared size
 (``content-length-range``). Emulators do not enforce POST policies (moto accepts anything), so
 :func:`verify_upload` re-checks what arrived with HeadObject and a 64-byte ranged GET, and deletes
-the object when the upload lied.
+the object when the upload lied. A verified homework upload is then copied to a key no presigned POST
+targets (:func:`copy_verified`), so a later POST to the upload key cannot change what was kept.
 """
 
 from __future__ import annotations
@@ -60,10 +61,70 @@ def presigned_get(key: str | None, filename: str | None = None, expires_s: int =
 
 
 def delete(key: str) -> None:
+    """Best effort: a failed delete leaves an unreferenced object behind (logged), never a failed request."""
     try:
         aws.client("s3").delete_object(Bucket=get_settings().bucket_name, Key=key)
     except ClientError:
-        logger.warning("could not delete refused upload", extra={"key": key}, exc_info=True)
+        logger.warning("could not delete object", extra={"key": key}, exc_info=True)
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _same_etag(a: str | None, b: str | None) -> bool:
+    return bool(a and b) and str(a).strip('"') == str(b).strip('"')
+
+
+def copy_verified(src: str, dst: str, etag: str) -> str:
+    """Server-side copy of exactly the bytes that were verified (``CopySourceIfMatch=etag``); the copy's ETag.
+
+    ``src`` replaced since it was verified → S3 refuses the copy (412) → 409 ``upload_changed``: nothing is
+    kept, and the next ``complete`` verifies the new file. ``src`` gone → 409 ``upload_missing``.
+    Emulators ignore the precondition, so with SSE-S3 (or none), where an ETag is the MD5 of the bytes, the
+    copy's ETag must equal ``etag`` too, or the copy is deleted (SSE-KMS ETags differ per copy: S3 alone then).
+    One CopyObject call handles up to 5 GB, the same limit as a presigned POST, so it never binds first.
+    """
+    bucket = get_settings().bucket_name
+    try:
+        out = aws.client("s3").copy_object(
+            Bucket=bucket,
+            Key=dst,
+            CopySource={"Bucket": bucket, "Key": src},
+            CopySourceIfMatch=etag,
+            MetadataDirective="COPY",
+        )
+    except ClientError as exc:
+        if _code(exc) in ("PreconditionFailed", "412"):
+            raise _changed(src) from exc
+        if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+            raise Conflict(
+                "The file has not been uploaded yet: POST it to the upload URL first.",
+                code="upload_missing",
+                details={"key": src},
+            ) from exc
+        raise
+    copied = str(out.get("CopyObjectResult", {}).get("ETag") or "")
+    if out.get("ServerSideEncryption") in (None, "AES256") and not _same_etag(copied, etag):
+        delete(dst)
+        raise _changed(src)
+    return copied or etag
+
+
+def _changed(src: str) -> Conflict:
+    metrics.add_metric(name="UploadChangedDuringComplete", unit="Count", value=1)
+    return Conflict(
+        "The file was replaced while it was being checked; nothing was recorded. Complete the upload again.",
+        code="upload_changed",
+        details={"key": src},
+    )
+
+
+def keys_under(prefix: str) -> list[str]:
+    """Keys under ``prefix``, newest first (one ListObjectsV2 page: callers use prefixes with a handful of keys)."""
+    listed = aws.client("s3").list_objects_v2(Bucket=get_settings().bucket_name, Prefix=prefix, MaxKeys=100)
+    items = sorted(listed.get("Contents", []), key=lambda o: o["LastModified"], reverse=True)
+    return [o["Key"] for o in items]
 
 
 def verify_upload(key: str, declared_type: str, declared_size: int) -> UploadedObject:

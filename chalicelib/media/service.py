@@ -59,13 +59,52 @@ def start_homework(customer_id: str, student_id: str, filename: str, content_typ
     return hw, objects.presigned_post(hw.key, content_type, size_bytes, expires_s=900)
 
 
+def _submitted_key(hw: Homework, etag: str | None) -> str:
+    try:
+        return domain.homework_submitted_key(hw.customer_id, hw.student_id, hw.id, domain.key_extension(hw.key), etag or "")
+    except domain.MediaRuleError as exc:
+        raise RuntimeError(f"S3 returned no usable ETag for {hw.key}: {etag!r}") from exc
+
+
+def _already_kept(hw: Homework) -> tuple[str, objects.UploadedObject] | None:
+    """A verified copy left by an earlier complete that stopped before recording it (or a concurrent one)."""
+    for key in objects.keys_under(domain.homework_submitted_prefix(hw.customer_id, hw.student_id, hw.id)):
+        try:  # only complete writes under this prefix, and only copies of verified uploads
+            return key, objects.verify_upload(key, hw.content_type, int(hw.size_bytes))
+        except ApiError:  # gone meanwhile, or (never expected) not what was declared: verify_upload deleted it
+            continue
+    return None
+
+
 def complete_homework(homework_id: str, customer_id: str) -> Homework:
+    """Verify the upload and keep exactly the verified bytes: what an admin downloads can no longer change.
+
+    verify (HeadObject + first bytes) → CopyObject to ``.../submitted-<etag>.<ext>`` with
+    ``CopySourceIfMatch`` (a replacement racing in → 409 ``upload_changed``, nothing recorded) → delete the
+    upload → record the copy (conditional: only from ``awaiting_upload``). A complete that died after the
+    copy is finished by the next one, which finds and re-verifies the copy. Repeats return the same homework.
+    """
     hw = store.get_homework(homework_id, customer_id)
     if hw.status == domain.UPLOADED:
         return hw
-    objects.verify_upload(hw.key, hw.content_type, int(hw.size_bytes))
-    metrics.add_metric(name="HomeworkUploaded", unit="Count", value=1)
-    return store.mark_homework_uploaded(hw)
+    try:
+        uploaded = objects.verify_upload(hw.key, hw.content_type, int(hw.size_bytes))
+        kept = _submitted_key(hw, uploaded.etag)
+        etag = objects.copy_verified(hw.key, kept, str(uploaded.etag))
+    except Conflict as exc:
+        if exc.code != "upload_missing":
+            raise
+        found = _already_kept(hw)  # copied (and the upload deleted) by a complete that did not record it
+        if found is None:
+            raise
+        kept, etag = found[0], found[1].etag
+    else:
+        objects.delete(hw.key)  # a re-POST after this creates an object nothing references
+    if store.record_homework_submitted(hw, kept, etag):
+        metrics.add_metric(name="HomeworkUploaded", unit="Count", value=1)
+    elif hw.key != kept:
+        objects.delete(kept)  # another complete recorded a different copy: ours is unreferenced
+    return hw
 
 
 # --- videos ------------------------------------------------------------------------------------

@@ -29,7 +29,11 @@ class Homework(Model):
     filename = UnicodeAttribute()
     content_type = UnicodeAttribute()
     size_bytes = NumberAttribute()
+    # The object downloads read: the upload key until ``complete``, then the verified copy
+    # (``.../submitted-<etag>.<ext>``). Rows completed before copies existed keep their upload key.
     key = UnicodeAttribute()
+    upload_key = UnicodeAttribute(null=True)  # where the presigned POST wrote, once ``key`` moved to the copy
+    etag = UnicodeAttribute(null=True)  # the kept object's ETag (MD5 of its bytes under SSE-S3)
     status = UnicodeAttribute(default=domain.AWAITING_UPLOAD)
     created_at = UTCDateTime()
     uploaded_at = UTCDateTime(null=True)
@@ -121,18 +125,29 @@ def get_homework(homework_id: str, customer_id: str | None = None) -> Homework:
     return hw
 
 
-def mark_homework_uploaded(hw: Homework) -> Homework:
-    """awaiting_upload → uploaded (idempotent: a second complete changes nothing)."""
+def record_homework_submitted(hw: Homework, kept_key: str, etag: str | None) -> bool:
+    """awaiting_upload → uploaded, pointing ``key`` at the kept copy; only from the awaiting state.
+
+    False (and ``hw`` refreshed to what is recorded) when another complete got there first.
+    """
+    upload_key = hw.key
     try:
         hw.update(
-            actions=[Homework.status.set(domain.UPLOADED), Homework.uploaded_at.set(utcnow())],
-            condition=Homework.status == domain.AWAITING_UPLOAD,
+            actions=[
+                Homework.status.set(domain.UPLOADED),
+                Homework.uploaded_at.set(utcnow()),
+                Homework.key.set(kept_key),
+                Homework.upload_key.set(upload_key),
+                Homework.etag.set(etag),
+            ],
+            condition=(Homework.status == domain.AWAITING_UPLOAD) & (Homework.key == upload_key),
         )
+        return True
     except UpdateError as exc:
         if not _condition_failed(exc):
             raise
         hw.refresh(consistent_read=True)
-    return hw
+        return False
 
 
 def list_homework(
