@@ -4,7 +4,9 @@ moto's server (in a thread, on loopback) emulates AWS; the infra template is dep
 moto's CloudFormation; the Chalice app serves HTTP (chalice's own local server, no autoreload); one
 pump thread per SQS event source hands Lambda-shaped batches to the app's SQS handlers
 (:func:`academy_cli.pump.drain_once`: only succeeded records are deleted, so visibility timeouts,
-receive counts and dead-letter redrive are SQS's); a scheduler thread fires every ``@schedule``.
+receive counts and dead-letter redrive are SQS's); a scheduler thread fires every ``@schedule``; with a
+data directory, an autosave thread writes a snapshot every ``autosave_s`` seconds when something changed
+(:mod:`academy_cli.snapshot`), so a ``kill -9`` loses at most that interval.
 
 The order matters: the environment (endpoint, credentials, stage) is set **before** ``app`` is
 imported, because models and clients read it at import.
@@ -36,6 +38,7 @@ HOST = "127.0.0.1"
 STAGE = "dev"
 POLL_WAIT_S = 1  # long-poll wait: short, so a stop is quick
 HTTP_BACKLOG = 256  # pending connections the API's listening socket holds (socketserver's default is 5)
+AUTOSAVE_S = 30.0  # default interval of the periodic save (0: only the save at a clean stop)
 SCHEDULE_RETRY_DELAYS_S = (60, 120)  # EventBridge → Lambda async invocation: two retries on error
 
 log = logging.getLogger("academy.up")
@@ -68,6 +71,7 @@ class StackOptions:
     workers: bool = True
     scheduler: bool = True
     region: str = "us-east-1"
+    autosave_s: float = AUTOSAVE_S  # 0: no periodic save
     out: Callable[[str], None] = print
 
 
@@ -84,6 +88,7 @@ class LocalStack:
     _app: Any = None
     _stopped: bool = False
     _started_state_file: bool = False
+    _tracker: Any = None  # snapshot.ChangeTracker, with a data dir
 
     # --- start -------------------------------------------------------------------------------
 
@@ -101,6 +106,12 @@ class LocalStack:
             os.environ.update(export_env(outputs))
             bucket = os.environ["ACADEMY_BUCKET"]
             restored = self._restore(bucket)
+            if o.data_dir is not None:
+                from academy_cli.snapshot import ChangeTracker
+
+                # what is in memory now is what is on disk (restored, or both empty)
+                self._tracker = ChangeTracker(o.region, STAGE)
+                self._tracker.mark_saved(self._tracker.current())
             self._app = self._import_app()
             self._start_http()
             if o.workers:
@@ -121,6 +132,8 @@ class LocalStack:
             self._wait_healthy()
             localenv.write_state(o.port, self.state)
             self._started_state_file = True
+            if self._tracker is not None and o.autosave_s > 0:
+                self._spawn("autosave", self._autosave_loop)
             return self.state
         except BaseException:
             self.stop(dump=False)
@@ -132,6 +145,10 @@ class LocalStack:
         from academy_cli.emulator import serialise_dynamodb
 
         serialise_dynamodb()  # DynamoDB's atomic conditional writes and transactions under concurrent requests
+        if self.opts.data_dir is not None:
+            from academy_cli.snapshot import install_write_counter
+
+            install_write_counter()  # the autosave's "anything changed?" signal
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the pumps poll every second
         self._moto = ThreadedMotoServer(ip_address=HOST, port=self.opts.aws_port or 0, verbose=False)
@@ -282,6 +299,35 @@ class LocalStack:
                 following = schedules.next_fire(fn.expression, max(when, datetime.now(UTC)))
                 if following is not None:
                     heapq.heappush(heap, (following, next(seq), fn, 0))
+
+    # --- autosave -----------------------------------------------------------------------------
+
+    def _autosave_loop(self) -> None:
+        while not self.stop_event.wait(self.opts.autosave_s):
+            self.autosave_once()
+
+    def autosave_once(self) -> dict[str, int] | None:
+        """Save a snapshot if anything changed since the last save; one output line when it saves or fails."""
+        from academy_cli import snapshot
+
+        if self._tracker is None or self.opts.data_dir is None or not self.state:
+            return None
+        token = self._tracker.current()  # before the dump: a write during it shows up next time
+        if not self._tracker.changed(token):
+            return None
+        started = time.monotonic()
+        try:
+            counts = snapshot.dump(self.opts.data_dir, STAGE, self.state["bucket"], self.opts.region)
+        except Exception as exc:
+            self.opts.out(f"autosave failed: {type(exc).__name__}: {exc} (the previous save is intact)")
+            log.debug("autosave failure", exc_info=True)
+            return None
+        self._tracker.mark_saved(token)
+        self.opts.out(
+            f"autosaved {counts['items']} items, {counts['objects']} objects ({counts['objects_copied']} copied, "
+            f"{counts['bytes_copied']} bytes), {counts['messages']} messages in {time.monotonic() - started:.2f}s"
+        )
+        return counts
 
     # --- stop ---------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from academy_cli.localenv import DEFAULT_PORT
 
 DEV_ADMIN = "admin-local"
 DEV_CUSTOMER = "cust-demo-1"  # `academy seed` gives this customer students
+AUTOSAVE_S = 30.0  # = academy_cli.localstack.AUTOSAVE_S (not imported here: every `academy` command would pay for it)
 
 
 def _aws_port(value: str) -> int | None:
@@ -45,9 +46,18 @@ def register(cli: click.Group) -> None:
         help="Where data is kept between runs (default: .academy/data in the project).",
     )
     @click.option("--ephemeral", is_flag=True, help="Start empty and keep nothing at stop.")
+    @click.option(
+        "--autosave-s",
+        default=AUTOSAVE_S,
+        show_default=True,
+        type=click.FloatRange(min=0),
+        help="Also save the data every this many seconds when it changed (0: only at a clean stop).",
+    )
     @click.option("--no-workers", is_flag=True, help="Do not run the queue pumps (messages stay queued).")
     @click.option("--no-scheduler", is_flag=True, help="Do not fire scheduled functions (use `academy tick`).")
-    def up(port: int, aws_port: str, data_dir: Path | None, ephemeral: bool, no_workers: bool, no_scheduler: bool) -> None:
+    def up(
+        port: int, aws_port: str, data_dir: Path | None, ephemeral: bool, autosave_s: float, no_workers: bool, no_scheduler: bool
+    ) -> None:
         """Run the whole stack locally: emulated AWS, the API, queue workers and the scheduler."""
         from academy_cli.localstack import LocalStack, PortInUse, RestoreError, StackOptions
 
@@ -60,6 +70,7 @@ def register(cli: click.Group) -> None:
                 port=port,
                 aws_port=_aws_port(aws_port),
                 data_dir=data,
+                autosave_s=autosave_s,
                 workers=not no_workers,
                 scheduler=not no_scheduler,
                 out=out,
@@ -124,8 +135,11 @@ def _banner(state: dict[str, Any], stack: Any, data: Path | None) -> None:
             f"{data} (restored {restored['items']} items, {restored['objects']} objects, {restored['messages']} messages)"
         )
     else:
-        persistence = f"{data} (empty; saved at a clean stop)"
+        persistence = f"{data} (empty)"
     opts = stack.opts
+    if data is not None:
+        every = f"every {opts.autosave_s:g}s when changed and " if opts.autosave_s > 0 else ""
+        persistence += f"; saved {every}at a clean stop"
     functions = schedules.scheduled_functions(stack._app)
     sched = ", ".join(f"{f.name} {f.expression}" for f in functions) or "none"
     lines = [

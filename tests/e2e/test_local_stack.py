@@ -1,4 +1,4 @@
-"""`academy up` end to end: a subprocess on free ports, driven over HTTP, stopped with SIGTERM.
+"""`academy up` end to end: a subprocess on free ports, driven over HTTP, stopped with SIGTERM (or killed).
 
 The stack runs in its own process with its own environment (stage dev, its own run and data
 directories); this process never imports the app against it (pytest's own environment is stage
@@ -8,6 +8,7 @@ directories); this process never imports the app against it (pytest's own enviro
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 import requests
 
@@ -48,11 +50,15 @@ def children_of(pid: int) -> list[int]:
     return kids
 
 
-def start(workdir: Path) -> SpawnedStack:
+def start(workdir: Path, *extra_args: str) -> SpawnedStack:
     """``academy up`` on a free port, keeping its data in ``workdir / "data"`` between runs."""
     try:
         return start_stack(
-            workdir, signing_key=SIGNING_KEY, ephemeral=False, extra_args=("--data-dir", str(workdir / "data")), timeout_s=60
+            workdir,
+            signing_key=SIGNING_KEY,
+            ephemeral=False,
+            extra_args=("--data-dir", str(workdir / "data"), *extra_args),
+            timeout_s=60,
         )
     except StackStartError as exc:
         pytest.fail(str(exc))
@@ -166,5 +172,69 @@ def test_sigterm_stops_everything_and_data_survives_a_restart(stack: SpawnedStac
             for s in requests.get(f"{again.url}/admin/students", headers=again.auth("admin"), timeout=10).json()["items"]
         }
         assert {"Keeper", "Ada Lovelace", "Grace Hopper"} <= names
+    finally:
+        assert again.stop() == 0
+
+
+def stack_s3(stack: SpawnedStack) -> tuple[object, str]:
+    """A boto3 S3 client on the stack's emulated AWS, and the media bucket's name (both from the banner)."""
+    line = next(x for x in stack.lines if x.startswith("AWS (moto):"))
+    bucket = re.search(r"bucket ([^)\s]+)", line)
+    assert bucket, line
+    client = boto3.client(
+        "s3", endpoint_url=stack.banner("AWS (moto)"), region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    return client, bucket.group(1)
+
+
+def saved_snapshot_holds(data: Path, student_id: str, key: str) -> bool:
+    snap = data / "snapshot"
+    if not (snap / "meta.json").exists():
+        return False
+    in_tables = any(student_id in f.read_text() for f in (snap / "dynamodb").glob("*.jsonl"))
+    manifest = json.loads((snap / "s3" / "manifest.json").read_text())
+    return in_tables and key in [e["key"] for e in manifest]
+
+
+def test_kill_9_keeps_what_the_autosave_saved(tmp_path_factory: pytest.TempPathFactory) -> None:
+    workdir = tmp_path_factory.mktemp("autosave")
+    first = start(workdir, "--autosave-s", "1")
+    try:
+        assert any(x.startswith("data:") and "saved every 1s when changed" in x for x in first.lines), first.output()
+        r = requests.post(
+            f"{first.url}/admin/students",
+            json={"customer_id": "cust-demo-1", "name": "Survivor"},
+            headers=first.auth("admin"),
+            timeout=10,
+        )
+        assert r.status_code == 201, r.text
+        student_id = r.json()["id"]
+        s3, bucket = stack_s3(first)
+        s3.put_object(Bucket=bucket, Key="autosave/notes.txt", Body=b"kept across kill -9", ContentType="text/plain")
+
+        deadline = time.monotonic() + 20
+        while not saved_snapshot_holds(workdir / "data", student_id, "autosave/notes.txt"):
+            assert time.monotonic() < deadline, "no autosave within 20 s:\n" + first.output()
+            time.sleep(0.2)
+        assert any(x.startswith("autosaved ") for x in first.lines), first.output()
+
+        # idle: the pumps' empty long polls and the health of the stack are not changes, so no more saves
+        quiet_from = sum(x.startswith("autosaved ") for x in first.lines)
+        time.sleep(3.5)
+        assert sum(x.startswith("autosaved ") for x in first.lines) - quiet_from <= 1, first.output()
+    finally:
+        first.proc.kill()  # SIGKILL: no clean stop, no final save
+        first.proc.wait(timeout=10)
+    assert first.proc.returncode == -9
+    assert not any(x.startswith("saved ") for x in first.lines)
+
+    again = start(workdir)
+    try:
+        assert any(x.startswith("data:") and "restored" in x for x in again.lines), again.output()
+        listed = requests.get(f"{again.url}/admin/students", headers=again.auth("admin"), timeout=10).json()["items"]
+        assert student_id in [x["id"] for x in listed]
+        s3, bucket = stack_s3(again)
+        got = s3.get_object(Bucket=bucket, Key="autosave/notes.txt")
+        assert (got["Body"].read(), got["ContentType"]) == (b"kept across kill -9", "text/plain")
     finally:
         assert again.stop() == 0
