@@ -2,15 +2,20 @@
 
 Runs ``chalice package`` with a merge template built from ``infra/`` plus what Chalice cannot
 express: SQS partial batch responses, /tmp size, memory and timeout of each worker, the bucket
-name and Cognito settings as function environment, and the stage parameter.
+name and Cognito settings as function environment, and the stage parameter. Then adds compiled
+bytecode to ``deployment.zip``: Lambda's code directory is read-only, so without it every cold
+start compiles every module it imports (ours, pynamodb, botocore, pydantic …) from source.
 """
 
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import subprocess
 import sys
+import zipfile
+from importlib.util import MAGIC_NUMBER, source_hash
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +94,50 @@ def sqs_function_names() -> list[str]:
     return [src.name for src in app.event_sources if isinstance(src, SQSEventConfig)]
 
 
+def _unchecked_hash_pyc(code: Any, source: bytes) -> bytes:
+    """PEP 552 layout: magic, flags (hash-based, unchecked), the source's SipHash, the marshalled code."""
+    return MAGIC_NUMBER + (0b01).to_bytes(4, "little") + source_hash(source) + marshal.dumps(code)
+
+
+def add_bytecode(zip_path: Path) -> tuple[int, int]:
+    """Add ``__pycache__/<module>.cpython-312.pyc`` beside every ``.py`` in the deployment zip.
+
+    Unchecked-hash pycs (PEP 552): Python uses them without comparing the source's mtime, which a zip
+    round trip does not keep reliably; the code directory is read-only, so source and bytecode cannot
+    drift. Only Python 3.12 bytecode is what the python3.12 runtime loads. Returns (compiled, skipped):
+    a file that does not compile (e.g. a vendored test fixture) is left as source only. Any bytecode
+    already in the zip is dropped first: ``chalice package`` copies the project's own ``__pycache__``
+    (this machine's timestamp-checked files, stale or not).
+    """
+    if sys.version_info[:2] != (3, 12):
+        raise click.ClickException(f"bytecode must be compiled by Python 3.12 (the Lambda runtime), not {sys.version.split()[0]}")
+    tag = sys.implementation.cache_tag  # cpython-312
+    compiled = skipped = 0
+    tmp = zip_path.with_suffix(".tmp.zip")
+    with zipfile.ZipFile(zip_path) as src, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            if "__pycache__/" in info.filename or info.filename.endswith(".pyc"):
+                continue
+            data = src.read(info)
+            dst.writestr(info, data)
+            if not info.filename.endswith(".py"):
+                continue
+            folder, _, name = info.filename.rpartition("/")
+            pyc = f"{folder + '/' if folder else ''}__pycache__/{name[:-3]}.{tag}.pyc"
+            try:
+                code = compile(data, info.filename, "exec", dont_inherit=True)
+            except (SyntaxError, ValueError):
+                skipped += 1
+                continue
+            entry = zipfile.ZipInfo(pyc, date_time=info.date_time)
+            entry.external_attr = 0o644 << 16
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            dst.writestr(entry, _unchecked_hash_pyc(code, data))
+            compiled += 1
+    tmp.replace(zip_path)
+    return compiled, skipped
+
+
 def package(out: Path, stage: str) -> Path:
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -102,6 +151,7 @@ def package(out: Path, stage: str) -> Path:
         env=env,
         check=True,
     )
+    add_bytecode(out / "deployment.zip")
     sam = json.loads((out / "sam.json").read_text())
     missing = [k for k, v in merge_template(stage)["Resources"].items() if "Type" not in v and k not in sam["Resources"]]
     if missing:

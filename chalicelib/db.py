@@ -20,7 +20,6 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import QueryError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.transactions import TransactWrite
-from ulid import ULID
 
 from chalicelib.errors import BadRequest
 from chalicelib.settings import get_settings
@@ -104,6 +103,8 @@ def transaction() -> TransactWrite:
 
 def new_id() -> str:
     """Server-generated, time-sortable id (ULID, 26 chars, lexicographic = creation order)."""
+    from ulid import ULID  # on first use: the event Lambdas (workers, dead letters) rarely need one
+
     return str(ULID())
 
 

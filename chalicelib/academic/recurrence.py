@@ -7,11 +7,15 @@ can never yield two instances for one day, and hourly ticks reach every local da
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 NONE = "none"
 DAILY = "daily"
@@ -24,6 +28,8 @@ EARLIEST_ZONE = "Etc/GMT+12"
 
 @lru_cache(maxsize=1024)
 def zone(name: str) -> ZoneInfo:
+    from zoneinfo import ZoneInfo  # on first use: only the academic routes and the scheduler need zones
+
     return ZoneInfo(name)
 
 

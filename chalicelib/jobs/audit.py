@@ -11,7 +11,6 @@ from typing import Any
 
 from pynamodb.attributes import JSONAttribute, UnicodeAttribute
 from pynamodb.models import Model
-from ulid import ULID
 
 from chalicelib.db import UTCDateTime, decode_token, gsi, iso, meta, new_id, page, utcnow
 from chalicelib.observability import logger, metrics
@@ -21,6 +20,8 @@ KIND = "audit"
 
 def min_id_at(moment: datetime) -> str:
     """The smallest ULID of a moment, for ``id >= since`` range conditions (clamped to ULID's 48-bit time range)."""
+    from ulid import ULID
+
     ms = min(max(int(moment.timestamp() * 1000), 0), 2**48 - 1)  # before 1970: every id; far future: none
     return str(ULID.from_bytes(ms.to_bytes(6, "big") + bytes(10)))
 
