@@ -43,6 +43,9 @@ SAMPLE_SIZE = 10
 DRY_RUN_WINDOW = 1000  # ledger entries a dry-run call examines (one query page, ≤ 1 MB)
 DLQ_SCAN_LIMIT = 100  # dead letters examined per clean-up (bounded receive → delete)
 COUNT_CAP = 50_000  # per state: beyond this the summary says "at least"
+# Succeeded and cancelled jobs pile up for ever and need no attention: counting them exactly would read
+# the whole history on every refresh of the Jobs page (every index item is a full ledger row).
+SETTLED_COUNT_CAP = 1_000
 MAX_PAYLOAD_CHARS = 8192
 
 
@@ -191,7 +194,11 @@ def _position_ok(v: Any) -> bool:
 
 
 def summary() -> dict[str, Any]:
-    """Counts per state and per type (index queries reading only type and heartbeat), and SQS depths."""
+    """Counts per state and per type (index queries reading only type and heartbeat), and SQS depths.
+
+    Counts stop at a cap per state (``capped_states`` lists where): ``COUNT_CAP`` for the states that
+    need attention, ``SETTLED_COUNT_CAP`` for succeeded and cancelled, so a refresh reads at most a few
+    thousand index items whatever the history."""
     by_state: dict[str, int] = {}
     by_type: dict[str, dict[str, int]] = {}
     capped: list[str] = []
@@ -208,7 +215,7 @@ def summary() -> dict[str, Any]:
             counts[st] = counts.get(st, 0) + 1
             if states.is_stuck(st, job.heartbeat_at, int(job.timeout_s or 300), now, job.updated_at):
                 stuck += 1
-            if n >= COUNT_CAP:
+            if n >= (SETTLED_COUNT_CAP if st in (states.SUCCEEDED, states.CANCELLED) else COUNT_CAP):
                 capped.append(st)
                 break
         by_state[st] = n

@@ -345,3 +345,30 @@ def test_auth_not_found_and_bad_input(ops, tokens):
         assert r.status_code == 400, body
     r = ops.post("/admin/jobs/retry", {"next_token": "garbage!"})
     assert r.status_code == 400
+
+
+def test_summary_stops_counting_settled_jobs_at_a_cap_and_says_so(ops, monkeypatch):
+    """Succeeded jobs pile up for ever: the summary must not read the whole history on every refresh."""
+    from chalicelib.jobs import operations
+
+    monkeypatch.setattr(operations, "SETTLED_COUNT_CAP", 5)
+    reads = {"items": 0}
+    real_query = Job.by_state.query
+
+    def counting_query(*args, **kwargs):
+        for item in real_query(*args, **kwargs):
+            reads["items"] += 1
+            yield item
+
+    with Job.batch_write() as batch:
+        for i in range(12):
+            job = ledger.new_job("t_needs_object", "jobs", {"key": f"done/{i}"}, None, None)
+            job.state = states.SUCCEEDED
+            batch.save(job)
+    failed = rejected(7)
+    ops.pump()
+    monkeypatch.setattr(Job.by_state, "query", counting_query)
+    summary = ops.get("/admin/jobs/summary").json_body
+    assert summary["states"]["succeeded"] == 5 and summary["capped_states"] == ["succeeded"]
+    assert summary["states"]["failed"] == len(failed) == 7  # attention states are counted exactly
+    assert reads["items"] == 5 + 7  # nothing beyond the cap was read

@@ -5,6 +5,7 @@ import { badge, busy, clear, clipText, confirmDialog, fail, field, fmtDateTime, 
 
 const AREA = "admin.insights.jobs";
 const REFRESH_MS = 5000;
+const SUMMARY_MS = 30000;
 const TABS = [
   { id: "queued", label: "Queued", state: "queued" },
   { id: "running", label: "Running / stuck", state: "running" },
@@ -84,23 +85,27 @@ export async function render(main, { title }) {
   );
 
   // --- summary ---------------------------------------------------------------------------------------
+  let summaryAt = 0;
   async function loadSummary() {
     const s = await api("GET", "/admin/jobs/summary");
+    summaryAt = Date.now();
+    const capped = new Set(s.capped_states || []);
     const st = s.states || {};
+    const count = (state) => `${st[state] ?? 0}${capped.has(state) ? "+" : ""}`; // "1000+": counting stopped there
     for (const el of tablist.querySelectorAll("[data-count]")) {
       const n = st[el.dataset.count] ?? 0;
-      el.textContent = String(n);
-      el.setAttribute("aria-label", plural(n, "job"));
+      el.textContent = count(el.dataset.count);
+      el.setAttribute("aria-label", capped.has(el.dataset.count) ? `at least ${plural(n, "job")}` : plural(n, "job"));
     }
     const dlq = (s.queues || []).reduce((n, q) => n + ((q.dead_letter && q.dead_letter.messages) || 0), 0);
     clear(
       stats,
       [
-        ["Queued", st.queued ?? 0],
-        ["Running", st.running ?? 0],
+        ["Queued", count("queued")],
+        ["Running", count("running")],
         ["Stuck", s.stuck ?? 0],
-        ["Failed", st.failed ?? 0],
-        ["Succeeded", st.succeeded ?? 0],
+        ["Failed", count("failed")],
+        ["Succeeded", count("succeeded")],
         ["In dead-letter queues", dlq],
       ].map(([label, n]) => h("div", { class: "stat" }, h("b", {}, String(n)), h("span", {}, label))),
     );
@@ -177,7 +182,10 @@ export async function render(main, { title }) {
   }
 
   let again = false;
-  async function refresh() {
+  let countsWanted = false;
+  /** The list, and the counts unless a timer tick comes before SUMMARY_MS (they cost a few index queries). */
+  async function refresh(withCounts = true) {
+    countsWanted = countsWanted || withCounts;
     if (loading) {
       again = true; // the tab or a filter changed mid-load: load once more when this one ends
       return;
@@ -186,7 +194,9 @@ export async function render(main, { title }) {
     try {
       do {
         again = false;
-        await Promise.all([loadSummary(), loadList()]);
+        const counts = countsWanted;
+        countsWanted = false;
+        await Promise.all([counts ? loadSummary() : null, loadList()]);
       } while (again);
       refreshed.textContent = `Updated ${new Date().toLocaleTimeString()}`;
     } catch (err) {
@@ -201,8 +211,10 @@ export async function render(main, { title }) {
     timer = setInterval(() => {
       if (!main.isConnected) return clearInterval(timer);
       if (!auto.checked || document.hidden || paused || document.querySelector("dialog[open]")) return;
-      if (extended) loadSummary().catch(() => {});
-      else refresh();
+      const countsDue = Date.now() - summaryAt >= SUMMARY_MS;
+      if (extended) {
+        if (countsDue) loadSummary().catch(() => {});
+      } else refresh(countsDue);
     }, REFRESH_MS);
   }
   auto.addEventListener("change", schedule);
