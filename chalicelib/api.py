@@ -101,17 +101,6 @@ def resolve(model: ModelLike) -> Any:
 
 LIST_QUERY = ModelRef("chalicelib.schema", "ListQuery")  # ``?limit=&next_token=`` of every list route
 
-_SCHEMA_NAMES = {"Strict", "Query", "ListQuery", "Out", "ErrorBody", "ErrorEnvelope", "page_model"}
-
-
-def __getattr__(name: str) -> Any:
-    """The model bases, for code that still imports them from here (imports pydantic)."""
-    if name in _SCHEMA_NAMES:
-        from chalicelib import schema
-
-        return getattr(schema, name)
-    raise AttributeError(name)
-
 
 @dataclass
 class Reply:
