@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
+from itertools import batched
 from typing import Any
 
 from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
@@ -318,17 +319,6 @@ def _all_attendance_keys(schedule_id: str) -> Iterator[str]:
         yield a.key
 
 
-def _chunks(items: Iterable[str], size: int) -> Iterator[list[str]]:
-    buf: list[str] = []
-    for item in items:
-        buf.append(item)
-        if len(buf) == size:
-            yield buf
-            buf = []
-    if buf:
-        yield buf
-
-
 def _delete_members(schedule_id: str, student_ids: Iterable[str]) -> None:
     with ScheduleMember.batch_write() as batch:
         for sid in student_ids:
@@ -435,7 +425,7 @@ def run_delete_job(job: Any, ctx: Any) -> dict[str, Any]:
     last_beat = time.monotonic()
     while True:
         found = 0
-        for keys in _chunks(_all_attendance_keys(schedule_id), DELETE_CHUNK):
+        for keys in batched(_all_attendance_keys(schedule_id), DELETE_CHUNK):
             with Attendance.batch_write() as batch:  # one BatchWriteItem per 25 keys
                 for key in keys:
                     batch.delete(Attendance(schedule_id=schedule_id, key=key))

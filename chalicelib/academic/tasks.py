@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from itertools import batched
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
@@ -219,17 +220,6 @@ class EnsureResult:
         self.sample = (self.sample + other.sample)[:sample_size]
 
 
-def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    buf: list[Any] = []
-    for item in items:
-        buf.append(item)
-        if len(buf) == size:
-            yield buf
-            buf = []
-    if buf:
-        yield buf
-
-
 def _new_instance(c: Candidate, source: str, now: datetime) -> TaskInstance:
     return TaskInstance(
         task_id=c.task_id,
@@ -279,7 +269,7 @@ def ensure_instances(
     ``lease.ensure()``; without it: one conditional put each. Never overwrites (module docstring)."""
     result = EnsureResult()
     now = utcnow()
-    for chunk in _chunks(candidates, BATCH_GET):
+    for chunk in batched(candidates, BATCH_GET):
         keys = [(c.task_id, c.date.isoformat()) for c in chunk]
         found = TaskInstance.batch_get(keys, consistent_read=True, attributes_to_get=["task_id", "date"])
         have = {(i.task_id, i.date) for i in found}
@@ -292,7 +282,7 @@ def ensure_instances(
         if not apply:
             continue
         if lease is not None:
-            for batch_items in _chunks(missing, BATCH_WRITE):
+            for batch_items in batched(missing, BATCH_WRITE):
                 try:
                     _batch_put([_new_instance(c, source, now) for c in batch_items], lease)
                 except LeaseLost as exc:
@@ -522,7 +512,7 @@ def run_scheduler(now: datetime | None = None, page_size: int | None = None) -> 
                 yield Candidate(task.id, today, task.timezone, DAILY)
 
     try:
-        for chunk in _chunks(candidates(), BATCH_GET):
+        for chunk in batched(candidates(), BATCH_GET):
             r = ensure_instances(chunk, "scheduler", sample_size=0, lease=lease)
             stats["created"] += r.created
             stats["existing"] += r.existing
