@@ -96,6 +96,14 @@ def _connection() -> Connection:
     return Connection(region=get_settings().region)
 
 
+def condition_failed(exc: BaseException) -> bool:
+    """A write refused by its condition: a pynamodb error (``cause_response_code``) or a botocore ClientError."""
+    code = getattr(exc, "cause_response_code", None)
+    if code is None:
+        code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code")
+    return code == "ConditionalCheckFailedException"
+
+
 def transaction() -> TransactWrite:
     """A DynamoDB transaction (≤ 100 actions, all-or-nothing, conditions checked like AWS)."""
     return TransactWrite(connection=_connection())

@@ -28,7 +28,7 @@ from pynamodb.models import Model
 from chalicelib.academic import recurrence
 from chalicelib.academic.recurrence import ScheduleTimes
 from chalicelib.academic.students import Student
-from chalicelib.db import UTCDateTime, decode_token, gsi, meta, new_id, page, transaction, utcnow
+from chalicelib.db import UTCDateTime, condition_failed, decode_token, gsi, meta, new_id, page, transaction, utcnow
 from chalicelib.errors import Conflict, NotFound, ValidationFailed
 
 KIND = "schedule"
@@ -397,7 +397,7 @@ def mark_deleting(schedule_id: str, job_id: str) -> bool:
         )
         return True
     except UpdateError as exc:
-        if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+        if condition_failed(exc):
             return False
         raise
 

@@ -49,7 +49,7 @@ from pynamodb.models import Model
 from chalicelib.academic import recurrence
 from chalicelib.academic.recurrence import DAILY, TaskWindow
 from chalicelib.academic.students import Student
-from chalicelib.db import UTCDateTime, decode_token, gsi, iso, meta, new_id, page, transaction, utcnow
+from chalicelib.db import UTCDateTime, condition_failed, decode_token, gsi, iso, meta, new_id, page, transaction, utcnow
 from chalicelib.errors import Conflict, NotFound, ValidationFailed
 from chalicelib.observability import logger
 
@@ -161,7 +161,7 @@ class Lease:
                 condition=condition,
             )
         except UpdateError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 return False
             raise
         self._valid_until = started + self.ttl_s
@@ -184,7 +184,7 @@ class Lease:
         try:
             InstanceWriterLease(id=LEASE_ID).delete(condition=InstanceWriterLease.owner == self.owner)
         except DeleteError as exc:
-            if not _condition_failed(exc):
+            if not condition_failed(exc):
                 raise
         self._valid_until = 0.0
 
@@ -231,10 +231,6 @@ def _new_instance(c: Candidate, source: str, now: datetime) -> TaskInstance:
         created_at=now,
         updated_at=now,
     )
-
-
-def _condition_failed(exc: Exception) -> bool:
-    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
 def _batch_put(items: list[TaskInstance], lease: Lease, retries: int = 8) -> None:
@@ -295,7 +291,7 @@ def ensure_instances(
                 _new_instance(c, source, now).save(condition=TaskInstance.task_id.does_not_exist())
                 result.created += 1
             except PutError as exc:
-                if not _condition_failed(exc):
+                if not condition_failed(exc):
                     raise
                 result.existing += 1  # another writer created it between our read and our write
     return result
@@ -405,7 +401,7 @@ def set_instance_status(task_id: str, day: date, status: str, actor_id: str | No
     try:
         inst.update(actions=actions, condition=TaskInstance.task_id.exists())
     except UpdateError as exc:
-        if _condition_failed(exc):
+        if condition_failed(exc):
             raise NotFound(
                 f"Task {task_id} has no instance on {day.isoformat()}.",
                 code="instance_not_found",
@@ -446,7 +442,7 @@ def end(task_id: str, now: datetime | None = None) -> tuple[Task, int, bool]:
                 condition=Task.id.exists(),
             )
         except UpdateError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 raise _not_found(task_id) from exc
             raise
     future = TaskInstance.query(task_id, range_key_condition=TaskInstance.date > today.isoformat(), consistent_read=True)
@@ -465,7 +461,7 @@ def _retire(task: Task) -> None:
             condition=Task.active_daily.exists(),
         )
     except UpdateError as exc:
-        if not _condition_failed(exc):
+        if not condition_failed(exc):
             raise
 
 

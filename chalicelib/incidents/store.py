@@ -27,7 +27,7 @@ from pynamodb.attributes import JSONAttribute, NumberAttribute, TTLAttribute, Un
 from pynamodb.exceptions import UpdateError
 from pynamodb.models import Model
 
-from chalicelib.db import UTCDateTime, decode_token, gsi, iso, meta, new_id, page, utcnow
+from chalicelib.db import UTCDateTime, condition_failed, decode_token, gsi, iso, meta, new_id, page, utcnow
 from chalicelib.errors import NotFound
 from chalicelib.incidents import domain
 from chalicelib.incidents.domain import Draft, Limits, fit
@@ -135,10 +135,6 @@ def _update(
         kwargs["ConditionExpression"] = condition
         kwargs["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
     return _client(model).update_item(**kwargs)
-
-
-def _condition_failed(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
 # --- counters ------------------------------------------------------------------------------------
@@ -305,7 +301,7 @@ def _count_in_group(draft: Draft, incident_id: str, now: datetime, limits: Limit
         try:
             _update(IncidentGroup, key, update, _GROUP_NAMES, values, condition)
         except ClientError as exc:
-            if not _condition_failed(exc):
+            if not condition_failed(exc):
                 raise
             case, status, window = _group_case(exc.response.get("Item"), window, limits.group_rows_per_window)
             continue
@@ -379,7 +375,7 @@ def set_status(group_id: str, status: str, actor: dict[str, Any], note: str | No
     try:
         group.update(actions, condition=G.group_id.exists() & (G.status != status))
     except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
+        if not condition_failed(exc):
             raise
         return get_group(group_id), False
     return group, True

@@ -15,7 +15,7 @@ from pynamodb.attributes import JSONAttribute, ListAttribute, MapAttribute, Numb
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.models import Model
 
-from chalicelib.db import UTCDateTime, decode_token, gsi, iso, meta, new_id, page, utcnow
+from chalicelib.db import UTCDateTime, condition_failed, decode_token, gsi, iso, meta, new_id, page, utcnow
 from chalicelib.errors import NotFound
 from chalicelib.jobs import states
 from chalicelib.jobs.registry import get as get_job_type
@@ -193,7 +193,7 @@ def start_run(job_id: str, stale_after_s: int) -> tuple[Job, str] | None:
             condition=Job.job_id.exists() & cond,
         )
     except UpdateError as exc:
-        if _condition_failed(exc):
+        if condition_failed(exc):
             return None
         raise
     return job, run_id
@@ -208,7 +208,7 @@ def heartbeat(job_id: str, run_id: str) -> bool:
         )
         return True
     except UpdateError as exc:
-        if _condition_failed(exc):
+        if condition_failed(exc):
             return False
         raise
 
@@ -227,7 +227,7 @@ def finish(job_id: str, run_id: str, result: Any) -> bool:
         )
         return True
     except UpdateError as exc:
-        if _condition_failed(exc):
+        if condition_failed(exc):
             return False
         raise
 
@@ -256,7 +256,7 @@ def record_failure(job_id: str, run_id: str | None, exc_type: str, message: str,
         Job(job_id=job_id).update(actions=actions, condition=cond)
         return True
     except UpdateError as exc:
-        if _condition_failed(exc):
+        if condition_failed(exc):
             return False
         raise
 
@@ -283,7 +283,7 @@ def requeue(job_id: str, allowed_from: tuple[str, ...], queued_before: datetime 
             condition=Job.job_id.exists() & cond,
         )
     except UpdateError as exc:
-        if _condition_failed(exc):
+        if condition_failed(exc):
             return None
         raise
     return get(job_id)
@@ -301,7 +301,7 @@ def cancel(job_id: str, stale_before: datetime | None = None) -> Job | None:
             condition=Job.job_id.exists() & cond,
         )
     except UpdateError as exc:
-        if _condition_failed(exc):
+        if condition_failed(exc):
             return None
         raise
     return get(job_id)
@@ -328,7 +328,3 @@ def put_orphan(raw_body: str, reason: str) -> Job:
     except PutError:
         raise
     return job
-
-
-def _condition_failed(exc: Exception) -> bool:
-    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"

@@ -13,7 +13,7 @@ from pynamodb.attributes import ListAttribute, MapAttribute, NumberAttribute, Un
 from pynamodb.exceptions import UpdateError
 from pynamodb.models import Model
 
-from chalicelib.db import UTCDateTime, decode_token, gsi, meta, new_id, page, utcnow
+from chalicelib.db import UTCDateTime, condition_failed, decode_token, gsi, meta, new_id, page, utcnow
 from chalicelib.errors import NotFound
 from chalicelib.media import domain
 
@@ -79,10 +79,6 @@ class Video(Model):
     by_eligibility = gsi("by_eligibility", "eligibility", "id")
 
 
-def _condition_failed(exc: Exception) -> bool:
-    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
-
-
 def _list(index: Any, hash_value: str, limit: int, next_token: str | None, newest_first: bool = True, **kw: Any) -> Any:
     it = index.query(
         hash_value,
@@ -144,7 +140,7 @@ def record_homework_submitted(hw: Homework, kept_key: str, etag: str | None) -> 
         )
         return True
     except UpdateError as exc:
-        if not _condition_failed(exc):
+        if not condition_failed(exc):
             raise
         hw.refresh(consistent_read=True)
         return False
@@ -211,7 +207,7 @@ def record_original(video: Video, size_bytes: int, etag: str | None) -> bool:
         )
         return True
     except UpdateError as exc:
-        if not _condition_failed(exc):
+        if not condition_failed(exc):
             raise
         video.refresh(consistent_read=True)
         return False
@@ -238,7 +234,7 @@ def record_optimised(video_id: str, original: Variant, variant: Variant, poster_
         )
         return True
     except UpdateError as exc:
-        if _condition_failed(exc):
+        if condition_failed(exc):
             return False
         raise
 
@@ -251,7 +247,7 @@ def set_last_job(video_id: str, job_id: str) -> None:
             condition=Video.id.exists() & (Video.last_job_id.does_not_exist() | (Video.last_job_id < job_id)),
         )
     except UpdateError as exc:
-        if not _condition_failed(exc):
+        if not condition_failed(exc):
             raise
 
 
