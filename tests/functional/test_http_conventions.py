@@ -74,3 +74,25 @@ def test_openapi_document_is_valid():
     from chalicelib.api import openapi_document
 
     validate(openapi_document())
+
+
+def test_every_model_a_route_module_names_lazily_exists(app):
+    """Route modules name models as ``S.Name`` (imported on first use): a misspelt name must fail here,
+    not on the first request of a rarely used route. Checks every ``S.<Name>`` and ``S.page("<Name>")``."""
+    import inspect
+    import sys
+
+    from chalicelib.api import Schemas
+
+    checked, modules = 0, 0
+    for name, module in list(sys.modules.items()):
+        schemas = getattr(module, "S", None) if name.startswith("chalicelib.") else None
+        if not isinstance(schemas, Schemas):
+            continue
+        modules += 1
+        source = inspect.getsource(module)
+        names = set(re.findall(r"\bS\.(?!page\b)(\w+)", source)) | set(re.findall(r'\bS\.page\("(\w+)"\)', source))
+        for model in sorted(names):
+            getattr(schemas, model).resolve()  # AttributeError names the module and the model
+            checked += 1
+    assert modules >= 8 and checked >= 40  # every route module was read
