@@ -212,6 +212,9 @@ def test_queued_job_whose_message_was_lost_turns_stuck_and_a_retry_sends_it_once
         page = ops.get(f"/admin/jobs?state=stuck&next_token={token}").json_body
         items, token = items + page["items"], page["next_token"]
     assert [j["job_id"] for j in items] == [job.job_id]
+    for forged in ("q.not-a-cursor", "not-a-cursor"):  # either phase's cursor, tampered: a clear 400
+        r = ops.get(f"/admin/jobs?state=stuck&next_token={forged}")
+        assert r.status_code == 400 and r.json_body["error"]["code"] == "invalid_next_token"
     assert ops.get("/admin/jobs/summary").json_body["stuck"] == 1
 
     first = ops.post(f"/admin/jobs/{job.job_id}/retry")
