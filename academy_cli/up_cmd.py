@@ -14,7 +14,6 @@ from academy_cli.localenv import DEFAULT_PORT
 
 DEV_ADMIN = "admin-local"
 DEV_CUSTOMER = "cust-demo-1"  # `academy seed` gives this customer students
-AUTOSAVE_S = 30.0  # = academy_cli.localstack.AUTOSAVE_S (not imported here: every `academy` command would pay for it)
 
 
 def _aws_port(value: str) -> int | None:
@@ -48,15 +47,20 @@ def register(cli: click.Group) -> None:
     @click.option("--ephemeral", is_flag=True, help="Start empty and keep nothing at stop.")
     @click.option(
         "--autosave-s",
-        default=AUTOSAVE_S,
-        show_default=True,
+        default=None,
         type=click.FloatRange(min=0),
-        help="Also save the data every this many seconds when it changed (0: only at a clean stop).",
+        help="Also save the data every this many seconds when it changed (default 30; 0: only at a clean stop).",
     )
     @click.option("--no-workers", is_flag=True, help="Do not run the queue pumps (messages stay queued).")
     @click.option("--no-scheduler", is_flag=True, help="Do not fire scheduled functions (use `academy tick`).")
     def up(
-        port: int, aws_port: str, data_dir: Path | None, ephemeral: bool, autosave_s: float, no_workers: bool, no_scheduler: bool
+        port: int,
+        aws_port: str,
+        data_dir: Path | None,
+        ephemeral: bool,
+        autosave_s: float | None,
+        no_workers: bool,
+        no_scheduler: bool,
     ) -> None:
         """Run the whole stack locally: emulated AWS, the API, queue workers and the scheduler."""
         from academy_cli.localstack import LocalStack, PortInUse, RestoreError, StackOptions
@@ -70,7 +74,7 @@ def register(cli: click.Group) -> None:
                 port=port,
                 aws_port=_aws_port(aws_port),
                 data_dir=data,
-                autosave_s=autosave_s,
+                **({"autosave_s": autosave_s} if autosave_s is not None else {}),  # else StackOptions' default
                 workers=not no_workers,
                 scheduler=not no_scheduler,
                 out=out,
