@@ -37,7 +37,14 @@ def merge_template(stage: str) -> dict[str, Any]:
         "Description": "Issuer of the user pool's tokens: https://cognito-idp.<region>.amazonaws.com/<pool-id>",
     }
     template["Parameters"]["CognitoAppClientId"] = {"Type": "String", "Description": "App client id (the ID token's aud)."}
+    template["Parameters"]["CursorKey"] = {  # one HMAC key for every function's list cursors (chalicelib/cursors.py)
+        "Type": "String",
+        "NoEcho": True,
+        "MinLength": 32,
+        "Description": "Secret that signs list cursors (e.g. openssl rand -base64 48); changing it only restarts lists in flight.",
+    }
     env = {
+        "ACADEMY_CURSOR_KEY": {"Ref": "CursorKey"},
         "ACADEMY_BUCKET": {"Ref": "MediaBucket"},
         "ACADEMY_JWT_ISSUER": {"Ref": "CognitoIssuer"},
         "ACADEMY_JWT_AUDIENCE": {"Ref": "CognitoAppClientId"},

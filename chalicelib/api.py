@@ -279,6 +279,61 @@ def _serialise(result: Any) -> Any:
     return result
 
 
+CURSOR_FIELDS = ("next_token", "cursor")  # where a list (query) or a batch repair (body) takes its cursor back
+CURSOR_OUT = ("next_token", "next_cursor")  # where a response hands it out
+UNBOUND_FIELDS = frozenset({*CURSOR_FIELDS, "limit"})  # the page size may change between pages
+
+
+@dataclass
+class _ListCursor:
+    """The cursor of one list request: sealed on the way out, checked and opened on the way in
+    (see :mod:`chalicelib.cursors`). The list's identity is the route, its path parameters, the
+    filters (the other query or body fields, as validated) and, on customer routes, the caller."""
+
+    source: Literal["query", "body"]
+    name: str
+    identity: bytes
+
+    @classmethod
+    def of(cls, spec: RouteSpec, path_params: dict[str, str], principal: Principal, body: Any, query: Any) -> _ListCursor | None:
+        from chalicelib import cursors
+
+        for source, model in (("query", query), ("body", body)):
+            if model is None:
+                continue
+            name = next((f for f in CURSOR_FIELDS if f in type(model).model_fields), None)
+            if name is None:
+                continue
+            filters = model.model_dump(mode="json", by_alias=True, exclude=UNBOUND_FIELDS)
+            caller = principal.id if spec.auth == "customer" else None
+            return cls(source, name, cursors.identity(f"{spec.method} {spec.path}", path_params, filters, caller))
+        return None
+
+    def open(self, body: Any, query: Any) -> tuple[Any, Any]:
+        from chalicelib import cursors
+
+        model = query if self.source == "query" else body
+        token = getattr(model, self.name)
+        if not token:
+            return body, query
+        opened = model.model_copy(update={self.name: cursors.unseal(token, self.identity, self.name)})
+        return (body, opened) if self.source == "query" else (opened, query)
+
+    def seal(self, raw: str) -> str:
+        from chalicelib import cursors
+
+        return cursors.seal(raw, self.identity)
+
+
+def _sealed(cursor: _ListCursor | None, body: Any) -> Any:
+    if cursor is None or not isinstance(body, dict):
+        return body
+    for key in CURSOR_OUT:
+        if isinstance(body.get(key), str) and body[key]:
+            body[key] = cursor.seal(body[key])
+    return body
+
+
 def _handle(bp: Blueprint, spec: RouteSpec, fn: Callable[..., Any], path_params: dict[str, str]) -> Response:
     request = bp.current_request
     headers = {k.lower(): v for k, v in dict(request.headers or {}).items()}
@@ -288,6 +343,9 @@ def _handle(bp: Blueprint, spec: RouteSpec, fn: Callable[..., Any], path_params:
         principal = _authorize(spec, headers)
         body = _parse_body(spec, request)
         query = _parse_query(spec, request)
+        cursor = _ListCursor.of(spec, path_params, principal, body, query)
+        if cursor is not None:
+            body, query = cursor.open(body, query)
         ctx = request.context or {}
         req = Req(
             principal=principal,
@@ -302,8 +360,8 @@ def _handle(bp: Blueprint, spec: RouteSpec, fn: Callable[..., Any], path_params:
         if isinstance(result, Response):
             return result
         if isinstance(result, Reply):
-            return json_response(result.status, _serialise(result.body), result.headers)
-        return json_response(spec.status, _serialise(result))
+            return json_response(result.status, _sealed(cursor, _serialise(result.body)), result.headers)
+        return json_response(spec.status, _sealed(cursor, _serialise(result)))
     except ApiError as err:
         return error_response(err)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: envelope + incident

@@ -19,6 +19,7 @@ os.environ.update(
         "ACADEMY_STAGE": "test",
         "ACADEMY_AUTH_MODE": "dev",
         "ACADEMY_DEV_SIGNING_KEY": "test-signing-key-not-secret-0123456789abcdef",
+        "ACADEMY_CURSOR_KEY": "test-cursor-key-not-secret-0123456789abcdef",
         "ACADEMY_BUCKET": "academy-test-media-123456789012",
         "ACADEMY_TMP_DIR": _tmp,
         "POWERTOOLS_METRICS_NAMESPACE": "AcademyOpsTest",
