@@ -41,7 +41,7 @@ def merge_template(stage: str) -> dict[str, Any]:
         "Type": "String",
         "NoEcho": True,
         "MinLength": 32,
-        "Description": "Secret that signs list cursors (e.g. openssl rand -base64 48); changing it only restarts lists in flight.",
+        "Description": "Signs list cursors (openssl rand -base64 48); keep it across deploys (a new one restarts lists).",
     }
     env = {
         "ACADEMY_CURSOR_KEY": {"Ref": "CursorKey"},

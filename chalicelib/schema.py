@@ -12,21 +12,29 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from chalicelib.validators import QueryInt
+
 
 class Strict(BaseModel):
-    """Base for request bodies: unknown fields are refused (400 naming them), never silently dropped."""
+    """Base for request bodies: unknown fields are refused (400 naming them), never silently dropped,
+    and no value is coerced from one JSON type to another."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
+    # strict: a JSON number is never a string, a string never a number or a boolean; times and dates
+    # are parsed from strings by chalicelib.validators' Timestamp/CalendarDate only.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True, strict=True)
 
 
 class Query(BaseModel):
-    """Base for query strings: unknown parameters are ignored (caches and browsers add their own)."""
+    """Base for query strings: unknown parameters are ignored (caches and browsers add their own).
+
+    Every value is a string: parse numbers, booleans, times and dates with chalicelib.validators'
+    QueryInt, QueryBool, Timestamp and CalendarDate, never pydantic's lax coercions."""
 
     model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 class ListQuery(Query):
-    limit: int = Field(50, ge=1, le=100, description="Page size (1..100).")
+    limit: QueryInt = Field(50, ge=1, le=100, description="Page size (1..100).")
     next_token: str | None = Field(None, max_length=4096, description="Cursor from the previous page.")
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import Field
 
 from chalicelib.schema import ListQuery, Out
+from chalicelib.validators import Timestamp
 
 
 class Health(Out):
@@ -27,4 +27,4 @@ class AuditOut(Out):
 class AuditQuery(ListQuery):
     actor: str | None = Field(None, max_length=128, description="Actor id.")
     action: str | None = Field(None, max_length=128)
-    since: datetime | None = None
+    since: Timestamp | None = None

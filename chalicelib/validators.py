@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated
+import re
+from datetime import date, datetime
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, WithJsonSchema
 
 from chalicelib.db import ENTITY_ID
 
@@ -40,4 +41,57 @@ EntityId = Annotated[
 ]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(max_length=5000)]
-CalendarDate = date
+
+
+# --- strict scalars: what the contract allows, nothing pydantic's lax mode would coerce -------------
+# (lax mode takes 1767625200 or "1767625200" as a time, 0 or "0" as 1970-01-01, "5_0" as 50, "yes" as
+# true). Patterns are fullmatched and ASCII-only: "$" passes a trailing newline, "\\d" Arabic digits.
+
+_TIMESTAMP = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:?[0-9]{2})", re.IGNORECASE
+)
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DIGITS = re.compile(r"[0-9]{1,9}")
+
+
+def _timestamp(value: Any) -> Any:
+    if isinstance(value, datetime):  # built in code, not from a request
+        return value
+    if not isinstance(value, str) or not _TIMESTAMP.fullmatch(value):
+        raise ValueError("must be an ISO 8601 timestamp string with Z or an offset, e.g. 2026-01-05T15:00:00Z")
+    text = value.upper()
+    if "." in text:  # Python keeps microseconds: cut nanoseconds rather than refuse them
+        head, _, tail = text.partition(".")
+        digits = re.match(r"[0-9]+", tail).group()  # type: ignore[union-attr]
+        text = f"{head}.{digits[:6]}{tail[len(digits) :]}"
+    return datetime.fromisoformat(text)  # ValueError (month 13, offset +99:00…) → 400 naming the field
+
+
+def _calendar_date(value: Any) -> Any:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _DATE.fullmatch(value):
+        raise ValueError("must be a calendar date string YYYY-MM-DD")
+    return date.fromisoformat(value)
+
+
+def _query_int(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if not isinstance(value, str) or not _DIGITS.fullmatch(value):
+        raise ValueError("must be a whole number written in digits, e.g. 50")
+    return int(value)
+
+
+def _query_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return value == "true"
+    raise ValueError("must be true or false")
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_timestamp), WithJsonSchema({"type": "string", "format": "date-time"})]
+CalendarDate = Annotated[date, BeforeValidator(_calendar_date), WithJsonSchema({"type": "string", "format": "date"})]
+QueryInt = Annotated[int, BeforeValidator(_query_int)]  # a query string's number: digits only ("5", not "5.0" or "+5")
+QueryBool = Annotated[bool, BeforeValidator(_query_bool), WithJsonSchema({"type": "boolean"})]  # "true" | "false"

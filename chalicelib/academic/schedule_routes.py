@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from chalice import Blueprint
@@ -44,9 +45,13 @@ def attendance_out(a: schedules.Attendance) -> S.AttendanceOut:
     )
 
 
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def parse_date(value: str, field: str = "date") -> date:
     try:
-        return date.fromisoformat(value) if len(value) == 10 else _bad_date(field)
+        # the pattern first: fromisoformat also takes ISO week dates ("2026-W02-1") and basic "20260105"
+        return date.fromisoformat(value) if _DATE.fullmatch(value) else _bad_date(field)
     except ValueError:
         return _bad_date(field)
 

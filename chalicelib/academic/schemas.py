@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, Field, StrictBool, model_validator
+from pydantic import Field, StrictBool, model_validator
 
 from chalicelib.academic import recurrence, schedules, tasks
 from chalicelib.schema import ListQuery, Out, Strict
-from chalicelib.validators import EntityId, Name, Text, TimeZone
+from chalicelib.validators import CalendarDate, EntityId, Name, Text, Timestamp, TimeZone
 
 
 class StudentIn(Strict):
@@ -29,10 +29,10 @@ class StudentOut(Out):
 class ScheduleIn(Strict):
     title: Name
     student_ids: list[EntityId] = Field(min_length=1, max_length=schedules.MAX_STUDENTS)
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: Timestamp
+    ends_at: Timestamp
     recurrence: Literal["none", "weekly"] = "none"
-    until: date | None = Field(None, description="Last date of a weekly schedule (inclusive); open-ended if absent.")
+    until: CalendarDate | None = Field(None, description="Last date of a weekly schedule (inclusive); open-ended if absent.")
     timezone: TimeZone = Field("UTC", description="Zone whose calendar dates attendance uses.")
 
     @model_validator(mode="after")
@@ -61,8 +61,8 @@ class ScheduleOut(Out):
 
 class ScheduleQuery(ListQuery):
     student_id: EntityId | None = None
-    from_: date | None = Field(None, alias="from", description="Only schedules with a session on or after this date.")
-    to: date | None = Field(None, description="Only schedules with a session on or before this date.")
+    from_: CalendarDate | None = Field(None, alias="from", description="Only schedules with a session on or after this date.")
+    to: CalendarDate | None = Field(None, description="Only schedules with a session on or before this date.")
 
 
 class AttendanceIn(Strict):
@@ -82,8 +82,8 @@ class AttendanceOut(Out):
 
 
 class AttendanceQuery(ListQuery):
-    from_: date | None = Field(None, alias="from")
-    to: date | None = None
+    from_: CalendarDate | None = Field(None, alias="from")
+    to: CalendarDate | None = None
 
 
 class DeletedOut(Out):
@@ -99,8 +99,8 @@ class TaskIn(Strict):
     student_id: EntityId | None = None
     recurrence: Literal["none", "daily"]
     timezone: TimeZone | None = Field(None, description="IANA zone; default the student's zone, else UTC.")
-    starts_on: date | None = Field(None, description="Default: today in the task's zone.")
-    ends_on: date | None = None
+    starts_on: CalendarDate | None = Field(None, description="Default: today in the task's zone.")
+    ends_on: CalendarDate | None = None
 
 
 class TaskOut(Out):
@@ -150,8 +150,8 @@ class TaskQuery(ListQuery):
 
 
 class InstanceQuery(ListQuery):
-    from_: date | None = Field(None, alias="from")
-    to: date | None = None
+    from_: CalendarDate | None = Field(None, alias="from")
+    to: CalendarDate | None = None
 
 
 class PruneIn(Strict):
@@ -170,8 +170,8 @@ class PruneOut(Out):
 
 
 class BackfillIn(Strict):
-    from_: date = Field(alias="from")
-    to: date
+    from_: CalendarDate = Field(alias="from")
+    to: CalendarDate
     apply: StrictBool = False
     task_id: EntityId | None = None
     cursor: str | None = Field(None, max_length=4096)

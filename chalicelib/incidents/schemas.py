@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
 from chalicelib.incidents.domain import LIMITS
 from chalicelib.schema import ListQuery, Out, Strict
+from chalicelib.validators import Timestamp
 
 _AREA = r"^[a-z0-9_-]+(\.[a-z0-9_-]+){0,15}$"
 
@@ -35,7 +35,7 @@ class IncidentIn(Strict):
     backend_error: Any = Field(None, description=f"The backend's error body (JSON); cut to {LIMITS.backend_error_bytes} bytes.")
     entities: list[EntityIn] = Field(default_factory=list, description=f"Entity ids; first {LIMITS.max_entities} kept.")
     location: str = Field(min_length=1, description=f"Page URL or screen; cut to {LIMITS.location_chars} characters.")
-    occurred_at: datetime | None = Field(None, description="The client's clock (the server's is recorded beside it).")
+    occurred_at: Timestamp | None = Field(None, description="The client's clock (the server's is recorded beside it).")
     request_id: str | None = Field(None, max_length=128, description="X-Request-Id of the failed call.")
     context: Any = Field(None, description=f"Any JSON; cut to {LIMITS.context_bytes} bytes.")
     actor: Any = Field(None, description="Ignored: the actor comes from the token. A value sent is kept as claimed_actor.")
@@ -108,7 +108,7 @@ class GroupQuery(ListQuery):
     status: Literal["open", "resolved"] | None = None
     area: str | None = Field(None, min_length=1, max_length=200)
     source: Literal["frontend", "backend"] | None = None
-    since: datetime | None = Field(None, description="Groups last seen at or after this time.")
+    since: Timestamp | None = Field(None, description="Groups last seen at or after this time.")
 
 
 class GroupDetail(Out):

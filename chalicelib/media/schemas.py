@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, StrictInt
 
 from chalicelib.schema import ListQuery, Out, Strict
-from chalicelib.validators import EntityId
+from chalicelib.validators import EntityId, QueryBool
 
 
 class UploadIn(Strict):
@@ -83,5 +83,5 @@ class HomeworkQuery(ListQuery):
 
 
 class MediaQuery(ListQuery):
-    optimisable: bool | None = Field(None, description="true: original only; false: already optimised.")
+    optimisable: QueryBool | None = Field(None, description="true: original only; false: already optimised.")
     student_id: EntityId | None = Field(None, description="Only this student's videos.")
