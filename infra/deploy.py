@@ -85,7 +85,7 @@ def _apply_bucket_settings(template: dict[str, Any], bucket: str, region: str) -
         },
     )
     rules = [
-        {**{k: v for k, v in r.items() if k != "MaxAge"}, "MaxAgeSeconds": r.get("MaxAge", 0)}
+        {{"MaxAge": "MaxAgeSeconds", "ExposedHeaders": "ExposeHeaders"}.get(k, k): v for k, v in r.items()}  # CFN → S3 API names
         for r in props["CorsConfiguration"]["CorsRules"]
     ]
     s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": rules})

@@ -120,7 +120,13 @@ def build_template() -> dict[str, Any]:
             },
             "CorsConfiguration": {
                 "CorsRules": [
-                    {"AllowedMethods": ["POST", "GET", "HEAD"], "AllowedOrigins": ["*"], "AllowedHeaders": ["*"], "MaxAge": 3000}
+                    {
+                        "AllowedMethods": ["POST", "PUT", "GET", "HEAD"],  # PUT: the parts of a multipart upload
+                        "AllowedOrigins": ["*"],
+                        "AllowedHeaders": ["*"],
+                        "ExposedHeaders": ["ETag"],
+                        "MaxAge": 3000,
+                    }
                 ]
             },
         },

@@ -135,6 +135,46 @@ def sniff_ok(content_type: str, head: bytes) -> bool:
     return False
 
 
+# --- multipart uploads -------------------------------------------------------------------------
+
+MIB = 1024 * 1024
+PART_MIN_BYTES = 8 * MIB  # S3 needs ≥ 5 MiB for every part but the last; 8 MiB keeps a phone's retry cheap
+S3_MAX_PARTS = 10_000
+PART_URL_BATCH = 100  # presigned part URLs issued per request
+
+
+@dataclass(frozen=True)
+class PartPlan:
+    """How a file of ``size_bytes`` is cut: every part ``part_size`` bytes, the last one the rest."""
+
+    size_bytes: int
+    part_size: int
+    part_count: int
+
+    def part_bytes(self, number: int) -> int:
+        if not 1 <= number <= self.part_count:
+            raise MediaRuleError(f"part numbers run from 1 to {self.part_count}", "part_numbers")
+        if number < self.part_count:
+            return self.part_size
+        return self.size_bytes - self.part_size * (self.part_count - 1)
+
+
+def part_plan(size_bytes: int) -> PartPlan:
+    """Whole MiB parts of at least :data:`PART_MIN_BYTES`, never more than S3's 10,000 parts."""
+    if size_bytes < 1:
+        raise MediaRuleError("a multipart upload needs at least one byte", "size_bytes")
+    per_part = max(PART_MIN_BYTES, -(-size_bytes // S3_MAX_PARTS))
+    part_size = -(-per_part // MIB) * MIB
+    return PartPlan(size_bytes, part_size, -(-size_bytes // part_size))
+
+
+def check_parts(plan: PartPlan, uploaded: dict[int, int]) -> tuple[list[int], list[int]]:
+    """``(missing, wrong_size)`` part numbers, given ``{part_number: size}`` of what S3 holds."""
+    missing = [n for n in range(1, plan.part_count + 1) if n not in uploaded]
+    wrong = sorted(n for n, size in uploaded.items() if not 1 <= n <= plan.part_count or size != plan.part_bytes(n))
+    return missing, wrong
+
+
 # --- eligibility -------------------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ targets (:func:`copy_verified`), so a later POST to the upload key cannot change
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -167,3 +168,94 @@ def verify_upload(key: str, declared_type: str, declared_size: int) -> UploadedO
             details={"declared_type": declared_type, "uploaded_type": ctype or None},
         )
     return UploadedObject(size_bytes=size, content_type=ctype, etag=head.get("ETag"))
+
+
+# --- multipart uploads (resumable video uploads) ------------------------------------------------
+
+PART_URL_EXPIRES_S = 3600  # a batch of part URLs; the page asks for more as it goes
+MAX_LIST_PARTS_CALLS = 10  # 10 x 1,000 parts: S3's 10,000-part limit, never an unbounded loop
+
+
+def _presigner() -> Any:
+    """S3 client that presigns with SigV4: the signature covers the query string, so a part URL is bound
+    to its key, ``uploadId`` and ``partNumber`` (changing either makes S3 refuse it: 403 SignatureDoesNotMatch)."""
+    return _presigner_of(aws._session())  # follows aws.reset(), like every other client
+
+
+@functools.cache
+def _presigner_of(session: Any) -> Any:
+    from botocore.config import Config
+
+    return session.client("s3", region_name=get_settings().region, config=Config(signature_version="s3v4"))
+
+
+class UploadGone(Exception):
+    """S3 has no multipart upload with that id (completed, aborted, or expired by the lifecycle rule)."""
+
+
+def _no_upload(exc: ClientError) -> bool:
+    return _code(exc) in ("NoSuchUpload", "404")
+
+
+def start_multipart(key: str, content_type: str) -> str:
+    out = aws.client("s3").create_multipart_upload(Bucket=get_settings().bucket_name, Key=key, ContentType=content_type)
+    return str(out["UploadId"])
+
+
+def presigned_part(key: str, upload_id: str, part_number: int, expires_s: int = PART_URL_EXPIRES_S) -> str:
+    params = {"Bucket": get_settings().bucket_name, "Key": key, "UploadId": upload_id, "PartNumber": part_number}
+    return str(_presigner().generate_presigned_url("upload_part", Params=params, ExpiresIn=expires_s))
+
+
+def list_parts(key: str, upload_id: str) -> dict[int, dict[str, Any]]:
+    """``{part_number: {"size_bytes", "etag"}}`` of what S3 holds for the upload (bounded pages). UploadGone if none."""
+    s3, bucket = aws.client("s3"), get_settings().bucket_name
+    parts: dict[int, dict[str, Any]] = {}
+    marker = 0
+    for _ in range(MAX_LIST_PARTS_CALLS):
+        try:
+            out = s3.list_parts(Bucket=bucket, Key=key, UploadId=upload_id, PartNumberMarker=marker, MaxParts=1000)
+        except ClientError as exc:
+            if _no_upload(exc):
+                raise UploadGone(upload_id) from exc
+            raise
+        for p in out.get("Parts", []):
+            parts[int(p["PartNumber"])] = {"size_bytes": int(p["Size"]), "etag": str(p["ETag"])}
+        if not out.get("IsTruncated"):
+            break
+        marker = int(out["NextPartNumberMarker"])
+    return parts
+
+
+def complete_multipart(key: str, upload_id: str, parts: dict[int, dict[str, Any]]) -> None:
+    """Assemble the parts S3 listed (their ETags), in order. UploadGone if already completed or aborted."""
+    listed = [{"PartNumber": n, "ETag": parts[n]["etag"]} for n in sorted(parts)]
+    try:
+        aws.client("s3").complete_multipart_upload(
+            Bucket=get_settings().bucket_name, Key=key, UploadId=upload_id, MultipartUpload={"Parts": listed}
+        )
+    except ClientError as exc:
+        if _no_upload(exc):
+            raise UploadGone(upload_id) from exc
+        raise
+
+
+def abort_multipart(key: str, upload_id: str) -> bool:
+    """Abort (S3 deletes the parts). True if it was there to abort; idempotent."""
+    try:
+        aws.client("s3").abort_multipart_upload(Bucket=get_settings().bucket_name, Key=key, UploadId=upload_id)
+        return True
+    except ClientError as exc:
+        if _no_upload(exc):
+            return False
+        raise
+
+
+def exists(key: str) -> bool:
+    try:
+        aws.client("s3").head_object(Bucket=get_settings().bucket_name, Key=key)
+        return True
+    except ClientError as exc:
+        if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise

@@ -11,7 +11,7 @@ from chalicelib.api import Reply, Req, route, schemas
 from chalicelib.db import iso
 from chalicelib.errors import ApiError
 from chalicelib.jobs import audit
-from chalicelib.media import domain, objects, service, store
+from chalicelib.media import domain, multipart, objects, service, store
 from chalicelib.media.store import Homework, Video
 
 bp = Blueprint(__name__)
@@ -153,17 +153,48 @@ def list_homework(req: Req) -> dict[str, Any]:
     "/customer/videos",
     "POST",
     auth="customer",
-    body=S.UploadIn,
+    body=S.VideoUploadIn,
     response=S.VideoCreated,
     status=201,
     errors=(404,),
     tag="media",
 )
 def start_video_upload(req: Req) -> dict[str, Any]:
-    """Start a video proof upload: a presigned POST for one file (mp4, mov, webm, mkv)."""
-    b: S.UploadIn = req.body
-    video, upload = service.start_video(str(req.principal.id), b.student_id, b.filename, b.content_type, b.size_bytes)
-    return {"video": video_out(video, None).model_dump(mode="json"), "upload": upload}
+    """Start a video proof upload (mp4, mov, webm, mkv): one presigned POST, or a resumable multipart upload."""
+    b: S.VideoUploadIn = req.body
+    args = (str(req.principal.id), b.student_id, b.filename, b.content_type, b.size_bytes)
+    if b.multipart:
+        video, session = multipart.start(*args)
+        return {"video": video_out(video, None).model_dump(mode="json"), "upload": None, "multipart": session}
+    video, upload = service.start_video(*args)
+    return {"video": video_out(video, None).model_dump(mode="json"), "upload": upload, "multipart": None}
+
+
+@route(
+    bp,
+    "/customer/videos/{video_id}/parts",
+    "POST",
+    auth="customer",
+    body=S.PartsIn,
+    response=S.PartUrls,
+    errors=(409,),
+    tag="media",
+)
+def sign_video_parts(req: Req, video_id: str) -> dict[str, Any]:
+    """Presigned UploadPart URLs for some parts of a multipart upload (a batch of ≤ 100)."""
+    return multipart.sign(store.get_video(video_id, str(req.principal.id)), req.body.part_numbers)
+
+
+@route(bp, "/customer/videos/{video_id}/parts", "GET", auth="customer", response=S.PartsOut, errors=(409,), tag="media")
+def list_video_parts(req: Req, video_id: str) -> dict[str, Any]:
+    """The parts S3 already holds (ListParts): a reloaded page or another device resumes from here."""
+    return multipart.parts(store.get_video(video_id, str(req.principal.id)))
+
+
+@route(bp, "/customer/videos/{video_id}/upload", "DELETE", auth="customer", response=S.CancelledOut, errors=(409,), tag="media")
+def cancel_video_upload(req: Req, video_id: str) -> dict[str, Any]:
+    """Cancel an upload that has not completed: the multipart upload is aborted and the video removed."""
+    return {"cancelled": multipart.cancel(store.get_video(video_id, str(req.principal.id)))}
 
 
 @route(

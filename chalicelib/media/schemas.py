@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, StrictInt
+from pydantic import Field, StrictBool, StrictInt
 
 from chalicelib.schema import ListQuery, Out, Strict
 from chalicelib.validators import EntityId, QueryBool
@@ -69,9 +69,61 @@ class VideoOut(Out):
     updated_at: str
 
 
+class VideoUploadIn(UploadIn):
+    multipart: StrictBool = Field(
+        False, description="True: a resumable S3 multipart upload (part URLs in batches) instead of one presigned POST."
+    )
+
+
+class PartUrl(Out):
+    part_number: int
+    size_bytes: int = Field(description="Exact size this part must have.")
+    url: str = Field(description="Presigned S3 UploadPart URL: PUT the part's bytes to it.")
+
+
+class MultipartOut(Out):
+    upload_id: str
+    part_size: int
+    part_count: int
+    expires_at: str = Field(description="Uploads not completed by then are aborted by the bucket's lifecycle rule.")
+    parts: list[PartUrl] = Field(description="The first batch of part URLs.")
+    urls_expire_at: str
+
+
 class VideoCreated(Out):
     video: VideoOut
-    upload: UploadOut
+    upload: UploadOut | None = Field(None, description="The presigned POST of a single upload.")
+    multipart: MultipartOut | None = Field(None, description="The multipart upload, when asked for.")
+
+
+class PartsIn(Strict):
+    part_numbers: list[StrictInt] = Field(min_length=1, max_length=100, description="Parts to sign (1..part_count).")
+
+
+class PartUrls(Out):
+    parts: list[PartUrl]
+    urls_expire_at: str
+
+
+class UploadedPart(Out):
+    part_number: int
+    size_bytes: int
+    etag: str
+
+
+class PartsOut(Out):
+    upload_id: str
+    part_size: int
+    part_count: int
+    expires_at: str
+    parts: list[UploadedPart] = Field(description="What S3 already holds (ListParts).")
+    missing: list[int]
+    wrong_size: list[int]
+    uploaded_bytes: int
+
+
+class CancelledOut(Out):
+    cancelled: bool
 
 
 class JobQueued(Out):

@@ -143,6 +143,10 @@ def complete_video(video_id: str, customer_id: str) -> tuple[Video, Job | None]:
     """Verify the upload, record the ``original`` variant and queue optimisation (idempotent)."""
     video = store.get_video(video_id, customer_id)
     if video.status != domain.UPLOADED:
+        if video.upload_id:  # a resumable upload: S3 assembles the parts first (chalicelib/media/multipart.py)
+            from chalicelib.media import multipart
+
+            multipart.assemble(video)
         uploaded = objects.verify_upload(video.original_key, video.content_type, int(video.size_bytes))
         store.record_original(video, uploaded.size_bytes, uploaded.etag)
         metrics.add_metric(name="VideoUploaded", unit="Count", value=1)

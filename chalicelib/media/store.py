@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from pynamodb.attributes import ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import UpdateError
+from pynamodb.exceptions import DeleteError, UpdateError
 from pynamodb.models import Model
 
 from chalicelib.db import UTCDateTime, condition_failed, decode_token, gsi, meta, new_id, page, utcnow
@@ -64,6 +64,10 @@ class Video(Model):
     original_key = UnicodeAttribute()
     original_etag = UnicodeAttribute(null=True)
     status = UnicodeAttribute(default=domain.AWAITING_UPLOAD)
+    # A resumable (S3 multipart) upload of the original: its id and how the file is cut into parts.
+    upload_id = UnicodeAttribute(null=True)
+    part_size = NumberAttribute(null=True)
+    part_count = NumberAttribute(null=True)
     variants = ListAttribute(of=Variant, default=list)
     variant_count = NumberAttribute(default=0)
     eligibility = UnicodeAttribute(null=True)  # derived from variant_count, for the by_eligibility index
@@ -160,8 +164,19 @@ def list_homework(
 # --- videos ------------------------------------------------------------------------------------
 
 
-def create_video(customer_id: str, student_id: str, filename: str, content_type: str, size_bytes: int, ext: str) -> Video:
-    vid = new_id()
+def create_video(
+    customer_id: str,
+    student_id: str,
+    filename: str,
+    content_type: str,
+    size_bytes: int,
+    ext: str,
+    *,
+    video_id: str | None = None,
+    multipart: dict[str, Any] | None = None,
+) -> Video:
+    """A video awaiting its upload; ``multipart``: ``{upload_id, part_size, part_count}`` of a resumable one."""
+    vid = video_id or new_id()
     now = utcnow()
     video = Video(
         id=vid,
@@ -170,12 +185,30 @@ def create_video(customer_id: str, student_id: str, filename: str, content_type:
         filename=filename,
         content_type=content_type,
         size_bytes=size_bytes,
-        original_key=f"{domain.video_prefix(customer_id, student_id, vid)}original.{ext}",
+        original_key=original_key(customer_id, student_id, vid, ext, multipart=bool(multipart)),
         created_at=now,
         updated_at=now,
+        **(multipart or {}),
     )
     video.save(condition=Video.id.does_not_exist())
     return video
+
+
+def original_key(customer_id: str, student_id: str, video_id: str, ext: str, *, multipart: bool = False) -> str:
+    """Where the original lives. A multipart upload completes to ``original-parts.<ext>``: no presigned POST
+    ever targets it, and its part URLs die with the upload id once S3 has assembled it."""
+    return f"{domain.video_prefix(customer_id, student_id, video_id)}original{'-parts' if multipart else ''}.{ext}"
+
+
+def delete_awaiting(video: Video) -> bool:
+    """Remove a video whose upload never completed (cancelled, or refused); False if it completed meanwhile."""
+    try:
+        video.delete(condition=Video.status == domain.AWAITING_UPLOAD)
+        return True
+    except DeleteError as exc:
+        if condition_failed(exc):
+            return False
+        raise
 
 
 def get_video(video_id: str, customer_id: str | None = None, consistent: bool = True) -> Video:

@@ -126,6 +126,8 @@ def _owned_request(spec: RouteSpec, owned: dict[str, str]) -> tuple[str, bytes |
     path = re.sub(r"{(\w+)}", lambda m: owned[m.group(1)], spec.path)
     names_a = bool(names)
     body = None
+    if spec.body is not None and "part_numbers" in resolve(spec.body).model_fields:  # a multipart upload's part URLs
+        return path, json.dumps({"part_numbers": [1]}).encode(), names_a
     if spec.body is not None:
         fields = resolve(spec.body).model_fields
         assert "student_id" in fields, f"{spec.method} {spec.path}: teach this matrix which of A's ids the body names"

@@ -38,6 +38,8 @@ BODY_WRONG = {  # kind → values of another JSON type that must be refused
     "boolean": ["true", 1, "yes", 0],
     "string": [5, True, 1.5],
     "enum": [5, True],
+    "array": ["1", 1, {"0": 1}],
+    "object": ["{}", [], 1],
 }
 QUERY_WRONG = {
     "date-time": ["1767625200", "2026-01-05", "2026-01-05T15:00:00"],
