@@ -1,7 +1,9 @@
-// Customers > Homework and video upload: pick a file, send it straight to storage with the presigned POST
-// (with a progress bar), then confirm. Every failure is shown in plain words and reported to the
+// Customers > Homework and video upload: pick a file, send it straight to storage — homework with the
+// presigned POST, videos in resumable parts (multipart.js: parallel, retried, resumed after going offline
+// or a reload) — with a progress bar and the speed, then confirm. Every failure is shown in plain words and reported to the
 // Incident Hub with the backend's own error body.
 import { ApiError, api, plainWords, report } from "/console/static/api.js";
+import { StorageError, fingerprint, forgetUpload, pendingUploads, saveUpload, savedUpload, sendParts } from "/console/static/multipart.js";
 import { badge, busy, clear, field, fmtBytes, fmtDateTime, h, loadAll, messageArea, table } from "/console/static/ui.js";
 
 const KINDS = {
@@ -133,12 +135,22 @@ export async function render(main, { title, page }) {
   }
   const studentName = (id) => (students.find((s) => s.id === id) || {}).name || id;
 
-  function setProgress(loaded, total) {
+  function setProgress(loaded, total, speed = null, waiting = false) {
     const pct = total ? Math.floor((loaded / total) * 100) : 0;
     bar.value = pct;
     barText.textContent = `${pct}%`;
     bar.setAttribute("aria-valuetext", `${pct}% (${fmtBytes(loaded)} of ${fmtBytes(total)})`);
-    step.textContent = `Uploading… ${pct}% (${fmtBytes(loaded)} of ${fmtBytes(total)})`;
+    const rate = speed !== null && !waiting ? ` · ${fmtBytes(Math.round(speed))}/s` : "";
+    const why = navigator.onLine === false ? "You are offline: the upload will continue when the connection is back." : "Connection trouble: retrying…";
+    step.textContent = waiting ? `${why} ${pct}% sent (${fmtBytes(loaded)} of ${fmtBytes(total)}).` : `Uploading… ${pct}% (${fmtBytes(loaded)} of ${fmtBytes(total)})${rate}`;
+  }
+
+  if (kind.noun === "video") {
+    const pending = pendingUploads();
+    if (pending.length) {
+      const names = pending.map((p) => `${p.filename} (${fmtBytes(p.size_bytes)})`).join(", ");
+      messages.set("info", `An upload was interrupted: ${names}. Choose the same file again to resume where it stopped.`);
+    }
   }
 
   let controller = null;
@@ -170,6 +182,7 @@ export async function render(main, { title, page }) {
     bar.value = 0;
     barText.textContent = "0%";
     step.textContent = "Preparing the upload…";
+    if (kind.noun === "video") return uploadVideo(chosen, studentId, context, entities);
     // 1. ask for a presigned POST
     let created;
     try {
@@ -213,6 +226,95 @@ export async function render(main, { title, page }) {
     }
     step.textContent = "Done.";
     messages.set("ok", `Uploaded ${chosen.name} for ${studentName(studentId)}.${kind.noun === "video" ? " It will be optimised for playback shortly." : ""}`);
+    form.reset();
+    await loadList();
+  }
+
+  /** A video in resumable parts: resume a remembered upload of this very file, else start one. */
+  async function uploadVideo(chosen, studentId, context, entities) {
+    const fp = fingerprint(chosen, studentId);
+    let videoId = null;
+    let session = null;
+    const held = new Set();
+    const urls = new Map();
+    const saved = savedUpload(fp);
+    if (saved) {
+      try {
+        const listed = await api("GET", `${kind.path}/${encodeURIComponent(saved.video_id)}/parts`);
+        for (const p of listed.parts) if (!listed.wrong_size.includes(p.part_number)) held.add(p.part_number);
+        videoId = saved.video_id;
+        session = listed;
+        step.textContent = `Resuming: ${held.size} of ${listed.part_count} parts are already stored.`;
+      } catch {
+        forgetUpload(fp); // expired, cancelled or completed elsewhere: start afresh
+      }
+    }
+    if (!videoId) {
+      let created;
+      try {
+        created = await api("POST", kind.path, { student_id: studentId, filename: chosen.name, content_type: context.content_type, size_bytes: chosen.size, multipart: true });
+      } catch (err) {
+        return failed(err, "start the upload", { step: "start", ...context }, entities);
+      }
+      videoId = created.video.id;
+      session = created.multipart;
+      for (const p of session.parts) urls.set(p.part_number, p.url);
+      saveUpload(fp, { video_id: videoId, upload_id: session.upload_id, filename: chosen.name, size_bytes: chosen.size });
+    }
+    entities.push({ type: kind.entity, id: videoId });
+    cancel.hidden = false;
+    const signParts = async (numbers) => (await api("POST", `${kind.path}/${encodeURIComponent(videoId)}/parts`, { part_numbers: numbers }, { signal: controller.signal })).parts;
+    try {
+      await sendParts({
+        file: chosen,
+        session,
+        held,
+        urls,
+        signParts,
+        signal: controller.signal,
+        onProgress: ({ loaded, total, speed, waiting }) => setProgress(loaded, total, speed, waiting),
+      });
+    } catch (e) {
+      cancel.hidden = true;
+      if (e && e.name === "AbortError") {
+        forgetUpload(fp);
+        try {
+          await api("DELETE", `${kind.path}/${encodeURIComponent(videoId)}/upload`);
+        } catch {
+          /* already gone; the bucket's lifecycle rule aborts it anyway */
+        }
+        step.textContent = "Upload cancelled.";
+        messages.set("info", `The upload of ${chosen.name} was cancelled. Nothing was saved.`);
+        return;
+      }
+      if (!(e instanceof StorageError)) {
+        forgetUpload(fp);
+        return failed(e, "send the file", { step: "parts", ...context }, entities);
+      }
+      const s3 = s3Error(e.body);
+      const text = `Could not upload ${chosen.name}. ${s3Words(e.status, s3)}`;
+      step.textContent = "Upload failed.";
+      messages.set("error", text);
+      report(new ApiError({ status: e.status, code: s3.code, message: s3.message, body: e.body || null, method: "PUT", path: "(presigned storage URL)" }), {
+        area: kind.area,
+        message: text,
+        entities,
+        context: { step: "storage", ...context, part_number: e.partNumber, storage_status: e.status, storage_error: s3 },
+      });
+      return;
+    }
+    cancel.hidden = true;
+    setProgress(chosen.size, chosen.size);
+    step.textContent = "Confirming…";
+    try {
+      await api("POST", `${kind.path}/${encodeURIComponent(videoId)}/complete`);
+    } catch (err) {
+      if (!(err instanceof ApiError && err.code === "upload_incomplete")) forgetUpload(fp);
+      return failed(err, "confirm the upload", { step: "complete", ...context }, entities);
+    }
+    forgetUpload(fp);
+    step.textContent = "Done.";
+    messages.set("ok", `Uploaded ${chosen.name} for ${studentName(studentId)}. It will be optimised for playback shortly.`);
     form.reset();
     await loadList();
   }
