@@ -1,0 +1,188 @@
+"""Integrity sweeps: each check finds a planted defect of its kind, files an incident carrying the repair,
+repairs it with apply (audited), and a second apply changes nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import boto3
+import pytest
+
+from chalicelib.db import utcnow
+from chalicelib.integrity import sweeps
+from tests.media_support import get, post
+
+MP4 = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100
+
+
+@pytest.fixture
+def student(client, tokens):
+    return post(client, "/admin/students", tokens.admin, {"customer_id": "cust-a", "name": "Ada"}).json_body["id"]
+
+
+@pytest.fixture
+def later(monkeypatch):
+    """The sweep's clock moved on (past form and multipart lifetimes)."""
+
+    def move(delta: timedelta) -> None:
+        monkeypatch.setattr(sweeps, "utcnow", lambda: utcnow() + delta)
+
+    return move
+
+
+def _uploaded_video(client, tokens, student, aws) -> str:
+    body = {"student_id": student, "filename": "p.mp4", "content_type": "video/mp4", "size_bytes": len(MP4)}
+    created = post(client, "/customer/videos", tokens.customer_a, body).json_body
+    fields = created["upload"]["fields"]
+    boto3.client("s3").put_object(Bucket=aws["MediaBucket"], Key=fields["key"], Body=MP4, ContentType="video/mp4")
+    assert post(client, f"/customer/videos/{created['video']['id']}/complete", tokens.customer_a).status_code == 202
+    return created["video"]["id"]
+
+
+def _twice(name: str) -> tuple[sweeps.CheckReport, sweeps.CheckReport, sweeps.CheckReport]:
+    dry = sweeps.run_check(name)
+    applied = sweeps.run_check(name, apply=True)
+    again = sweeps.run_check(name, apply=True)
+    return dry, applied, again
+
+
+def _incidents(client, tokens, check: str) -> list[dict]:
+    groups = get(client, f"/admin/incidents?area=backend.integrity.{check}", tokens.admin).json_body["items"]
+    return groups
+
+
+def test_video_variants_count_and_missing_objects(client, tokens, student, aws):
+    from chalicelib.media.store import Variant, Video
+
+    ok = _uploaded_video(client, tokens, student, aws)
+    wrong_count = _uploaded_video(client, tokens, student, aws)
+    Video(id=wrong_count).update(actions=[Video.variant_count.set(3)])
+    lost = _uploaded_video(client, tokens, student, aws)
+    v = Video.get(lost)
+    gone = Variant(name="720p", key=v.original_key.replace("original", "720p"), size_bytes=10)
+    v.update(actions=[Video.variants.set([*v.variants, gone]), Video.variant_count.set(2), Video.eligibility.set("optimised")])
+
+    dry, applied, again = _twice("video_variants")
+    assert {(f.kind, f.entity["id"]) for f in dry.findings} == {
+        ("variant_count_mismatch", wrong_count),
+        ("variant_object_missing", lost),
+    }
+    assert dry.read == 3 and dry.repaired == 0 and dry.cursor is None
+    assert applied.repaired == 2 and again.findings == [] and again.repaired == 0
+    assert int(Video.get(wrong_count).variant_count) == 1
+    repaired = get(client, f"/admin/media/{lost}", tokens.admin).json_body
+    assert repaired["variant_count"] == 1 and repaired["optimisable"] is True  # optimisable again
+    assert get(client, f"/admin/media/{ok}", tokens.admin).json_body["variant_count"] == 1
+    groups = _incidents(client, tokens, "video_variants")
+    assert {g["count"] for g in groups} == {2} and len(groups) == 2  # dry run + apply each filed it; one group per kind
+    detail = get(client, f"/admin/incidents/groups/{groups[0]['group_id']}", tokens.admin).json_body
+    assert detail["items"][0]["context"]["repair"]["action"] in ("set_variant_count", "drop_variant")
+    audit = get(client, "/admin/audit?action=integrity.repair", tokens.admin).json_body["items"]
+    assert len(audit) == 1 and audit[0]["result"]["repaired"] == 2
+
+
+def test_attendance_of_a_missing_schedule(client, tokens, student):
+    from chalicelib.academic.schedules import Attendance
+
+    when = {"starts_at": "2026-01-05T15:00:00Z", "ends_at": "2026-01-05T16:00:00Z"}
+    sched = post(client, "/admin/schedules", tokens.admin, {"title": "Maths", "student_ids": [student], **when}).json_body
+    put = client.http.put(
+        f"/admin/schedules/{sched['id']}/attendance/2026-01-05/{student}",
+        headers=tokens.h(tokens.admin),
+        body='{"status":"present"}',
+    )
+    assert put.status_code == 200
+    now = utcnow()
+    Attendance(schedule_id="01JGONE0000000000000000000", key=f"2026-01-05#{student}", date="2026-01-05",
+               student_id=student, status="present", created_at=now, updated_at=now).save()  # fmt: skip
+    dry, applied, again = _twice("attendance_orphans")
+    assert [(f.entity["id"], f.repair["key"]) for f in dry.findings] == [("01JGONE0000000000000000000", f"2026-01-05#{student}")]
+    assert applied.repaired == 1 and again.findings == []
+    assert len(list(Attendance.query(sched["id"]))) == 1  # the live schedule's attendance is untouched
+
+
+def test_future_instances_of_recurring_tasks(client, tokens):
+    from chalicelib.academic.tasks import DAILY, TaskInstance
+
+    task = post(client, "/admin/tasks", tokens.admin, {"title": "Read", "recurrence": "daily"}).json_body["task"]
+    future = (utcnow() + timedelta(days=3)).date().isoformat()
+    now = utcnow()
+    TaskInstance(task_id=task["id"], date=future, series=DAILY, timezone="UTC", created_at=now, updated_at=now).save()
+    dry, applied, again = _twice("future_instances")
+    assert [(f.entity["id"], f.detail["date"]) for f in dry.findings] == [(task["id"], future)]
+    assert applied.repaired == 1 and again.findings == []
+    dates = [i["date"] for i in get(client, f"/admin/tasks/{task['id']}/instances", tokens.admin).json_body["items"]]
+    assert future not in dates and len(dates) == 1  # today's instance is kept
+
+
+def test_homework_pointing_at_a_missing_object_needs_a_person(client, tokens, student, aws):
+    from chalicelib.media.store import Homework
+
+    body = {"student_id": student, "filename": "a.pdf", "content_type": "application/pdf", "size_bytes": 9}
+    hw = post(client, "/customer/homework", tokens.customer_a, body).json_body["homework"]
+    Homework(id=hw["id"]).update(actions=[Homework.status.set("uploaded")])  # recorded, but no object
+    dry, applied, again = _twice("homework_objects")
+    assert [(f.kind, f.entity["id"], f.repair) for f in dry.findings] == [("homework_object_missing", hw["id"], None)]
+    assert applied.repaired == 0 and applied.manual == 1 and again.manual == 1  # reported, never "repaired" blindly
+
+
+def test_orphan_objects_older_than_their_form_are_deleted(client, tokens, student, aws, later):
+    s3 = boto3.client("s3")
+    video = _uploaded_video(client, tokens, student, aws)
+    body = {"student_id": student, "filename": "a.pdf", "content_type": "application/pdf", "size_bytes": 9}
+    pending = post(client, "/customer/homework", tokens.customer_a, body).json_body["upload"]["fields"]["key"]
+    s3.put_object(Bucket=aws["MediaBucket"], Key=pending, Body=b"%PDF-1.4\n")  # uploaded, not yet completed: referenced
+    orphan = f"customers/cust-a/students/{student}/homework/01JORPHAN00000000000000000/upload.pdf"
+    s3.put_object(Bucket=aws["MediaBucket"], Key=orphan, Body=b"%PDF-1.4 left behind")
+    assert sweeps.run_check("orphan_objects").findings == []  # young: its form may still be in use
+    later(timedelta(hours=2))
+    dry, applied, again = _twice("orphan_objects")
+    assert [f.repair["key"] for f in dry.findings] == [orphan] and dry.read == 3
+    assert applied.repaired == 1 and again.findings == []
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=aws["MediaBucket"]).get("Contents", [])]
+    assert orphan not in keys and pending in keys and any(video in k for k in keys)
+
+
+def test_abandoned_multipart_uploads_are_aborted_and_their_video_removed(client, tokens, student, aws, later):
+    body = {
+        "student_id": student,
+        "filename": "p.mp4",
+        "content_type": "video/mp4",
+        "size_bytes": 20 * 1024 * 1024,
+        "multipart": True,
+    }
+    started = post(client, "/customer/videos", tokens.customer_a, body).json_body
+    assert sweeps.run_check("abandoned_uploads").findings == []
+    later(timedelta(days=1, minutes=1))
+    dry, applied, again = _twice("abandoned_uploads")
+    assert [f.repair["upload_id"] for f in dry.findings] == [started["multipart"]["upload_id"]]
+    assert applied.repaired == 1 and again.findings == []
+    assert boto3.client("s3").list_multipart_uploads(Bucket=aws["MediaBucket"]).get("Uploads", []) == []
+    assert get(client, f"/customer/videos/{started['video']['id']}", tokens.customer_a).status_code == 404
+
+
+def test_a_budget_bounds_each_run_and_the_cursor_resumes(client, tokens, student):
+    from chalicelib.academic.schedules import Attendance
+
+    now = utcnow()
+    for i in range(7):
+        Attendance(schedule_id=f"01JGONE{i:019d}", key="2026-01-05#s", date="2026-01-05", student_id="s",
+                   status="present", created_at=now, updated_at=now).save()  # fmt: skip
+    first = sweeps.run_check("attendance_orphans", budget=3, page_size=2)
+    assert first.read == 3 and first.cursor and len(first.findings) == 3
+    rest = sweeps.run_check("attendance_orphans", budget=100, cursor=first.cursor)
+    assert rest.cursor is None and len(first.findings) + len(rest.findings) == 7
+    assert {f.entity["id"] for f in first.findings}.isdisjoint({f.entity["id"] for f in rest.findings})  # each row read once
+
+
+def test_a_stuck_queued_job_is_sent_again(client, tokens, student, aws):
+    from chalicelib.jobs.ledger import Job
+
+    video = _uploaded_video(client, tokens, student, aws)
+    job_id = get(client, f"/admin/media/{video}", tokens.admin).json_body["job"]["job_id"]
+    Job(job_id=job_id).update(actions=[Job.updated_at.set(utcnow() - timedelta(days=10))])  # its message was lost
+    dry, applied, again = _twice("stuck_jobs")
+    assert [(f.kind, f.entity["id"]) for f in dry.findings] == [("stuck_queued_job", job_id)]
+    assert applied.repaired == 1 and again.findings == []
+    detail = get(client, f"/admin/jobs/{job_id}", tokens.admin).json_body
+    assert detail["state"] == "queued" and detail["stuck"] is False
