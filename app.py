@@ -7,6 +7,7 @@ from chalicelib.academic.schedule_routes import bp as schedules_bp
 from chalicelib.academic.task_routes import bp as tasks_bp
 from chalicelib.console.routes import bp as console_bp
 from chalicelib.incidents.routes import bp as incidents_bp
+from chalicelib.integrity.routes import bp as integrity_bp
 from chalicelib.jobs.handlers import bp as job_handlers_bp
 from chalicelib.jobs.routes import bp as jobs_bp
 from chalicelib.media.routes import bp as media_bp
@@ -16,5 +17,6 @@ from chalicelib.system import bp as system_bp
 app = Chalice(app_name="academy-ops")
 app.register_middleware(correlation, "http")
 app.register_middleware(flush_metrics, "all")
-for blueprint in (system_bp, academic_bp, schedules_bp, tasks_bp, media_bp, incidents_bp, jobs_bp, job_handlers_bp, console_bp):
+BLUEPRINTS = (system_bp, academic_bp, schedules_bp, tasks_bp, media_bp, incidents_bp, jobs_bp, job_handlers_bp, console_bp)
+for blueprint in (*BLUEPRINTS, integrity_bp):
     app.register_blueprint(blueprint)

@@ -14,6 +14,7 @@ COMMAND_MODULES = [
     "academy_cli.seed_cmd",
     "academy_cli.jobs_cmd",
     "academy_cli.tasks_cmd",
+    "academy_cli.doctor_cmd",
 ]
 
 

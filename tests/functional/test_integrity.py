@@ -3,6 +3,7 @@ repairs it with apply (audited), and a second apply changes nothing."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import boto3
@@ -186,3 +187,44 @@ def test_a_stuck_queued_job_is_sent_again(client, tokens, student, aws):
     assert applied.repaired == 1 and again.findings == []
     detail = get(client, f"/admin/jobs/{job_id}", tokens.admin).json_body
     assert detail["state"] == "queued" and detail["stuck"] is False
+
+
+def _orphans(n: int) -> None:
+    from chalicelib.academic.schedules import Attendance
+
+    now = utcnow()
+    for i in range(n):
+        Attendance(schedule_id=f"01JLOST{i:019d}", key="2026-01-05#s", date="2026-01-05", student_id="s",
+                   status="present", created_at=now, updated_at=now).save()  # fmt: skip
+
+
+def test_the_scheduled_sweep_resumes_from_its_cursor_and_never_repairs(aws):
+    from chalicelib.integrity import scheduled
+
+    _orphans(5)
+    first = scheduled.run(budget=3)
+    assert first["attendance_orphans"] == {"read": 3, "found": 3, "complete": False}
+    second = scheduled.run(budget=3)
+    assert second["attendance_orphans"] == {"read": 2, "found": 2, "complete": True}
+    third = scheduled.run(budget=3)  # from the top again: nothing was repaired
+    assert third["attendance_orphans"]["found"] == 3
+
+
+def test_academy_doctor_dry_run_then_apply(aws):
+    from click.testing import CliRunner
+
+    from academy_cli.main import cli
+
+    _orphans(2)
+    runner = CliRunner()
+    dry = runner.invoke(cli, ["doctor", "--aws", "--check", "attendance_orphans"])
+    assert dry.exit_code == 0, dry.output
+    assert "attendance_orphans: read 2, found 2" in dry.output and "re-run with --apply" in dry.output
+    applied = runner.invoke(cli, ["doctor", "--aws", "--check", "attendance_orphans", "--apply", "--json"])
+    assert applied.exit_code == 0, applied.output
+    out = json.loads(applied.output.strip().splitlines()[-1])
+    assert out["repaired"] == 2 and out["dry_run"] is False
+    again = runner.invoke(cli, ["doctor", "--aws", "--apply"])
+    assert again.exit_code == 0 and "attendance_orphans: read 0, found 0" in again.output, again.output
+    bad = runner.invoke(cli, ["doctor", "--aws", "--check", "nope"])
+    assert bad.exit_code == 2 and "unknown check" in bad.output
