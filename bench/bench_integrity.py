@@ -1,0 +1,166 @@
+"""Integrity sweeps over 10,000 rows per check: time per row, and rows DynamoDB reads per row checked.
+
+Runs in-process against moto (``mock_aws``). Each check's table (or prefix) is filled with 10,000
+healthy rows plus a few planted defects, then the check sweeps it whole (dry run, pages of 1,000).
+"Items read" is DynamoDB's own ``ScannedCount`` over every Scan/Query, plus the items of every
+BatchGetItem the check makes to cross-reference (schedules, rows of objects), observed through
+botocore's event hooks. Goal: each row read once (scanned items per row ≤ 1.0; cross-reference
+reads are listed beside it). S3 calls are counted too (HeadObject per variant, ListObjectsV2 pages).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import timedelta
+from typing import Any
+
+from bench._common import deployed_aws, set_env
+
+ROWS = int(os.environ.get("BENCH_INTEGRITY_ROWS", "10000"))
+DEFECTS = 5
+PAGE = 1000
+
+
+class Reads:
+    """Sums ScannedCount of Scan/Query and the items BatchGetItem returns, on the DynamoDB clients; counts S3 calls."""
+
+    def __init__(self) -> None:
+        self.scanned = self.batch = self.s3_calls = 0
+        self._hooked: set[int] = set()
+
+    def hook(self, client: Any) -> None:
+        if id(client) in self._hooked:
+            return
+        self._hooked.add(id(client))
+        events = client.meta.events
+        if client.meta.service_model.service_name == "s3":
+            events.register("after-call.s3", self._s3)
+            return
+        for op in ("Query", "Scan"):
+            events.register(f"after-call.dynamodb.{op}", self._scan)
+        events.register("after-call.dynamodb.BatchGetItem", self._batch)
+
+    def _scan(self, parsed: dict[str, Any], **_: Any) -> None:
+        self.scanned += int(parsed.get("ScannedCount", 0))
+
+    def _batch(self, parsed: dict[str, Any], **_: Any) -> None:
+        self.batch += sum(len(v) for v in parsed.get("Responses", {}).values())
+
+    def _s3(self, **_: Any) -> None:
+        self.s3_calls += 1
+
+    def reset(self) -> None:
+        self.scanned = self.batch = self.s3_calls = 0
+
+
+def _fill_attendance() -> None:
+    from chalicelib.academic.schedules import Attendance, Schedule
+    from chalicelib.db import new_id, utcnow
+
+    now = utcnow()
+    live = []
+    with Schedule.batch_write() as b:
+        for _ in range(ROWS // 100):
+            sid = new_id()
+            live.append(sid)
+            b.save(
+                Schedule(id=sid, title="s", starts_at=now, ends_at=now + timedelta(hours=1), first_on="2026-01-05",
+                         active_until="2026-01-05", created_at=now, updated_at=now)
+            )  # fmt: skip
+    with Attendance.batch_write() as b:
+        for i in range(ROWS):
+            sid = live[i % len(live)] if i >= DEFECTS else f"01JGONE{i:019d}"
+            b.save(Attendance(schedule_id=sid, key=f"2026-01-05#s{i}", date="2026-01-05", student_id=f"s{i}",
+                              status="present", created_at=now, updated_at=now))  # fmt: skip
+
+
+def _fill_future() -> None:
+    from chalicelib.academic.tasks import DAILY, TaskInstance
+    from chalicelib.db import utcnow
+
+    now = utcnow()
+    with TaskInstance.batch_write() as b:
+        for i in range(ROWS):
+            days = 5 if i < DEFECTS else 0  # today's instances are healthy; a few in the future
+            day = (now + timedelta(days=days)).date().isoformat()
+            b.save(TaskInstance(task_id=f"task{i:06d}", date=day, series=DAILY, timezone="UTC", created_at=now, updated_at=now))
+
+
+def _fill_videos() -> None:
+    from chalicelib import aws
+    from chalicelib.db import utcnow
+    from chalicelib.media import domain
+    from chalicelib.media.store import Variant, Video
+    from chalicelib.settings import get_settings
+
+    s3, bucket, now = aws.client("s3"), get_settings().bucket_name, utcnow()
+    with Video.batch_write() as b:
+        for i in range(ROWS):
+            vid = f"01JVIDEO{i:018d}"
+            key = f"customers/c/students/s/videos/{vid}/original.mp4"
+            if i >= DEFECTS:  # the defects: an original recorded with no object
+                s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+            original = Variant(name="original", key=key, size_bytes=1, content_type="video/mp4")
+            b.save(Video(id=vid, customer_id="c", student_id="s", filename="p.mp4", content_type="video/mp4", size_bytes=1,
+                         original_key=key, status=domain.UPLOADED, variants=[original], variant_count=1,
+                         eligibility=domain.OPTIMISABLE, created_at=now, updated_at=now))  # fmt: skip
+
+
+def _fill_orphans() -> None:
+    """The videos' objects (10,000 - 5, referenced) plus 5 that no row references; the clock moves past the forms."""
+    from chalicelib import aws
+    from chalicelib.db import utcnow
+    from chalicelib.integrity import sweeps
+    from chalicelib.settings import get_settings
+
+    for i in range(DEFECTS):
+        key = f"customers/c/students/s/homework/01JORPHAN{i:017d}/upload.pdf"
+        aws.client("s3").put_object(Bucket=get_settings().bucket_name, Key=key, Body=b"%PDF")
+    sweeps.utcnow = lambda: utcnow() + timedelta(hours=2)  # type: ignore[assignment]
+
+
+CHECKS = {
+    "attendance_orphans": _fill_attendance,
+    "future_instances": _fill_future,
+    "video_variants": _fill_videos,
+    "orphan_objects": _fill_orphans,  # after video_variants: its objects are the healthy rows
+}
+
+
+def run() -> list[dict]:
+    set_env(log_level="WARNING", app=False)
+    rows: list[dict] = []
+    with deployed_aws():
+        from chalicelib import aws
+        from chalicelib.integrity import sweeps
+        from chalicelib.tables import ALL_MODELS
+
+        buckets = [b["Name"] for b in aws.client("s3").list_buckets()["Buckets"] if b["Name"].endswith(tuple("0123456789"))]
+        os.environ["ACADEMY_BUCKET"] = buckets[0]  # the stack's media bucket (read from the environment on each use)
+        reads = Reads()
+        for name, fill in CHECKS.items():
+            fill()
+            for model in ALL_MODELS:  # every model has its own client (on one botocore session)
+                reads.hook(model._get_connection().connection.client)
+            reads.hook(aws.client("s3"))
+            reads.reset()
+            t = time.perf_counter()
+            report = sweeps.run_check(name, budget=10**9, page_size=PAGE, file_incidents=False)
+            took = time.perf_counter() - t
+            assert report.cursor is None and report.read == ROWS, (name, report.read)
+            assert len(report.findings) == DEFECTS, (name, len(report.findings))
+            rows += [
+                {"name": f"integrity {name}: time per row ({ROWS:,} rows)", "value": took / ROWS * 1000, "unit": "ms"},
+                {
+                    "name": f"integrity {name}: items scanned per row",
+                    "value": reads.scanned / ROWS,
+                    "unit": "items",
+                    "baseline": 1.0,
+                    "ratio": reads.scanned / ROWS,
+                    "goal": 1.0,
+                },
+                {"name": f"integrity {name}: cross-reference reads per row", "value": reads.batch / ROWS, "unit": "items"},
+                {"name": f"integrity {name}: S3 calls per row", "value": reads.s3_calls / ROWS, "unit": "calls"},
+            ]
+    return rows
