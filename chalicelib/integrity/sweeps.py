@@ -11,7 +11,8 @@ Checks: ``video_variants`` (variant_count equals the recorded variants; each var
 with its size), ``attendance_orphans`` (attendance of a schedule that is gone), ``future_instances``
 (instances of a recurring task after its local today), ``homework_objects`` (uploaded homework points at
 its object), ``orphan_objects`` (objects under the upload prefixes no row references, older than their
-form's lifetime), ``abandoned_uploads`` (multipart uploads older than their lifetime), ``stuck_jobs``.
+form's lifetime), ``abandoned_uploads`` (multipart uploads older than their lifetime), ``orphan_jobs`` (open jobs whose
+entity is gone), ``stuck_jobs``.
 At most one instance per (task, local date) holds by construction: (task_id, date) is the instance
 table's key, so no sweep is needed for it.
 """
@@ -445,6 +446,52 @@ def _retry_job(r: dict[str, Any]) -> bool:
         return False
 
 
+# --- orphan_jobs ---------------------------------------------------------------------------------
+
+ENTITY_MODELS = {"video": ("chalicelib.media.store", "Video"), "schedule": ("chalicelib.academic.schedules", "Schedule")}
+ENTITY_GONE_BY_DESIGN = {"delete_schedule"}  # a delete job outlives the schedule it removed
+
+
+def _scan_jobs(cursor: str | None, budget: int) -> ScanPage:
+    import importlib
+
+    from chalicelib.jobs import states
+    from chalicelib.jobs.ledger import Job
+
+    wanted = ["job_id", "type", "state", "entity_type", "entity_id"]
+    jobs, nxt = _scan(Job, cursor, budget, attributes_to_get=wanted)
+    open_jobs = [
+        j
+        for j in jobs
+        if j.entity_type in ENTITY_MODELS and j.entity_id and j.type not in ENTITY_GONE_BY_DESIGN
+        and j.state in (states.QUEUED, states.RUNNING, states.FAILED)
+    ]  # fmt: skip
+    found = []
+    for kind, (module, cls) in ENTITY_MODELS.items():
+        ids = {j.entity_id for j in open_jobs if j.entity_type == kind}
+        if not ids:
+            continue
+        model = getattr(importlib.import_module(module), cls)
+        present = {row.id for row in model.batch_get(list(ids), attributes_to_get=["id"])}
+        for j in open_jobs:
+            if j.entity_type == kind and j.entity_id not in present:
+                repair = {"action": "cancel_job", "job_id": j.job_id} if j.state != states.RUNNING else None
+                detail = {"type": j.type, "state": j.state, "entity": {"type": kind, "id": j.entity_id}}
+                found.append(Finding("orphan_jobs", "job_entity_gone", {"type": "job", "id": j.job_id}, detail, repair))
+    return ScanPage(found, len(jobs), nxt)
+
+
+def _cancel_job(r: dict[str, Any]) -> bool:
+    from chalicelib.errors import ApiError
+    from chalicelib.jobs import operations
+
+    try:
+        operations.cancel_job(r["job_id"], ACTOR)
+        return True
+    except ApiError:  # already cancelled, or started meanwhile
+        return False
+
+
 CHECKS: dict[str, Check] = {
     c.name: c
     for c in (
@@ -459,6 +506,8 @@ CHECKS: dict[str, Check] = {
               _scan_objects, {"delete_object": _delete_object}),
         Check("abandoned_uploads", "no multipart upload older than its lifetime", _scan_multipart,
               {"abort_upload": _abort_upload}),
+        Check("orphan_jobs", "no queued, running or failed job whose video or schedule is gone", _scan_jobs,
+              {"cancel_job": _cancel_job}),
         Check("stuck_jobs", "no stuck job (running with a stale heartbeat, or queued with its message lost)", _scan_stuck,
               {"retry_job": _retry_job}),
     )

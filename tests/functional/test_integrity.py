@@ -228,3 +228,17 @@ def test_academy_doctor_dry_run_then_apply(aws):
     assert again.exit_code == 0 and "attendance_orphans: read 0, found 0" in again.output, again.output
     bad = runner.invoke(cli, ["doctor", "--aws", "--check", "nope"])
     assert bad.exit_code == 2 and "unknown check" in bad.output
+
+
+def test_an_open_job_whose_video_is_gone_is_cancelled(client, tokens, student, aws):
+    from chalicelib.media.store import Video
+
+    kept = _uploaded_video(client, tokens, student, aws)
+    gone = _uploaded_video(client, tokens, student, aws)
+    job_id = get(client, f"/admin/media/{gone}", tokens.admin).json_body["job"]["job_id"]
+    Video(id=gone).delete()
+    dry, applied, again = _twice("orphan_jobs")
+    assert [(f.entity["id"], f.detail["entity"]["id"]) for f in dry.findings] == [(job_id, gone)]
+    assert applied.repaired == 1 and again.findings == []
+    assert get(client, f"/admin/jobs/{job_id}", tokens.admin).json_body["state"] == "cancelled"
+    assert get(client, f"/admin/media/{kept}", tokens.admin).json_body["job"]["state"] == "queued"
