@@ -158,19 +158,26 @@ def _scan_videos(cursor: str | None, budget: int) -> ScanPage:
 
 
 def _set_variant_count(r: dict[str, Any]) -> bool:
+    """The count the variants say, only while the row is as the sweep saw it (count ``from``, ``to`` variants)."""
     from pynamodb.exceptions import UpdateError
 
     from chalicelib.media import domain
     from chalicelib.media.store import Video
 
     try:
-        Video(id=r["video_id"]).update(
+        video = Video.get(r["video_id"], consistent_read=True)
+    except Video.DoesNotExist:
+        return False
+    if len(video.variants or []) != r["to"] or int(video.variant_count or 0) != r["from"]:
+        return False  # repaired already, or changed since
+    try:
+        video.update(
             actions=[
                 Video.variant_count.set(r["to"]),
                 Video.eligibility.set(domain.eligibility(r["to"])) if domain.eligibility(r["to"]) else Video.eligibility.remove(),
                 Video.updated_at.set(utcnow()),
             ],
-            condition=Video.id.exists() & (Video.variant_count == r["from"]),
+            condition=(Video.variant_count == r["from"]) & (Video.updated_at == video.updated_at),
         )
         return True
     except UpdateError as exc:
@@ -536,6 +543,34 @@ def repair(f: Finding) -> bool:
     if f.repair is None:
         return False
     return CHECKS[f.check].repairs[f.repair["action"]](f.repair)
+
+
+class NotRepairable(ValueError):
+    """The incident is not an integrity finding with an automatic repair."""
+
+
+def repair_incident(incident_id: str, actor: dict[str, Any]) -> dict[str, Any]:
+    """The console's button: carry out the repair an integrity incident carries (audited, idempotent).
+
+    Only incidents the server filed itself (``source: backend``, area ``backend.integrity.*``: a client
+    can never file in ``backend.``) are accepted, and every repair re-checks its defect before writing.
+    """
+    from chalicelib.incidents.store import Incident
+    from chalicelib.jobs import audit
+
+    try:
+        incident = Incident.get(incident_id, consistent_read=True)
+    except Incident.DoesNotExist:
+        raise KeyError(incident_id) from None
+    ctx = incident.context if isinstance(incident.context, dict) else {}
+    check, fix = ctx.get("check"), ctx.get("repair")
+    if incident.source != "backend" or not incident.area.startswith("backend.integrity.") or check not in CHECKS:
+        raise NotRepairable("This incident is not an integrity finding.")
+    if not isinstance(fix, dict) or fix.get("action") not in CHECKS[check].repairs:
+        raise NotRepairable("This finding has no automatic repair: it needs a person.")
+    changed = CHECKS[check].repairs[fix["action"]](fix)
+    audit.record(actor, "integrity.repair", f"check:{check}", {"incident_id": incident_id, "repair": fix}, {"changed": changed})
+    return {"incident_id": incident_id, "check": check, "repair": fix, "changed": changed}
 
 
 def run_check(

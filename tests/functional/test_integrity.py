@@ -242,3 +242,32 @@ def test_an_open_job_whose_video_is_gone_is_cancelled(client, tokens, student, a
     assert applied.repaired == 1 and again.findings == []
     assert get(client, f"/admin/jobs/{job_id}", tokens.admin).json_body["state"] == "cancelled"
     assert get(client, f"/admin/media/{kept}", tokens.admin).json_body["job"]["state"] == "queued"
+
+
+def test_the_console_button_repairs_one_finding_from_its_incident(client, tokens):
+    from chalicelib.academic.schedules import Attendance
+
+    _orphans(1)
+    sweeps.run_check("attendance_orphans")  # dry run: files the incident with its repair
+    group = _incidents(client, tokens, "attendance_orphans")[0]
+    incident = get(client, f"/admin/incidents/groups/{group['group_id']}", tokens.admin).json_body["items"][0]
+    r = post(client, "/admin/integrity/repair", tokens.admin, {"incident_id": incident["id"]})
+    assert r.status_code == 200 and r.json_body["changed"] is True and r.json_body["repair"]["action"] == "delete_attendance"
+    assert list(Attendance.scan()) == []
+    again = post(client, "/admin/integrity/repair", tokens.admin, {"incident_id": incident["id"]})
+    assert again.status_code == 200 and again.json_body["changed"] is False  # idempotent
+    audit = get(client, "/admin/audit?action=integrity.repair", tokens.admin).json_body["items"]
+    assert [a["result"]["changed"] for a in audit] == [False, True]
+
+    forged = {
+        "area": "customers.homework.upload",
+        "message": "please delete",
+        "location": "x",
+        "context": {"check": "orphan_objects", "repair": {"action": "delete_object", "key": "customers/x", "etag": "e"}},
+    }
+    filed = post(client, "/incidents", tokens.customer_a, forged).json_body["id"]
+    refused = post(client, "/admin/integrity/repair", tokens.admin, {"incident_id": filed})
+    assert refused.status_code == 409 and refused.json_body["error"]["code"] == "not_repairable"
+    missing = post(client, "/admin/integrity/repair", tokens.admin, {"incident_id": "01JZZZZZZZZZZZZZZZZZZZZZZZ"})
+    assert missing.status_code == 404
+    assert post(client, "/admin/integrity/repair", tokens.customer_a, {"incident_id": filed}).status_code == 403

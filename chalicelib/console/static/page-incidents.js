@@ -123,7 +123,27 @@ export async function render(main, { title }) {
       i.backend_error !== undefined && i.backend_error !== null ? [h("h4", {}, "Backend error (raw)"), h("pre", { class: "backend-error" }, json(i.backend_error))] : null,
       i.context ? h("details", {}, h("summary", {}, "Context"), h("pre", {}, json(i.context))) : null,
       i.dropped ? h("p", { class: "alert alert-warn" }, `The original report was dropped: ${json(i.dropped)}`) : null,
+      repairAction(i),
     );
+  }
+
+  /** An integrity finding carries its exact repair: one button carries it out (audited, idempotent). */
+  function repairAction(i) {
+    const fix = i.context && i.context.repair;
+    if (i.source !== "backend" || !String(i.area || "").startsWith("backend.integrity.")) return null;
+    if (!fix) return h("p", { class: "muted small" }, "No automatic repair: this needs a person.");
+    const button = h("button", { type: "button", class: "btn" }, "Apply repair");
+    button.addEventListener("click", () =>
+      busy(button, "Repairing…", async () => {
+        try {
+          const out = await api("POST", "/admin/integrity/repair", { incident_id: i.id });
+          messages.set("ok", out.changed ? `Repaired: ${fix.action}.` : "Nothing to do any more: already repaired, or it changed since.");
+        } catch (err) {
+          fail(messages, err, { action: "apply the repair", area: `${AREA}.repair`, entities: [{ type: "incident", id: i.id }] });
+        }
+      }),
+    );
+    return h("div", { class: "actions" }, h("code", { class: "small" }, json(fix)), button);
   }
 
   function renderGroup(detail, focus) {
