@@ -6,7 +6,8 @@ part number; ``parts`` lists what S3 already holds (ListParts) so a reloaded pag
 resumes; ``assemble`` (called by ``complete``) checks every part is there with its planned size and
 asks S3 to assemble them, after which ``complete`` verifies the object as for any upload (size, type,
 first bytes); ``cancel`` aborts. A size lie aborts the upload (S3 deletes the parts) and removes the
-row. Abandoned uploads are aborted by the bucket's lifecycle rule (one day after initiation).
+row; a lie found in the assembled object (its type) deletes the object and the row. Abandoned uploads
+are aborted by the bucket's lifecycle rule (one day after initiation) and by ``academy doctor``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from chalicelib.academic import students
 from chalicelib.db import iso, new_id, utcnow
-from chalicelib.errors import Conflict, ValidationFailed
+from chalicelib.errors import ApiError, Conflict, ValidationFailed
 from chalicelib.media import domain, objects, service, store
 from chalicelib.media.store import Video
 from chalicelib.observability import logger, metrics
@@ -156,6 +157,12 @@ def assemble(video: Video) -> None:
     except objects.UploadGone as exc:  # a concurrent complete assembled it first
         if not objects.exists(video.original_key):
             raise _gone(video) from exc
+    try:  # what S3 assembled is what was declared (``complete`` verifies again, cheaply, before recording)
+        objects.verify_upload(video.original_key, video.content_type, int(video.size_bytes))
+    except ApiError as err:
+        if err.code in ("upload_size_mismatch", "upload_type_mismatch"):  # the object is deleted: so is the video
+            store.delete_awaiting(video)
+        raise
 
 
 def cancel(video: Video) -> bool:

@@ -123,6 +123,7 @@ def test_a_lie_found_after_assembly_is_refused_and_deleted(client, tokens, stude
     r = post(client, f"/customer/videos/{video['id']}/complete", tokens.customer_a)
     assert r.status_code == 400 and r.json_body["error"]["code"] == "upload_type_mismatch"
     assert boto3.client("s3").list_objects_v2(Bucket=aws["MediaBucket"]).get("Contents", []) == []
+    assert get(client, f"/customer/videos/{video['id']}", tokens.customer_a).status_code == 404  # nothing half-done left
 
 
 def test_part_urls_are_bound_to_their_upload_and_part_number(client, tokens, student, aws, monkeypatch):
