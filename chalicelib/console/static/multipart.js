@@ -140,10 +140,25 @@ export async function sendParts({ file, session, held, urls, signParts, onProgre
   };
   report();
 
+  const missing = [...queue];
+  const sent = new Set();
+  let signing = null; // one signing request at a time; workers waiting for a URL share it
+
   async function urlFor(n, refresh = false) {
-    if (refresh || !urls.has(n)) {
-      const batch = [n, ...queue.filter((m) => !urls.has(m) && m !== n)].slice(0, 100);
-      for (const p of await signParts(batch)) urls.set(p.part_number, p.url);
+    if (refresh) urls.delete(n);
+    while (!urls.has(n)) {
+      if (!signing) {
+        const batch = [n, ...missing.filter((m) => m !== n && !urls.has(m) && !sent.has(m))].slice(0, 100);
+        signing = signParts(batch)
+          .then((parts) => {
+            for (const p of parts) urls.set(p.part_number, p.url);
+            if (!urls.has(n)) throw new Error(`the API signed no URL for part ${n}`);
+          })
+          .finally(() => {
+            signing = null;
+          });
+      }
+      await signing;
     }
     return urls.get(n);
   }
@@ -164,6 +179,7 @@ export async function sendParts({ file, session, held, urls, signParts, onProgre
           report();
         }, signal);
         inFlight.delete(n);
+        sent.add(n);
         doneBytes += size(n);
         waiting = false;
         report();
