@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 
+from academy_cli import package_wiring
 from chalicelib.settings import PROJECT_ROOT
 
 
@@ -153,6 +154,8 @@ def package(out: Path, stage: str) -> Path:
     )
     add_bytecode(out / "deployment.zip")
     sam = json.loads((out / "sam.json").read_text())
+    package_wiring.wire(sam, stage)  # event sources → the stack's own queues; ACADEMY_STAGE → Ref Stage
+    (out / "sam.json").write_text(json.dumps(sam, indent=2))
     missing = [k for k, v in merge_template(stage)["Resources"].items() if "Type" not in v and k not in sam["Resources"]]
     if missing:
         raise click.ClickException(f"merge template names functions chalice did not produce: {missing}")
