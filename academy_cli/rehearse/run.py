@@ -267,11 +267,11 @@ class Rehearsal:
         from academy_cli.rehearse.sqs import Poller
 
         sqs = session.client("sqs", region_name=self.opts.region)
+        lam = session.client("lambda", region_name=self.opts.region)
         for mapping in deployed.mappings:
-            if mapping.enabled:
-                poller = Poller(mapping, self.functions[mapping.function], sqs, self.opts.region, self.stop_event, self.opts.out)
-                poller.start()
-                self._pollers.append(poller)
+            poller = Poller(mapping, self.functions[mapping.function], sqs, lam, self.opts.region, self.stop_event, self.opts.out)
+            poller.start()
+            self._pollers.append(poller)
 
     def _start_scheduler(self, deployed: Deployed) -> None:
         from academy_cli.rehearse.events import Scheduler

@@ -6,7 +6,8 @@ it), then delete what succeeded: with ``ReportBatchItemFailures`` every record n
 ``batchItemFailures`` (an unparsable response or an unknown id fails the whole batch, as on AWS);
 without it, the whole batch, or nothing when the invocation failed. Failed messages stay in the
 queue: they come back after the queue's own visibility timeout and, past the redrive policy's
-``maxReceiveCount``, moto moves them to the dead-letter queue: the semantics are SQS's.
+``maxReceiveCount``, moto moves them to the dead-letter queue: the semantics are SQS's. A mapping
+disabled with ``UpdateEventSourceMapping(Enabled=False)`` stops polling within a few seconds.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from academy_cli.rehearse.functions import Function, FunctionError
 from academy_cli.rehearse.stack import Mapping
 
 POLL_WAIT_S = 1
+STATE_CHECK_S = 2.0  # how often a poller re-reads its mapping's state (Enabled/Disabled)
 log = logging.getLogger("academy.rehearse")
 
 
@@ -85,9 +87,19 @@ class Poller:
     def start(self) -> None:
         self.thread.start()
 
+    def enabled(self) -> bool:
+        if time.monotonic() - self._checked >= STATE_CHECK_S:
+            self._checked = time.monotonic()
+            state = self.lam.get_event_source_mapping(UUID=self.mapping.uuid).get("State", "Enabled")
+            self.mapping.enabled = state in ("Enabled", "Enabling", "Updating")
+        return self.mapping.enabled
+
     def run(self) -> None:
         while not self.stop_event.is_set():
             try:
+                if not self.enabled():
+                    self.stop_event.wait(0.5)
+                    continue
                 self.once()
             except Exception:  # noqa: BLE001 - a poller outlives a bad poll, as Lambda's does
                 if self.stop_event.is_set():
