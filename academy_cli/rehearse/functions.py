@@ -104,6 +104,9 @@ class Instance:
             env["_REHEARSE_ADDRESS_MAP"] = json.dumps(fn.address_map)
         argv = [fn.python, "-I", "-S", str(BOOTSTRAP)]
         if fn.isolated:
+            for path in (fn.code_dir, fn.opt_dir, fn.runtime_dir, BOOTSTRAP):
+                if path is not None and Path(path).resolve().is_relative_to("/tmp"):
+                    raise ValueError(f"{path} is under /tmp, which each function process replaces with its own")
             mounts = [
                 f"mount --bind {q(fn.code_dir)} {q(fn.code_dir)}",
                 f"mount -o remount,bind,ro {q(fn.code_dir)}",
