@@ -55,23 +55,24 @@ def peak_rss_mb() -> float:
     return (own + child) / 1024
 
 
-class AddressMap(urllib.request.BaseHandler):
-    """Rewrite real AWS addresses to the emulator's (``_REHEARSE_ADDRESS_MAP``)."""
+def install_address_map(mapping: dict) -> None:
+    """Every ``urllib`` request (any opener: PyJWT's JWKS client builds its own) to a URL under a real
+    AWS address goes to the emulator's, as DNS would send it there."""
+    original = urllib.request.OpenerDirector.open
 
-    handler_order = 100
-
-    def __init__(self, mapping: dict) -> None:
-        self.mapping = mapping
-
-    def _rewrite(self, req: urllib.request.Request) -> urllib.request.Request:
-        url = req.full_url
-        for real, local in self.mapping.items():
-            if url.startswith(real):
-                req.full_url = local + url[len(real) :]
+    def open_(self, fullurl, *args, **kwargs):
+        full = fullurl.full_url if isinstance(fullurl, urllib.request.Request) else str(fullurl)
+        for real, local in mapping.items():
+            if full.startswith(real):
+                target = local + full[len(real) :]
+                if isinstance(fullurl, urllib.request.Request):
+                    fullurl.full_url = target
+                else:
+                    fullurl = target
                 break
-        return req
+        return original(self, fullurl, *args, **kwargs)
 
-    https_request = http_request = _rewrite
+    urllib.request.OpenerDirector.open = open_
 
 
 class Context:
@@ -104,7 +105,7 @@ def error_payload(exc: BaseException) -> dict:
 def load_handler():
     mapping = json.loads(os.environ.get("_REHEARSE_ADDRESS_MAP") or "{}")
     if mapping:
-        urllib.request.install_opener(urllib.request.build_opener(AddressMap(mapping)))
+        install_address_map(mapping)
     for path in filter(None, os.environ.get("_REHEARSE_HOOKS", "").split(os.pathsep)):
         spec = importlib.util.spec_from_file_location(f"_rehearse_hook_{abs(hash(path))}", path)
         module = importlib.util.module_from_spec(spec)

@@ -72,9 +72,11 @@ class Poller:
     """One mapping's poller thread."""
 
     def __init__(
-        self, mapping: Mapping, fn: Function, sqs: Any, region: str, stop: threading.Event, out: Callable[[str], None]
+        self, mapping: Mapping, fn: Function, sqs: Any, lam: Any, region: str, stop: threading.Event, out: Callable[[str], None]
     ) -> None:
         self.mapping = mapping
+        self.lam = lam
+        self._checked = 0.0
         self.fn = fn
         self.sqs = sqs
         self.region = region
