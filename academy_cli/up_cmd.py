@@ -62,6 +62,7 @@ def register(cli: click.Group) -> None:
         help="With --rehearse: an existing `academy package --out DIR` (default: package now).",
     )
     @click.option("--stage", default="prod", show_default=True, help="With --rehearse: the stack's Stage parameter.")
+    @click.option("--no-iam", is_flag=True, help="With --rehearse: do not enforce each function's IAM role policies.")
     def up(
         port: int,
         aws_port: str,
@@ -73,6 +74,7 @@ def register(cli: click.Group) -> None:
         rehearse: bool,
         package_dir: Path | None,
         stage: str,
+        no_iam: bool,
     ) -> None:
         """Run the whole stack locally: emulated AWS, the API, queue workers and the scheduler."""
         from academy_cli.localstack import LocalStack, PortInUse, RestoreError, StackOptions
@@ -81,7 +83,7 @@ def register(cli: click.Group) -> None:
             raise click.UsageError("--ephemeral and --data-dir exclude each other")
         if rehearse:
             data = None if ephemeral else (data_dir or _default_data_dir().with_name("data-rehearse")).resolve()
-            _rehearse(port, _aws_port(aws_port), package_dir, data, stage, not no_workers, not no_scheduler)
+            _rehearse(port, _aws_port(aws_port), package_dir, data, stage, not no_workers, not no_scheduler, not no_iam)
             return
         if package_dir is not None:
             raise click.UsageError("--package needs --rehearse")
@@ -148,7 +150,14 @@ def register(cli: click.Group) -> None:
 
 
 def _rehearse(
-    port: int, aws_port: int | None, package_dir: Path | None, data: Path | None, stage: str, workers: bool, scheduler: bool
+    port: int,
+    aws_port: int | None,
+    package_dir: Path | None,
+    data: Path | None,
+    stage: str,
+    workers: bool,
+    scheduler: bool,
+    iam: bool,
 ) -> None:
     """``academy up --rehearse``: start, print the banner and each function, wait for a signal, stop."""
     from academy_cli.localstack import PortInUse
@@ -164,6 +173,7 @@ def _rehearse(
             stage=stage,
             workers=workers,
             scheduler=scheduler,
+            iam=iam,
             hooks=[Path(p) for p in os.environ.get("ACADEMY_REHEARSE_HOOKS", "").split(os.pathsep) if p],
             out=out,
         )

@@ -53,7 +53,8 @@ class RehearsalOptions:
     scheduler: bool = True
     work_dir: Path | None = None  # unzipped code, layers, logs (default .academy/rehearse/<port>)
     layer_zip: Path | None = None  # default: layers/ffmpeg/build/ffmpeg-layer.zip (make layer)
-    hooks: list[Path] = field(default_factory=list)  # modules each function process installs (IAM)
+    hooks: list[Path] = field(default_factory=list)  # extra modules each function process installs
+    iam: bool = True  # enforce each function's role policies (when academy_cli/rehearse/iam.py is there)
     out: Callable[[str], None] = print
 
 
@@ -74,6 +75,7 @@ class Rehearsal:
     account: str = "123456789012"
     endpoint: str = ""
     isolated: bool = False
+    iam_enforced: bool = False
 
     def start(self) -> dict[str, Any]:
         from academy_cli.localstack import check_port_free
@@ -155,6 +157,7 @@ class Rehearsal:
             "control_url": f"http://{HOST}:{control_port}",
             "outputs": outputs,
             "user_pool": {"source": pool["source"], "issuer": pool["issuer"]},
+            "iam_enforced": self.iam_enforced,
             "functions": sorted(self.functions),
             "data_dir": str(o.data_dir) if o.data_dir else None,
             "started_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -211,6 +214,16 @@ class Rehearsal:
         logs = self.work / "logs"
         logs.mkdir()
         python = python312()
+        iam = _iam_enforcement() if self.opts.iam else None
+        iam_client = session.client("iam", region_name=self.opts.region)
+        hooks = [*self.opts.hooks, *([Path(iam.__file__)] if iam is not None else [])]
+        self.iam_enforced = iam is not None
+        why = "--no-iam" if not self.opts.iam else "academy_cli/rehearse/iam.py is absent"
+        self.opts.out(
+            "IAM:            each function's calls authorised against its role's policies (academy_cli/rehearse/iam.py)"
+            if iam is not None
+            else f"IAM:            NOT enforced ({why}): functions run with their role's AssumeRole credentials only"
+        )
         address_map = {f"https://cognito-idp.{self.opts.region}.amazonaws.com/": f"{self.endpoint}/"}
         for spec in deployed.functions.values():
             code = deployed.template["Resources"][spec.logical_id]["Properties"]["Code"]
@@ -228,6 +241,8 @@ class Rehearsal:
             )
 
             def credentials(role: str = spec.role_arn, name: str = spec.name) -> dict[str, str]:
+                if iam is not None:  # AssumeRole credentials + the role's policies for the process's enforcement hook
+                    return dict(iam.function_env(iam_client, sts, role_arn=role, function_name=name, spec_dir=self.work / "iam"))
                 c = sts.assume_role(RoleArn=role, RoleSessionName=name[:64])["Credentials"]
                 return {
                     "AWS_ACCESS_KEY_ID": c["AccessKeyId"],
@@ -247,7 +262,7 @@ class Rehearsal:
                 isolated=self.isolated,
                 out=self.opts.out,
                 log_file=logs / f"{spec.logical_id}.log",
-                hooks=list(self.opts.hooks),
+                hooks=hooks,
                 address_map=address_map,
                 unzipped_mb=size / MIB,
             )
@@ -378,6 +393,15 @@ class Rehearsal:
             with contextlib.suppress(Exception):
                 self._moto.stop()
         return counts
+
+
+def _iam_enforcement() -> Any:
+    """The IAM enforcement module (:mod:`academy_cli.rehearse.iam`), or None where it is not installed."""
+    try:
+        from academy_cli.rehearse import iam  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return iam if hasattr(iam, "function_env") else None
 
 
 def _project_root() -> Path:

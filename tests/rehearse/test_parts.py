@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -112,3 +113,69 @@ def test_proxy_event_is_payload_v1(monkeypatch):
     assert event["multiValueQueryStringParameters"] == {"q": ["1", "2"]} and event["queryStringParameters"] == {"q": "2"}
     assert event["isBase64Encoded"] and base64.b64decode(event["body"]) == b"\x89PNG"
     assert event["requestContext"]["identity"]["sourceIp"] == "203.0.113.9" and event["requestContext"]["requestId"] == "rid"
+
+
+class _Fake:
+    """A stand-in for a deployed function (the gateway only calls ``invoke``)."""
+
+    def __init__(self, behaviour):
+        self.behaviour = behaviour
+        self.events = []
+
+    def invoke(self, event, request_id=None):
+        self.events.append(event)
+        return self.behaviour(event)
+
+
+def _gateway(fn, monkeypatch, timeout_s=29.0):
+    import academy_cli.rehearse.apigw as apigw
+    from academy_cli.spawn import free_port
+
+    monkeypatch.setattr(apigw, "INTEGRATION_TIMEOUT_S", timeout_s)
+    deployed = SimpleNamespace(
+        api_stage="api", api_id="abc", binary_media_types=["image/png"], routes=[Route("/things/{id}", {"ANY": "fn"})]
+    )
+    port = free_port()
+    gw = Gateway(deployed, {"fn": fn}, "127.0.0.1", port, "123456789012", "us-east-1")
+    gw.start()
+    return gw, f"http://127.0.0.1:{port}"
+
+
+def test_gateway_timeouts_errors_and_binary_bodies_over_http(monkeypatch):
+    import time
+
+    import requests
+
+    from academy_cli.rehearse.functions import FunctionError
+
+    def behave(event):
+        if event["path"] == "/things/slow":
+            time.sleep(1.0)
+        if event["path"] == "/things/boom":
+            raise FunctionError({"errorType": "ValueError", "errorMessage": "boom"})
+        if event["path"] == "/things/bad":
+            return {"no": "status"}
+        return {
+            "statusCode": 200,
+            "headers": {"Content-Type": "application/json"},
+            "body": json.dumps(event),
+            "isBase64Encoded": False,
+        }
+
+    fn = _Fake(behave)
+    gw, base = _gateway(fn, monkeypatch, timeout_s=0.3)
+    try:
+        r = requests.get(f"{base}/api/things/slow", timeout=10)
+        assert r.status_code == 504 and r.json() == {"message": "Endpoint request timed out"}
+        assert requests.get(f"{base}/api/things/boom", timeout=10).status_code == 502
+        assert requests.get(f"{base}/api/things/bad", timeout=10).status_code == 502
+        r = requests.post(f"{base}/api/things/7?a=1", data=b"\x89PNG\x00", headers={"Content-Type": "image/png"}, timeout=10)
+        event = r.json()
+        assert event["isBase64Encoded"] and base64.b64decode(event["body"]) == b"\x89PNG\x00"
+        assert event["pathParameters"] == {"id": "7"} and event["requestContext"]["path"] == "/api/things/7"
+        r = requests.post(f"{base}/things/8", json={"x": 1}, timeout=10)  # the root (custom domain) way
+        event = r.json()
+        assert not event["isBase64Encoded"] and json.loads(event["body"]) == {"x": 1} and event["path"] == "/things/8"
+        assert requests.get(f"{base}/api/other", timeout=10).status_code == 403
+    finally:
+        gw.stop()
