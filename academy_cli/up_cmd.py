@@ -194,6 +194,8 @@ def _rehearse(
         f"user pool:      {state['outputs'].get('UserPoolId')} (client {state['outputs'].get('UserPoolClientId')})",
         f"data:           {data or 'ephemeral: data is lost at stop (--ephemeral)'}",
         f"logs:           {rehearsal.work / 'logs'}",
+        f"admin token:    {rehearsal.sign_in('admin', DEV_ADMIN)}  (an ID token of the pool)",
+        f"customer token: {rehearsal.sign_in('customer', DEV_CUSTOMER)}  (customer {DEV_CUSTOMER})",
         "ready",
     ):
         out(line)

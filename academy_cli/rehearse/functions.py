@@ -328,10 +328,16 @@ class Function:
                 self._all.discard(inst)
             self._lock.notify()
 
-    def warm(self) -> None:
-        """Start one instance now (a cold start before the first request) and keep it idle."""
-        inst = self._acquire()
-        self._release(inst)
+    def cold_start(self) -> float:
+        """Start one more instance now, keep it warm; returns its init time in ms."""
+        self.check_size()
+        inst = Instance(self)
+        with self._lock:
+            self._all.add(inst)
+            self._idle.append(inst)
+        self.stats.cold_starts += 1
+        self.stats.last_init_ms = inst.init_ms
+        return inst.init_ms
 
     def stop(self) -> None:
         with self._lock:

@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 import shutil
 import threading
 import time
@@ -76,6 +77,7 @@ class Rehearsal:
     endpoint: str = ""
     isolated: bool = False
     iam_enforced: bool = False
+    _passwords: dict[str, str] = field(default_factory=dict)
 
     def start(self) -> dict[str, Any]:
         from academy_cli.localstack import check_port_free
@@ -201,6 +203,30 @@ class Rehearsal:
         issuer = f"https://cognito-idp.{self.opts.region}.amazonaws.com/{pool['Id']}"
         return {"pool_id": pool["Id"], "client_id": client["ClientId"], "issuer": issuer, "source": "rehearsal"}
 
+    def sign_in(self, role: str, username: str) -> str:
+        """An ID token of the stack's pool for ``username`` in group ``role`` (created on first use, with
+        ``custom:customer_id = username``): what the banner prints, as ``academy up`` prints dev tokens.
+        The password is random and kept in this process only."""
+        idp = self.session.client("cognito-idp", region_name=self.opts.region)
+        pool, client = self.state["outputs"]["UserPoolId"], self.state["outputs"]["UserPoolClientId"]
+        password = self._passwords.get(username) or f"{secrets.token_urlsafe(18)}aA1!"
+        if username not in self._passwords:
+            with contextlib.suppress(idp.exceptions.UsernameExistsException):
+                idp.admin_create_user(
+                    UserPoolId=pool,
+                    Username=username,
+                    MessageAction="SUPPRESS",
+                    TemporaryPassword=password,
+                    UserAttributes=[{"Name": "custom:customer_id", "Value": username}],
+                )
+            idp.admin_set_user_password(UserPoolId=pool, Username=username, Password=password, Permanent=True)
+            idp.admin_add_user_to_group(UserPoolId=pool, Username=username, GroupName=role)
+            self._passwords[username] = password
+        auth = idp.initiate_auth(
+            ClientId=client, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": username, "PASSWORD": password}
+        )
+        return str(auth["AuthenticationResult"]["IdToken"])
+
     def _restore(self, deployed: Deployed) -> dict[str, int] | None:
         if self.opts.data_dir is None:
             return None
@@ -298,7 +324,8 @@ class Rehearsal:
             self._scheduler.start()
 
     def _start_control(self) -> int:
-        """Loopback endpoint for ``academy tick`` (POST /tick) and the function report (GET /functions)."""
+        """Loopback endpoint for ``academy tick`` (POST /tick), the function report (GET /functions) and
+        the bench's cold starts (POST /cold-starts)."""
         rehearsal = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -316,6 +343,8 @@ class Rehearsal:
             def do_POST(self) -> None:
                 if self.path == "/tick":
                     return self._json(200, {"results": rehearsal._scheduler.fire_all()})
+                if self.path == "/cold-starts":  # one fresh instance of every function (the bench's cold starts)
+                    return self._json(200, rehearsal.cold_starts())
                 self._json(404, {"error": "no such control"})
 
             def do_GET(self) -> None:
@@ -343,6 +372,16 @@ class Rehearsal:
         raise RuntimeError(
             f"{url} did not answer within {timeout_s:.0f}s ({last}); see the function logs in {self.work / 'logs'}"
         )
+
+    def cold_starts(self) -> dict[str, float | str]:
+        """Start one new instance of every function now; its init time in ms (or the init error)."""
+        out: dict[str, float | str] = {}
+        for fn in self.functions.values():
+            try:
+                out[fn.spec.logical_id] = fn.cold_start()
+            except Exception as exc:  # noqa: BLE001 - reported per function
+                out[fn.spec.logical_id] = f"{type(exc).__name__}: {exc}"
+        return out
 
     def report(self) -> list[dict[str, Any]]:
         """Each function: its name, cold starts and init time, invocations, last error, memory, size."""
