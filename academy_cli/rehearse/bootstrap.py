@@ -130,8 +130,8 @@ def main() -> None:
         began = time.monotonic()
         try:
             result = handler(request["event"], ctx)
-            json.dumps(result)  # an unserialisable result is an error, as on Lambda
-            answer = {"type": "result", "result": result}
+            size = len(json.dumps(result).encode())  # an unserialisable result is an error, as on Lambda
+            answer = {"type": "result", "result": result, "response_bytes": size}
         except Exception as exc:  # noqa: BLE001 - the invocation's error, as Lambda reports it
             traceback.print_exc()
             answer = {"type": "error", "error": error_payload(exc)}

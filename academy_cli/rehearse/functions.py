@@ -37,6 +37,7 @@ from academy_cli.rehearse.stack import FunctionSpec
 BOOTSTRAP = Path(__file__).resolve().with_name("bootstrap.py")
 UNZIPPED_LIMIT_MB = 250  # Lambda: function code + all its layers, unzipped
 INIT_LIMIT_S = 10.0  # Lambda's init phase limit (on-demand)
+RESPONSE_LIMIT = 6 * 1024 * 1024  # Lambda: synchronous invocation response payload
 log = logging.getLogger("academy.rehearse")
 
 
@@ -280,6 +281,15 @@ class Function:
             f"REPORT RequestId: {request_id} Duration: {answer.get('duration_ms')} ms Memory Size: {self.spec.memory_mb} MB "
             f"Max Memory Used: {answer.get('max_memory_mb')} MB"
         )
+        if answer["type"] == "result" and answer.get("response_bytes", 0) > RESPONSE_LIMIT:
+            answer = {
+                "type": "error",
+                "error": {
+                    "errorType": "Function.ResponseSizeTooLarge",
+                    "errorMessage": f"Response payload size ({answer['response_bytes']} bytes) exceeded maximum allowed "
+                    f"payload size ({RESPONSE_LIMIT} bytes).",
+                },
+            }
         if answer["type"] == "result":
             return answer.get("result")
         st.errors += 1

@@ -29,6 +29,8 @@ def handler(event, context):
         __import__(event["module"])
     if what == "write_code":
         open(os.path.join(os.environ["LAMBDA_TASK_ROOT"], "x.txt"), "w").write("x")
+    if what == "big":
+        return "x" * (6 * 1024 * 1024 + 1)
     if what == "fail":
         raise ValueError("nope")
     if what == "tmp":
@@ -122,3 +124,8 @@ def test_over_250_mib_is_refused(function: Function) -> None:
     function.unzipped_mb = 251
     with pytest.raises(FunctionError, match="Unzipped size must be smaller than 262144000 bytes"):
         function.invoke({})
+
+
+def test_a_response_over_6_mb_is_an_error(function: Function) -> None:
+    with pytest.raises(FunctionError, match="exceeded maximum allowed payload size"):
+        function.invoke({"do": "big"})
