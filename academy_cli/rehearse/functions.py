@@ -80,6 +80,7 @@ class Instance:
     def __init__(self, fn: Function) -> None:
         self.fn = fn
         self.id = uuid.uuid4().hex[:8]
+        self.generation = fn._generation
         spec = fn.spec
         env = {
             "PATH": "/var/lang/bin:/usr/local/bin:/usr/bin:/bin:/opt/bin",
@@ -236,6 +237,7 @@ class Function:
     _busy: int = 0
     _lock: threading.Condition = field(default_factory=threading.Condition)
     _stopped: bool = False
+    _generation: int = 0
 
     def aws_env(self) -> dict[str, str]:
         return {
@@ -331,7 +333,7 @@ class Function:
     def _release(self, inst: Instance) -> None:
         with self._lock:
             self._busy -= 1
-            if inst.alive() and not self._stopped:
+            if inst.alive() and not self._stopped and inst.generation == self._generation:
                 self._idle.append(inst)
             else:
                 inst.kill()
@@ -348,6 +350,17 @@ class Function:
         self.stats.cold_starts += 1
         self.stats.last_init_ms = inst.init_ms
         return inst.init_ms
+
+    def recycle(self) -> int:
+        """Stop the idle instances (busy ones finish their invocation first, then stop); returns how many."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+            for inst in idle:
+                self._all.discard(inst)
+            self._generation += 1
+        for inst in idle:
+            inst.kill()
+        return len(idle)
 
     def stop(self) -> None:
         with self._lock:

@@ -324,8 +324,9 @@ class Rehearsal:
             self._scheduler.start()
 
     def _start_control(self) -> int:
-        """Loopback endpoint for ``academy tick`` (POST /tick), the function report (GET /functions) and
-        the bench's cold starts (POST /cold-starts)."""
+        """Loopback endpoint for ``academy tick`` (POST /tick), the function report (GET /functions),
+        the bench's cold starts (POST /cold-starts) and dropping warm instances (POST /recycle: new
+        instances read their role's policies anew)."""
         rehearsal = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -345,6 +346,8 @@ class Rehearsal:
                     return self._json(200, {"results": rehearsal._scheduler.fire_all()})
                 if self.path == "/cold-starts":  # one fresh instance of every function (the bench's cold starts)
                     return self._json(200, rehearsal.cold_starts())
+                if self.path == "/recycle":  # drop every warm instance: the next invocations start cold
+                    return self._json(200, {"recycled": sum(fn.recycle() for fn in rehearsal.functions.values())})
                 self._json(404, {"error": "no such control"})
 
             def do_GET(self) -> None:

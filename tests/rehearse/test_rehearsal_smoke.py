@@ -187,3 +187,47 @@ def test_a_poison_message_reaches_the_dead_letter_queue_and_shows_as_a_failed_jo
     control = requests.get(f"{s['control_url']}/functions", timeout=10).json()
     dead = next(f for f in control if f["logical_id"] == "JobsDeadLetters")
     assert dead["invocations"] >= 1 and dead["cold_starts"] >= 1 and dead["last_init_ms"] > 0
+
+
+def test_a_removed_permission_is_access_denied_a_5xx_and_a_backend_incident(rehearsal: Rehearsal) -> None:
+    """The APIHandler's role loses dynamodb:PutItem on the students table (an explicit Deny added to
+    the deployed role): creating a student is a 500 envelope and a backend incident, not a success."""
+    s = rehearsal.state
+    if not s.get("iam_enforced"):
+        pytest.skip("IAM enforcement (academy_cli/rehearse/iam.py) is not installed in this tree")
+    cfn, iam = rehearsal.client("cloudformation"), rehearsal.client("iam")
+    role = cfn.describe_stack_resource(StackName=s["stack_name"], LogicalResourceId="ApiHandlerRole")["StackResourceDetail"][
+        "PhysicalResourceId"
+    ]
+    deny = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Deny",
+                "Action": "dynamodb:PutItem",
+                "Resource": f"arn:aws:dynamodb:{s['region']}:*:table/academy-{s['stage']}-students",
+            }
+        ],
+    }
+    admin, _ = rehearsal.sign_in("admin", "admin-smoke@example.com")
+    base = f"{rehearsal.url}/api"
+    iam.put_role_policy(RoleName=role, PolicyName="rehearsal-removed-permission", PolicyDocument=json.dumps(deny))
+    try:
+        requests.post(f"{s['control_url']}/recycle", timeout=30).raise_for_status()  # new instances read the role anew
+        r = requests.post(
+            f"{base}/admin/students", headers=auth(admin), json={"customer_id": "c-denied", "name": "Denied"}, timeout=30
+        )
+        assert r.status_code == 500, r.text
+        assert r.json()["error"]["code"] == "internal_error" and "request_id" in r.json()["error"]["details"]
+    finally:
+        iam.delete_role_policy(RoleName=role, PolicyName="rehearsal-removed-permission")
+        requests.post(f"{s['control_url']}/recycle", timeout=30).raise_for_status()
+
+    def incident() -> dict[str, Any] | None:
+        groups = requests.get(f"{base}/admin/incidents?source=backend&limit=100", headers=auth(admin), timeout=30).json()["items"]
+        return next((g for g in groups if "AccessDenied" in json.dumps(g["latest"]) and "students" in g["area"]), None)
+
+    group = _poll(incident, 30, "the backend incident")
+    assert group["http_status"] == 500
+    r = requests.post(f"{base}/admin/students", headers=auth(admin), json={"customer_id": "c-ok", "name": "Allowed"}, timeout=30)
+    assert r.status_code == 201, r.text  # the permission is back
