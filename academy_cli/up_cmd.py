@@ -83,7 +83,9 @@ def register(cli: click.Group) -> None:
             raise click.UsageError("--ephemeral and --data-dir exclude each other")
         if rehearse:
             data = None if ephemeral else (data_dir or _default_data_dir().with_name("data-rehearse")).resolve()
-            _rehearse(port, _aws_port(aws_port), package_dir, data, stage, not no_workers, not no_scheduler, not no_iam)
+            _rehearse(
+                port, _aws_port(aws_port), package_dir, data, stage, not no_workers, not no_scheduler, not no_iam, autosave_s
+            )
             return
         if package_dir is not None:
             raise click.UsageError("--package needs --rehearse")
@@ -158,6 +160,7 @@ def _rehearse(
     workers: bool,
     scheduler: bool,
     iam: bool,
+    autosave_s: float | None,
 ) -> None:
     """``academy up --rehearse``: start, print the banner and each function, wait for a signal, stop."""
     from academy_cli.localstack import PortInUse
@@ -174,6 +177,7 @@ def _rehearse(
             workers=workers,
             scheduler=scheduler,
             iam=iam,
+            **({"autosave_s": autosave_s} if autosave_s is not None else {}),
             hooks=[Path(p) for p in os.environ.get("ACADEMY_REHEARSE_HOOKS", "").split(os.pathsep) if p],
             out=out,
         )
@@ -229,7 +233,7 @@ def _tick_rehearsal(state: dict[str, Any]) -> None:
         click.echo("nothing is scheduled (the stack has no schedule rules)")
         return
     for r in results:
-        click.echo(f"rule {r['rule']} → {r['function']}: {'ok' if r['ok'] else r['error']} in {r['seconds']}s")
+        click.echo(f"rule {r['rule']} → {r['function']} " + (f"ran in {r['seconds']}s" if r["ok"] else f"failed: {r['error']}"))
     failed = [r for r in results if not r["ok"]]
     if failed:
         raise click.ClickException(f"{len(failed)} of {len(results)} scheduled invocations failed")

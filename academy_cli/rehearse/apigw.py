@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 import threading
 import time
@@ -32,6 +33,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from academy_cli.rehearse.functions import Function, FunctionError
 from academy_cli.rehearse.stack import Deployed, Route
 
+log = logging.getLogger("academy.rehearse")
 PAYLOAD_LIMIT = 10 * 1024 * 1024  # API Gateway REST: 10 MB request payload
 INTEGRATION_TIMEOUT_S = 29.0
 
@@ -150,6 +152,9 @@ class Gateway:
             return self._reply(h, 504, {"message": "Endpoint request timed out"}, request_id)
         except FunctionError:
             return self._reply(h, 502, {"message": "Internal server error"}, request_id)
+        except Exception:  # the rehearsal's own failure: answered as API Gateway would, and logged
+            log.exception("invoking %s failed", target)
+            return self._reply(h, 500, {"message": "Internal server error"}, request_id)
         try:
             status, headers, payload = self.response(result)
         except (TypeError, ValueError, KeyError):

@@ -56,6 +56,7 @@ class RehearsalOptions:
     layer_zip: Path | None = None  # default: layers/ffmpeg/build/ffmpeg-layer.zip (make layer)
     hooks: list[Path] = field(default_factory=list)  # extra modules each function process installs
     iam: bool = True  # enforce each function's role policies (when academy_cli/rehearse/iam.py is there)
+    autosave_s: float = 30.0  # with a data dir: save every this many seconds when something changed (0: off)
     out: Callable[[str], None] = print
 
 
@@ -78,6 +79,7 @@ class Rehearsal:
     isolated: bool = False
     iam_enforced: bool = False
     _passwords: dict[str, str] = field(default_factory=dict)
+    _tracker: Any = None  # snapshot.ChangeTracker, with a data dir
 
     def start(self) -> dict[str, Any]:
         from academy_cli.localstack import check_port_free
@@ -107,7 +109,7 @@ class Rehearsal:
             from academy_cli.package_cmd import package
 
             o.out("packaging (academy package) …")
-            package(work / "package", o.stage)
+            package(work / "package", "prod")  # the artifact (chalice's prod stage); the stack's Stage is a parameter
             package_dir = work / "package"
         self.endpoint = self._start_moto()
         localenv.apply_env(localenv.local_aws_env(self.endpoint, o.region))
@@ -130,6 +132,11 @@ class Rehearsal:
             f"created in {time.monotonic() - started:.1f}s"
         )
         restored = self._restore(deployed)
+        if o.data_dir is not None:
+            from academy_cli.snapshot import ChangeTracker
+
+            self._tracker = ChangeTracker(o.region, o.stage)
+            self._tracker.mark_saved(self._tracker.current())  # what is in memory now is what is on disk
         self.isolated = can_unshare()
         if not self.isolated:
             o.out(
@@ -168,6 +175,8 @@ class Rehearsal:
         self._wait_healthy()
         localenv.write_state(o.port, self.state)
         self._state_written = True
+        if self._tracker is not None and o.autosave_s > 0:
+            threading.Thread(target=self._autosave_loop, name="rehearse-autosave", daemon=True).start()
         return self.state
 
     # --- pieces ---------------------------------------------------------------------------
@@ -178,6 +187,10 @@ class Rehearsal:
         from academy_cli.emulator import serialise_dynamodb
 
         serialise_dynamodb()
+        if self.opts.data_dir is not None:
+            from academy_cli.snapshot import install_write_counter
+
+            install_write_counter()  # the autosave's "anything changed?" signal (moto runs in this process)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._moto = ThreadedMotoServer(ip_address=HOST, port=self.opts.aws_port or 0, verbose=False)
         self._moto.start()
@@ -385,6 +398,28 @@ class Rehearsal:
             except Exception as exc:  # noqa: BLE001 - reported per function
                 out[fn.spec.logical_id] = f"{type(exc).__name__}: {exc}"
         return out
+
+    def _autosave_loop(self) -> None:
+        while not self.stop_event.wait(self.opts.autosave_s):
+            self.autosave_once()
+
+    def autosave_once(self) -> dict[str, int] | None:
+        """As ``academy up``: a snapshot when anything changed since the last one (a kill -9 loses at most that)."""
+        from academy_cli import snapshot
+
+        if self._tracker is None or self.opts.data_dir is None or self.deployed is None:
+            return None
+        token = self._tracker.current()
+        if not self._tracker.changed(token):
+            return None
+        try:
+            counts = snapshot.dump(self.opts.data_dir, self.opts.stage, self.deployed.bucket, self.opts.region)
+        except Exception as exc:  # noqa: BLE001 - reported; the previous save is intact
+            self.opts.out(f"autosave failed: {type(exc).__name__}: {exc} (the previous save is intact)")
+            return None
+        self._tracker.mark_saved(token)
+        self.opts.out(f"autosaved {counts['items']} items, {counts['objects']} objects, {counts['messages']} messages")
+        return counts
 
     def report(self) -> list[dict[str, Any]]:
         """Each function: its name, cold starts and init time, invocations, last error, memory, size."""
