@@ -61,3 +61,19 @@ def test_the_package_deploys_with_its_stage_honoured_and_the_template_unchanged(
     assert deployed.api_stage == "api" and "image/png" in deployed.binary_media_types
     ttl = emulator.client("dynamodb").describe_time_to_live(TableName="academy-staging-incident-limits")
     assert ttl["TimeToLiveDescription"]["TimeToLiveStatus"] == "ENABLED"
+
+
+def test_the_package_leaves_the_runtimes_sdk_out(package_dir: Path) -> None:
+    """boto3/botocore and their dependencies come from the runtime (the rehearsal runs every function with
+    exactly the pinned runtime set): the zip carries none of them, so code + ffmpeg layer keep their headroom."""
+    import zipfile
+
+    from academy_cli.package_prune import RUNTIME_PROVIDED, runtime_provided
+
+    with zipfile.ZipFile(package_dir / "deployment.zip") as z:
+        names = z.namelist()
+        unzipped_mib = sum(i.file_size for i in z.infolist()) / 2**20
+    assert not [n for n in names if runtime_provided(n)]
+    assert {n.split("/", 1)[0] for n in names}.isdisjoint(RUNTIME_PROVIDED)
+    assert "pynamodb/__init__.py" in names and "jwt/__init__.py" in names
+    assert unzipped_mib < 40, unzipped_mib  # 57.7 MiB with botocore and its dependencies
