@@ -196,7 +196,7 @@ def _rehearse(
         f"API:            {state['api_url']}  (custom-domain style, root) and {state['stage_url']}  (execute-api style)",
         f"AWS (moto):     {state['aws_endpoint']}  ({state['stack_name']}, stage {state['stage']}, bucket {state['bucket']})",
         f"user pool:      {state['outputs'].get('UserPoolId')} (client {state['outputs'].get('UserPoolClientId')})",
-        f"data:           {data or 'ephemeral: data is lost at stop (--ephemeral)'}",
+        f"data:           {_persistence(state, data, rehearsal.opts.autosave_s)}",
         f"logs:           {rehearsal.work / 'logs'}",
         f"admin token:    {rehearsal.sign_in('admin', DEV_ADMIN)}  (an ID token of the pool)",
         f"customer token: {rehearsal.sign_in('customer', DEV_CUSTOMER)}  (customer {DEV_CUSTOMER})",
@@ -219,6 +219,19 @@ def _rehearse(
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def _persistence(state: dict[str, Any], data: Path | None, autosave_s: float) -> str:
+    """The banner's ``data:`` line, worded as ``academy up``'s."""
+    if data is None:
+        return "ephemeral: data is lost at stop (--ephemeral)"
+    restored = state.get("restored")
+    if restored:
+        text = f"{data} (restored {restored['items']} items, {restored['objects']} objects, {restored['messages']} messages)"
+    else:
+        text = f"{data} (empty)"
+    every = f"every {autosave_s:g}s when changed and " if autosave_s > 0 else ""
+    return f"{text}; saved {every}at a clean stop"
 
 
 def _tick_rehearsal(state: dict[str, Any]) -> None:

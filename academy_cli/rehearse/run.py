@@ -469,6 +469,10 @@ class Rehearsal:
         if self._moto is not None:
             with contextlib.suppress(Exception):
                 self._moto.stop()
+        work = getattr(self, "work", None)
+        for name in ("code", "layers", "opt", "package", "iam"):  # ~200 MiB per run; the logs stay
+            if work is not None:
+                shutil.rmtree(work / name, ignore_errors=True)
         return counts
 
 
