@@ -115,8 +115,16 @@ class Rehearsal:
         localenv.apply_env(localenv.local_aws_env(self.endpoint, o.region))
         session = boto3.session.Session(region_name=o.region)
         self.session = session
-        pool = self._user_pool(session)
-        params = {"CognitoIssuer": pool["issuer"], "CognitoAppClientId": pool["client_id"]}
+        # The stack's own user pool where the template declares one (moto's CloudFormation is taught the
+        # Cognito types by academy_cli/rehearse/cognito.py); else one made here, passed as an existing pool.
+        stack_pool = _template_has_user_pool(package_dir)
+        cognito = _optional("cognito")
+        if stack_pool and cognito is not None:
+            cognito.register_cloudformation_models()
+        pool = None if stack_pool else self._user_pool(session)
+        params = {"ConsoleOrigin": f"http://{HOST}:{o.port}"}  # the only origin the bucket's CORS allows
+        if pool is not None:
+            params.update(CognitoIssuer=pool["issuer"], CognitoAppClientId=pool["client_id"])
         started = time.monotonic()
         deployed = stack.create(
             session,
@@ -127,6 +135,10 @@ class Rehearsal:
             **({"layer_zip": o.layer_zip} if o.layer_zip else {}),
         )
         self.deployed = deployed
+        if pool is None:
+            pool_id, client_id = deployed.outputs.get("UserPoolId", ""), deployed.outputs.get("UserPoolClientId", "")
+            issuer = deployed.outputs.get("UserPoolIssuer") or f"https://cognito-idp.{o.region}.amazonaws.com/{pool_id}"
+            pool = {"pool_id": pool_id, "client_id": client_id, "issuer": issuer, "source": "stack"}
         o.out(
             f"stack {deployed.stack_name}: {len(deployed.template['Resources'])} resources "
             f"created in {time.monotonic() - started:.1f}s"
@@ -476,13 +488,25 @@ class Rehearsal:
         return counts
 
 
-def _iam_enforcement() -> Any:
-    """The IAM enforcement module (:mod:`academy_cli.rehearse.iam`), or None where it is not installed."""
+def _optional(name: str) -> Any:
+    """``academy_cli.rehearse.<name>`` (the IAM and Cognito parts), or None where it is not installed."""
+    import importlib
+
     try:
-        from academy_cli.rehearse import iam  # type: ignore[attr-defined]
+        return importlib.import_module(f"academy_cli.rehearse.{name}")
     except ImportError:
         return None
+
+
+def _iam_enforcement() -> Any:
+    """The IAM enforcement module (:mod:`academy_cli.rehearse.iam`), or None where it is not installed."""
+    iam = _optional("iam")
     return iam if hasattr(iam, "function_env") else None
+
+
+def _template_has_user_pool(package_dir: Path) -> bool:
+    sam = json.loads((package_dir / "sam.json").read_text())
+    return any(r.get("Type") == "AWS::Cognito::UserPool" for r in sam.get("Resources", {}).values())
 
 
 def _project_root() -> Path:
