@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import threading
@@ -228,11 +229,16 @@ class Rehearsal:
         issuer = f"https://cognito-idp.{self.opts.region}.amazonaws.com/{pool['Id']}"
         return {"pool_id": pool["Id"], "client_id": client["ClientId"], "issuer": issuer, "source": "rehearsal"}
 
-    def sign_in(self, role: str, username: str) -> str:
-        """An ID token of the stack's pool for ``username`` in group ``role`` (created on first use, with
-        ``custom:customer_id = username``): what the banner prints, as ``academy up`` prints dev tokens.
-        The password is random and kept in this process only."""
+    def sign_in(self, role: str, sub: str) -> str:
+        """An ID token of the stack's pool for the user ``sub`` in group ``role`` (created on first use,
+        with ``custom:customer_id = sub``): what the banner prints, as ``academy up`` prints dev tokens.
+        Through ``academy_cli/rehearse/cognito.py`` (what ``academy token --port`` uses) where present;
+        else here, with a random password kept in this process only."""
+        cognito = _optional("cognito")
+        if cognito is not None and hasattr(cognito, "id_token"):
+            return str(cognito.id_token(self.state, role, sub, _project_root()))
         idp = self.session.client("cognito-idp", region_name=self.opts.region)
+        username = f"{role}.{re.sub(r'[^a-z0-9._-]', '-', sub.lower())}@rehearse.academy.invalid"  # pools may sign in by email
         pool, client = self.state["outputs"]["UserPoolId"], self.state["outputs"]["UserPoolClientId"]
         password = self._passwords.get(username) or f"{secrets.token_urlsafe(18)}aA1!"
         if username not in self._passwords:
@@ -242,7 +248,7 @@ class Rehearsal:
                     Username=username,
                     MessageAction="SUPPRESS",
                     TemporaryPassword=password,
-                    UserAttributes=[{"Name": "custom:customer_id", "Value": username}],
+                    UserAttributes=[{"Name": "custom:customer_id", "Value": sub}],
                 )
             idp.admin_set_user_password(UserPoolId=pool, Username=username, Password=password, Permanent=True)
             idp.admin_add_user_to_group(UserPoolId=pool, Username=username, GroupName=role)
