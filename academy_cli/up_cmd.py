@@ -240,8 +240,11 @@ def _tick_rehearsal(state: dict[str, Any]) -> None:
     import urllib.request
 
     req = urllib.request.Request(f"{state['control_url']}/tick", data=b"", method="POST")
-    with urllib.request.urlopen(req, timeout=900) as resp:
-        results = json.loads(resp.read())["results"]
+    try:
+        with urllib.request.urlopen(req, timeout=900) as resp:
+            results = json.loads(resp.read())["results"]
+    except OSError as exc:
+        raise click.ClickException(f"the rehearsal's control endpoint {state['control_url']} did not answer: {exc}") from None
     if not results:
         click.echo("nothing is scheduled (the stack has no schedule rules)")
         return

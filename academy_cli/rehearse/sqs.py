@@ -123,12 +123,12 @@ class Poller:
                 MessageAttributeNames=["All"],
             ).get("Messages", [])
             messages.extend(got)
-            if messages and window_ends is None:
-                window_ends = time.monotonic() + m.window_s
-            if messages and (not got or time.monotonic() >= (window_ends or 0)):
-                break
             if not messages:
                 return []
+            if window_ends is None:
+                window_ends = time.monotonic() + m.window_s
+            if time.monotonic() >= window_ends:  # the batching window is over: invoke with what there is
+                break
         return messages
 
     def once(self) -> int:
