@@ -29,6 +29,9 @@ def handler(event, context):
         __import__(event["module"])
     if what == "write_code":
         open(os.path.join(os.environ["LAMBDA_TASK_ROOT"], "x.txt"), "w").write("x")
+    if what == "hog":
+        block = bytearray(300 * 1024 * 1024)  # touched: resident
+        return len(block)
     if what == "big":
         return "x" * (6 * 1024 * 1024 + 1)
     if what == "fail":
@@ -129,3 +132,12 @@ def test_over_250_mib_is_refused(function: Function) -> None:
 def test_a_response_over_6_mb_is_an_error(function: Function) -> None:
     with pytest.raises(FunctionError, match="exceeded maximum allowed payload size"):
         function.invoke({"do": "big"})
+
+
+def test_memory_over_memory_size_kills_the_instance(function: Function) -> None:
+    """Peak RSS above MemorySize (256 MB here) fails the invocation as Lambda's OOM kill does."""
+    with pytest.raises(FunctionError, match="signal: killed") as err:
+        function.invoke({"do": "hog"})
+    assert err.value.error["errorType"] == "Runtime.OutOfMemory"
+    assert function.invoke({})["env"] == "rehearse"  # a fresh instance
+    assert function.stats.cold_starts == 2
