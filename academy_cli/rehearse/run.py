@@ -100,8 +100,10 @@ class Rehearsal:
 
         o = self.opts
         work = (o.work_dir or _project_root() / ".academy" / "rehearse" / str(o.port)).resolve()
+        _sweep(work.parent)  # what a killed rehearsal left (a kill -9 cannot clean up after itself)
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
+        (work / "pid").write_text(str(os.getpid()))  # whose work dir this is (see _sweep)
         self.work = work
         runtime_dir = tools.tree("runtime")
         tools.tree("sam")
@@ -488,10 +490,42 @@ class Rehearsal:
             with contextlib.suppress(Exception):
                 self._moto.stop()
         work = getattr(self, "work", None)
-        for name in ("code", "layers", "opt", "package", "iam"):  # ~200 MiB per run; the logs stay
-            if work is not None:
-                shutil.rmtree(work / name, ignore_errors=True)
+        if work is not None:
+            _clean(work)
         return counts
+
+
+UNPACKED = ("code", "layers", "opt", "package", "iam")  # ~200 MiB per run; the logs stay
+
+
+def _clean(work: Path) -> None:
+    for name in UNPACKED:
+        shutil.rmtree(work / name, ignore_errors=True)
+
+
+def _sweep(parent: Path) -> None:
+    """Clean the work dirs of rehearsals whose process is gone (the pid each one records at start)."""
+    if not parent.is_dir():
+        return
+    for work in parent.iterdir():
+        if not any((work / n).exists() for n in UNPACKED):
+            continue
+        try:
+            pid = int((work / "pid").read_text())
+        except (OSError, ValueError):
+            continue  # not ours to judge
+        if not _alive(pid):
+            _clean(work)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _optional(name: str) -> Any:
