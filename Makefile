@@ -7,7 +7,7 @@ PORT ?= 8000
 # Python 3.12 (the Lambda runtime). Found on PATH, or through pyenv when its shim is not active.
 PYTHON312 := $(shell scripts/find-python312)
 
-.PHONY: run test lint bench package clean venv fuzz load screenshots layer
+.PHONY: run test lint bench package clean venv fuzz load screenshots layer rehearse rehearse-test
 
 venv: $(STAMP)
 
@@ -47,6 +47,25 @@ layer: venv
 
 package: venv
 	$(BIN)/academy package --out build/package
+
+# Deploy rehearsal (README: Rehearse a deploy): the packaged artifact deployed into the emulator and run
+# as AWS would, on :$(PORT) (root) and :$(PORT)/api (stage path). REHEARSE_ARGS="--ephemeral", "--stage x" …
+REHEARSE_PACKAGE := build/rehearse-package
+REHEARSE_ARGS ?=
+LAYER_ZIP := layers/ffmpeg/build/ffmpeg-layer.zip
+$(LAYER_ZIP): layers/ffmpeg/build.py layers/ffmpeg/requirements.txt | venv
+	$(BIN)/python layers/ffmpeg/build.py
+
+rehearse: venv $(LAYER_ZIP)
+	$(BIN)/python -m academy_cli.rehearse.tools
+	$(BIN)/academy up --rehearse --port $(PORT) $(REHEARSE_ARGS)
+
+# The end-to-end suite, the schemathesis pass and the rehearsal's own tests (smoke, console in Chromium)
+# against rehearsals of one package (every spawned stack is a rehearsal reached under /api).
+rehearse-test: venv $(LAYER_ZIP)
+	$(BIN)/python -m academy_cli.rehearse.tools
+	$(BIN)/academy package --out $(REHEARSE_PACKAGE)
+	ACADEMY_REHEARSE_PACKAGE=$(CURDIR)/$(REHEARSE_PACKAGE) $(BIN)/python -m pytest tests/rehearse tests/e2e
 
 # Every console page at desktop and phone width (PNG files in screenshots/, not committed); needs /usr/bin/chromium.
 screenshots: venv

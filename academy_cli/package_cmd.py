@@ -15,12 +15,14 @@ import os
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable
 from importlib.util import MAGIC_NUMBER, source_hash
 from pathlib import Path
 from typing import Any
 
 import click
 
+from academy_cli import package_prune, package_wiring
 from chalicelib.settings import PROJECT_ROOT
 
 
@@ -106,7 +108,7 @@ def _unchecked_hash_pyc(code: Any, source: bytes) -> bytes:
     return MAGIC_NUMBER + (0b01).to_bytes(4, "little") + source_hash(source) + marshal.dumps(code)
 
 
-def add_bytecode(zip_path: Path) -> tuple[int, int]:
+def add_bytecode(zip_path: Path, drop: Callable[[str], bool] = lambda name: False) -> tuple[int, int]:
     """Add ``__pycache__/<module>.cpython-312.pyc`` beside every ``.py`` in the deployment zip.
 
     Unchecked-hash pycs (PEP 552): Python uses them without comparing the source's mtime, which a zip
@@ -114,7 +116,7 @@ def add_bytecode(zip_path: Path) -> tuple[int, int]:
     drift. Only Python 3.12 bytecode is what the python3.12 runtime loads. Returns (compiled, skipped):
     a file that does not compile (e.g. a vendored test fixture) is left as source only. Any bytecode
     already in the zip is dropped first: ``chalice package`` copies the project's own ``__pycache__``
-    (this machine's timestamp-checked files, stale or not).
+    (this machine's timestamp-checked files, stale or not); so is every entry ``drop`` names.
     """
     if sys.version_info[:2] != (3, 12):
         raise click.ClickException(f"bytecode must be compiled by Python 3.12 (the Lambda runtime), not {sys.version.split()[0]}")
@@ -123,7 +125,7 @@ def add_bytecode(zip_path: Path) -> tuple[int, int]:
     tmp = zip_path.with_suffix(".tmp.zip")
     with zipfile.ZipFile(zip_path) as src, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in src.infolist():
-            if "__pycache__/" in info.filename or info.filename.endswith(".pyc"):
+            if "__pycache__/" in info.filename or info.filename.endswith(".pyc") or drop(info.filename):
                 continue
             data = src.read(info)
             dst.writestr(info, data)
@@ -158,8 +160,10 @@ def package(out: Path, stage: str) -> Path:
         env=env,
         check=True,
     )
-    add_bytecode(out / "deployment.zip")
+    add_bytecode(out / "deployment.zip", drop=package_prune.runtime_provided)  # the runtime's SDK stays out
     sam = json.loads((out / "sam.json").read_text())
+    package_wiring.wire(sam, stage)  # event sources → the stack's own queues; ACADEMY_STAGE → Ref Stage
+    (out / "sam.json").write_text(json.dumps(sam, indent=2))
     missing = [k for k, v in merge_template(stage)["Resources"].items() if "Type" not in v and k not in sam["Resources"]]
     if missing:
         raise click.ClickException(f"merge template names functions chalice did not produce: {missing}")

@@ -45,10 +45,11 @@ class SpawnedStack:
     port: int
     env: dict[str, str]
     lines: list[str] = field(default_factory=list)
+    base_path: str = ""  # "/api" for a rehearsal reached the execute-api way (ACADEMY_REHEARSE_PACKAGE)
 
     @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        return f"http://{HOST}:{self.port}{self.base_path}"
 
     def banner(self, label: str) -> str:
         """The first word after ``label:`` in the banner (for example the ``admin token``)."""
@@ -106,11 +107,18 @@ def start_stack[S: SpawnedStack](
 
     ``ephemeral`` passes ``--ephemeral`` (turn it off to pass ``--data-dir`` in ``extra_args``);
     ``stack_type`` is the :class:`SpawnedStack` subclass to return (for callers that add helpers).
+    With ``ACADEMY_REHEARSE_PACKAGE=DIR`` in the environment (``make rehearse-test``) every stack is a
+    deploy rehearsal of that package, reached under its stage path (``url`` ends in ``/api``).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     env = child_env(workdir, signing_key)
     academy = str(Path(sys.executable).parent / "academy")
+    rehearse_package = os.environ.get("ACADEMY_REHEARSE_PACKAGE")
+    rehearsing = bool(rehearse_package) and "--rehearse" not in extra_args
+    if rehearsing:
+        extra_args = ("--rehearse", "--package", str(rehearse_package), *extra_args)
+        timeout_s = max(timeout_s, 240)
     proc = subprocess.Popen(
         [academy, "up", "--port", str(port), *(["--ephemeral"] if ephemeral else []), *extra_args],
         env=env,
@@ -119,7 +127,7 @@ def start_stack[S: SpawnedStack](
         text=True,
         cwd=cwd,
     )
-    stack = stack_type(proc, port, env)
+    stack = stack_type(proc, port, env, base_path="/api" if rehearsing else "")
     ready = threading.Event()
 
     def read() -> None:

@@ -2,9 +2,9 @@
 // presigned POST, videos in resumable parts (multipart.js: parallel, retried, resumed after going offline
 // or a reload) — with a progress bar and the speed, then confirm. Every failure is shown in plain words and reported to the
 // Incident Hub with the backend's own error body.
-import { ApiError, api, plainWords, report } from "/console/static/api.js";
-import { StorageError, fingerprint, forgetUpload, pendingUploads, saveUpload, savedUpload, sendParts } from "/console/static/multipart.js";
-import { badge, busy, clear, field, fmtBytes, fmtDateTime, h, loadAll, messageArea, table } from "/console/static/ui.js";
+import { ApiError, api, plainWords, report } from "./api.js";
+import { StorageError, fingerprint, forgetUpload, pendingUploads, saveUpload, savedUpload, sendParts } from "./multipart.js";
+import { badge, busy, clear, field, fmtBytes, fmtDateTime, h, loadAll, messageArea, table } from "./ui.js";
 
 const KINDS = {
   homework: {
