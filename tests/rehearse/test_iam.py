@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from academy_cli.rehearse.iam import PolicyError, Target, authorise, required
@@ -232,3 +234,272 @@ def test_other_services():
     topic = f"arn:aws:sns:us-east-1:{ACCOUNT}:alarms"
     assert required("sns", "Publish", {"TopicArn": topic, "Message": "m"}, T) == [("sns:Publish", [topic])]
     assert required("kinesis", "PutRecord", {}, T) == [("kinesis:PutRecord", ["*"])]  # unmapped: "*", fails closed
+
+
+# ---- the botocore hook, against moto server with real roles, AssumeRole credentials and real tables
+
+
+TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+}
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint():
+    import os
+
+    from moto.server import ThreadedMotoServer
+
+    old = os.environ.get("MOTO_IAM_LOAD_MANAGED_POLICIES")
+    os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"  # SAM's roles attach AWS managed policies
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+        if old is None:
+            os.environ.pop("MOTO_IAM_LOAD_MANAGED_POLICIES", None)
+        else:
+            os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = old
+
+
+@pytest.fixture(scope="module")
+def admin(moto_endpoint):
+    """Clients with the emulator's admin credentials (the stack's creator), after a reset; the tests share one stack."""
+    import boto3
+    import requests
+
+    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10)
+    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+    return lambda service: session.client(service, endpoint_url=moto_endpoint)
+
+
+@pytest.fixture(scope="module")
+def function_role(admin):
+    """A deployed-like role: a scoped inline policy, a customer managed policy and an AWS managed one."""
+    iam = admin("iam")
+    ddb = admin("dynamodb")
+    for name in ("academy-prod-x", "academy-prod-y"):
+        ddb.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "d", "AttributeType": "S"}],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "by-d",
+                    "KeySchema": [{"AttributeName": "d", "KeyType": "HASH"}],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    admin("s3").create_bucket(Bucket="media")
+    jobs = admin("sqs").create_queue(QueueName="academy-prod-jobs")["QueueUrl"]
+    other_q = admin("sqs").create_queue(QueueName="academy-prod-media")["QueueUrl"]
+    role = iam.create_role(RoleName="ApiHandlerRole", AssumeRolePolicyDocument=json.dumps(TRUST))["Role"]
+    account = role["Arn"].split(":")[4]
+    table = f"arn:aws:dynamodb:us-east-1:{account}:table/academy-prod-x"
+    inline = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "Table",
+                "Effect": "Allow",
+                "Action": ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:Query"],
+                "Resource": [table],
+            },
+            {"Sid": "Index", "Effect": "Allow", "Action": "dynamodb:Query", "Resource": f"{table}/index/*"},
+            {
+                "Sid": "Objects",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:GetObject"],
+                "Resource": "arn:aws:s3:::media/customers/*",
+            },
+            {"Sid": "NoDelete", "Effect": "Deny", "Action": "s3:DeleteObject", "Resource": "*"},
+        ],
+    }
+    iam.put_role_policy(RoleName="ApiHandlerRole", PolicyName="inline", PolicyDocument=json.dumps(inline))
+    queue_arn = f"arn:aws:sqs:us-east-1:{account}:academy-prod-jobs"
+    managed = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": ["sqs:SendMessage", "sqs:GetQueueUrl"], "Resource": queue_arn}],
+    }
+    arn = iam.create_policy(PolicyName="queues", PolicyDocument=json.dumps(managed))["Policy"]["Arn"]
+    iam.attach_role_policy(RoleName="ApiHandlerRole", PolicyArn=arn)
+    iam.attach_role_policy(
+        RoleName="ApiHandlerRole", PolicyArn="arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+    )
+    return {"arn": role["Arn"], "account": account, "jobs": jobs, "other_queue": other_q}
+
+
+@pytest.fixture(scope="module")
+def function_session(admin, function_role, moto_endpoint):
+    """What a function process has: AssumeRole credentials and the role's policies enforced."""
+    import boto3
+
+    from academy_cli.rehearse.iam import assume_role_env, install, role_policies
+
+    policies = role_policies(admin("iam"), "ApiHandlerRole")
+    env = assume_role_env(admin("sts"), function_role["arn"], "academy-prod-APIHandler")
+    session = boto3.session.Session(
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=env["AWS_SESSION_TOKEN"],
+        region_name="us-east-1",
+    )
+    install(
+        session,
+        policies,
+        account=function_role["account"],
+        region="us-east-1",
+        role_arn=function_role["arn"],
+        session_name="academy-prod-APIHandler",
+    )
+    return lambda service: session.client(service, endpoint_url=moto_endpoint)
+
+
+def test_role_policies_reads_inline_customer_and_aws_managed_policies(admin, function_role):
+    from academy_cli.rehearse.iam import role_policies
+
+    policies = role_policies(admin("iam"), "ApiHandlerRole")
+    assert len(policies) == 3
+    actions = [
+        a for p in policies for s in p["Statement"] for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    ]
+    assert "sqs:SendMessage" in actions and "logs:PutLogEvents" in actions and "dynamodb:PutItem" in actions
+
+
+def test_assumed_role_credentials_are_the_roles(admin, function_session, function_role):
+    ident = function_session("sts").get_caller_identity()  # needs no permission, as on AWS
+    assert ident["Arn"] == f"arn:aws:sts::{function_role['account']}:assumed-role/ApiHandlerRole/academy-prod-APIHandler"
+
+
+def test_scoped_table_allow_and_another_table_denied_before_anything_is_written(admin, function_session, function_role):
+    from botocore.exceptions import ClientError
+
+    ddb = function_session("dynamodb")
+    ddb.put_item(TableName="academy-prod-x", Item={"pk": {"S": "1"}, "d": {"S": "2026-01-01"}})
+    assert ddb.get_item(TableName="academy-prod-x", Key={"pk": {"S": "1"}})["Item"]["d"]["S"] == "2026-01-01"
+    assert (
+        ddb.query(
+            TableName="academy-prod-x",
+            IndexName="by-d",
+            KeyConditionExpression="d = :d",
+            ExpressionAttributeValues={":d": {"S": "2026-01-01"}},
+        )["Count"]
+        == 1
+    )
+    with pytest.raises(ClientError) as err:
+        ddb.put_item(TableName="academy-prod-y", Item={"pk": {"S": "1"}})
+    e = err.value.response["Error"]
+    assert e["Code"] == "AccessDeniedException"
+    assert e["Message"] == (
+        f"User: arn:aws:sts::{function_role['account']}:assumed-role/ApiHandlerRole/academy-prod-APIHandler is not authorized "
+        f"to perform: dynamodb:PutItem on resource: arn:aws:dynamodb:us-east-1:{function_role['account']}:table/academy-prod-y "
+        "because no identity-based policy allows the dynamodb:PutItem action"
+    )
+    assert "Item" not in admin("dynamodb").get_item(TableName="academy-prod-y", Key={"pk": {"S": "1"}})
+    with pytest.raises(ClientError, match="dynamodb:DeleteItem"):
+        ddb.delete_item(TableName="academy-prod-x", Key={"pk": {"S": "1"}})
+    assert "Item" in admin("dynamodb").get_item(TableName="academy-prod-x", Key={"pk": {"S": "1"}})
+
+
+def test_a_transaction_needs_every_table(admin, function_session):
+    from botocore.exceptions import ClientError
+
+    ddb = function_session("dynamodb")
+    with pytest.raises(ClientError, match=r"dynamodb:PutItem on resource: .*table/academy-prod-y"):
+        ddb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": "academy-prod-x", "Item": {"pk": {"S": "tx"}}}},
+                {"Put": {"TableName": "academy-prod-y", "Item": {"pk": {"S": "tx"}}}},
+            ]
+        )
+    assert "Item" not in admin("dynamodb").get_item(TableName="academy-prod-x", Key={"pk": {"S": "tx"}})
+    with pytest.raises(ClientError, match="dynamodb:BatchWriteItem"):
+        ddb.batch_write_item(RequestItems={"academy-prod-x": [{"PutRequest": {"Item": {"pk": {"S": "b"}}}}]})
+
+
+def test_s3_objects_under_the_granted_prefix_only_and_the_explicit_deny(admin, function_session):
+    from botocore.exceptions import ClientError
+
+    s3 = function_session("s3")
+    s3.put_object(Bucket="media", Key="customers/c1/a.txt", Body=b"hi")
+    assert s3.head_object(Bucket="media", Key="customers/c1/a.txt")["ContentLength"] == 2  # HeadObject is s3:GetObject
+    with pytest.raises(ClientError) as err:
+        s3.put_object(Bucket="media", Key="admin/a.txt", Body=b"hi")
+    assert err.value.response["Error"]["Code"] == "AccessDenied"
+    assert "on resource: arn:aws:s3:::media/admin/a.txt" in err.value.response["Error"]["Message"]
+    with pytest.raises(ClientError, match="s3:ListBucket on resource: arn:aws:s3:::media because"):
+        s3.list_objects_v2(Bucket="media")
+    with pytest.raises(ClientError, match=r"s3:DeleteObject .*with an explicit deny"):
+        s3.delete_object(Bucket="media", Key="customers/c1/a.txt")
+    assert (
+        admin("s3").list_objects_v2(Bucket="media")["KeyCount"] == 1
+    )  # the denied put wrote nothing, the delete deleted nothing
+
+
+def test_sqs_queue_arn_from_the_queue_url(admin, function_session, function_role):
+    from botocore.exceptions import ClientError
+
+    sqs = function_session("sqs")
+    assert sqs.get_queue_url(QueueName="academy-prod-jobs")["QueueUrl"] == function_role["jobs"]
+    sqs.send_message(QueueUrl=function_role["jobs"], MessageBody="{}")
+    with pytest.raises(ClientError) as err:
+        sqs.send_message(QueueUrl=function_role["other_queue"], MessageBody="{}")
+    assert err.value.response["Error"]["Code"] == "AccessDenied"
+    assert f"sqs:SendMessage on resource: arn:aws:sqs:us-east-1:{function_role['account']}:academy-prod-media" in str(err.value)
+    with pytest.raises(ClientError, match="sqs:ReceiveMessage"):
+        sqs.receive_message(QueueUrl=function_role["jobs"])
+    attrs = admin("sqs").get_queue_attributes(
+        QueueUrl=function_role["other_queue"], AttributeNames=["ApproximateNumberOfMessages"]
+    )
+    assert attrs["Attributes"]["ApproximateNumberOfMessages"] == "0"
+
+
+def test_process_wide_install_covers_sessions_made_later_pynamodb_too(admin, function_role, moto_endpoint, tmp_path, monkeypatch):
+    """What the function bootstrap does: every botocore session created afterwards is enforced."""
+    from botocore import handlers
+    from pynamodb.attributes import UnicodeAttribute
+    from pynamodb.exceptions import PutError
+    from pynamodb.models import Model
+
+    from academy_cli.rehearse.iam import assume_role_env, install_from_spec, role_policies, write_spec
+
+    for key, value in assume_role_env(admin("sts"), function_role["arn"], "fn").items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    spec = write_spec(
+        tmp_path / "iam.json",
+        policies=role_policies(admin("iam"), "ApiHandlerRole"),
+        account=function_role["account"],
+        region="us-east-1",
+        role_arn=function_role["arn"],
+        session_name="fn",
+    )
+    before = list(handlers.BUILTIN_HANDLERS)
+    install_from_spec(spec)
+    try:
+
+        class X(Model):
+            class Meta:
+                table_name = "academy-prod-x"
+                region = "us-east-1"
+                host = moto_endpoint
+
+            pk = UnicodeAttribute(hash_key=True)
+
+        class Y(X):
+            class Meta(X.Meta):
+                table_name = "academy-prod-y"
+
+        X(pk="from-pynamodb").save()
+        with pytest.raises(PutError) as err:
+            Y(pk="from-pynamodb").save()
+        assert err.value.cause_response_code == "AccessDeniedException"
+        assert "Item" not in admin("dynamodb").get_item(TableName="academy-prod-y", Key={"pk": {"S": "from-pynamodb"}})
+    finally:
+        handlers.BUILTIN_HANDLERS[:] = before
