@@ -636,11 +636,23 @@ def install(
 
 
 def _document(doc: Any) -> dict[str, Any]:
-    if isinstance(doc, str):
-        from urllib.parse import unquote
+    """A policy document as IAM returns it: a dict (botocore decodes it), URL-encoded JSON, or — for
+    inline policies moto's CloudFormation created from a template's ``Policies`` — a Python repr of
+    the dict (a moto quirk, read with ``ast.literal_eval``: literals only, nothing is executed)."""
+    if not isinstance(doc, str):
+        return dict(doc)
+    from urllib.parse import unquote
 
-        return json.loads(unquote(doc) if doc.lstrip().startswith("%") else doc)
-    return dict(doc)
+    text = unquote(doc) if doc.lstrip().startswith("%") else doc
+    try:
+        return dict(json.loads(text))
+    except ValueError:
+        import ast
+
+        value = ast.literal_eval(text)
+        if not isinstance(value, dict):
+            raise ValueError(f"not a policy document: {text[:80]!r}") from None
+        return value
 
 
 def role_policies(iam_client: Any, role_name: str) -> list[dict[str, Any]]:

@@ -503,3 +503,34 @@ def test_process_wide_install_covers_sessions_made_later_pynamodb_too(admin, fun
         assert "Item" not in admin("dynamodb").get_item(TableName="academy-prod-y", Key={"pk": {"S": "from-pynamodb"}})
     finally:
         handlers.BUILTIN_HANDLERS[:] = before
+
+
+def test_role_policies_of_a_role_created_by_moto_cloudformation():
+    """moto's CloudFormation stores a template role's inline policies as a Python repr: still read right."""
+    import boto3
+    from moto import mock_aws
+
+    from academy_cli.rehearse.iam import role_policies
+
+    doc = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": {"Fn::GetAtt": ["Q", "Arn"]}}],
+    }
+    template = {
+        "Resources": {
+            "Q": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "academy-prod-jobs"}},
+            "FnRole": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {
+                    "RoleName": "FnRole",
+                    "AssumeRolePolicyDocument": TRUST,
+                    "Policies": [{"PolicyName": "FnRolePolicy", "PolicyDocument": doc}],
+                },
+            },
+        }
+    }
+    with mock_aws():
+        boto3.client("cloudformation", region_name="us-east-1").create_stack(StackName="s", TemplateBody=json.dumps(template))
+        (policy,) = role_policies(boto3.client("iam", region_name="us-east-1"), "FnRole")
+    assert policy["Statement"][0]["Resource"] == "arn:aws:sqs:us-east-1:123456789012:academy-prod-jobs"
+    assert authorise("sqs:SendMessage", "arn:aws:sqs:us-east-1:123456789012:academy-prod-jobs", [policy]).allowed
