@@ -15,7 +15,9 @@ Part of the rehearsal's emulator shim, never shipped (nothing here is in ``deplo
   ``<endpoint>/<pool>/.well-known/jwks.json``. A function process's bootstrap installs this mapping
   before the handler is imported: every ``urllib`` request (what PyJWT's ``PyJWKClient`` fetches
   with) to exactly that host's ``/.well-known/`` paths goes to the emulator instead, like a DNS
-  entry. Nothing in ``chalicelib`` knows about it, and every other address is untouched.
+  entry. Nothing in ``chalicelib`` knows about it, and every other address is untouched. Like
+  :mod:`.iam`, this module imports only the standard library at load time, so the bootstrap can
+  load it by file path.
 - :func:`id_token` — ``academy token`` against a rehearsal: signs a user in through the pool
   (``USER_PASSWORD_AUTH``), creating the user first if needed.
 

@@ -15,6 +15,9 @@ How:
 2. The function's bootstrap calls :func:`install_from_spec` before importing the handler. It adds a
    ``before-parameter-build`` handler to botocore's built-in handlers, so every botocore session
    created afterwards (boto3's, pynamodb's per-thread ones, powertools') runs it on every call.
+   A function process has no ``academy_cli`` on its path, so this module needs only the standard
+   library and botocore: load it by file path (``importlib.util.spec_from_file_location``, put it in
+   ``sys.modules`` before ``exec_module``; ``tests/rehearse/test_iam.py`` does exactly that).
 3. The handler maps the call to what AWS would authorise (:func:`required`): the IAM action (which
    is not always the operation: ``HeadObject`` → ``s3:GetObject``, ``SendMessageBatch`` →
    ``sqs:SendMessage``, each ``TransactWriteItems`` entry → ``PutItem``/``UpdateItem``/``DeleteItem``/

@@ -534,3 +534,59 @@ def test_role_policies_of_a_role_created_by_moto_cloudformation():
         (policy,) = role_policies(boto3.client("iam", region_name="us-east-1"), "FnRole")
     assert policy["Statement"][0]["Resource"] == "arn:aws:sqs:us-east-1:123456789012:academy-prod-jobs"
     assert authorise("sqs:SendMessage", "arn:aws:sqs:us-east-1:123456789012:academy-prod-jobs", [policy]).allowed
+
+
+def test_a_lambda_like_process_loads_the_module_by_path_and_is_enforced(admin, function_role, moto_endpoint, tmp_path):
+    """The function process has only its code, the layers and the runtime's botocore on its path (no
+    academy_cli): the bootstrap loads iam.py by file path and installs the spec before the handler."""
+    import subprocess
+    import sys
+    import sysconfig
+
+    from academy_cli.rehearse import iam
+    from academy_cli.rehearse.iam import assume_role_env, role_policies, write_spec
+
+    spec = write_spec(
+        tmp_path / "iam.json",
+        policies=role_policies(admin("iam"), "ApiHandlerRole"),
+        account=function_role["account"],
+        region="us-east-1",
+        role_arn=function_role["arn"],
+        session_name="academy-prod-APIHandler",
+    )
+    code = f"""
+import importlib.util, sys
+sys.path[:] = [p for p in sys.path if "site-packages" not in p] + [{sysconfig.get_paths()["purelib"]!r}]
+try:
+    import academy_cli
+    raise SystemExit("academy_cli must not be importable here")
+except ImportError:
+    pass
+spec = importlib.util.spec_from_file_location("academy_rehearse_iam", {iam.__file__!r})
+mod = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = mod
+spec.loader.exec_module(mod)
+mod.install_from_spec({str(spec)!r})
+import boto3
+from botocore.exceptions import ClientError
+ddb = boto3.client("dynamodb")
+ddb.put_item(TableName="academy-prod-x", Item={{"pk": {{"S": "lambda-like"}}}})
+try:
+    ddb.put_item(TableName="academy-prod-y", Item={{"pk": {{"S": "lambda-like"}}}})
+except ClientError as exc:
+    print(exc.response["Error"]["Code"])
+"""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        **assume_role_env(admin("sts"), function_role["arn"], "academy-prod-APIHandler"),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == "AccessDeniedException"
+    ddb = admin("dynamodb")
+    assert "Item" in ddb.get_item(TableName="academy-prod-x", Key={"pk": {"S": "lambda-like"}})
+    assert "Item" not in ddb.get_item(TableName="academy-prod-y", Key={"pk": {"S": "lambda-like"}})
