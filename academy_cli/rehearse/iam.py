@@ -56,6 +56,7 @@ granting ``Resource: "*"`` allows it), which fails closed.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -72,11 +73,14 @@ __all__ = [
     "authorise",
     "install",
     "install_from_spec",
+    "record",
     "required",
     "role_policies",
     "validate_policies",
     "write_spec",
 ]
+
+_log = logging.getLogger("academy.rehearse.iam")
 
 Effect = Literal["allow", "explicit_deny", "implicit_deny"]
 Policy = Mapping[str, Any]
@@ -589,18 +593,54 @@ def make_handler(
         ctx = _request_context(service, model.name, params, {**base, "aws:RequestedRegion": call_region})
         for action, resources in required(service, model.name, params, target):
             decision = authorise(action, resources, policies, ctx)
-            if not decision.allowed:
-                code = _error_code(service_model)
-                status = 400 if service == "dynamodb" else 403
-                raise ClientError(
-                    {
-                        "Error": {"Code": code, "Message": denial_message(principal, decision)},
-                        "ResponseMetadata": {"HTTPStatusCode": status},
-                    },
-                    model.name,
-                )
+            if decision.allowed:
+                continue
+            message = denial_message(principal, decision)
+            _log.warning("AccessDenied (rehearsal IAM): %s", message)  # the rehearsal's own log line
+            code, status = _error_code(service_model), 400 if service == "dynamodb" else 403
+            if service == "s3" and model.name in ("HeadObject", "HeadBucket"):
+                code, message = "403", "Forbidden"  # a HEAD response has no body: this is all AWS says
+            raise ClientError(
+                {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}, model.name
+            )
 
     return handler
+
+
+def _events_of(session_or_client: Any) -> Any:
+    events = getattr(getattr(session_or_client, "meta", None), "events", None)  # a client
+    if events is None:
+        events = getattr(session_or_client, "events", None)  # a boto3 Session
+    if events is None and hasattr(session_or_client, "get_component"):
+        events = session_or_client.get_component("event_emitter")  # a botocore Session
+    if events is None:
+        raise TypeError(f"cannot hook botocore events on {type(session_or_client).__name__}")
+    return events
+
+
+def record(session_or_client: Any, *, account: str, region: str, partition: str = "aws") -> list[tuple[str, str]]:
+    """Record, without enforcing, the (IAM action, resource ARN) pairs of every call made through
+    ``session_or_client`` (``"process"``: every session created afterwards). Returns the live list.
+
+    For least-privilege checks: run a function's code paths, then assert each recorded pair is
+    allowed by that function's policy (:func:`authorise`) and that its policy grants nothing unused.
+    """
+    calls: list[tuple[str, str]] = []
+
+    def handler(params: dict[str, Any], model: Any, context: Mapping[str, Any] | None = None, **_: Any) -> None:
+        if getattr(model, "resolved_auth_type", None) == "none" or getattr(model, "auth_type", None) == "none":
+            return
+        target = Target(partition, (context or {}).get("client_region") or region, account)
+        for action, resources in required(_iam_prefix(model.service_model), model.name, params, target):
+            calls.extend((action, r) for r in resources)
+
+    if session_or_client == "process":
+        from botocore import handlers
+
+        handlers.BUILTIN_HANDLERS.append(("before-parameter-build", handler))
+    else:
+        _events_of(session_or_client).register("before-parameter-build", handler)
+    return calls
 
 
 def install(
@@ -624,14 +664,7 @@ def install(
 
         handlers.BUILTIN_HANDLERS.append(("before-parameter-build", handler))
         return
-    events = getattr(getattr(session_or_client, "meta", None), "events", None)  # a client
-    if events is None:
-        events = getattr(session_or_client, "events", None)  # a boto3 Session
-    if events is None and hasattr(session_or_client, "get_component"):
-        events = session_or_client.get_component("event_emitter")  # a botocore Session
-    if events is None:
-        raise TypeError(f"cannot install IAM enforcement on {type(session_or_client).__name__}")
-    events.register("before-parameter-build", handler)
+    _events_of(session_or_client).register("before-parameter-build", handler)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -435,6 +435,9 @@ def test_s3_objects_under_the_granted_prefix_only_and_the_explicit_deny(admin, f
     assert "on resource: arn:aws:s3:::media/admin/a.txt" in err.value.response["Error"]["Message"]
     with pytest.raises(ClientError, match="s3:ListBucket on resource: arn:aws:s3:::media because"):
         s3.list_objects_v2(Bucket="media")
+    with pytest.raises(ClientError) as err:  # a HEAD answer has no body: AWS says only 403 Forbidden
+        s3.head_object(Bucket="media", Key="admin/a.txt")
+    assert (err.value.response["Error"]["Code"], err.value.response["ResponseMetadata"]["HTTPStatusCode"]) == ("403", 403)
     with pytest.raises(ClientError, match=r"s3:DeleteObject .*with an explicit deny"):
         s3.delete_object(Bucket="media", Key="customers/c1/a.txt")
     assert (
@@ -505,11 +508,8 @@ def test_process_wide_install_covers_sessions_made_later_pynamodb_too(admin, fun
         handlers.BUILTIN_HANDLERS[:] = before
 
 
-def test_role_policies_of_a_role_created_by_moto_cloudformation():
+def test_role_policies_of_a_role_created_by_moto_cloudformation(admin):
     """moto's CloudFormation stores a template role's inline policies as a Python repr: still read right."""
-    import boto3
-    from moto import mock_aws
-
     from academy_cli.rehearse.iam import role_policies
 
     doc = {
@@ -518,7 +518,7 @@ def test_role_policies_of_a_role_created_by_moto_cloudformation():
     }
     template = {
         "Resources": {
-            "Q": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "academy-prod-jobs"}},
+            "Q": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "academy-prod-cfn"}},
             "FnRole": {
                 "Type": "AWS::IAM::Role",
                 "Properties": {
@@ -529,11 +529,11 @@ def test_role_policies_of_a_role_created_by_moto_cloudformation():
             },
         }
     }
-    with mock_aws():
-        boto3.client("cloudformation", region_name="us-east-1").create_stack(StackName="s", TemplateBody=json.dumps(template))
-        (policy,) = role_policies(boto3.client("iam", region_name="us-east-1"), "FnRole")
-    assert policy["Statement"][0]["Resource"] == "arn:aws:sqs:us-east-1:123456789012:academy-prod-jobs"
-    assert authorise("sqs:SendMessage", "arn:aws:sqs:us-east-1:123456789012:academy-prod-jobs", [policy]).allowed
+    admin("cloudformation").create_stack(StackName="cfn-role", TemplateBody=json.dumps(template))
+    (policy,) = role_policies(admin("iam"), "FnRole")
+    arn = policy["Statement"][0]["Resource"]
+    assert arn.startswith("arn:aws:sqs:us-east-1:") and arn.endswith(":academy-prod-cfn")
+    assert authorise("sqs:SendMessage", arn, [policy]).allowed
 
 
 def test_a_lambda_like_process_loads_the_module_by_path_and_is_enforced(admin, function_role, moto_endpoint, tmp_path):
@@ -590,3 +590,39 @@ except ClientError as exc:
     ddb = admin("dynamodb")
     assert "Item" in ddb.get_item(TableName="academy-prod-x", Key={"pk": {"S": "lambda-like"}})
     assert "Item" not in ddb.get_item(TableName="academy-prod-y", Key={"pk": {"S": "lambda-like"}})
+
+
+def test_unsigned_cognito_calls_need_no_permission_admin_calls_do(function_session, function_role):
+    from botocore.exceptions import ClientError
+
+    idp = function_session("cognito-idp")
+    with pytest.raises(ClientError) as err:  # reaches the emulator: no such client, but not AccessDenied
+        idp.initiate_auth(AuthFlow="USER_PASSWORD_AUTH", ClientId="nope", AuthParameters={"USERNAME": "u", "PASSWORD": "p"})
+    assert err.value.response["Error"]["Code"] != "AccessDeniedException"
+    with pytest.raises(ClientError) as err:
+        idp.admin_get_user(UserPoolId="us-east-1_pool", Username="u")
+    assert err.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert (
+        f"cognito-idp:AdminGetUser on resource: arn:aws:cognito-idp:us-east-1:{function_role['account']}:userpool/us-east-1_pool"
+        in str(err.value)
+    )
+
+
+def test_record_lists_the_actions_and_arns_a_code_path_needs(admin, function_role, moto_endpoint):
+    import boto3
+
+    from academy_cli.rehearse.iam import record
+
+    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+    calls = record(session, account=function_role["account"], region="us-east-1")
+    s3 = session.client("s3", endpoint_url=moto_endpoint)
+    s3.put_object(Bucket="media", Key="rec/a", Body=b"x")
+    s3.copy_object(Bucket="media", Key="rec/b", CopySource={"Bucket": "media", "Key": "rec/a"})
+    session.client("sqs", endpoint_url=moto_endpoint).get_queue_url(QueueName="academy-prod-jobs")
+    acct = function_role["account"]
+    assert calls == [
+        ("s3:PutObject", "arn:aws:s3:::media/rec/a"),
+        ("s3:GetObject", "arn:aws:s3:::media/rec/a"),
+        ("s3:PutObject", "arn:aws:s3:::media/rec/b"),
+        ("sqs:GetQueueUrl", f"arn:aws:sqs:us-east-1:{acct}:academy-prod-jobs"),
+    ]
