@@ -223,6 +223,15 @@ def install_jwks_mapping(endpoint: str) -> None:
     urllib.request.OpenerDirector.open = open_mapped  # type: ignore[method-assign]
 
 
+def install() -> None:
+    """The rehearsal bootstrap's hook protocol (``_REHEARSE_HOOKS``): map the key-set address to the
+    emulator this function process already talks to (``AWS_ENDPOINT_URL``)."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    if not endpoint:
+        raise RuntimeError("AWS_ENDPOINT_URL is not set: no emulator to map Cognito's key set to")
+    install_jwks_mapping(endpoint)
+
+
 def remove_jwks_mapping() -> None:
     urllib.request.OpenerDirector.open = _original_open  # type: ignore[method-assign]
 

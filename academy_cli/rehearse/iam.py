@@ -12,7 +12,8 @@ How:
    Lambda's is) and the role's policies as the stack created them in moto's IAM
    (:func:`role_policies`: inline policies plus attached managed ones, default versions), written
    to a spec file (:func:`write_spec`).
-2. The function's bootstrap calls :func:`install_from_spec` before importing the handler. It adds a
+2. The function's bootstrap calls :func:`install` (no arguments: the spec comes from
+   ``_REHEARSE_IAM_SPEC``, set by :func:`function_env`) before importing the handler. It adds a
    ``before-parameter-build`` handler to botocore's built-in handlers, so every botocore session
    created afterwards (boto3's, pynamodb's per-thread ones, powertools') runs it on every call.
    A function process has no ``academy_cli`` on its path, so this module needs only the standard
@@ -53,10 +54,11 @@ An operation this module does not map is authorised against resource ``*`` (only
 granting ``Resource: "*"`` allows it), which fails closed.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: the bootstrap loads this file by path without putting it in
+# ``sys.modules``, and dataclasses resolve string annotations through ``sys.modules[cls.__module__]``.
 import json
 import logging
+import os
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -71,6 +73,7 @@ __all__ = [
     "PolicyError",
     "assume_role_env",
     "authorise",
+    "function_env",
     "install",
     "install_from_spec",
     "record",
@@ -643,13 +646,16 @@ def record(session_or_client: Any, *, account: str, region: str, partition: str 
     return calls
 
 
+SPEC_ENV = "_REHEARSE_IAM_SPEC"
+
+
 def install(
-    session_or_client: Any,
-    policies: list[dict[str, Any]],
+    session_or_client: Any = "process",
+    policies: list[dict[str, Any]] | None = None,
     *,
-    account: str,
-    region: str,
-    role_arn: str,
+    account: str | None = None,
+    region: str | None = None,
+    role_arn: str | None = None,
     session_name: str | None = None,
 ) -> None:
     """Authorise every call of a botocore/boto3 session or client against ``policies``.
@@ -657,7 +663,21 @@ def install(
     ``session_or_client`` may also be the string ``"process"``: the handler then joins botocore's
     built-in handlers, so every session created afterwards in this process gets it (what a function
     process wants: boto3, pynamodb's per-thread sessions and powertools each make their own).
+
+    Called with no arguments — the rehearsal bootstrap's hook protocol (``_REHEARSE_HOOKS``: each
+    module loaded by path, ``install()`` called before the handler is imported) — it enforces, for
+    the whole process, the spec file named by ``_REHEARSE_IAM_SPEC`` (:func:`function_env` sets it;
+    the variable is then removed, so the function sees its deployed environment). No spec → the
+    process refuses to start (fail closed).
     """
+    if policies is None:
+        path = os.environ.pop(SPEC_ENV, "")
+        if not path:
+            raise RuntimeError(f"IAM enforcement was asked for but {SPEC_ENV} names no spec file: refusing to run unchecked")
+        install_from_spec(path)
+        return
+    if account is None or region is None or role_arn is None:
+        raise TypeError("install() needs account, region and role_arn with policies")
     handler = make_handler(policies, account=account, region=region, role_arn=role_arn, session_name=session_name)
     if session_or_client == "process":
         from botocore import handlers
@@ -736,3 +756,20 @@ def install_from_spec(path: str | Path) -> None:
         role_arn=spec["role_arn"],
         session_name=spec.get("session_name"),
     )
+
+
+def function_env(iam_client: Any, sts_client: Any, *, role_arn: str, function_name: str, spec_dir: Path) -> dict[str, str]:
+    """The launcher's side, per function: AssumeRole credentials of its role (session named after the
+    function, as Lambda's) and its role's policies written to ``spec_dir/<function>.iam.json``, as
+    the environment to add to the function process (``_REHEARSE_IAM_SPEC`` for :func:`install`)."""
+    account, role_name = role_arn.split(":")[4], role_arn.rsplit("/", 1)[-1]
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    spec = write_spec(
+        spec_dir / f"{function_name}.iam.json",
+        policies=role_policies(iam_client, role_name),
+        account=account,
+        region=sts_client.meta.region_name,
+        role_arn=role_arn,
+        session_name=function_name[:64],
+    )
+    return {**assume_role_env(sts_client, role_arn, function_name), SPEC_ENV: str(spec)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -247,8 +248,6 @@ TRUST = {
 
 @pytest.fixture(scope="module")
 def moto_endpoint():
-    import os
-
     from moto.server import ThreadedMotoServer
 
     old = os.environ.get("MOTO_IAM_LOAD_MANAGED_POLICIES")
@@ -536,38 +535,34 @@ def test_role_policies_of_a_role_created_by_moto_cloudformation(admin):
     assert authorise("sqs:SendMessage", arn, [policy]).allowed
 
 
-def test_a_lambda_like_process_loads_the_module_by_path_and_is_enforced(admin, function_role, moto_endpoint, tmp_path):
-    """The function process has only its code, the layers and the runtime's botocore on its path (no
-    academy_cli): the bootstrap loads iam.py by file path and installs the spec before the handler."""
+def test_a_lambda_like_process_with_the_bootstrap_hooks_is_enforced(admin, function_role, moto_endpoint, tmp_path):
+    """As the rehearsal's bootstrap runs a function: ``python3.12 -I -S``, no academy_cli on the path,
+    each ``_REHEARSE_HOOKS`` module loaded by file path and its ``install()`` called with no arguments,
+    the launcher's :func:`function_env` (AssumeRole credentials + the role's spec) in the environment."""
     import subprocess
     import sys
     import sysconfig
 
-    from academy_cli.rehearse import iam
-    from academy_cli.rehearse.iam import assume_role_env, role_policies, write_spec
+    from academy_cli.rehearse import cognito, iam
 
-    spec = write_spec(
-        tmp_path / "iam.json",
-        policies=role_policies(admin("iam"), "ApiHandlerRole"),
-        account=function_role["account"],
-        region="us-east-1",
-        role_arn=function_role["arn"],
-        session_name="academy-prod-APIHandler",
+    env = iam.function_env(
+        admin("iam"), admin("sts"), role_arn=function_role["arn"], function_name="academy-prod-APIHandler", spec_dir=tmp_path
     )
     code = f"""
-import importlib.util, sys
+import importlib.util, os, sys
 sys.path[:] = [p for p in sys.path if "site-packages" not in p] + [{sysconfig.get_paths()["purelib"]!r}]
 try:
     import academy_cli
     raise SystemExit("academy_cli must not be importable here")
 except ImportError:
     pass
-spec = importlib.util.spec_from_file_location("academy_rehearse_iam", {iam.__file__!r})
-mod = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = mod
-spec.loader.exec_module(mod)
-mod.install_from_spec({str(spec)!r})
-import boto3
+for path in os.environ["_REHEARSE_HOOKS"].split(os.pathsep):  # the bootstrap's loader, verbatim
+    spec = importlib.util.spec_from_file_location(f"_rehearse_hook_{{abs(hash(path))}}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.install()
+assert "_REHEARSE_IAM_SPEC" not in os.environ  # the function sees its deployed environment
+import boto3, jwt
 from botocore.exceptions import ClientError
 ddb = boto3.client("dynamodb")
 ddb.put_item(TableName="academy-prod-x", Item={{"pk": {{"S": "lambda-like"}}}})
@@ -575,21 +570,30 @@ try:
     ddb.put_item(TableName="academy-prod-y", Item={{"pk": {{"S": "lambda-like"}}}})
 except ClientError as exc:
     print(exc.response["Error"]["Code"])
+keys = jwt.PyJWKClient("https://cognito-idp.us-east-1.amazonaws.com/us-east-1_pool/.well-known/jwks.json").get_jwk_set()
+print(len(keys.keys) > 0)
 """
     env = {
         "PATH": "/usr/bin:/bin",
         "AWS_ENDPOINT_URL": moto_endpoint,
         "AWS_DEFAULT_REGION": "us-east-1",
-        **assume_role_env(admin("sts"), function_role["arn"], "academy-prod-APIHandler"),
+        "_REHEARSE_HOOKS": os.pathsep.join([iam.__file__, cognito.__file__]),
+        **env,
     }
     proc = subprocess.run(
         [sys.executable, "-I", "-S", "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.strip() == "AccessDeniedException"
+    assert proc.stdout.split() == ["AccessDeniedException", "True"]
     ddb = admin("dynamodb")
     assert "Item" in ddb.get_item(TableName="academy-prod-x", Key={"pk": {"S": "lambda-like"}})
     assert "Item" not in ddb.get_item(TableName="academy-prod-y", Key={"pk": {"S": "lambda-like"}})
+    # listed as a hook but given no spec: the process refuses to start rather than run unchecked
+    env.pop("_REHEARSE_IAM_SPEC")
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert proc.returncode != 0 and "refusing to run unchecked" in proc.stderr
 
 
 def test_unsigned_cognito_calls_need_no_permission_admin_calls_do(function_session, function_role):
