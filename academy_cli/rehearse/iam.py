@@ -56,6 +56,7 @@ granting ``Resource: "*"`` allows it), which fails closed.
 
 # No ``from __future__ import annotations``: the bootstrap loads this file by path without putting it in
 # ``sys.modules``, and dataclasses resolve string annotations through ``sys.modules[cls.__module__]``.
+import functools
 import json
 import logging
 import os
@@ -131,15 +132,23 @@ def _glob_rx(pattern: str) -> str:
 
 def _glob(pattern: str, value: str) -> bool:
     """IAM wildcard match: ``*`` any run, ``?`` one character, everything else literal."""
-    return re.fullmatch(_glob_rx(pattern), value, re.DOTALL) is not None
+    return _literal_rx(pattern, False).fullmatch(value) is not None
 
 
 _VAR = re.compile(r"\$\{([^}]*)\}")
 
 
+@functools.lru_cache(maxsize=8192)
+def _literal_rx(pattern: str, ignore_case: bool) -> re.Pattern[str]:
+    """A pattern without policy variables, compiled once (the hook matches the same few on every call)."""
+    return re.compile(_glob_rx(pattern), re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+
+
 def _pattern_match(pattern: str, value: str, context: Mapping[str, Any], *, ignore_case: bool) -> bool:
     """Match an Action/Resource pattern, resolving policy variables (``${aws:PrincipalAccount}``,
     ``${*}`` a literal ``*``); a variable absent from the context makes the pattern match nothing."""
+    if "${" not in pattern:
+        return _literal_rx(pattern, ignore_case).fullmatch(value) is not None
     rx: list[str] = []
     pos = 0
     for m in _VAR.finditer(pattern):
@@ -250,9 +259,13 @@ def authorise(
     Every resource must be allowed; the first one that is not decides. ``context`` holds condition
     keys (``aws:SecureTransport`` …) and policy variables.
     """
-    ctx = context or {}
     policies = list(policies)
     validate_policies(policies)
+    return _evaluate(action, resources, policies, context or {})
+
+
+def _evaluate(action: str, resources: str | Iterable[str], policies: list[Policy], ctx: Mapping[str, Any]) -> Decision:
+    """:func:`authorise` on policies already validated (the hook validates once, at install)."""
     names = [resources] if isinstance(resources, str) else list(resources)
     if not names:
         raise ValueError("authorise needs at least one resource ('*' for actions without resource-level permissions)")
@@ -595,7 +608,7 @@ def make_handler(
         target = Target(partition, call_region, account)
         ctx = _request_context(service, model.name, params, {**base, "aws:RequestedRegion": call_region})
         for action, resources in required(service, model.name, params, target):
-            decision = authorise(action, resources, policies, ctx)
+            decision = _evaluate(action, resources, policies, ctx)
             if decision.allowed:
                 continue
             message = denial_message(principal, decision)
