@@ -4,7 +4,7 @@ Why: moto server can enforce IAM, but it matches actions only (the resource is `
 bucket), so a correctly scoped ``Allow`` on ``table/academy-prod-x`` is *denied* there and a policy
 granting the wrong table passes. The rehearsal therefore authorises every call itself, in the
 function's own process, with the real IAM action and the real resource ARNs, before the request is
-built or sent.
+sent.
 
 How:
 1. The launcher (``functions.py``) gives each function process credentials from STS AssumeRole on
@@ -14,8 +14,9 @@ How:
    to a spec file (:func:`write_spec`).
 2. The function's bootstrap calls :func:`install` (no arguments: the spec comes from
    ``_REHEARSE_IAM_SPEC``, set by :func:`function_env`) before importing the handler. It adds a
-   ``before-parameter-build`` handler to botocore's built-in handlers, so every botocore session
-   created afterwards (boto3's, pynamodb's per-thread ones, powertools') runs it on every call.
+   ``before-call`` check (fed by a ``before-parameter-build`` handler that keeps the API parameters)
+   to botocore's built-in handlers, so every botocore session created afterwards (boto3's, pynamodb's
+   per-thread ones, powertools') runs it on every request it sends (presigning is not a request).
    A function process has no ``academy_cli`` on its path, so this module needs only the standard
    library and botocore: load it by file path (``importlib.util.spec_from_file_location``, put it in
    ``sys.modules`` before ``exec_module``; ``tests/rehearse/test_iam.py`` does exactly that).
@@ -67,7 +68,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 __all__ = [
     "Decision",
@@ -362,7 +363,7 @@ def _s3(op: str, p: Mapping[str, Any], t: Target) -> Required:
             src_version = source.get("VersionId")
         else:
             path, _, query = str(source).lstrip("/").partition("?")
-            src_arn = f"arn:{t.partition}:s3:::{path}"
+            src_arn = f"arn:{t.partition}:s3:::{unquote(path)}"  # botocore quotes it before we see it
             src_version = "versionId=" in query
         get = "s3:GetObjectVersion" if src_version else "s3:GetObject"
         return [(get, [src_arn]), ("s3:PutObject", [obj(p["Key"])])]
@@ -585,7 +586,7 @@ def _request_context(service: str, operation: str, params: Mapping[str, Any], ba
 def make_handler(
     policies: list[dict[str, Any]], *, account: str, region: str, role_arn: str, session_name: str | None = None
 ) -> Callable[..., None]:
-    """The ``before-parameter-build`` handler: authorise the call or raise AWS's AccessDenied."""
+    """The ``before-call`` handler: authorise the request or raise AWS's AccessDenied (nothing is sent)."""
     from botocore.exceptions import ClientError
 
     validate_policies(policies)
@@ -599,9 +600,10 @@ def make_handler(
         "aws:PrincipalType": "AssumedRole",
     }
 
-    def handler(params: dict[str, Any], model: Any, context: Mapping[str, Any] | None = None, **_: Any) -> None:
+    def handler(model: Any, context: Mapping[str, Any] | None = None, **_: Any) -> None:
         if getattr(model, "auth_type", None) == "none" or getattr(model, "resolved_auth_type", None) == "none":
             return  # unsigned operations (Cognito InitiateAuth …) carry no principal to authorise
+        params = _stashed(context, model)
         service_model = model.service_model
         service = _iam_prefix(service_model)
         call_region = (context or {}).get("client_region") or region
@@ -621,6 +623,43 @@ def make_handler(
             )
 
     return handler
+
+
+_STASH = "academy_rehearse_iam_params"
+
+
+def _stash(params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> None:
+    """``before-parameter-build``: keep the call's API parameters where ``before-call`` finds them.
+
+    The check itself runs at ``before-call``, which only a request about to be sent reaches:
+    presigning (``generate_presigned_url``/``_post``) also emits ``before-parameter-build`` — the
+    presigned POST with a stand-in ``CreateBucket`` model — but signs locally, and AWS authorises a
+    presigned request when it is used, not when it is signed. ``params`` is kept by reference, so
+    the check sees it after every built-in handler has run (S3's ``CopySource`` quoting …).
+    """
+    if context is not None:
+        context[_STASH] = params
+
+
+def _stashed(context: Mapping[str, Any] | None, model: Any) -> Mapping[str, Any]:
+    params = (context or {}).get(_STASH)
+    if params is None:  # cannot happen when both handlers are installed together: fail closed
+        raise RuntimeError(f"rehearsal IAM: no parameters recorded for {model.name}; refusing to send it unchecked")
+    return params
+
+
+def _hook(session_or_client: Any, handler: Callable[..., None]) -> None:
+    """Register :func:`_stash` and ``handler`` on one session/client, or (``"process"``) on every
+    botocore session created afterwards (through botocore's built-in handler list)."""
+    pairs = [("before-parameter-build", _stash), ("before-call", handler)]
+    if session_or_client == "process":
+        from botocore import handlers
+
+        handlers.BUILTIN_HANDLERS.extend(pairs)
+        return
+    events = _events_of(session_or_client)
+    for event, fn in pairs:
+        events.register(event, fn)
 
 
 def _events_of(session_or_client: Any) -> Any:
@@ -643,19 +682,15 @@ def record(session_or_client: Any, *, account: str, region: str, partition: str 
     """
     calls: list[tuple[str, str]] = []
 
-    def handler(params: dict[str, Any], model: Any, context: Mapping[str, Any] | None = None, **_: Any) -> None:
+    def handler(model: Any, context: Mapping[str, Any] | None = None, **_: Any) -> None:
         if getattr(model, "resolved_auth_type", None) == "none" or getattr(model, "auth_type", None) == "none":
             return
+        params = _stashed(context, model)
         target = Target(partition, (context or {}).get("client_region") or region, account)
         for action, resources in required(_iam_prefix(model.service_model), model.name, params, target):
             calls.extend((action, r) for r in resources)
 
-    if session_or_client == "process":
-        from botocore import handlers
-
-        handlers.BUILTIN_HANDLERS.append(("before-parameter-build", handler))
-    else:
-        _events_of(session_or_client).register("before-parameter-build", handler)
+    _hook(session_or_client, handler)
     return calls
 
 
@@ -692,12 +727,7 @@ def install(
     if account is None or region is None or role_arn is None:
         raise TypeError("install() needs account, region and role_arn with policies")
     handler = make_handler(policies, account=account, region=region, role_arn=role_arn, session_name=session_name)
-    if session_or_client == "process":
-        from botocore import handlers
-
-        handlers.BUILTIN_HANDLERS.append(("before-parameter-build", handler))
-        return
-    _events_of(session_or_client).register("before-parameter-build", handler)
+    _hook(session_or_client, handler)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -710,8 +740,6 @@ def _document(doc: Any) -> dict[str, Any]:
     the dict (a moto quirk, read with ``ast.literal_eval``: literals only, nothing is executed)."""
     if not isinstance(doc, str):
         return dict(doc)
-    from urllib.parse import unquote
-
     text = unquote(doc) if doc.lstrip().startswith("%") else doc
     try:
         return dict(json.loads(text))

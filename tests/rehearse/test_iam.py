@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 
@@ -630,3 +631,23 @@ def test_record_lists_the_actions_and_arns_a_code_path_needs(admin, function_rol
         ("s3:PutObject", "arn:aws:s3:::media/rec/b"),
         ("sqs:GetQueueUrl", f"arn:aws:sqs:us-east-1:{acct}:academy-prod-jobs"),
     ]
+
+
+def test_presigning_is_not_a_request_and_is_not_checked(function_session):
+    """AWS authorises a presigned request when it is used; signing it is local (botocore even emits a
+    stand-in CreateBucket for presigned POSTs): neither may raise AccessDenied."""
+    s3 = function_session("s3")
+    post = s3.generate_presigned_post("media", "admin/x.pdf", ExpiresIn=60)
+    assert post["fields"]["key"] == "admin/x.pdf"
+    assert "admin/x.pdf" in s3.generate_presigned_url("get_object", Params={"Bucket": "media", "Key": "admin/x.pdf"})
+
+
+def test_copy_source_keys_are_unquoted(function_session, admin):
+    from botocore.exceptions import ClientError
+
+    s3 = function_session("s3")
+    s3.put_object(Bucket="media", Key="customers/c1/a b+c.txt", Body=b"x")
+    s3.copy_object(Bucket="media", Key="customers/c1/copy.txt", CopySource={"Bucket": "media", "Key": "customers/c1/a b+c.txt"})
+    admin("s3").put_object(Bucket="media", Key="admin/s é.txt", Body=b"x")
+    with pytest.raises(ClientError, match=re.escape("s3:GetObject on resource: arn:aws:s3:::media/admin/s é.txt ")):
+        s3.copy_object(Bucket="media", Key="customers/c1/stolen.txt", CopySource={"Bucket": "media", "Key": "admin/s é.txt"})
