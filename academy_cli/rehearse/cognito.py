@@ -22,9 +22,9 @@ Part of the rehearsal's emulator shim, never shipped (nothing here is in ``deplo
   (``USER_PASSWORD_AUTH``), creating the user first if needed.
 
 Known differences from AWS: moto signs every pool's tokens with one key pair published in moto's
-source (so the rehearsal proves verification is wired, not that the key is secret); moto does not
-enforce the client's read/write attribute lists, MFA, or the token validity periods (ID tokens
-last one hour).
+source (so the rehearsal proves verification is wired, not that the key is secret); moto honours
+the client's read attributes (the ID token's claims) but not its write attributes, nor the token
+validity periods (ID tokens last one hour); MFA is not exercised (``OPTIONAL``, nobody enrolled).
 """
 
 from __future__ import annotations

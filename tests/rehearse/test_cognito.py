@@ -296,3 +296,27 @@ def test_principal_id_is_custom_customer_id_else_sub(extra, expected):
             auth.principal_from_header(f"Bearer {token}")
     else:
         assert auth.principal_from_header(f"Bearer {token}").id == expected
+
+
+def test_usernames_are_stable_emails_per_role_and_id():
+    from academy_cli.rehearse.cognito import username_for
+
+    assert username_for("customer", "01JABC") == "customer.01jabc@rehearse.academy.invalid"
+    assert username_for("admin", "01JABC") != username_for("customer", "01JABC")
+    odd = username_for("customer", "a b/c@d")
+    assert odd.startswith("customer.a-b-c-d-") and odd.endswith("@rehearse.academy.invalid") and " " not in odd
+    assert username_for("customer", "a b/c@d") == odd and username_for("customer", "a-b-c-d") != odd
+
+
+def test_a_disabled_user_gets_no_token(pool_server, tmp_path):
+    import boto3
+
+    from academy_cli.rehearse.cognito import id_token, username_for
+
+    endpoint, out = pool_server
+    state = _state_file(tmp_path, endpoint, out)
+    id_token(state, "customer", "to-disable", tmp_path)
+    idp = boto3.client("cognito-idp", region_name="us-east-1", endpoint_url=endpoint)
+    idp.admin_disable_user(UserPoolId=out["UserPoolId"], Username=username_for("customer", "to-disable"))
+    with pytest.raises(RuntimeError, match="disabled"):
+        id_token(state, "customer", "to-disable", tmp_path)
