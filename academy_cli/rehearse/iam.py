@@ -37,6 +37,12 @@ How:
    JSON services, ``AccessDenied`` for query/XML ones and SQS) and AWS's message naming the
    principal, the action and the resource; nothing is sent.
 
+The Lambda service also uses the role itself: an SQS event source mapping polls with it (AWS's
+CreateEventSourceMapping refuses a role without ``sqs:ReceiveMessage``/``DeleteMessage``/
+``GetQueueAttributes`` on the queue: :func:`check_event_source`, for the launcher to call per
+mapping), and logs are written with it (without ``logs:CreateLogStream``/``PutLogEvents`` AWS runs
+the function and drops its logs: :func:`missing_log_permissions`, a warning).
+
 moto's own ``iam.access_control`` policy classes are not used: they treat an ``Allow`` whose
 condition does not hold as a ``Deny``, ignore ``NotResource``, match actions case-sensitively and
 read ``.`` and ``?`` in a pattern as regular-expression syntax.
@@ -75,9 +81,11 @@ __all__ = [
     "PolicyError",
     "assume_role_env",
     "authorise",
+    "check_event_source",
     "function_env",
     "install",
     "install_from_spec",
+    "missing_log_permissions",
     "record",
     "required",
     "role_policies",
@@ -814,3 +822,43 @@ def function_env(iam_client: Any, sts_client: Any, *, role_arn: str, function_na
         session_name=function_name[:64],
     )
     return {**assume_role_env(sts_client, role_arn, function_name), SPEC_ENV: str(spec)}
+
+
+# ---------------------------------------------------------------------------------------------
+# What the Lambda service itself does with a function's role (not the function's own calls)
+
+SQS_EVENT_SOURCE_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
+
+
+def check_event_source(policies: list[dict[str, Any]], queue_arn: str, *, role_arn: str) -> None:
+    """An SQS event source mapping polls with the *function's* role: AWS's CreateEventSourceMapping
+    refuses a role that cannot receive, delete and read the queue's attributes (the function's code
+    never makes those calls, so a least-privilege policy derived from the code alone misses them).
+    Raises the ``InvalidParameterValueException`` AWS answers with."""
+    from botocore.exceptions import ClientError
+
+    validate_policies(policies)
+    ctx = {"aws:PrincipalArn": role_arn, "aws:SecureTransport": "true"}
+    for action in SQS_EVENT_SOURCE_ACTIONS:
+        if not _evaluate(action, queue_arn, policies, ctx).allowed:
+            message = f"The provided execution role does not have permissions to call {action.split(':')[1]} on SQS"
+            raise ClientError(
+                {
+                    "Error": {"Code": "InvalidParameterValueException", "Message": message},
+                    "ResponseMetadata": {"HTTPStatusCode": 400},
+                },
+                "CreateEventSourceMapping",
+            )
+
+
+def missing_log_permissions(
+    policies: list[dict[str, Any]], function_name: str, *, account: str, region: str, partition: str = "aws"
+) -> list[str]:
+    """The log actions the Lambda service needs from the role to write the function's logs to
+    ``/aws/lambda/<function>`` that the policies do not allow. AWS does not refuse such a function:
+    its logs silently go nowhere, so the rehearsal can only warn."""
+    validate_policies(policies)
+    group = f"arn:{partition}:logs:{region}:{account}:log-group:/aws/lambda/{function_name}"
+    stream = f"{group}:log-stream:2026/01/01/[$LATEST]0123456789abcdef0123456789abcdef"
+    return [a for a in LOG_ACTIONS if not _evaluate(a, stream, policies, {}).allowed]

@@ -160,6 +160,41 @@ def test_what_is_not_modelled_is_refused(statement, message):
         authorise("s3:GetObject", "*", [{"Statement": [statement]}])
 
 
+def test_an_event_source_needs_the_pollers_permissions_on_the_functions_role():
+    from botocore.exceptions import ClientError
+
+    from academy_cli.rehearse.iam import check_event_source
+
+    q = "arn:aws:sqs:us-east-1:1:academy-prod-media"
+    role = "arn:aws:iam::1:role/RunMediaJobsRole"
+    check_event_source([allow(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"], q)], q, role_arn=role)
+    with pytest.raises(ClientError) as err:  # what the code calls is not enough: the mapping polls with this role
+        check_event_source(
+            [allow(["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"], q)], q, role_arn=role
+        )
+    assert err.value.response["Error"] == {
+        "Code": "InvalidParameterValueException",
+        "Message": "The provided execution role does not have permissions to call ReceiveMessage on SQS",
+    }
+    with pytest.raises(ClientError, match="GetQueueAttributes"):
+        check_event_source([allow(["sqs:ReceiveMessage", "sqs:DeleteMessage"], q)], q, role_arn=role)
+
+
+def test_missing_log_permissions_are_reported():
+    from academy_cli.rehearse.iam import missing_log_permissions
+
+    basic = allow(["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"], "arn:aws:logs:*:*:*")
+    assert missing_log_permissions([basic], "academy-prod-RunJobs-X", account="1", region="us-east-1") == []
+    scoped = allow(
+        ["logs:CreateLogStream", "logs:PutLogEvents"], "arn:aws:logs:us-east-1:1:log-group:/aws/lambda/academy-prod-RunJobs-X:*"
+    )
+    assert missing_log_permissions([scoped], "academy-prod-RunJobs-X", account="1", region="us-east-1") == []
+    assert missing_log_permissions([scoped], "academy-prod-Other", account="1", region="us-east-1") == [
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+    ]
+
+
 # ---- required: a call → the actions and ARNs AWS authorises
 
 
