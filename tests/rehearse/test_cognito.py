@@ -34,8 +34,12 @@ def test_merge_template_gives_every_function_the_pool_settings():
         "AWS::Cognito::UserPoolClient",
         "AWS::Cognito::UserPoolGroup",
     }
-    functions = [k for k, v in t["Resources"].items() if "Type" not in v]
-    assert "APIHandler" in functions and len(functions) >= 6
+    from chalice.utils import to_cfn_resource_name
+
+    from academy_cli.package_cmd import function_names
+
+    functions = ["APIHandler", *(to_cfn_resource_name(n) for n in function_names())]
+    assert len(functions) >= 6
     for fn in functions:
         env = t["Resources"][fn]["Properties"]["Environment"]["Variables"]
         assert env["ACADEMY_BUCKET"] == {"Ref": "MediaBucket"}
