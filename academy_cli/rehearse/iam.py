@@ -761,7 +761,13 @@ def _document(doc: Any) -> dict[str, Any]:
 
 
 def role_policies(iam_client: Any, role_name: str) -> list[dict[str, Any]]:
-    """The role's identity policies as created in IAM: inline ones, then attached managed ones."""
+    """The role's identity policies as created in IAM: inline ones, then attached managed ones.
+
+    A role with a permissions boundary is refused (:class:`PolicyError`): the boundary would cap what
+    these policies allow, and evaluating them without it would allow more than AWS does."""
+    boundary = iam_client.get_role(RoleName=role_name)["Role"].get("PermissionsBoundary")
+    if boundary:
+        raise PolicyError(f"role {role_name} has a permissions boundary ({boundary.get('PermissionsBoundaryArn')}): not modelled")
     out: list[dict[str, Any]] = []
     for page in iam_client.get_paginator("list_role_policies").paginate(RoleName=role_name):
         for name in page["PolicyNames"]:

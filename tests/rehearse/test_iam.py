@@ -407,6 +407,16 @@ def test_role_policies_reads_inline_customer_and_aws_managed_policies(admin, fun
     assert "sqs:SendMessage" in actions and "logs:PutLogEvents" in actions and "dynamodb:PutItem" in actions
 
 
+def test_a_role_with_a_permissions_boundary_is_refused(admin):
+    from academy_cli.rehearse.iam import role_policies
+
+    iam = admin("iam")
+    boundary = iam.create_policy(PolicyName="boundary", PolicyDocument=json.dumps(allow("s3:GetObject", "*")))["Policy"]["Arn"]
+    iam.create_role(RoleName="Bounded", AssumeRolePolicyDocument=json.dumps(TRUST), PermissionsBoundary=boundary)
+    with pytest.raises(PolicyError, match="permissions boundary"):
+        role_policies(iam, "Bounded")
+
+
 def test_assumed_role_credentials_are_the_roles(admin, function_session, function_role):
     ident = function_session("sts").get_caller_identity()  # needs no permission, as on AWS
     assert ident["Arn"] == f"arn:aws:sts::{function_role['account']}:assumed-role/ApiHandlerRole/academy-prod-APIHandler"
