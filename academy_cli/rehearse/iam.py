@@ -379,7 +379,14 @@ def _s3(op: str, p: Mapping[str, Any], t: Target) -> Required:
     if p.get("VersionId") and op in _S3_VERSIONED:
         action = _S3_VERSIONED[op]
     if "Key" in p and op not in _S3_BUCKET_LEVEL_OBJECT_OPS:
-        return [(f"s3:{action}", [obj(p["Key"])])]
+        out = [(f"s3:{action}", [obj(p["Key"])])]
+        if op in ("PutObject", "CreateMultipartUpload"):  # what the request also sets needs its own grant
+            out += [
+                (f"s3:{extra}", [obj(p["Key"])])
+                for key, extra in (("Tagging", "PutObjectTagging"), ("ACL", "PutObjectAcl"))
+                if key in p
+            ]
+        return out
     return [(f"s3:{action}", [bucket_arn])]
 
 

@@ -240,6 +240,11 @@ def test_s3_calls_map_to_bucket_or_object_arns():
     assert required("s3", "DeleteObjects", {"Bucket": "b", "Delete": {"Objects": [{"Key": "1"}, {"Key": "2"}]}}, T) == [
         ("s3:DeleteObject", ["arn:aws:s3:::b/1", "arn:aws:s3:::b/2"])
     ]
+    assert required("s3", "PutObject", {"Bucket": "b", "Key": "k", "Tagging": "a=1", "ACL": "private"}, T) == [
+        ("s3:PutObject", ["arn:aws:s3:::b/k"]),
+        ("s3:PutObjectTagging", ["arn:aws:s3:::b/k"]),
+        ("s3:PutObjectAcl", ["arn:aws:s3:::b/k"]),
+    ]
     assert required("s3", "AbortMultipartUpload", {"Bucket": "b", "Key": "k", "UploadId": "u"}, T) == [
         ("s3:AbortMultipartUpload", ["arn:aws:s3:::b/k"])
     ]
