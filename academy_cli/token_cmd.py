@@ -41,9 +41,10 @@ def register(cli: click.Group) -> None:
 def _rehearsal_token(state: dict, role: str, sub: str) -> str:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from academy_cli.rehearse.cognito import id_token, password_file
+    from academy_cli.rehearse.cognito import id_token
+    from chalicelib.settings import PROJECT_ROOT
 
     try:
-        return id_token(state, role, sub, password_file())
+        return id_token(state, role, sub, PROJECT_ROOT)
     except (RuntimeError, ClientError, BotoCoreError) as exc:
         raise click.ClickException(f"could not sign in through the rehearsal's user pool: {exc}") from exc

@@ -248,13 +248,12 @@ def username_for(role: str, sub: str) -> str:
     return f"{role}.{safe}@rehearse.academy.invalid".lower()
 
 
-def password_file() -> Path:
-    """Where ``academy token`` keeps rehearsal users' passwords: beside the run directory, so
-    ``.academy/rehearse-passwords.json`` by default (ignored by git), and a test's own directory when
-    it sets ``ACADEMY_RUN_DIR``."""
-    from academy_cli.localenv import run_dir
-
-    return run_dir().parent / "rehearse-passwords.json"
+def password_file(project_root: Path) -> Path:
+    """Where rehearsal users' passwords are kept: beside the run directory (``ACADEMY_RUN_DIR``, as
+    :func:`academy_cli.localenv.run_dir` reads it), so ``<project>/.academy/rehearse-passwords.json``
+    by default (ignored by git) and a test's own directory when it sets ``ACADEMY_RUN_DIR``."""
+    run_dir = os.environ.get("ACADEMY_RUN_DIR")
+    return (Path(run_dir).parent if run_dir else project_root / ".academy") / "rehearse-passwords.json"
 
 
 def _passwords(path: Path) -> dict[str, str]:
@@ -328,7 +327,7 @@ def sign_in(idp: Any, client_id: str, username: str, password: str) -> dict[str,
     return dict(out["AuthenticationResult"])
 
 
-def id_token(state: dict[str, Any], role: str, sub: str, passwords: Path) -> str:
+def id_token(state: dict[str, Any], role: str, sub: str, project_root: Path) -> str:
     """An ID token for (role, sub) from the rehearsal stack's user pool (``academy token --port``)."""
     import boto3
 
@@ -344,5 +343,5 @@ def id_token(state: dict[str, Any], role: str, sub: str, passwords: Path) -> str
         aws_session_token=LOCAL_CREDENTIALS["AWS_SESSION_TOKEN"],
         region_name=state["region"],
     ).client("cognito-idp", endpoint_url=state["aws_endpoint"])
-    username, password = ensure_user(idp, pool_id, role, sub, passwords)
+    username, password = ensure_user(idp, pool_id, role, sub, password_file(project_root))
     return str(sign_in(idp, client_id, username, password)["IdToken"])

@@ -201,18 +201,18 @@ def test_signed_in_customer_token_verifies_and_the_principal_is_the_customer_id(
 
     endpoint, out = pool_server
     state = _state_file(tmp_path, endpoint, out)
-    token = id_token(state, "customer", "01JCUSTOMERA", tmp_path / "passwords.json")
+    token = id_token(state, "customer", "01JCUSTOMERA", tmp_path)
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["custom:customer_id"] == "01JCUSTOMERA" and claims["sub"] != "01JCUSTOMERA"  # Cognito's own sub
     assert jwt.get_unverified_header(token)["alg"] == "RS256"
     p = cognito_auth.principal_from_header(f"Bearer {token}")
     assert (p.role, p.id) == ("customer", "01JCUSTOMERA")
     # a second call reuses the user and its stored password
-    again = id_token(state, "customer", "01JCUSTOMERA", tmp_path / "passwords.json")
+    again = id_token(state, "customer", "01JCUSTOMERA", tmp_path)
     assert cognito_auth.principal_from_header(f"Bearer {again}").id == "01JCUSTOMERA"
-    passwords = json.loads((tmp_path / "passwords.json").read_text())
-    assert len(passwords) == 1
-    assert (tmp_path / "passwords.json").stat().st_mode & 0o077 == 0
+    path = tmp_path / ".academy" / "rehearse-passwords.json"  # <project>/.academy without ACADEMY_RUN_DIR
+    assert len(json.loads(path.read_text())) == 1
+    assert path.stat().st_mode & 0o077 == 0
 
 
 def test_admin_token_and_wrong_tokens_are_refused(pool_server, cognito_auth, tmp_path):
@@ -222,7 +222,7 @@ def test_admin_token_and_wrong_tokens_are_refused(pool_server, cognito_auth, tmp
     from chalicelib.errors import Unauthorized
 
     endpoint, out = pool_server
-    token = id_token(_state_file(tmp_path, endpoint, out), "admin", "staff-1", tmp_path / "passwords.json")
+    token = id_token(_state_file(tmp_path, endpoint, out), "admin", "staff-1", tmp_path)
     p = cognito_auth.principal_from_header(f"Bearer {token}")
     assert (p.role, p.id) == ("admin", "staff-1")
     claims = jwt.decode(token, options={"verify_signature": False})
@@ -322,8 +322,8 @@ def test_a_disabled_user_gets_no_token(pool_server, tmp_path):
 
     endpoint, out = pool_server
     state = _state_file(tmp_path, endpoint, out)
-    id_token(state, "customer", "to-disable", tmp_path / "passwords.json")
+    id_token(state, "customer", "to-disable", tmp_path)
     idp = boto3.client("cognito-idp", region_name="us-east-1", endpoint_url=endpoint)
     idp.admin_disable_user(UserPoolId=out["UserPoolId"], Username=username_for("customer", "to-disable"))
     with pytest.raises(RuntimeError, match="disabled"):
-        id_token(state, "customer", "to-disable", tmp_path / "passwords.json")
+        id_token(state, "customer", "to-disable", tmp_path)
