@@ -48,8 +48,9 @@ condition does not hold as a ``Deny``, ignore ``NotResource``, match actions cas
 read ``.`` and ``?`` in a pattern as regular-expression syntax.
 
 What it does not model (known limits): resource-based policies (bucket policies, queue policies,
-key policies) and cross-account access; SCPs, permission boundaries and session policies; KMS;
-condition keys other than the global ones supplied here (``aws:SecureTransport`` = true as on
+key policies) and cross-account access; SCPs, permission boundaries (:func:`role_policies` refuses
+a role with one) and session policies; KMS; condition keys other than the global ones supplied
+here (``aws:SecureTransport`` = true as on
 Lambda, ``aws:RequestedRegion``, ``aws:PrincipalArn``, ``aws:PrincipalAccount``,
 ``aws:PrincipalType``, ``aws:CurrentTime``/``aws:EpochTime``) and ``s3:prefix``/``s3:delimiter``/
 ``s3:max-keys`` — any other key is absent, with AWS's absent-key semantics (a positive operator is
