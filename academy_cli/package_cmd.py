@@ -30,31 +30,22 @@ def merge_template(stage: str) -> dict[str, Any]:
     from chalice.utils import to_cfn_resource_name
 
     from chalicelib.jobs.queues import QUEUES
+    from infra.cognito import add_user_pool
     from infra.template import build_template
 
     template = build_template()
     template["Parameters"]["Stage"]["Default"] = stage
-    template["Parameters"]["CognitoIssuer"] = {
-        "Type": "String",
-        "Description": "Issuer of the user pool's tokens: https://cognito-idp.<region>.amazonaws.com/<pool-id>",
-    }
-    template["Parameters"]["CognitoAppClientId"] = {"Type": "String", "Description": "App client id (the ID token's aud)."}
     template["Parameters"]["CursorKey"] = {  # one HMAC key for every function's list cursors (chalicelib/cursors.py)
         "Type": "String",
         "NoEcho": True,
         "MinLength": 32,
         "Description": "Signs list cursors (openssl rand -base64 48); keep it across deploys (a new one restarts lists).",
     }
-    env = {
-        "ACADEMY_CURSOR_KEY": {"Ref": "CursorKey"},
-        "ACADEMY_BUCKET": {"Ref": "MediaBucket"},
-        "ACADEMY_JWT_ISSUER": {"Ref": "CognitoIssuer"},
-        "ACADEMY_JWT_AUDIENCE": {"Ref": "CognitoAppClientId"},
-        "ACADEMY_COGNITO_JWKS_URL": {"Fn::Sub": "${CognitoIssuer}/.well-known/jwks.json"},
-    }
+    env = {"ACADEMY_CURSOR_KEY": {"Ref": "CursorKey"}, "ACADEMY_BUCKET": {"Ref": "MediaBucket"}}
     functions = ["APIHandler", *(to_cfn_resource_name(n) for n in function_names())]
     for fn in functions:
         template["Resources"][fn] = {"Properties": {"Environment": {"Variables": dict(env)}}}
+    add_user_pool(template, functions)  # infra/cognito.py: the pool (or an existing one) and the auth environment
     for spec in QUEUES.values():
         fn = to_cfn_resource_name(spec.handler)
         if fn in functions:

@@ -120,12 +120,24 @@ def role_from_claims(claims: dict[str, Any]) -> str:
     raise Forbidden("The token carries no academy role.", code="no_role")
 
 
+CUSTOMER_ID_CLAIM = "custom:customer_id"
+
+
 def principal_from_header(authorization: str | None) -> Principal:
-    """``Authorization: Bearer <jwt>`` → Principal; no header → ANONYMOUS; a bad token → 401."""
+    """``Authorization: Bearer <jwt>`` → Principal; no header → ANONYMOUS; a bad token → 401.
+
+    The principal's id is the ``custom:customer_id`` claim where present (Cognito generates ``sub``
+    itself and ignores a given one, so a user pool carries the academy's id in that attribute), else ``sub``.
+    """
     if not authorization:
         return ANONYMOUS
     scheme, _, token = authorization.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Use 'Authorization: Bearer <token>'.", code="invalid_token")
     claims = verify_token(token.strip())
-    return Principal(role=role_from_claims(claims), id=str(claims["sub"]))
+    if CUSTOMER_ID_CLAIM not in claims:
+        return Principal(role=role_from_claims(claims), id=str(claims["sub"]))
+    customer_id = claims[CUSTOMER_ID_CLAIM]
+    if not isinstance(customer_id, str) or not customer_id.strip():
+        raise Unauthorized(f"The token's {CUSTOMER_ID_CLAIM} claim is not a non-empty string.", code="invalid_token")
+    return Principal(role=role_from_claims(claims), id=customer_id)
