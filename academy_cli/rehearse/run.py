@@ -125,7 +125,10 @@ class Rehearsal:
         if stack_pool and cognito is not None:
             cognito.register_cloudformation_models()
         pool = None if stack_pool else self._user_pool(session)
-        params = {"ConsoleOrigin": f"http://{HOST}:{o.port}"}  # the only origin the bucket's CORS allows
+        params = {
+            "ConsoleOrigin": f"http://{HOST}:{o.port}",  # the only origin the bucket's CORS allows
+            "CursorKey": _cursor_key(),  # the NoEcho stack secret that signs list cursors (chalicelib/cursors.py)
+        }
         if pool is not None:
             params.update(CognitoIssuer=pool["issuer"], CognitoAppClientId=pool["client_id"])
         started = time.monotonic()
@@ -547,6 +550,18 @@ def _iam_enforcement() -> Any:
 def _template_has_user_pool(package_dir: Path) -> bool:
     sam = json.loads((package_dir / "sam.json").read_text())
     return any(r.get("Type") == "AWS::Cognito::UserPool" for r in sam.get("Resources", {}).values())
+
+
+def _cursor_key() -> str:
+    """The rehearsal's ``CursorKey`` parameter: generated once into an ignored file, so cursors a client
+    holds stay valid across rehearsal restarts (as a deploy that keeps its parameter does)."""
+    path = _project_root() / ".academy" / "rehearse-cursor-key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
 
 
 def _project_root() -> Path:

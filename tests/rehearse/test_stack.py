@@ -35,7 +35,11 @@ def test_the_package_deploys_with_its_stage_honoured_and_the_template_unchanged(
         package_dir,
         stage="staging",
         region="us-east-1",
-        parameters={"CognitoIssuer": "https://cognito-idp.us-east-1.amazonaws.com/pool", "CognitoAppClientId": "client"},
+        parameters={
+            "CognitoIssuer": "https://cognito-idp.us-east-1.amazonaws.com/pool",
+            "CognitoAppClientId": "client",
+            "CursorKey": "rehearsal-test-cursor-key-0123456789abcdef",
+        },
         layer_zip=layer_zip,
     )
     cfn = emulator.client("cloudformation")
