@@ -28,6 +28,7 @@ def merge_template(stage: str) -> dict[str, Any]:
     from chalice.utils import to_cfn_resource_name
 
     from chalicelib.jobs.queues import QUEUES
+    from infra.iam import add_roles
     from infra.template import build_template
 
     template = build_template()
@@ -51,6 +52,7 @@ def merge_template(stage: str) -> dict[str, Any]:
         if fn in functions:
             template["Resources"][fn]["Properties"]["EphemeralStorage"] = {"Size": spec.ephemeral_mb}
             template["Resources"][fn]["Properties"].update(MemorySize=spec.memory_mb, Timeout=spec.function_timeout)
+    add_roles(template, functions)
     if (media_fn := to_cfn_resource_name(QUEUES["media"].handler)) in functions:
         add_ffmpeg_layer(template, media_fn)
     # Chalice never enables partial batch responses: without this, AWS deletes a whole batch whose records failed.
@@ -139,6 +141,8 @@ def add_bytecode(zip_path: Path) -> tuple[int, int]:
 
 
 def package(out: Path, stage: str) -> Path:
+    from infra.iam import check_roles
+
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     merge_path = out.parent / f"merge-{stage}.json"
@@ -156,6 +160,8 @@ def package(out: Path, stage: str) -> Path:
     missing = [k for k, v in merge_template(stage)["Resources"].items() if "Type" not in v and k not in sam["Resources"]]
     if missing:
         raise click.ClickException(f"merge template names functions chalice did not produce: {missing}")
+    if problems := check_roles(sam):
+        raise click.ClickException("least privilege: " + "; ".join(problems))
     return out / "sam.json"
 
 

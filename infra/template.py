@@ -17,8 +17,12 @@ from pynamodb.models import Model
 from chalicelib.jobs.queues import QUEUES, RETENTION_SECONDS
 
 
-def _logical(name: str, suffix: str) -> str:
+def logical_name(name: str, suffix: str) -> str:
+    """``task-instances`` + ``Table`` → ``TaskInstancesTable`` (a resource's logical id)."""
     return "".join(part.capitalize() for part in re.split(r"[-_]", name)) + suffix
+
+
+_logical = logical_name
 
 
 def _keys(key_schema: list[dict[str, str]]) -> list[dict[str, str]]:
