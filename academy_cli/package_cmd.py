@@ -29,6 +29,7 @@ def merge_template(stage: str) -> dict[str, Any]:
 
     from chalicelib.jobs.queues import QUEUES
     from infra.iam import add_roles
+    from infra.limits import add_limits
     from infra.template import build_template
 
     template = build_template()
@@ -60,6 +61,7 @@ def merge_template(stage: str) -> dict[str, Any]:
         props = template["Resources"][to_cfn_resource_name(name)]["Properties"]
         event = to_cfn_resource_name(f"{name}-sqs-event-source")
         props["Events"] = {event: {"Properties": {"FunctionResponseTypes": ["ReportBatchItemFailures"]}}}
+    add_limits(template)  # timeouts matching the queues, concurrency caps, API throttling and access logs
     return template
 
 

@@ -45,6 +45,23 @@ def test_queues_have_dead_letter_queues(aws):
         assert redrive["deadLetterTargetArn"].endswith(spec.dlq_name)
         assert int(redrive["maxReceiveCount"]) == spec.max_receive_count
         assert int(attrs["VisibilityTimeout"]) >= 6 * spec.function_timeout or int(attrs["VisibilityTimeout"]) == 43200
+        dlq_url = sqs.get_queue_url(QueueName=spec.dlq_name)["QueueUrl"]
+        dlq = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["VisibilityTimeout"])["Attributes"]
+        assert int(dlq["VisibilityTimeout"]) >= 6 * spec.dead_letter_timeout  # its consumer's timeout, not SQS's 30 s
+
+
+def test_dead_letter_consumers_time_out_as_their_queue_expects():
+    from academy_cli.package_cmd import merge_template
+    from chalicelib.jobs.queues import QUEUES
+    from infra.iam import ACCESS
+
+    template = merge_template("prod")
+    for fn, access in ACCESS.items():
+        if access.consumes and access.consumes.endswith("-dlq"):
+            spec = QUEUES[access.consumes.removesuffix("-dlq")]
+            assert template["Resources"][fn]["Properties"]["Timeout"] == spec.dead_letter_timeout
+            dlq = template["Resources"][f"{spec.short.capitalize()}DeadLetterQueue"]["Properties"]
+            assert dlq["VisibilityTimeout"] >= 6 * spec.dead_letter_timeout
 
 
 def test_bucket_blocks_public_access_and_aborts_multipart(aws):
@@ -54,6 +71,24 @@ def test_bucket_blocks_public_access_and_aborts_multipart(aws):
     assert set(pab) == {"BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"} and all(pab.values())
     rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
     assert any("AbortIncompleteMultipartUpload" in r for r in rules)
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    assert any(r.get("NoncurrentVersionExpiration", {}).get("NoncurrentDays") == 30 for r in rules)
+    (cors,) = s3.get_bucket_cors(Bucket=bucket)["CORSRules"]
+    assert cors["AllowedOrigins"] == ["http://127.0.0.1:8000"]  # the local API's origin, never "*"
+
+
+def test_the_bucket_refuses_plain_http_and_cors_origin_is_a_parameter():
+    from academy_cli.package_cmd import merge_template
+
+    template = merge_template("prod")
+    (deny,) = template["Resources"]["MediaBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Principal"] == "*" and deny["Action"] == "s3:*"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert deny["Resource"] == [{"Fn::GetAtt": ["MediaBucket", "Arn"]}, {"Fn::Sub": "${MediaBucket.Arn}/*"}]
+    (rule,) = template["Resources"]["MediaBucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
+    assert rule["AllowedOrigins"] == [{"Ref": "ConsoleOrigin"}]
+    origin = template["Parameters"]["ConsoleOrigin"]
+    assert "Default" not in origin and origin["AllowedPattern"].startswith("^https://")  # deployed: https, asked for
 
 
 @pytest.mark.slow
@@ -67,6 +102,9 @@ def test_academy_package_passes_cfn_lint(tmp_path):
         timeout=600,
     )
     sam = json.loads((out / "sam.json").read_text())
+    from infra.iam import check_roles
+
+    assert check_roles(sam) == []
     functions = {k: v for k, v in sam["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
     assert "APIHandler" in functions
     for fn in functions.values():
