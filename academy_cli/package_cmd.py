@@ -28,6 +28,7 @@ def merge_template(stage: str) -> dict[str, Any]:
     from chalice.utils import to_cfn_resource_name
 
     from chalicelib.jobs.queues import QUEUES
+    from infra.alarms import add_alarms
     from infra.iam import add_roles
     from infra.limits import add_limits
     from infra.template import build_template
@@ -62,6 +63,7 @@ def merge_template(stage: str) -> dict[str, Any]:
         event = to_cfn_resource_name(f"{name}-sqs-event-source")
         props["Events"] = {event: {"Properties": {"FunctionResponseTypes": ["ReportBatchItemFailures"]}}}
     add_limits(template)  # timeouts matching the queues, concurrency caps, API throttling and access logs
+    add_alarms(template)  # to an SNS topic, email subscription a parameter
     return template
 
 

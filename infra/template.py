@@ -103,6 +103,7 @@ def build_template() -> dict[str, Any]:
                 "QueueName": {"Fn::Sub": f"academy-${{Stage}}-{spec.short}-dlq"},
                 "VisibilityTimeout": spec.dead_letter_visibility_timeout,
                 "MessageRetentionPeriod": RETENTION_SECONDS,
+                "SqsManagedSseEnabled": True,
             },
         }
         resources[q] = {
@@ -111,6 +112,7 @@ def build_template() -> dict[str, Any]:
                 "QueueName": {"Fn::Sub": f"academy-${{Stage}}-{spec.short}"},
                 "VisibilityTimeout": spec.visibility_timeout,
                 "MessageRetentionPeriod": RETENTION_SECONDS,
+                "SqsManagedSseEnabled": True,
                 "RedrivePolicy": {
                     "deadLetterTargetArn": {"Fn::GetAtt": [dlq, "Arn"]},
                     "maxReceiveCount": spec.max_receive_count,

@@ -2,6 +2,7 @@
 
 - Each test: every AWS call a Lambda function made during it (``tests.iam_calls``) must be allowed by
   that function's packaged role policy, or the test errors naming the call.
+- ``ACADEMY_IAM_CALLS_OUT=FILE`` writes every recorded call, per function, as JSON at the end.
 - A run of the whole ``tests/functional`` directory (nothing deselected, every test passed or
   skipped, as in ``make test``) must have used every grant of every policy (AWS's own uses aside:
   logs, the event source's polling), or the session fails listing the unused grants.
@@ -9,6 +10,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +68,12 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     checker = _state["checker"]
+    if checker is not None and (out := os.environ.get("ACADEMY_IAM_CALLS_OUT")):  # what each function called, for a look
+        calls = {
+            fn: sorted(f"{c.action} {c.resource} {dict(c.context) or ''}".strip() for c in cs)
+            for fn, cs in checker.snapshot().items()
+        }
+        Path(out).write_text(json.dumps(calls, indent=1))
     every_file = {p.name for p in FUNCTIONAL.glob("test_*.py")} <= _state.get("files", set())
     complete = every_file and not _state["deselected"] and not _state["bad"] and _state["ok"] == _state["selected"]
     if checker is None or not complete:

@@ -106,20 +106,20 @@ def test_each_role_allows_its_work_and_nothing_beyond(policies, function, call, 
     assert allowed(policies[function], call) is expected
 
 
-def test_the_recorder_attributes_calls_to_the_function_that_made_them(client, tokens):
+def test_the_recorder_attributes_calls_to_the_function_that_made_them(client, tokens, policies):
     """The per-test check is not vacuous: a route's and a scheduled function's calls are seen, as IAM sees them."""
-    from tests.least_privilege import _checker
+    from tests.iam_calls import CallRecorder
 
-    checker = _checker()
-    before = checker.snapshot()
-    r = client.http.post("/admin/students", headers=tokens.h(tokens.admin), body=json.dumps({"customer_id": "c1", "name": "Ada"}))
-    assert r.status_code == 201
-    event = client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={}, resources=[])
-    client.lambda_.invoke("daily_task_instances", event)
-    new = {fn: calls - before.get(fn, set()) for fn, calls in checker.snapshot().items()}
-    assert Call("dynamodb:PutItem", table_arn(f"academy-{STAGE}-students"), operation="PutItem") in new["APIHandler"]
-    assert any(c.resource.endswith("/index/by_active_daily") for c in new["DailyTaskInstances"])
-    assert checker.denied_since(before) == []
+    with CallRecorder() as rec:
+        body = json.dumps({"customer_id": "c1", "name": "Ada"})
+        assert client.http.post("/admin/students", headers=tokens.h(tokens.admin), body=body).status_code == 201
+        event = client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={}, resources=[])
+        client.lambda_.invoke("daily_task_instances", event)
+    assert Call("dynamodb:PutItem", table_arn(f"academy-{STAGE}-students"), operation="PutItem") in rec.calls["APIHandler"]
+    assert any(c.resource.endswith("/index/by_active_daily") for c in rec.calls["DailyTaskInstances"])
+    assert not any(c.resource.endswith("-students") for c in rec.calls["DailyTaskInstances"])
+    assert set(rec.calls) == {"APIHandler", "DailyTaskInstances"}
+    assert all(allowed(policies[fn], c) for fn, calls in rec.calls.items() for c in calls)
 
 
 def test_consumers_poll_the_queue_their_event_source_names():
