@@ -34,7 +34,9 @@ class Access:
     indexes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # table -> indexes it Queries
     queues: dict[str, tuple[str, ...]] = field(default_factory=dict)  # queue -> SQS actions
     objects: dict[str, tuple[str, ...]] = field(default_factory=dict)  # S3 action -> key patterns
-    list_prefixes: tuple[str, ...] = ()  # ListBucket, only under these s3:prefix patterns
+    # s3:ListBucket on the bucket: without it S3 answers 403, not 404, for a key that does not exist, and the code
+    # tells "not uploaded yet" (409) and "original gone" (a permanent job failure) from a denial by that 404.
+    list_bucket: bool = False
     consumes: str | None = None  # the queue its SQS event source polls
 
 
@@ -96,7 +98,7 @@ ACCESS: dict[str, Access] = {
             # an upload that lied about its size or type
             "s3:DeleteObject": (HOMEWORK_DIR, f"{VIDEO_DIR}/original.*"),  # homework/<id>.<ext> (older) and homework/<id>/…
         },
-        list_prefixes=("customers/*",),
+        list_bucket=True,  # upload checks (HeadObject, the copy's source) and the kept-copy lookup (ListObjectsV2)
     ),
     # General jobs (delete_schedule, noop): the ledger, the schedule's rows, incidents for failures.
     "RunJobs": Access(
@@ -122,6 +124,7 @@ ACCESS: dict[str, Access] = {
             "s3:PutObject": (f"{VIDEO_DIR}/720p.mp4", f"{VIDEO_DIR}/poster.jpg"),
             "s3:AbortMultipartUpload": (f"{VIDEO_DIR}/720p.mp4",),
         },
+        list_bucket=True,  # HeadObject of a missing original must be a 404 (a permanent failure), not a 403
         consumes="media",
     ),
     # Dead-letter consumers: mark the job failed (or record an orphan letter).
@@ -204,16 +207,8 @@ def role_policy(function: str, log_group: str) -> dict[str, Any]:
                 "Resource": [{"Fn::Sub": f"${{MediaBucket.Arn}}/{p}"} for p in patterns],
             }
         )
-    if access.list_prefixes:
-        statements.append(
-            {
-                "Sid": "MediaList",
-                "Effect": "Allow",
-                "Action": ["s3:ListBucket"],
-                "Resource": _arn("MediaBucket"),
-                "Condition": {"StringLike": {"s3:prefix": list(access.list_prefixes)}},
-            }
-        )
+    if access.list_bucket:
+        statements.append({"Sid": "MediaList", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": _arn("MediaBucket")})
     return {"Version": "2012-10-17", "Statement": statements}
 
 

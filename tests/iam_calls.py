@@ -255,12 +255,18 @@ def iam_calls(service: str, operation: str, params: dict[str, Any]) -> list[Call
         return [Call(f"sqs:{action}", resource, operation=operation)]
     if service == "s3":
         bucket = params.get("Bucket", "")
+        # S3 answers a read of a missing key with 404 only if the caller may ListBucket (else 403), and our code
+        # acts on that 404: a read the code makes needs ListBucket on the bucket too.
+        missing_is_404 = Call("s3:ListBucket", f"arn:aws:s3:::{bucket}", operation=f"{operation} (404 for a missing key)")
         if operation == "CopyObject":
             src = params["CopySource"]
             return [
                 Call("s3:PutObject", object_arn(bucket, params["Key"]), operation=operation),
                 Call("s3:GetObject", object_arn(src["Bucket"], src["Key"]), operation=operation),
+                missing_is_404,
             ]
+        if operation in ("HeadObject", "GetObject"):
+            return [Call("s3:GetObject", object_arn(bucket, params["Key"]), operation=operation), missing_is_404]
         if operation in ("ListObjectsV2", "ListObjects"):
             ctx = (("s3:prefix", params.get("Prefix", "")),)
             return [Call("s3:ListBucket", f"arn:aws:s3:::{bucket}", ctx, operation=operation)]

@@ -81,14 +81,16 @@ def test_policies_resolve_to_this_stacks_own_resources_only(policies):
         ("APIHandler", Call("s3:PutObject", object_arn(BUCKET, f"{VIDEO}/720p.mp4")), False),
         ("APIHandler", Call("s3:PutObject", object_arn(BUCKET, "anything-else.txt")), False),
         ("APIHandler", Call("s3:ListBucket", f"arn:aws:s3:::{BUCKET}", (("s3:prefix", f"{HOMEWORK}/"),)), True),
-        ("APIHandler", Call("s3:ListBucket", f"arn:aws:s3:::{BUCKET}", (("s3:prefix", ""),)), False),
-        ("APIHandler", Call("s3:ListBucket", f"arn:aws:s3:::{BUCKET}"), False),
+        ("APIHandler", Call("s3:ListBucket", f"arn:aws:s3:::{BUCKET}"), True),  # a missing key is a 404, not a 403
+        ("APIHandler", Call("s3:ListBucket", f"arn:aws:s3:::academy-{STAGE}-media-999999999999"), False),
         # the media worker: reads originals, writes variants
         ("RunMediaJobs", Call("s3:GetObject", object_arn(BUCKET, f"{VIDEO}/original.mp4")), True),
         ("RunMediaJobs", Call("s3:PutObject", object_arn(BUCKET, f"{VIDEO}/720p.mp4")), True),
         ("RunMediaJobs", Call("s3:PutObject", object_arn(BUCKET, f"{VIDEO}/original.mp4")), False),
         ("RunMediaJobs", Call("s3:GetObject", object_arn(BUCKET, f"{HOMEWORK}/upload.pdf")), False),
         ("RunMediaJobs", Call("s3:DeleteObject", object_arn(BUCKET, f"{VIDEO}/original.mp4")), False),
+        ("RunMediaJobs", Call("s3:ListBucket", f"arn:aws:s3:::{BUCKET}"), True),
+        ("RunJobs", Call("s3:ListBucket", f"arn:aws:s3:::{BUCKET}"), False),
         ("RunMediaJobs", Call("sqs:ReceiveMessage", queue("media")), True),  # its event source polls with its role
         ("RunMediaJobs", Call("sqs:ReceiveMessage", queue("jobs")), False),
         # general jobs and dead letters: no media at all
@@ -133,3 +135,18 @@ def test_consumers_poll_the_queue_their_event_source_names():
     names = {spec.name: key for key, spec in QUEUES.items()} | {spec.dlq_name: f"{key}-dlq" for key, spec in QUEUES.items()}
     consumers = {to_cfn_resource_name(s.name): names[s.queue] for s in app.event_sources if isinstance(s, SQSEventConfig)}
     assert consumers == {fn: a.consumes for fn, a in ACCESS.items() if a.consumes}
+
+
+def test_a_read_needs_list_bucket_so_a_missing_key_is_a_404():
+    """S3 answers 403 for a missing key unless the caller may ListBucket; the code relies on the 404."""
+    from tests.iam_calls import iam_calls
+
+    for op in ("HeadObject", "GetObject"):
+        actions = {c.action for c in iam_calls("s3", op, {"Bucket": BUCKET, "Key": f"{VIDEO}/original.mp4"})}
+        assert actions == {"s3:GetObject", "s3:ListBucket"}
+    copy = iam_calls("s3", "CopyObject", {"Bucket": BUCKET, "Key": "b", "CopySource": {"Bucket": BUCKET, "Key": "a"}})
+    assert {(c.action, c.resource) for c in copy} == {
+        ("s3:PutObject", object_arn(BUCKET, "b")),
+        ("s3:GetObject", object_arn(BUCKET, "a")),
+        ("s3:ListBucket", f"arn:aws:s3:::{BUCKET}"),
+    }
