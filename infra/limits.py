@@ -103,6 +103,7 @@ def add_limits(template: dict[str, Any]) -> None:
     }
     api = resources.setdefault("RestAPI", {}).setdefault("Properties", {})
     api["Name"] = API_NAME
+    api.setdefault("DefinitionBody", {}).setdefault("info", {})["title"] = API_NAME  # the same, whichever names the API
     api["TracingEnabled"] = True  # X-Ray on the stage (sampled): where a slow request spent its time
     api["MethodSettings"] = [
         {

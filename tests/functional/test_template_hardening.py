@@ -72,6 +72,7 @@ def test_api_5xx_rate_alarm_watches_this_api(template):
     api = template["Resources"]["RestAPI"]["Properties"]
     assert alarm["MetricName"] == "5XXError" and alarm["Statistic"] == "Average"  # Average of 5XXError is the rate
     assert _dims(alarm) == {"ApiName": api["Name"], "Stage": "api"}
+    assert api["DefinitionBody"]["info"]["title"] == api["Name"]  # the body's title names the API too
     assert alarm["Threshold"] == {"Ref": "Api5xxRateThreshold"}
 
 
