@@ -161,6 +161,37 @@ def test_checkov_finds_nothing_outside_the_skip_list(packaged):
     assert summary["passed"] > 50  # it really looked at the template
 
 
+def _tools_python() -> str | None:
+    checkov = _checkov()
+    return str(Path(checkov).with_name("python")) if checkov else None
+
+
+@pytest.mark.slow
+def test_the_template_aws_would_deploy_passes_cfn_lint(packaged, tmp_path):
+    """The SAM transform (aws-sam-translator, offline) then cfn-lint on what it makes: the roles, event source
+    mappings and API stage as CloudFormation gets them, not only the SAM shorthand cfn-lint sees in sam.json."""
+    python = _tools_python()
+    if python is None:
+        pytest.skip("the tools venv is not installed: make tools (make test installs it)")
+    out = tmp_path / "cfn.json"
+    run = subprocess.run(
+        [python, str(ROOT / "infra" / "sam_transform.py"), str(packaged / "sam.json"), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    cfn = json.loads(out.read_text())
+    kinds = [r["Type"] for r in cfn["Resources"].values()]
+    assert not any(k.startswith("AWS::Serverless::") for k in kinds)
+    assert kinds.count("AWS::Lambda::EventSourceMapping") == 4 and "AWS::ApiGateway::Stage" in kinds
+    lint = subprocess.run([str(Path(sys.executable).with_name("cfn-lint")), str(out)], capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    (stage,) = (r["Properties"] for r in cfn["Resources"].values() if r["Type"] == "AWS::ApiGateway::Stage")
+    assert stage["MethodSettings"][0]["ThrottlingRateLimit"] == {"Ref": "ApiThrottlingRateLimit"}
+    assert stage["AccessLogSetting"]["Format"] and stage["TracingEnabled"] is True
+
+
 def test_every_checkov_skip_has_a_reason():
     lines = (ROOT / "infra" / "checkov.yaml").read_text().splitlines()
     skips = [line for line in lines if line.strip().startswith("- CKV")]
