@@ -5,9 +5,10 @@ queries, the SQS actions per queue, the S3 actions per key pattern. :func:`role_
 as a policy document whose ARNs are the stack's own resources (``Fn::GetAtt``/``Fn::Sub`` with
 ``${AWS::Partition}``), so no pattern can match another stack's or account's resources.
 
-``tests/functional/test_iam_policies.py`` keeps the data honest: every AWS call a function makes
-while the functional tests run it must be allowed by its policy, and a full run must use every
-grant. The SQS event source mapping polls with the function's role, so a consumer also gets
+``tests/least_privilege.py`` keeps the data honest: every AWS call a function makes while a functional
+test runs it must be allowed by its policy, and a full functional run must use every grant
+(``tests/functional/test_iam_policies.py`` checks the policies' shape and boundaries).
+The SQS event source mapping polls with the function's role, so a consumer also gets
 ``ReceiveMessage``/``DeleteMessage``/``GetQueueAttributes`` on the queue it consumes.
 """
 
