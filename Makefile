@@ -3,11 +3,14 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov pins its own boto3, so it lives in a venv of its own (requirements-tools.txt).
+TOOLS := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
 PORT ?= 8000
 # Python 3.12 (the Lambda runtime). Found on PATH, or through pyenv when its shim is not active.
 PYTHON312 := $(shell scripts/find-python312)
 
-.PHONY: run test lint bench package clean venv fuzz load screenshots layer rehearse rehearse-test
+.PHONY: run test lint bench package clean venv tools fuzz load screenshots layer rehearse rehearse-test
 
 venv: $(STAMP)
 
@@ -19,11 +22,21 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e . 2>&1 | grep -v '^WARNING: Location' ; test $${PIPESTATUS[0]} -eq 0
 	@touch $(STAMP)
 
+tools: $(TOOLS_STAMP)
+
+$(TOOLS_STAMP): requirements-tools.txt
+	@test -n "$(PYTHON312)" || { echo "Python 3.12 not found: install it (e.g. pyenv install 3.12) and retry." >&2; exit 1; }
+	@test -x $(TOOLS)/bin/python || $(PYTHON312) -m venv $(TOOLS)
+	@$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade "pip<26.3" 2>&1 | grep -v '^WARNING: Location' || true
+	@$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-tools.txt 2>&1 | grep -v '^WARNING: Location' ; test $${PIPESTATUS[0]} -eq 0
+	@touch $(TOOLS_STAMP)
+
 run: venv
 	$(BIN)/academy up --port $(PORT)
 
-test: venv
-	$(BIN)/python -m pytest
+# The package test runs checkov from .venv-tools on the packaged template (it fails, not skips, when told where it is).
+test: venv tools
+	ACADEMY_CHECKOV=$(TOOLS)/bin/checkov $(BIN)/python -m pytest
 
 lint: venv
 	$(BIN)/ruff check .
@@ -72,4 +85,4 @@ screenshots: venv
 	$(BIN)/python -m tests.browser.screenshots --out screenshots
 
 clean:
-	rm -rf $(VENV) build .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) build .pytest_cache .ruff_cache

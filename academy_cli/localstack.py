@@ -102,7 +102,7 @@ class LocalStack:
             self._set_environment(endpoint)
             from infra.deploy import deploy, export_env
 
-            outputs = deploy(STAGE, o.region)
+            outputs = deploy(STAGE, o.region, console_origin=f"http://{HOST}:{o.port}")
             os.environ.update(export_env(outputs))
             bucket = os.environ["ACADEMY_BUCKET"]
             restored = self._restore(bucket)

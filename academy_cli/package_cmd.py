@@ -30,7 +30,10 @@ def merge_template(stage: str) -> dict[str, Any]:
     from chalice.utils import to_cfn_resource_name
 
     from chalicelib.jobs.queues import QUEUES
+    from infra.alarms import add_alarms
     from infra.cognito import add_user_pool
+    from infra.iam import add_roles
+    from infra.limits import add_limits
     from infra.template import build_template
 
     template = build_template()
@@ -51,6 +54,7 @@ def merge_template(stage: str) -> dict[str, Any]:
         if fn in functions:
             template["Resources"][fn]["Properties"]["EphemeralStorage"] = {"Size": spec.ephemeral_mb}
             template["Resources"][fn]["Properties"].update(MemorySize=spec.memory_mb, Timeout=spec.function_timeout)
+    add_roles(template, functions)
     if (media_fn := to_cfn_resource_name(QUEUES["media"].handler)) in functions:
         add_ffmpeg_layer(template, media_fn)
     # Chalice never enables partial batch responses: without this, AWS deletes a whole batch whose records failed.
@@ -58,6 +62,8 @@ def merge_template(stage: str) -> dict[str, Any]:
         props = template["Resources"][to_cfn_resource_name(name)]["Properties"]
         event = to_cfn_resource_name(f"{name}-sqs-event-source")
         props["Events"] = {event: {"Properties": {"FunctionResponseTypes": ["ReportBatchItemFailures"]}}}
+    add_limits(template)  # timeouts matching the queues, concurrency caps, API throttling and access logs
+    add_alarms(template)  # to an SNS topic, email subscription a parameter
     return template
 
 
@@ -139,6 +145,8 @@ def add_bytecode(zip_path: Path, drop: Callable[[str], bool] = lambda name: Fals
 
 
 def package(out: Path, stage: str) -> Path:
+    from infra.iam import check_roles
+
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     merge_path = out.parent / f"merge-{stage}.json"
@@ -158,6 +166,8 @@ def package(out: Path, stage: str) -> Path:
     missing = [k for k, v in merge_template(stage)["Resources"].items() if "Type" not in v and k not in sam["Resources"]]
     if missing:
         raise click.ClickException(f"merge template names functions chalice did not produce: {missing}")
+    if problems := check_roles(sam):
+        raise click.ClickException("least privilege: " + "; ".join(problems))
     return out / "sam.json"
 
 

@@ -17,8 +17,12 @@ from pynamodb.models import Model
 from chalicelib.jobs.queues import QUEUES, RETENTION_SECONDS
 
 
-def _logical(name: str, suffix: str) -> str:
+def logical_name(name: str, suffix: str) -> str:
+    """``task-instances`` + ``Table`` → ``TaskInstancesTable`` (a resource's logical id)."""
     return "".join(part.capitalize() for part in re.split(r"[-_]", name)) + suffix
+
+
+_logical = logical_name
 
 
 def _keys(key_schema: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -61,6 +65,26 @@ def table_resource(model: type[Model]) -> dict[str, Any]:
     return {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain", "Properties": props}
 
 
+ORIGIN_PATTERN = "^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$"  # locally http; the deployed template asks for https
+
+
+def bucket_policy() -> dict[str, Any]:
+    """Refuse every request that does not come over TLS (``aws:SecureTransport``), whoever makes it."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [{"Fn::GetAtt": ["MediaBucket", "Arn"]}, {"Fn::Sub": "${MediaBucket.Arn}/*"}],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }
+
+
 def build_template() -> dict[str, Any]:
     from chalicelib.tables import ALL_MODELS
 
@@ -77,7 +101,9 @@ def build_template() -> dict[str, Any]:
             "Type": "AWS::SQS::Queue",
             "Properties": {
                 "QueueName": {"Fn::Sub": f"academy-${{Stage}}-{spec.short}-dlq"},
+                "VisibilityTimeout": spec.dead_letter_visibility_timeout,
                 "MessageRetentionPeriod": RETENTION_SECONDS,
+                "SqsManagedSseEnabled": True,
             },
         }
         resources[q] = {
@@ -86,6 +112,7 @@ def build_template() -> dict[str, Any]:
                 "QueueName": {"Fn::Sub": f"academy-${{Stage}}-{spec.short}"},
                 "VisibilityTimeout": spec.visibility_timeout,
                 "MessageRetentionPeriod": RETENTION_SECONDS,
+                "SqsManagedSseEnabled": True,
                 "RedrivePolicy": {
                     "deadLetterTargetArn": {"Fn::GetAtt": [dlq, "Arn"]},
                     "maxReceiveCount": spec.max_receive_count,
@@ -109,6 +136,7 @@ def build_template() -> dict[str, Any]:
             "BucketEncryption": {
                 "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
             },
+            "VersioningConfiguration": {"Status": "Enabled"},  # an overwrite or delete can be undone
             "LifecycleConfiguration": {
                 "Rules": [
                     {
@@ -116,13 +144,19 @@ def build_template() -> dict[str, Any]:
                         "Status": "Enabled",
                         "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
                     },
+                    {
+                        "Id": "expire-noncurrent-versions",
+                        "Status": "Enabled",
+                        "NoncurrentVersionExpiration": {"NoncurrentDays": {"Ref": "NoncurrentVersionDays"}},
+                    },
+                    {"Id": "remove-expired-delete-markers", "Status": "Enabled", "ExpiredObjectDeleteMarker": True},
                 ]
             },
             "CorsConfiguration": {
                 "CorsRules": [
                     {
                         "AllowedMethods": ["POST", "PUT", "GET", "HEAD"],  # PUT: the parts of a multipart upload
-                        "AllowedOrigins": ["*"],
+                        "AllowedOrigins": [{"Ref": "ConsoleOrigin"}],
                         "AllowedHeaders": ["*"],
                         "ExposedHeaders": ["ETag"],
                         "MaxAge": 3000,
@@ -131,11 +165,28 @@ def build_template() -> dict[str, Any]:
             },
         },
     }
+    resources["MediaBucketPolicy"] = {
+        "Type": "AWS::S3::BucketPolicy",
+        "Properties": {"Bucket": {"Ref": "MediaBucket"}, "PolicyDocument": bucket_policy()},
+    }
     outputs["MediaBucket"] = {"Value": {"Ref": "MediaBucket"}}
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "Academy Ops: tables, queues with dead-letter queues, and the media bucket.",
-        "Parameters": {"Stage": {"Type": "String", "Default": "dev", "AllowedPattern": "^[a-z0-9-]+$"}},
+        "Parameters": {
+            "Stage": {"Type": "String", "Default": "dev", "AllowedPattern": "^[a-z0-9-]+$"},
+            "ConsoleOrigin": {
+                "Type": "String",
+                "AllowedPattern": ORIGIN_PATTERN,
+                "Description": "The console's origin (scheme://host[:port], no path), the only one the bucket's CORS allows.",
+            },
+            "NoncurrentVersionDays": {
+                "Type": "Number",
+                "Default": 30,
+                "MinValue": 1,
+                "Description": "Days an overwritten or deleted media object's previous version is kept.",
+            },
+        },
         "Resources": resources,
         "Outputs": outputs,
     }

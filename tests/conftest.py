@@ -34,6 +34,14 @@ import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from academy_cli.emulator import serialise_dynamodb  # noqa: E402
+from tests.least_privilege import (  # noqa: E402, F401  (least privilege, checked by every functional test)
+    least_privilege,
+    pytest_collection_finish,
+    pytest_deselected,
+    pytest_runtest_logreport,
+    pytest_sessionfinish,
+    pytest_terminal_summary,
+)
 
 serialise_dynamodb()  # moto's DynamoDB, made linearizable like the real one (see the module)
 

@@ -21,10 +21,15 @@ class QueueSpec:
     ephemeral_mb: int  # /tmp size (512..10240)
     max_receive_count: int
     batch_size: int
+    dead_letter_timeout: int = 30  # seconds: the timeout of the function consuming the dead-letter queue
 
     @property
     def visibility_timeout(self) -> int:
         return min(43200, 6 * self.function_timeout)
+
+    @property
+    def dead_letter_visibility_timeout(self) -> int:
+        return min(43200, 6 * self.dead_letter_timeout)
 
     @property
     def name(self) -> str:

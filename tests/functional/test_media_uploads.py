@@ -252,8 +252,10 @@ def test_media_list_filters_by_eligibility_without_scans(client, tokens, student
     b, _ = complete_video(client, tokens, student)
     start_video(client, tokens, student)  # never uploaded: in neither list
     orig = store.get_video(b["id"]).variants[0]
-    assert store.record_optimised(b["id"], orig, Variant(name="720p", key="k", size_bytes=1), "p.jpg")
-    assert not store.record_optimised(b["id"], orig, Variant(name="720p", key="k", size_bytes=1), "p.jpg")  # never twice
+    folder = orig.key.rsplit("/", 1)[0]  # the pipeline's keys (the API's role may presign only those)
+    variant = Variant(name="720p", key=f"{folder}/720p.mp4", size_bytes=1)
+    assert store.record_optimised(b["id"], orig, variant, f"{folder}/poster.jpg")
+    assert not store.record_optimised(b["id"], orig, variant, f"{folder}/poster.jpg")  # never twice
 
     def no_scan(*a, **k):
         raise AssertionError("lists must not scan")

@@ -1,0 +1,277 @@
+"""Least privilege: one IAM role per Lambda function, granting only what its code calls.
+
+What each function may do is data (:data:`ACCESS`): the DynamoDB actions per table, the indexes it
+queries, the SQS actions per queue, the S3 actions per key pattern. :func:`role_policy` renders it
+as a policy document whose ARNs are the stack's own resources (``Fn::GetAtt``/``Fn::Sub`` with
+``${AWS::Partition}``), so no pattern can match another stack's or account's resources.
+
+``tests/least_privilege.py`` keeps the data honest: every AWS call a function makes while a functional
+test runs it must be allowed by its policy, and a full functional run must use every grant
+(``tests/functional/test_iam_policies.py`` checks the policies' shape and boundaries).
+The SQS event source mapping polls with the function's role, so a consumer also gets
+``ReceiveMessage``/``DeleteMessage``/``GetQueueAttributes`` on the queue it consumes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from infra.template import logical_name
+
+# Key patterns in the media bucket (``chalicelib.media.domain`` builds the keys).
+VIDEO_DIR = "customers/*/students/*/videos/*"
+HOMEWORK_DIR = "customers/*/students/*/homework/*"
+EVENT_SOURCE_ACTIONS = ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes")
+RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]
+INCIDENT_WRITES = {"incidents": ("PutItem",), "incident-groups": ("UpdateItem",)}  # the observability seam
+
+
+@dataclass(frozen=True)
+class Access:
+    """What one function may do. Tables and queues by short name (``jobs``, ``jobs-dlq``)."""
+
+    tables: dict[str, tuple[str, ...]] = field(default_factory=dict)  # table -> DynamoDB actions
+    indexes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # table -> indexes it Queries
+    queues: dict[str, tuple[str, ...]] = field(default_factory=dict)  # queue -> SQS actions
+    objects: dict[str, tuple[str, ...]] = field(default_factory=dict)  # S3 action -> key patterns
+    # s3:ListBucket on the bucket: without it S3 answers 403, not 404, for a key that does not exist, and the code
+    # tells "not uploaded yet" (409) and "original gone" (a permanent job failure) from a denial by that 404.
+    list_bucket: bool = False
+    consumes: str | None = None  # the queue its SQS event source polls
+
+
+def _merge(*parts: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    out: dict[str, set[str]] = {}
+    for part in parts:
+        for key, values in part.items():
+            out.setdefault(key, set()).update(values)
+    return {k: tuple(sorted(v)) for k, v in sorted(out.items())}
+
+
+_WORKER_LEDGER = {"jobs": ("GetItem", "UpdateItem")}
+
+ACCESS: dict[str, Access] = {
+    # HTTP API: every route. Dispatches jobs (sends to the work queues), reads queue depths, and on a
+    # retry removes the job's dead letter (receive → delete, others made visible again).
+    "APIHandler": Access(
+        tables=_merge(
+            INCIDENT_WRITES,
+            {
+                "attendance": ("DeleteItem", "GetItem", "Query", "UpdateItem"),
+                "audit": ("PutItem",),
+                "homework": ("GetItem", "PutItem", "UpdateItem"),
+                "incident-groups": ("GetItem",),
+                "incident-limits": ("UpdateItem",),
+                "job-dedupe": ("GetItem", "PutItem"),
+                "jobs": ("BatchGetItem", "GetItem", "PutItem", "UpdateItem"),
+                "schedule-members": ("BatchWriteItem", "PutItem", "Query"),
+                "schedules": ("BatchGetItem", "DeleteItem", "GetItem", "PutItem", "UpdateItem"),
+                "students": ("BatchGetItem", "GetItem", "PutItem"),
+                "task-instances": ("BatchGetItem", "BatchWriteItem", "GetItem", "PutItem", "Query", "UpdateItem"),
+                "tasks": ("DeleteItem", "GetItem", "PutItem", "UpdateItem"),
+                "videos": ("GetItem", "PutItem", "UpdateItem"),
+            },
+        ),
+        indexes={
+            "audit": ("by_action", "by_kind"),
+            "homework": ("by_customer", "by_kind", "by_student"),
+            "incident-groups": ("by_area", "by_kind", "by_source", "by_status"),
+            "incidents": ("by_group",),
+            "jobs": ("by_entity", "by_state", "by_type"),
+            "schedules": ("by_kind",),
+            "students": ("by_customer", "by_kind"),
+            "task-instances": ("by_series",),
+            "tasks": ("by_kind", "by_recurrence", "by_student"),
+            "videos": ("by_customer", "by_eligibility", "by_kind", "by_student"),
+        },
+        queues={
+            "jobs": ("GetQueueAttributes", "GetQueueUrl", "SendMessage"),
+            "media": ("GetQueueAttributes", "GetQueueUrl", "SendMessage"),
+            "jobs-dlq": ("ChangeMessageVisibility", "DeleteMessage", "GetQueueAttributes", "GetQueueUrl", "ReceiveMessage"),
+            "media-dlq": ("ChangeMessageVisibility", "DeleteMessage", "GetQueueAttributes", "GetQueueUrl", "ReceiveMessage"),
+        },
+        objects={
+            # presigned POSTs (the browser's upload), the verified homework copy
+            "s3:PutObject": (f"{HOMEWORK_DIR}/upload.*", f"{HOMEWORK_DIR}/submitted-*", f"{VIDEO_DIR}/original.*"),
+            # presigned downloads, upload verification (HeadObject, first bytes), the copy's source
+            "s3:GetObject": ("customers/*",),
+            # an upload that lied about its size or type
+            "s3:DeleteObject": (HOMEWORK_DIR, f"{VIDEO_DIR}/original.*"),  # homework/<id>.<ext> (older) and homework/<id>/…
+        },
+        list_bucket=True,  # upload checks (HeadObject, the copy's source) and the kept-copy lookup (ListObjectsV2)
+    ),
+    # General jobs (delete_schedule, noop): the ledger, the schedule's rows, incidents for failures.
+    "RunJobs": Access(
+        tables=_merge(
+            INCIDENT_WRITES,
+            _WORKER_LEDGER,
+            {
+                "jobs": ("PutItem",),
+                "attendance": ("BatchWriteItem", "Query"),
+                "schedule-members": ("BatchWriteItem",),
+                "schedules": ("DeleteItem", "GetItem", "UpdateItem"),
+            },
+        ),
+        queues={"jobs": ("ChangeMessageVisibility", "GetQueueUrl")},
+        consumes="jobs",
+    ),
+    # The video pipeline: reads the original, writes the 720p variant and the poster, records them.
+    "RunMediaJobs": Access(
+        tables=_merge(INCIDENT_WRITES, _WORKER_LEDGER, {"videos": ("GetItem", "UpdateItem")}),
+        queues={"media": ("ChangeMessageVisibility", "GetQueueUrl")},
+        objects={
+            "s3:GetObject": (f"{VIDEO_DIR}/original.*",),
+            "s3:PutObject": (f"{VIDEO_DIR}/720p.mp4", f"{VIDEO_DIR}/poster.jpg"),
+            "s3:AbortMultipartUpload": (f"{VIDEO_DIR}/720p.mp4",),
+        },
+        list_bucket=True,  # HeadObject of a missing original must be a 404 (a permanent failure), not a 403
+        consumes="media",
+    ),
+    # Dead-letter consumers: mark the job failed (or record an orphan letter).
+    "JobsDeadLetters": Access(tables=_merge(_WORKER_LEDGER, {"jobs": ("PutItem",)}), consumes="jobs-dlq"),
+    "MediaDeadLetters": Access(tables=_merge(_WORKER_LEDGER, {"jobs": ("PutItem",)}), consumes="media-dlq"),
+    # Hourly: today's instance of every active daily task, under the instance-writer lease (a tasks row).
+    "DailyTaskInstances": Access(
+        tables={
+            "task-instances": ("BatchGetItem", "BatchWriteItem"),
+            "tasks": ("DeleteItem", "UpdateItem"),
+        },
+        indexes={"tasks": ("by_active_daily",)},
+    ),
+    # Every 6 h: the integrity sweeps, report-only (findings become incidents; repairs run from the API
+    # or `academy doctor --apply`); bounded scans, the cross-reference reads, its cursors under system/.
+    "IntegritySweep": Access(),
+}
+
+
+def table_logical(short: str) -> str:
+    return logical_name(short, "Table")
+
+
+def queue_logical(key: str) -> str:
+    """``jobs`` → ``JobsQueue``, ``jobs-dlq`` → ``JobsDeadLetterQueue`` (the template's names)."""
+    if key.endswith("-dlq"):
+        return logical_name(key.removesuffix("-dlq"), "DeadLetterQueue")
+    return logical_name(key, "Queue")
+
+
+def _arn(logical: str) -> dict[str, Any]:
+    return {"Fn::GetAtt": [logical, "Arn"]}
+
+
+def role_policy(function: str, log_group: str) -> dict[str, Any]:
+    """The policy document of ``function``'s role (``log_group``: the logical id of its log group)."""
+    access = ACCESS[function]
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "OwnLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": _arn(log_group),  # arn:…:log-group:NAME:* (its streams)
+        }
+    ]
+    for table, actions in sorted(access.tables.items()):
+        statements.append(
+            {
+                "Sid": f"{table_logical(table)}Items",
+                "Effect": "Allow",
+                "Action": [f"dynamodb:{a}" for a in actions],
+                "Resource": _arn(table_logical(table)),
+            }
+        )
+    for table, indexes in sorted(access.indexes.items()):
+        logical = table_logical(table)
+        statements.append(
+            {
+                "Sid": f"{logical}Indexes",
+                "Effect": "Allow",
+                "Action": ["dynamodb:Query"],
+                "Resource": [{"Fn::Sub": f"${{{logical}.Arn}}/index/{index}"} for index in indexes],
+            }
+        )
+    queues = {k: set(v) for k, v in access.queues.items()}
+    if access.consumes:
+        queues.setdefault(access.consumes, set()).update(EVENT_SOURCE_ACTIONS)
+    for queue, actions in sorted(queues.items()):
+        statements.append(
+            {
+                "Sid": queue_logical(queue),
+                "Effect": "Allow",
+                "Action": [f"sqs:{a}" for a in sorted(actions)],
+                "Resource": _arn(queue_logical(queue)),
+            }
+        )
+    for action, patterns in sorted(access.objects.items()):
+        statements.append(
+            {
+                "Sid": "MediaObjects" + action.split(":")[1],
+                "Effect": "Allow",
+                "Action": [action],
+                "Resource": [{"Fn::Sub": f"${{MediaBucket.Arn}}/{p}"} for p in patterns],
+            }
+        )
+    if access.list_bucket:
+        statements.append({"Sid": "MediaList", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": _arn("MediaBucket")})
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def function_name(function: str) -> dict[str, Any]:
+    """A fixed name per stage, so the log group (and the role's grant on it) exists before the function."""
+    return {"Fn::Sub": f"academy-${{Stage}}-{function}"}
+
+
+def add_roles(template: dict[str, Any], functions: list[str], log_retention_days: int = 90) -> None:
+    """Give each function its name, its log group and its own role's only policy (merge template).
+
+    Chalice creates ``<Function>Role`` per function (``ApiHandlerRole`` for the API) with the stage's
+    policy file, which is a deny-all placeholder: the merge replaces its ``Policies`` list whole.
+    """
+    resources = template["Resources"]
+    template["Parameters"]["LogRetentionDays"] = {
+        "Type": "Number",
+        "Default": log_retention_days,
+        "AllowedValues": RETENTION_DAYS,
+        "Description": "Days the functions' and API Gateway's logs are kept.",
+    }
+    missing = set(functions) ^ set(ACCESS)
+    if missing:
+        raise ValueError(f"functions and infra.iam.ACCESS disagree: {sorted(missing)}")
+    for fn in functions:
+        log_group = f"{fn}LogGroup"
+        resources[log_group] = {
+            "Type": "AWS::Logs::LogGroup",
+            "DeletionPolicy": "Delete",
+            "Properties": {
+                "LogGroupName": {"Fn::Sub": f"/aws/lambda/academy-${{Stage}}-{fn}"},
+                "RetentionInDays": {"Ref": "LogRetentionDays"},
+            },
+        }
+        props = resources.setdefault(fn, {}).setdefault("Properties", {})
+        props["FunctionName"] = function_name(fn)
+        resources[role_logical(fn)] = {
+            "Properties": {"Policies": [{"PolicyName": f"{fn}Access", "PolicyDocument": role_policy(fn, log_group)}]}
+        }
+
+
+def role_logical(function: str) -> str:
+    """The role chalice creates for ``function`` (``ApiHandlerRole`` for the API handler)."""
+    return "ApiHandlerRole" if function == "APIHandler" else f"{function}Role"
+
+
+def check_roles(sam: dict[str, Any]) -> list[str]:
+    """Problems with the packaged roles: a function sharing a role, or a role keeping chalice's policy."""
+    problems = []
+    roles: dict[str, str] = {}
+    for name, res in sam["Resources"].items():
+        if res["Type"] != "AWS::Serverless::Function":
+            continue
+        role = res["Properties"].get("Role")
+        if role != {"Fn::GetAtt": [role_logical(name), "Arn"]}:
+            problems.append(f"{name} does not use its own role {role_logical(name)} (has {role!r})")
+            continue
+        roles[role_logical(name)] = name
+        policies = sam["Resources"][role_logical(name)]["Properties"].get("Policies", [])
+        if [p.get("PolicyName") for p in policies] != [f"{name}Access"]:
+            problems.append(f"{role_logical(name)} has policies {[p.get('PolicyName') for p in policies]}, not only {name}Access")
+    return problems
