@@ -22,6 +22,7 @@ from infra.template import logical_name
 # Key patterns in the media bucket (``chalicelib.media.domain`` builds the keys).
 VIDEO_DIR = "customers/*/students/*/videos/*"
 HOMEWORK_DIR = "customers/*/students/*/homework/*"
+SWEEP_CURSORS = "system/integrity-cursors.json"  # chalicelib.integrity.scheduled.CURSORS_KEY
 EVENT_SOURCE_ACTIONS = ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes")
 RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]
 INCIDENT_WRITES = {"incidents": ("PutItem",), "incident-groups": ("UpdateItem",)}  # the observability seam
@@ -38,6 +39,7 @@ class Access:
     # s3:ListBucket on the bucket: without it S3 answers 403, not 404, for a key that does not exist, and the code
     # tells "not uploaded yet" (409) and "original gone" (a permanent job failure) from a denial by that 404.
     list_bucket: bool = False
+    list_uploads: bool = False  # s3:ListBucketMultipartUploads on the bucket (the abandoned-upload sweep)
     consumes: str | None = None  # the queue its SQS event source polls
 
 
@@ -60,17 +62,18 @@ ACCESS: dict[str, Access] = {
             {
                 "attendance": ("DeleteItem", "GetItem", "Query", "UpdateItem"),
                 "audit": ("PutItem",),
-                "homework": ("GetItem", "PutItem", "UpdateItem"),
+                "homework": ("BatchGetItem", "GetItem", "PutItem", "UpdateItem"),
                 "incident-groups": ("GetItem",),
+                "incidents": ("GetItem",),  # the repair button reads the finding's incident
                 "incident-limits": ("UpdateItem",),
                 "job-dedupe": ("GetItem", "PutItem"),
                 "jobs": ("BatchGetItem", "GetItem", "PutItem", "UpdateItem"),
                 "schedule-members": ("BatchWriteItem", "PutItem", "Query"),
                 "schedules": ("BatchGetItem", "DeleteItem", "GetItem", "PutItem", "UpdateItem"),
                 "students": ("BatchGetItem", "GetItem", "PutItem"),
-                "task-instances": ("BatchGetItem", "BatchWriteItem", "GetItem", "PutItem", "Query", "UpdateItem"),
+                "task-instances": ("BatchGetItem", "BatchWriteItem", "DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"),
                 "tasks": ("DeleteItem", "GetItem", "PutItem", "UpdateItem"),
-                "videos": ("GetItem", "PutItem", "UpdateItem"),
+                "videos": ("BatchGetItem", "DeleteItem", "GetItem", "PutItem", "UpdateItem"),
             },
         ),
         indexes={
@@ -92,12 +95,22 @@ ACCESS: dict[str, Access] = {
             "media-dlq": ("ChangeMessageVisibility", "DeleteMessage", "GetQueueAttributes", "GetQueueUrl", "ReceiveMessage"),
         },
         objects={
-            # presigned POSTs (the browser's upload), the verified homework copy
-            "s3:PutObject": (f"{HOMEWORK_DIR}/upload.*", f"{HOMEWORK_DIR}/submitted-*", f"{VIDEO_DIR}/original.*"),
+            # presigned POSTs (the browser's upload), the verified homework copy; a resumable upload's
+            # CreateMultipartUpload, presigned UploadPart URLs and CompleteMultipartUpload (all s3:PutObject)
+            "s3:PutObject": (
+                f"{HOMEWORK_DIR}/upload.*",
+                f"{HOMEWORK_DIR}/submitted-*",
+                f"{VIDEO_DIR}/original.*",
+                f"{VIDEO_DIR}/original-parts.*",
+            ),
             # presigned downloads, upload verification (HeadObject, first bytes), the copy's source
             "s3:GetObject": ("customers/*",),
-            # an upload that lied about its size or type
-            "s3:DeleteObject": (HOMEWORK_DIR, f"{VIDEO_DIR}/original.*"),  # homework/<id>.<ext> (older) and homework/<id>/…
+            # an upload that lied about its size or type, a cancelled one, and the repair button's orphan
+            # upload objects (homework/<id>.<ext> (older) and homework/<id>/…); never a worker's variant
+            "s3:DeleteObject": (HOMEWORK_DIR, f"{VIDEO_DIR}/original.*", f"{VIDEO_DIR}/original-parts.*"),
+            # resumable uploads: resume (ListParts), cancel, a size lie, the repair button's abandoned upload
+            "s3:ListMultipartUploadParts": (f"{VIDEO_DIR}/original-parts.*",),
+            "s3:AbortMultipartUpload": (f"{VIDEO_DIR}/original-parts.*",),
         },
         list_bucket=True,  # upload checks (HeadObject, the copy's source) and the kept-copy lookup (ListObjectsV2)
     ),
@@ -121,7 +134,7 @@ ACCESS: dict[str, Access] = {
         tables=_merge(INCIDENT_WRITES, _WORKER_LEDGER, {"videos": ("GetItem", "UpdateItem")}),
         queues={"media": ("ChangeMessageVisibility", "GetQueueUrl")},
         objects={
-            "s3:GetObject": (f"{VIDEO_DIR}/original.*",),
+            "s3:GetObject": (f"{VIDEO_DIR}/original.*", f"{VIDEO_DIR}/original-parts.*"),  # single or resumable upload
             "s3:PutObject": (f"{VIDEO_DIR}/720p.mp4", f"{VIDEO_DIR}/poster.jpg"),
             "s3:AbortMultipartUpload": (f"{VIDEO_DIR}/720p.mp4",),
         },
@@ -141,7 +154,26 @@ ACCESS: dict[str, Access] = {
     ),
     # Every 6 h: the integrity sweeps, report-only (findings become incidents; repairs run from the API
     # or `academy doctor --apply`); bounded scans, the cross-reference reads, its cursors under system/.
-    "IntegritySweep": Access(),
+    "IntegritySweep": Access(
+        tables=_merge(
+            INCIDENT_WRITES,
+            {
+                "attendance": ("Scan",),  # attendance_orphans
+                "homework": ("BatchGetItem", "Scan"),  # homework_objects; orphan_objects' references
+                "jobs": ("Scan",),  # orphan_jobs
+                "schedules": ("BatchGetItem",),  # attendance_orphans: which schedules live
+                "videos": ("BatchGetItem", "Scan"),  # video_variants; orphan_objects' and abandoned_uploads' rows
+            },
+        ),
+        indexes={"jobs": ("by_state",), "task-instances": ("by_series",)},  # stuck_jobs, future_instances
+        objects={
+            # HeadObject of recorded variants and homework; the cursors of the previous run
+            "s3:GetObject": ("customers/*", SWEEP_CURSORS),
+            "s3:PutObject": (SWEEP_CURSORS,),
+        },
+        list_bucket=True,  # orphan_objects (ListObjectsV2 under customers/), and 404 (not 403) for a missing object
+        list_uploads=True,  # abandoned_uploads
+    ),
 }
 
 
@@ -213,6 +245,15 @@ def role_policy(function: str, log_group: str) -> dict[str, Any]:
         )
     if access.list_bucket:
         statements.append({"Sid": "MediaList", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": _arn("MediaBucket")})
+    if access.list_uploads:
+        statements.append(
+            {
+                "Sid": "MediaListUploads",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucketMultipartUploads"],
+                "Resource": _arn("MediaBucket"),
+            }
+        )
     return {"Version": "2012-10-17", "Statement": statements}
 
 
