@@ -38,7 +38,9 @@ def _save(cursors: dict[str, str | None]) -> None:
     aws.client("s3").put_object(Bucket=get_settings().bucket_name, Key=CURSORS_KEY, Body=body, ContentType="application/json")
 
 
-def run(budget: int = sweeps.DEFAULT_BUDGET) -> dict[str, Any]:
+def run(budget: int | None = None) -> dict[str, Any]:
+    """One scheduled sweep: ``budget`` rows per check (``sweeps.DEFAULT_BUDGET`` unless given)."""
+    budget = sweeps.DEFAULT_BUDGET if budget is None else budget
     cursors = _load()
     out: dict[str, Any] = {}
     for name in sweeps.CHECKS:

@@ -549,11 +549,14 @@ class NotRepairable(ValueError):
     """The incident is not an integrity finding with an automatic repair."""
 
 
-def repair_incident(incident_id: str, actor: dict[str, Any]) -> dict[str, Any]:
+def repair_incident(
+    incident_id: str, actor: dict[str, Any], refuse: Callable[[dict[str, Any]], str | None] | None = None
+) -> dict[str, Any]:
     """The console's button: carry out the repair an integrity incident carries (audited, idempotent).
 
     Only incidents the server filed itself (``source: backend``, area ``backend.integrity.*``: a client
     can never file in ``backend.``) are accepted, and every repair re-checks its defect before writing.
+    ``refuse(repair)``: why this caller may not carry that repair out (NotRepairable), or None.
     """
     from chalicelib.incidents.store import Incident
     from chalicelib.jobs import audit
@@ -568,6 +571,8 @@ def repair_incident(incident_id: str, actor: dict[str, Any]) -> dict[str, Any]:
         raise NotRepairable("This incident is not an integrity finding.")
     if not isinstance(fix, dict) or fix.get("action") not in CHECKS[check].repairs:
         raise NotRepairable("This finding has no automatic repair: it needs a person.")
+    if refuse is not None and (reason := refuse(fix)):
+        raise NotRepairable(reason)
     changed = CHECKS[check].repairs[fix["action"]](fix)
     audit.record(actor, "integrity.repair", f"check:{check}", {"incident_id": incident_id, "repair": fix}, {"changed": changed})
     return {"incident_id": incident_id, "check": check, "repair": fix, "changed": changed}

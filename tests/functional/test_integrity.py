@@ -198,16 +198,33 @@ def _orphans(n: int) -> None:
                    status="present", created_at=now, updated_at=now).save()  # fmt: skip
 
 
-def test_the_scheduled_sweep_resumes_from_its_cursor_and_never_repairs(aws):
+def test_the_scheduled_sweep_resumes_from_its_cursor_and_never_repairs(client, tokens, student, aws, later, monkeypatch):
+    """Invoked as Lambda invokes it, so each call it makes is checked against its own role (infra/iam.py)."""
     from chalicelib.integrity import scheduled
 
     _orphans(5)
-    first = scheduled.run(budget=3)
+    _uploaded_video(client, tokens, student, aws)  # a variant to HEAD, an object its row references
+    orphan = f"customers/cust-a/students/{student}/homework/01JORPHAN00000000000000000/upload.pdf"
+    boto3.client("s3").put_object(Bucket=aws["MediaBucket"], Key=orphan, Body=b"%PDF-1.4 left behind")
+    later(timedelta(hours=2))
+    monkeypatch.setattr(sweeps, "DEFAULT_BUDGET", 3)
+    event = client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={}, resources=[])
+
+    def sweep() -> dict:
+        return client.lambda_.invoke("integrity_sweep", event).payload
+
+    first = sweep()
     assert first["attendance_orphans"] == {"read": 3, "found": 3, "complete": False}
-    second = scheduled.run(budget=3)
+    assert first["orphan_objects"] == {"read": 2, "found": 1, "complete": True}
+    assert first["video_variants"] == {"read": 1, "found": 0, "complete": True}
+    assert not any(r.get("error") for r in first.values())
+    second = sweep()
     assert second["attendance_orphans"] == {"read": 2, "found": 2, "complete": True}
-    third = scheduled.run(budget=3)  # from the top again: nothing was repaired
-    assert third["attendance_orphans"]["found"] == 3
+    third = sweep()  # from the top again: nothing was repaired
+    assert third["attendance_orphans"]["found"] == 3 and third["orphan_objects"]["found"] == 1
+    cursors = boto3.client("s3").get_object(Bucket=aws["MediaBucket"], Key=scheduled.CURSORS_KEY)["Body"].read()
+    assert json.loads(cursors)["attendance_orphans"]  # resumes after the 3 rows it read
+    assert {g["count"] for g in _incidents(client, tokens, "orphan_objects")} == {3}  # filed each run, never repaired
 
 
 def test_academy_doctor_dry_run_then_apply(aws):
@@ -271,3 +288,111 @@ def test_the_console_button_repairs_one_finding_from_its_incident(client, tokens
     missing = post(client, "/admin/integrity/repair", tokens.admin, {"incident_id": "01JZZZZZZZZZZZZZZZZZZZZZZZ"})
     assert missing.status_code == 404
     assert post(client, "/admin/integrity/repair", tokens.customer_a, {"incident_id": filed}).status_code == 403
+
+
+# --- the console's button carries out each repair the API offers (through the route, so the API's role
+# is checked against every call it makes; chalicelib/integrity/routes.py refuses what its role cannot do)
+
+
+def _button(client, tokens, check: str) -> list[dict]:
+    """Click **Apply repair** on every incident of ``check`` (twice: the second click changes nothing)."""
+    out = []
+    for group in _incidents(client, tokens, check):
+        for incident in get(client, f"/admin/incidents/groups/{group['group_id']}", tokens.admin).json_body["items"]:
+            r = post(client, "/admin/integrity/repair", tokens.admin, {"incident_id": incident["id"]})
+            assert r.status_code == 200, r.body
+            again = post(client, "/admin/integrity/repair", tokens.admin, {"incident_id": incident["id"]})
+            assert again.status_code == 200 and again.json_body["changed"] is False, again.body
+            out.append(r.json_body)
+    return out
+
+
+def test_the_button_sets_the_variant_count_and_drops_a_missing_variant(client, tokens, student, aws):
+    from chalicelib.media.store import Variant, Video
+
+    wrong_count = _uploaded_video(client, tokens, student, aws)
+    Video(id=wrong_count).update(actions=[Video.variant_count.set(3)])
+    lost = _uploaded_video(client, tokens, student, aws)
+    v = Video.get(lost)
+    gone = Variant(name="720p", key=v.original_key.replace("original", "720p"), size_bytes=10)
+    v.update(actions=[Video.variants.set([*v.variants, gone]), Video.variant_count.set(2), Video.eligibility.set("optimised")])
+    assert len(sweeps.run_check("video_variants").findings) == 2  # files the incidents
+    done = _button(client, tokens, "video_variants")
+    assert sorted((d["repair"]["action"], d["changed"]) for d in done) == [("drop_variant", True), ("set_variant_count", True)]
+    assert int(Video.get(wrong_count).variant_count) == 1
+    assert get(client, f"/admin/media/{lost}", tokens.admin).json_body["optimisable"] is True
+    assert sweeps.run_check("video_variants", file_incidents=False).findings == []
+
+
+def test_the_button_deletes_a_future_instance(client, tokens):
+    from chalicelib.academic.tasks import DAILY, TaskInstance
+
+    task = post(client, "/admin/tasks", tokens.admin, {"title": "Read", "recurrence": "daily"}).json_body["task"]
+    future = (utcnow() + timedelta(days=3)).date().isoformat()
+    now = utcnow()
+    TaskInstance(task_id=task["id"], date=future, series=DAILY, timezone="UTC", created_at=now, updated_at=now).save()
+    sweeps.run_check("future_instances")
+    assert [(d["repair"]["action"], d["changed"]) for d in _button(client, tokens, "future_instances")] == [
+        ("delete_future_instance", True)
+    ]
+    dates = [i["date"] for i in get(client, f"/admin/tasks/{task['id']}/instances", tokens.admin).json_body["items"]]
+    assert future not in dates and len(dates) == 1
+
+
+def test_the_button_deletes_an_orphan_upload_but_never_a_variant(client, tokens, student, aws, later):
+    s3 = boto3.client("s3")
+    video = _uploaded_video(client, tokens, student, aws)  # referenced: kept
+    prefix = f"customers/cust-a/students/{student}"
+    orphan = f"{prefix}/homework/01JORPHAN00000000000000000/upload.pdf"
+    s3.put_object(Bucket=aws["MediaBucket"], Key=orphan, Body=b"%PDF-1.4 left behind")
+    variant = f"{prefix}/videos/01JORPHAN00000000000000001/720p.mp4"  # a worker's output: not the API's to delete
+    s3.put_object(Bucket=aws["MediaBucket"], Key=variant, Body=MP4)
+    later(timedelta(hours=2))
+    sweeps.run_check("orphan_objects")
+    items = [
+        i
+        for g in _incidents(client, tokens, "orphan_objects")
+        for i in get(client, f"/admin/incidents/groups/{g['group_id']}", tokens.admin).json_body["items"]
+    ]
+    by_key = {i["context"]["repair"]["key"]: i["id"] for i in items}
+    assert set(by_key) == {orphan, variant}
+    r = post(client, "/admin/integrity/repair", tokens.admin, {"incident_id": by_key[orphan]})
+    assert r.status_code == 200 and r.json_body["changed"] is True
+    refused = post(client, "/admin/integrity/repair", tokens.admin, {"incident_id": by_key[variant]})
+    assert refused.status_code == 409 and refused.json_body["error"]["code"] == "not_repairable"
+    assert "academy doctor --apply" in refused.json_body["error"]["message"]
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=aws["MediaBucket"]).get("Contents", [])}
+    assert orphan not in keys and variant in keys and any(video in k for k in keys)
+    assert sweeps.run_check("orphan_objects", apply=True, file_incidents=False).repaired == 1  # the operator's way
+    assert variant not in {o["Key"] for o in s3.list_objects_v2(Bucket=aws["MediaBucket"]).get("Contents", [])}
+
+
+def test_the_button_aborts_an_abandoned_upload(client, tokens, student, aws, later):
+    body = {"student_id": student, "filename": "p.mp4", "content_type": "video/mp4", "size_bytes": 20 * 1024 * 1024}
+    started = post(client, "/customer/videos", tokens.customer_a, {**body, "multipart": True}).json_body
+    later(timedelta(days=1, minutes=1))
+    sweeps.run_check("abandoned_uploads")
+    assert [(d["repair"]["action"], d["changed"]) for d in _button(client, tokens, "abandoned_uploads")] == [
+        ("abort_upload", True)
+    ]
+    assert boto3.client("s3").list_multipart_uploads(Bucket=aws["MediaBucket"]).get("Uploads", []) == []
+    assert get(client, f"/customer/videos/{started['video']['id']}", tokens.customer_a).status_code == 404
+
+
+def test_the_button_cancels_an_orphan_job_and_retries_a_stuck_one(client, tokens, student, aws):
+    from chalicelib.jobs.ledger import Job
+    from chalicelib.media.store import Video
+
+    gone = _uploaded_video(client, tokens, student, aws)
+    orphan_job = get(client, f"/admin/media/{gone}", tokens.admin).json_body["job"]["job_id"]
+    Video(id=gone).delete()
+    stuck = _uploaded_video(client, tokens, student, aws)
+    stuck_job = get(client, f"/admin/media/{stuck}", tokens.admin).json_body["job"]["job_id"]
+    Job(job_id=stuck_job).update(actions=[Job.updated_at.set(utcnow() - timedelta(days=10))])  # its message was lost
+    sweeps.run_check("orphan_jobs")
+    sweeps.run_check("stuck_jobs")
+    assert [(d["repair"]["action"], d["changed"]) for d in _button(client, tokens, "orphan_jobs")] == [("cancel_job", True)]
+    assert [(d["repair"]["action"], d["changed"]) for d in _button(client, tokens, "stuck_jobs")] == [("retry_job", True)]
+    assert get(client, f"/admin/jobs/{orphan_job}", tokens.admin).json_body["state"] == "cancelled"
+    detail = get(client, f"/admin/jobs/{stuck_job}", tokens.admin).json_body
+    assert detail["state"] == "queued" and detail["stuck"] is False
