@@ -93,6 +93,31 @@ def test_policies_resolve_to_this_stacks_own_resources_only(policies):
         ("RunJobs", Call("s3:ListBucket", f"arn:aws:s3:::{BUCKET}"), False),
         ("RunMediaJobs", Call("sqs:ReceiveMessage", queue("media")), True),  # its event source polls with its role
         ("RunMediaJobs", Call("sqs:ReceiveMessage", queue("jobs")), False),
+        # resumable uploads: the API drives its own original-parts upload, never a worker's multipart upload
+        ("APIHandler", Call("s3:PutObject", object_arn(BUCKET, f"{VIDEO}/original-parts.mp4")), True),
+        ("APIHandler", Call("s3:ListMultipartUploadParts", object_arn(BUCKET, f"{VIDEO}/original-parts.mp4")), True),
+        ("APIHandler", Call("s3:AbortMultipartUpload", object_arn(BUCKET, f"{VIDEO}/original-parts.mp4")), True),
+        ("APIHandler", Call("s3:AbortMultipartUpload", object_arn(BUCKET, f"{VIDEO}/720p.mp4")), False),
+        ("APIHandler", Call("s3:DeleteObject", object_arn(BUCKET, f"{VIDEO}/720p.mp4")), False),  # the button refuses it
+        ("APIHandler", Call("s3:DeleteObject", object_arn(BUCKET, f"{VIDEO}/poster.jpg")), False),
+        ("APIHandler", Call("dynamodb:Scan", table_arn(f"academy-{STAGE}-videos")), False),  # no sweep in a request
+        ("APIHandler", Call("s3:ListBucketMultipartUploads", f"arn:aws:s3:::{BUCKET}"), False),
+        ("RunMediaJobs", Call("s3:GetObject", object_arn(BUCKET, f"{VIDEO}/original-parts.mp4")), True),
+        # the integrity sweep: bounded scans and reads, its cursors, incidents; it never repairs
+        ("IntegritySweep", Call("dynamodb:Scan", table_arn(f"academy-{STAGE}-attendance")), True),
+        ("IntegritySweep", Call("dynamodb:Scan", table_arn(f"academy-{STAGE}-students")), False),
+        ("IntegritySweep", Call("dynamodb:DeleteItem", table_arn(f"academy-{STAGE}-attendance")), False),
+        ("IntegritySweep", Call("dynamodb:UpdateItem", table_arn(f"academy-{STAGE}-videos")), False),
+        ("IntegritySweep", Call("dynamodb:PutItem", table_arn(f"academy-{STAGE}-incidents")), True),
+        ("IntegritySweep", Call("dynamodb:PutItem", table_arn(f"academy-{STAGE}-audit")), False),
+        ("IntegritySweep", Call("s3:GetObject", object_arn(BUCKET, f"{VIDEO}/720p.mp4")), True),  # HeadObject
+        ("IntegritySweep", Call("s3:PutObject", object_arn(BUCKET, "system/integrity-cursors.json")), True),
+        ("IntegritySweep", Call("s3:PutObject", object_arn(BUCKET, f"{VIDEO}/original.mp4")), False),
+        ("IntegritySweep", Call("s3:GetObject", object_arn(BUCKET, "system/other.json")), False),
+        ("IntegritySweep", Call("s3:DeleteObject", object_arn(BUCKET, f"{HOMEWORK}/upload.pdf")), False),
+        ("IntegritySweep", Call("s3:AbortMultipartUpload", object_arn(BUCKET, f"{VIDEO}/original-parts.mp4")), False),
+        ("IntegritySweep", Call("s3:ListBucketMultipartUploads", f"arn:aws:s3:::{BUCKET}"), True),
+        ("IntegritySweep", Call("sqs:SendMessage", queue("media")), False),
         # general jobs and dead letters: no media at all
         ("RunJobs", Call("s3:GetObject", object_arn(BUCKET, f"{VIDEO}/original.mp4")), False),
         ("JobsDeadLetters", Call("dynamodb:UpdateItem", table_arn(f"academy-{STAGE}-jobs")), True),

@@ -104,6 +104,27 @@ def test_small_sources_are_never_upscaled(client, tokens, student, clips, clip, 
     assert (v["variants"][1]["width"], v["variants"][1]["height"]) == size
 
 
+def test_a_resumable_upload_is_optimised_from_its_assembled_original(client, tokens, student, clips):
+    """A multipart upload completes to ``original-parts.mp4``; the worker reads that key (its role allows it)."""
+    import requests
+
+    path = clips["360p"]
+    data = path.read_bytes()
+    body = {"student_id": student, "filename": "proof.mp4", "content_type": "video/mp4", "size_bytes": len(data)}
+    r = post(client, "/customer/videos", tokens.customer_a, {**body, "multipart": True})
+    assert r.status_code == 201, r.body
+    mp = r.json_body["multipart"]
+    for p in mp["parts"]:
+        chunk = data[(p["part_number"] - 1) * mp["part_size"] : p["part_number"] * mp["part_size"]]
+        assert requests.put(p["url"], data=chunk, timeout=60).status_code == 200
+    video_id = r.json_body["video"]["id"]
+    assert post(client, f"/customer/videos/{video_id}/complete", tokens.customer_a).status_code == 202
+    run_media_queue()
+    v = get(client, f"/admin/media/{video_id}", tokens.admin).json_body
+    assert v["job"]["state"] == "succeeded", v["job"]
+    assert v["variants"][0]["key"].endswith("/original-parts.mp4") and v["variants"][1]["name"] == "720p"
+
+
 def _queue_unchecked(student: str, data: bytes, tmp_path: Path) -> str:
     """A file that slipped past upload checks (e.g. mp4 header then garbage) recorded and queued directly."""
     from chalicelib.media import service, store
