@@ -396,3 +396,34 @@ def test_the_button_cancels_an_orphan_job_and_retries_a_stuck_one(client, tokens
     assert get(client, f"/admin/jobs/{orphan_job}", tokens.admin).json_body["state"] == "cancelled"
     detail = get(client, f"/admin/jobs/{stuck_job}", tokens.admin).json_body
     assert detail["state"] == "queued" and detail["stuck"] is False
+
+
+@pytest.fixture(scope="module")
+def api_policy():
+    from tests.iam_calls import packaged_policies
+
+    return packaged_policies("test")["APIHandler"]
+
+
+@pytest.mark.parametrize(
+    ("action", "iam_action", "key"),
+    [
+        ("delete_object", "s3:DeleteObject", "customers/c/students/s/homework/h/upload.pdf"),
+        ("delete_object", "s3:DeleteObject", "customers/c/students/s/homework/h.pdf"),
+        ("delete_object", "s3:DeleteObject", "customers/c/students/s/videos/v/original.mp4"),
+        ("delete_object", "s3:DeleteObject", "customers/c/students/s/videos/v/original-parts.mov"),
+        ("delete_object", "s3:DeleteObject", "customers/c/students/s/videos/v/720p.mp4"),
+        ("delete_object", "s3:DeleteObject", "customers/c/students/s/videos/v/poster.jpg"),
+        ("delete_object", "s3:DeleteObject", "customers/c/other.bin"),
+        ("abort_upload", "s3:AbortMultipartUpload", "customers/c/students/s/videos/v/original-parts.mp4"),
+        ("abort_upload", "s3:AbortMultipartUpload", "customers/c/students/s/videos/v/720p.mp4"),
+        ("abort_upload", "s3:AbortMultipartUpload", "customers/c/students/s/homework/h/upload.pdf"),
+    ],
+)
+def test_the_button_offers_an_object_repair_exactly_when_the_api_role_allows_it(api_policy, action, iam_action, key):
+    """The route's refusal (chalicelib/integrity/routes.py) and the API's policy (infra/iam.py) agree."""
+    from chalicelib.integrity.routes import refused_by_api
+    from tests.iam_calls import Call, allowed, object_arn
+
+    may = allowed(api_policy, Call(iam_action, object_arn("academy-test-media-123456789012", key)))
+    assert (refused_by_api({"action": action, "key": key}) is None) is may
