@@ -347,6 +347,8 @@ def test_the_button_deletes_an_orphan_upload_but_never_a_variant(client, tokens,
     s3.put_object(Bucket=aws["MediaBucket"], Key=orphan, Body=b"%PDF-1.4 left behind")
     variant = f"{prefix}/videos/01JORPHAN00000000000000001/720p.mp4"  # a worker's output: not the API's to delete
     s3.put_object(Bucket=aws["MediaBucket"], Key=variant, Body=MP4)
+    original = f"{prefix}/videos/01JORPHAN00000000000000002/original.mp4"  # a POST whose row is gone
+    s3.put_object(Bucket=aws["MediaBucket"], Key=original, Body=MP4)
     later(timedelta(hours=2))
     sweeps.run_check("orphan_objects")
     items = [
@@ -355,14 +357,15 @@ def test_the_button_deletes_an_orphan_upload_but_never_a_variant(client, tokens,
         for i in get(client, f"/admin/incidents/groups/{g['group_id']}", tokens.admin).json_body["items"]
     ]
     by_key = {i["context"]["repair"]["key"]: i["id"] for i in items}
-    assert set(by_key) == {orphan, variant}
-    r = post(client, "/admin/integrity/repair", tokens.admin, {"incident_id": by_key[orphan]})
-    assert r.status_code == 200 and r.json_body["changed"] is True
+    assert set(by_key) == {orphan, variant, original}
+    for key in (orphan, original):  # each re-checks that no homework or video row references it (a batch read)
+        r = post(client, "/admin/integrity/repair", tokens.admin, {"incident_id": by_key[key]})
+        assert r.status_code == 200 and r.json_body["changed"] is True
     refused = post(client, "/admin/integrity/repair", tokens.admin, {"incident_id": by_key[variant]})
     assert refused.status_code == 409 and refused.json_body["error"]["code"] == "not_repairable"
     assert "academy doctor --apply" in refused.json_body["error"]["message"]
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=aws["MediaBucket"]).get("Contents", [])}
-    assert orphan not in keys and variant in keys and any(video in k for k in keys)
+    assert orphan not in keys and original not in keys and variant in keys and any(video in k for k in keys)
     assert sweeps.run_check("orphan_objects", apply=True, file_incidents=False).repaired == 1  # the operator's way
     assert variant not in {o["Key"] for o in s3.list_objects_v2(Bucket=aws["MediaBucket"]).get("Contents", [])}
 
