@@ -19,8 +19,9 @@ import jwt
 import pytest
 import requests
 
+from chalicelib.integrity.sweeps import CHECKS
 from tests.media_support import make_clip
-from tests.rehearse.conftest import Rehearsal
+from tests.rehearse.conftest import ROOT, Rehearsal
 
 
 def auth(token: str) -> dict[str, str]:
@@ -135,6 +136,13 @@ def test_a_scheduled_run_creates_the_task_instance_of_today(rehearsal: Rehearsal
     items = requests.get(f"{base}/admin/tasks/{task_id}/instances", headers=auth(admin), timeout=30).json()["items"]
     today = datetime.now(UTC).date().isoformat()
     assert [i["date"] for i in items] == [yesterday, today]
+    # The tick ran the integrity sweep too, under its own role: every check read its page (one denied call
+    # would be logged as a failed check, which the sweep survives, so look at its log).
+    log = ROOT / ".academy" / "rehearse" / str(rehearsal.port) / "logs" / "IntegritySweep.log"
+    lines = [json.loads(x) for x in log.read_text().splitlines() if x.startswith("{")]
+    assert not [x for x in lines if x.get("message") == "integrity check failed"], log.read_text()[-4000:]
+    swept = [x["integrity"] for x in lines if x.get("message") == "integrity sweep"][-1]
+    assert set(swept) == set(CHECKS) and not any(r.get("error") for r in swept.values()), swept
 
 
 def test_a_poison_message_reaches_the_dead_letter_queue_and_shows_as_a_failed_job(rehearsal: Rehearsal) -> None:
