@@ -116,6 +116,43 @@ def test_a_video_job_goes_through_sqs_to_succeeded_with_the_layers_ffmpeg(rehear
     assert v["variant_count"] == 2 and {x["name"] for x in v["variants"]} >= {"original", "720p"}
 
 
+def test_a_resumable_upload_resumes_completes_and_is_optimised_under_the_roles(rehearsal: Rehearsal, tmp_path: Path) -> None:
+    """Multipart through the API's role (create, part URLs, ListParts, complete), the worker reading
+    ``original-parts.mp4`` with its own; then a second upload cancelled (abort, row deleted)."""
+    base = f"{rehearsal.url}/api"
+    admin, _ = rehearsal.sign_in("admin", "admin-smoke@example.com")
+    customer, customer_id = rehearsal.sign_in("customer", "parent-smoke@example.com")
+    student = requests.post(
+        f"{base}/admin/students", headers=auth(admin), json={"customer_id": customer_id, "name": "Cy"}, timeout=30
+    )
+    assert student.status_code == 201, student.text
+    data = make_clip(tmp_path / "clip.mp4", 320, 240, 1.0).read_bytes()
+    body = {"student_id": student.json()["id"], "filename": "clip.mp4", "content_type": "video/mp4", "size_bytes": len(data)}
+    r = requests.post(f"{base}/customer/videos", headers=auth(customer), json={**body, "multipart": True}, timeout=30)
+    assert r.status_code == 201, r.text
+    video, mp = r.json()["video"], r.json()["multipart"]
+    held = requests.get(f"{base}/customer/videos/{video['id']}/parts", headers=auth(customer), timeout=30)
+    assert held.status_code == 200 and held.json()["missing"] == list(range(1, mp["part_count"] + 1)), held.text
+    for p in mp["parts"]:
+        chunk = data[(p["part_number"] - 1) * mp["part_size"] : p["part_number"] * mp["part_size"]]
+        assert requests.put(p["url"], data=chunk, timeout=60).status_code == 200
+    r = requests.post(f"{base}/customer/videos/{video['id']}/complete", headers=auth(customer), timeout=30)
+    assert r.status_code == 202, r.text
+
+    def done() -> dict[str, Any] | None:
+        v = requests.get(f"{base}/admin/media/{video['id']}", headers=auth(admin), timeout=30).json()
+        return v if (v.get("job") or {}).get("state") in ("succeeded", "failed") else None
+
+    v = _poll(done, 180, "the video job")
+    assert v["job"]["state"] == "succeeded", v["job"]
+    assert v["variants"][0]["key"].endswith("/original-parts.mp4") and v["variant_count"] == 2
+
+    r = requests.post(f"{base}/customer/videos", headers=auth(customer), json={**body, "multipart": True}, timeout=30)
+    assert r.status_code == 201, r.text
+    cancelled = requests.delete(f"{base}/customer/videos/{r.json()['video']['id']}/upload", headers=auth(customer), timeout=30)
+    assert cancelled.status_code == 200 and cancelled.json() == {"cancelled": True}, cancelled.text
+
+
 def test_a_scheduled_run_creates_the_task_instance_of_today(rehearsal: Rehearsal) -> None:
     base = f"{rehearsal.url}/api"
     admin, _ = rehearsal.sign_in("admin", "admin-smoke@example.com")
