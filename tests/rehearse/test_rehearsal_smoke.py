@@ -182,6 +182,55 @@ def test_a_scheduled_run_creates_the_task_instance_of_today(rehearsal: Rehearsal
     assert set(swept) == set(CHECKS) and not any(r.get("error") for r in swept.values()), swept
 
 
+def test_the_console_button_repairs_a_finding_of_the_scheduled_sweep_under_the_apis_role(rehearsal: Rehearsal) -> None:
+    """A schedule's row vanishes behind the product's back: the sweep (its role) files the orphan attendance,
+    and the repair button (the API's role: the incident, the schedule check, the delete, the audit) removes it."""
+    s, base = rehearsal.state, f"{rehearsal.url}/api"
+    admin, _ = rehearsal.sign_in("admin", "admin-smoke@example.com")
+    student = requests.post(
+        f"{base}/admin/students", headers=auth(admin), json={"customer_id": "c-rep", "name": "Di"}, timeout=30
+    )
+    assert student.status_code == 201, student.text
+    sid = student.json()["id"]
+    when = {"starts_at": "2026-01-05T15:00:00Z", "ends_at": "2026-01-05T16:00:00Z"}
+    sched = requests.post(
+        f"{base}/admin/schedules", headers=auth(admin), json={"title": "Art", "student_ids": [sid], **when}, timeout=30
+    )
+    assert sched.status_code == 201, sched.text
+    put = requests.put(
+        f"{base}/admin/schedules/{sched.json()['id']}/attendance/2026-01-05/{sid}",
+        headers=auth(admin),
+        json={"status": "present"},
+        timeout=30,
+    )
+    assert put.status_code == 200, put.text
+    rehearsal.client("dynamodb").delete_item(
+        TableName=f"academy-{s['stage']}-schedules", Key={"id": {"S": sched.json()["id"]}}
+    )  # drift: the attendance is now an orphan
+    academy = str(Path(sys.executable).parent / "academy")
+    tick = subprocess.run(
+        [academy, "tick", "--port", str(rehearsal.port)], env=rehearsal.env, capture_output=True, text=True, timeout=300
+    )
+    assert tick.returncode == 0, tick.stdout + tick.stderr
+
+    def finding() -> dict[str, Any] | None:
+        q = f"{base}/admin/incidents?area=backend.integrity.attendance_orphans"
+        for g in requests.get(q, headers=auth(admin), timeout=30).json()["items"]:
+            items = requests.get(f"{base}/admin/incidents/groups/{g['group_id']}", headers=auth(admin), timeout=30).json()[
+                "items"
+            ]
+            for i in items:
+                if i["context"]["repair"]["schedule_id"] == sched.json()["id"]:
+                    return i
+        return None
+
+    incident = _poll(finding, 30, "the integrity incident")
+    r = requests.post(f"{base}/admin/integrity/repair", headers=auth(admin), json={"incident_id": incident["id"]}, timeout=30)
+    assert r.status_code == 200 and r.json()["changed"] is True, r.text
+    again = requests.post(f"{base}/admin/integrity/repair", headers=auth(admin), json={"incident_id": incident["id"]}, timeout=30)
+    assert again.status_code == 200 and again.json()["changed"] is False, again.text
+
+
 def test_a_poison_message_reaches_the_dead_letter_queue_and_shows_as_a_failed_job(rehearsal: Rehearsal) -> None:
     """A consumer that dies on the message every time (here: this test, receiving without deleting,
     while the RunJobs mapping is disabled): SQS's redrive moves it to the DLQ after maxReceiveCount,
