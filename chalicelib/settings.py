@@ -21,12 +21,34 @@ def _int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
+AUTH_MODES = ("dev", "cognito")
+
+
+class ConfigurationError(RuntimeError):
+    """The environment asks for something this process must refuse to run with."""
+
+
+def _auth_mode(env: os._Environ[str] | dict[str, str]) -> str:
+    """``ACADEMY_AUTH_MODE`` as given. Nothing defaults to dev: a missing or unknown mode stays as it is
+    and verifies no token at all (fail closed, see :func:`chalicelib.auth.verify_token`). Dev auth on
+    Lambda is refused here, at start, so no deployed function can ever verify or mint dev tokens."""
+    mode = env.get("ACADEMY_AUTH_MODE", "").strip().lower()
+    if mode == "dev" and env.get("AWS_LAMBDA_FUNCTION_NAME"):
+        raise ConfigurationError(
+            "ACADEMY_AUTH_MODE=dev is refused on AWS Lambda (AWS_LAMBDA_FUNCTION_NAME is set): development "
+            "tokens are for the local stack only. Deploy with ACADEMY_AUTH_MODE=cognito."
+        )
+    return mode
+
+
 @dataclass(frozen=True)
 class Settings:
     stage: str = "dev"
     region: str = "us-east-1"
     # Auth
-    auth_mode: str = "dev"  # "dev" (HS256 key from config) | "cognito" (RS256 via JWKS)
+    # "dev" (HS256 key from config; local stack and tests, asked for explicitly) | "cognito" (RS256 via
+    # JWKS); anything else (unset included) verifies nothing: every authenticated route is a 401.
+    auth_mode: str = ""
     dev_signing_key: str = ""
     dev_key_file: str = ".academy/dev-signing-key"
     jwt_issuer: str = "academy-dev"
@@ -58,7 +80,8 @@ class Settings:
         return os.environ.get("ACADEMY_BUCKET", f"{self.prefix}-media")
 
     @property
-    def is_local(self) -> bool:
+    def dev_auth(self) -> bool:
+        """Dev-signed tokens (and the console's one-click sign-in) are what this process verifies."""
         return self.auth_mode == "dev"
 
 
@@ -69,7 +92,7 @@ def get_settings() -> Settings:
     return Settings(
         stage=stage,
         region=env.get("AWS_DEFAULT_REGION", env.get("AWS_REGION", "us-east-1")),
-        auth_mode=env.get("ACADEMY_AUTH_MODE", "cognito" if stage == "prod" else "dev"),
+        auth_mode=_auth_mode(env),
         dev_signing_key=env.get("ACADEMY_DEV_SIGNING_KEY", ""),
         dev_key_file=env.get("ACADEMY_DEV_KEY_FILE", str(PROJECT_ROOT / ".academy" / "dev-signing-key")),
         jwt_issuer=env.get("ACADEMY_JWT_ISSUER", "academy-dev"),
