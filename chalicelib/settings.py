@@ -60,6 +60,7 @@ class Settings:
     video_max_bytes: int = 2 * GB
     # Observability
     metrics_namespace: str = "AcademyOps"
+    incidents_keep_contacts: bool = False  # emails/phone numbers in incident text are masked unless true
     # Media
     ffmpeg_path: str = ""
     tmp_dir: str = "/tmp"
@@ -102,6 +103,7 @@ def get_settings() -> Settings:
         homework_max_bytes=_int("ACADEMY_HOMEWORK_MAX_BYTES", 25 * MB),
         video_max_bytes=_int("ACADEMY_VIDEO_MAX_BYTES", 2 * GB),
         metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "AcademyOps"),
+        incidents_keep_contacts=env.get("ACADEMY_INCIDENTS_KEEP_CONTACTS", "").strip().lower() in ("1", "true", "yes"),
         ffmpeg_path=env.get("ACADEMY_FFMPEG", ""),
         tmp_dir=env.get("ACADEMY_TMP_DIR", "/tmp"),
     )
