@@ -58,6 +58,9 @@ class Settings:
     default_max_body: int = 64 * KB
     homework_max_bytes: int = 25 * MB
     video_max_bytes: int = 2 * GB
+    upload_quota_count: int = 30  # uploads a customer may start per UTC day (homework + videos)
+    upload_quota_bytes: int = 8 * GB  # declared bytes a customer may start per UTC day
+    video_max_seconds: int = 20 * 60  # longer videos are refused: the worker could not transcode them in time
     # Observability
     metrics_namespace: str = "AcademyOps"
     incidents_keep_contacts: bool = False  # emails/phone numbers in incident text are masked unless true
@@ -102,6 +105,9 @@ def get_settings() -> Settings:
         default_max_body=_int("ACADEMY_MAX_BODY", 64 * KB),
         homework_max_bytes=_int("ACADEMY_HOMEWORK_MAX_BYTES", 25 * MB),
         video_max_bytes=_int("ACADEMY_VIDEO_MAX_BYTES", 2 * GB),
+        upload_quota_count=_int("ACADEMY_UPLOAD_QUOTA_COUNT", 30),
+        upload_quota_bytes=_int("ACADEMY_UPLOAD_QUOTA_BYTES", 8 * GB),
+        video_max_seconds=_int("ACADEMY_VIDEO_MAX_SECONDS", 20 * 60),
         metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "AcademyOps"),
         incidents_keep_contacts=env.get("ACADEMY_INCIDENTS_KEEP_CONTACTS", "").strip().lower() in ("1", "true", "yes"),
         ffmpeg_path=env.get("ACADEMY_FFMPEG", ""),
