@@ -60,9 +60,6 @@ class Api:
 def _token(explicit: str | None) -> str:
     if explicit:
         return explicit
-    from academy_cli.localenv import use_dev_auth
-
-    use_dev_auth()
     from chalicelib.auth import mint_dev_token
 
     try:

@@ -12,9 +12,6 @@ def register(cli: click.Group) -> None:
     @click.option("--ttl", default=8 * 3600, show_default=True, help="Lifetime in seconds.")
     def token(role: str, sub: str, ttl: int) -> None:
         """Print a development JWT for the local (dev) stage."""
-        from academy_cli.localenv import use_dev_auth
-
-        use_dev_auth()
         from chalicelib.auth import mint_dev_token
 
         try:
