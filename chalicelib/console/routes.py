@@ -9,6 +9,11 @@ Static files are served from an allow-list built at import (flat names only), so
 never reach outside the folder: ``../``, encoded slashes or unknown names are a plain 404.
 Files are revalidated on every use (``no-cache`` + ``ETag``), so a deploy is seen at once.
 
+Every URL the console uses is under the API's mount root, never root-absolute: the shell's links
+come from the path the client asked for (``requestContext.path``: ``/api/console`` under API
+Gateway's stage path, ``/console`` at the root or on a custom domain), and the ES modules import
+each other relatively and derive the root from their own URL (``api.js``'s ``apiPath``).
+
 ``POST /console/dev-sign-in`` mints a development token. It is registered **only** when the stage
 verifies dev-signed tokens (``auth_mode == "dev"``, the local stack and tests); on Cognito stages
 the route does not exist at all, neither in the app's route table nor in ``/openapi.json``.
@@ -45,6 +50,7 @@ CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
 }
 _STATIC_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*\.(js|css|svg)$")
+_MOUNT_ROOT = re.compile(r"^/(?:[A-Za-z0-9._~-]+/)*$")
 DEV_ADMIN_SUB = "admin-local"
 DEV_CUSTOMER_SUB = "cust-demo-1"  # the customer `academy seed` gives students
 
@@ -152,11 +158,22 @@ def dev_sign_in_enabled() -> bool:
     return get_settings().dev_auth
 
 
-def render_shell(page: Page | None, status: int = 200, message: str = "") -> Response:
-    """The HTML shell every page shares; ``app.js`` renders the page named in ``data-page``."""
+def mount_root(req: Req, depth: int) -> str:
+    """Where the API is mounted (``/``, or ``/api/`` under the stage path): the path the client asked
+    for less the route's own ``depth`` segments. Anything unexpected falls back to ``/``."""
+    context = getattr(req.raw, "context", None) or {}
+    segments = [s for s in str(context.get("path") or "/").split("/") if s]
+    root = "/" + "".join(f"{s}/" for s in segments[:-depth]) if len(segments) > depth else "/"
+    return root if _MOUNT_ROOT.match(root) and ".." not in root.split("/") else "/"
+
+
+def render_shell(page: Page | None, status: int = 200, message: str = "", root: str = "/") -> Response:
+    """The HTML shell every page shares; ``app.js`` renders the page named in ``data-page``.
+    ``root`` is the API's mount root (:func:`mount_root`): every URL in the shell is under it."""
     title = page.title if page else ("Sign in" if status == 200 else "Page not found")
     page_id = f"{page.area}/{page.slug}" if page else ("home" if status == 200 else "not-found")
     module = page.module if page else ""
+    base = html.escape(f"{root}console/")
     settings = get_settings()
     body = f"""<!doctype html>
 <html lang="en">
@@ -165,14 +182,14 @@ def render_shell(page: Page | None, status: int = 200, message: str = "") -> Res
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light">
 <title>{html.escape(title)} · Academy Ops</title>
-<link rel="icon" href="/console/static/icon.svg" type="image/svg+xml">
-<link rel="stylesheet" href="/console/static/console.css">
-<script type="module" src="/console/static/app.js"></script>
+<link rel="icon" href="{base}static/icon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="{base}static/console.css">
+<script type="module" src="{base}static/app.js"></script>
 </head>
 <body data-page="{html.escape(page_id)}" data-module="{html.escape(module)}" data-title="{html.escape(title)}"
       data-stage="{html.escape(settings.stage)}" data-dev-sign-in="{"true" if dev_sign_in_enabled() else "false"}">
 <a class="skip-link" href="#main">Skip to content</a>
-<header class="topbar" id="topbar"><a class="brand" href="/console">Academy Ops</a></header>
+<header class="topbar" id="topbar"><a class="brand" href="{html.escape(root)}console">Academy Ops</a></header>
 <div class="layout">
 <nav class="sidenav" id="sidenav" aria-label="Console"></nav>
 <main id="main" tabindex="-1">
@@ -196,7 +213,7 @@ def render_shell(page: Page | None, status: int = 200, message: str = "") -> Res
 @route(bp, "/console", "GET", auth="public", tag="console", media={200: ("text/html",)})
 def console_home(req: Req) -> Response:
     """The console's start page: sign in, then the pages your role can use."""
-    return render_shell(None)
+    return render_shell(None, root=mount_root(req, 1))
 
 
 @route(bp, "/console/{area}/{page}", "GET", auth="public", tag="console", media={200: ("text/html",), 404: ("text/html",)})
@@ -204,8 +221,8 @@ def console_page(req: Req, area: str, page: str) -> Response:
     """A console page (HTML shell); unknown pages are a 404 page."""
     found = PAGES.get((area, page))
     if found is None:
-        return render_shell(None, status=404, message="There is no such page. Use the menu to find what you need.")
-    return render_shell(found)
+        return render_shell(None, 404, "There is no such page. Use the menu to find what you need.", mount_root(req, 3))
+    return render_shell(found, root=mount_root(req, 3))
 
 
 @route(

@@ -30,6 +30,59 @@ def test_pages_are_html_shells_with_safe_headers(client):
         assert 'data-dev-sign-in="true"' in body  # tests run on a dev-auth stage
 
 
+def _proxy_event(path: str, resource: str, stage_path: str, params: dict[str, str] | None = None) -> dict:
+    """An API Gateway REST proxy event (payload v1) as the default execute-api endpoint sends it."""
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": "GET",
+        "headers": {"Host": "abc123.execute-api.us-east-1.amazonaws.com"},
+        "multiValueHeaders": {"Host": ["abc123.execute-api.us-east-1.amazonaws.com"]},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": params,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": resource,
+            "httpMethod": "GET",
+            "path": stage_path,
+            "stage": "api",
+            "requestId": "req-1",
+            "identity": {"sourceIp": "203.0.113.9"},
+        },
+        "body": None,
+        "isBase64Encoded": False,
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "resource", "stage_path", "params", "root"),
+    [
+        ("/console", "/console", "/api/console", None, "/api/"),
+        ("/console", "/console", "/api/console/", None, "/api/"),
+        ("/console/admin/jobs", "/console/{area}/{page}", "/api/console/admin/jobs", {"area": "admin", "page": "jobs"}, "/api/"),
+        ("/console/admin/nope", "/console/{area}/{page}", "/api/console/admin/nope", {"area": "admin", "page": "nope"}, "/api/"),
+        ("/console/admin/jobs", "/console/{area}/{page}", "/console/admin/jobs", {"area": "admin", "page": "jobs"}, "/"),
+        ("/console", "/console", '/x"><script>/console', None, "/"),  # never echoed unescaped: falls back
+    ],
+)
+def test_shell_urls_are_under_the_mount_root(app, path, resource, stage_path, params, root):
+    """Under API Gateway's stage path every URL of the shell carries the stage (outside it: 403)."""
+    r = app(_proxy_event(path, resource, stage_path, params), None)
+    body = r["body"]
+    assert f'<script type="module" src="{root}console/static/app.js">' in body
+    assert f'href="{root}console/static/console.css"' in body and f'href="{root}console">Academy Ops' in body
+    assert "<script>" not in body
+
+
+def test_console_modules_never_use_root_absolute_urls():
+    """Imports are relative; API calls, links and the incident endpoint go through api.js's mount root."""
+    for js in sorted(console.STATIC_DIR.glob("*.js")):
+        text = js.read_text()
+        for needle in ('from "/', "import(`/", 'import("/', 'fetch("/', "fetch(`/", 'href: "/', "href: `/", 'assign("/'):
+            assert needle not in text, f"{js.name}: {needle}"
+
+
 def test_unknown_pages_are_404_pages(client):
     for path in ("/console/admin/nope", "/console/customer/schedules", "/console/nobody/homework"):
         r = client.http.get(path)

@@ -1,5 +1,16 @@
 // Talking to the API: the signed-in token, the error envelope turned into plain words, and incident reports.
-import { configureIncidentReporter, installGlobalHandlers, reportIncident } from "/static/incident-reporter.js";
+import { configureIncidentReporter, installGlobalHandlers, reportIncident } from "../../static/incident-reporter.js";
+
+/**
+ * Where the API is mounted: "/" at the root (academy up, a custom domain) or "/api/" under API Gateway's
+ * stage path. This module is served at <root>console/static/api.js, so the root is two levels up.
+ */
+export const ROOT = new URL("../../", import.meta.url).pathname;
+
+/** An API path ("/admin/students") as a URL path under the mount root ("/api/admin/students"). */
+export function apiPath(path) {
+  return ROOT + String(path).replace(/^\//, "");
+}
 
 const TOKEN_KEY = "academy.console.token";
 
@@ -19,7 +30,7 @@ export function clearToken() {
   sessionStorage.removeItem(TOKEN_KEY);
 }
 
-configureIncidentReporter({ getToken: () => getToken() || null });
+configureIncidentReporter({ endpoint: apiPath("/incidents"), getToken: () => getToken() || null });
 installGlobalHandlers({ areaPrefix: "console" }); // uncaught errors and unhandled rejections: console.uncaught, console.unhandled_rejection
 
 /** The token's claims, for display only (the server verifies every call). Null if it is not a JWT. */
@@ -74,7 +85,7 @@ export async function api(method, path, body, { signal } = {}) {
   }
   let res;
   try {
-    res = await fetch(path, init);
+    res = await fetch(apiPath(path), init);
   } catch (err) {
     if (err && err.name === "AbortError") throw err;
     throw new ApiError({ status: 0, code: "network_error", message: String((err && err.message) || err), method, path });

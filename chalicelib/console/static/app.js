@@ -1,6 +1,6 @@
 // The console shell: who is signed in, the navigation for that role, the sign-in page, and loading the page module.
-import { ApiError, api, claims, clearToken, getToken, plainWords, report, setToken } from "/console/static/api.js";
-import { busy, clear, field, h, messageArea } from "/console/static/ui.js";
+import { ApiError, api, apiPath, claims, clearToken, getToken, plainWords, report, setToken } from "./api.js";
+import { busy, clear, field, h, messageArea } from "./ui.js";
 
 const NAV = {
   admin: [
@@ -10,7 +10,7 @@ const NAV = {
   ],
   customer: [{ heading: "Customers", links: [["homework", "Homework upload"], ["videos", "Video upload"]] }],
 };
-const HOME = { admin: "/console/admin/schedules", customer: "/console/customer/homework" };
+const HOME = { admin: apiPath("/console/admin/schedules"), customer: apiPath("/console/customer/homework") };
 
 const body = document.body;
 const page = body.dataset.page;
@@ -30,7 +30,7 @@ function currentClaims() {
 function renderTopbar(c) {
   const top = document.getElementById("topbar");
   const nav = document.getElementById("sidenav");
-  const items = [h("a", { class: "brand", href: "/console" }, "Academy Ops")];
+  const items = [h("a", { class: "brand", href: apiPath("/console") }, "Academy Ops")];
   if (body.dataset.stage && body.dataset.devSignIn === "true") items.push(h("span", { class: "stage" }, `stage: ${body.dataset.stage}`));
   if (c && c.role) {
     const toggle = h("button", { type: "button", class: "btn secondary small menu-toggle", "aria-controls": "sidenav", "aria-expanded": "false" }, "Menu");
@@ -64,7 +64,7 @@ function renderNav(nav, role, account) {
           "ul",
           {},
           g.links.map(([slug, label]) => {
-            const href = `/console/${role}/${slug}`;
+            const href = apiPath(`/console/${role}/${slug}`);
             return h("li", {}, h("a", { href, "aria-current": location.pathname === href ? "page" : null }, label));
           }),
         ),
@@ -75,13 +75,14 @@ function renderNav(nav, role, account) {
 
 function signOut() {
   clearToken();
-  location.assign("/console");
+  location.assign(apiPath("/console"));
 }
 
 function nextTarget(role) {
   const next = new URLSearchParams(location.search).get("next") || "";
   // only our own pages: never an open redirect
-  if (/^\/console\/(admin|customer)\/[a-z]+(\?[\w=&%.-]*)?$/.test(next) && next.startsWith(`/console/${role}/`)) return next;
+  const own = next.startsWith(apiPath("/console/")) ? `/${next.slice(apiPath("/").length)}` : "";
+  if (/^\/console\/(admin|customer)\/[a-z]+(\?[\w=&%.-]*)?$/.test(own) && own.startsWith(`/console/${role}/`)) return apiPath(own);
   if (page !== "home" && page.startsWith(`${role}/`)) return location.pathname + location.search;
   return HOME[role];
 }
@@ -173,7 +174,7 @@ function renderHome(c) {
         "section",
         { class: "card" },
         h("h2", {}, g.heading),
-        h("ul", {}, g.links.map(([slug, label]) => h("li", {}, h("a", { href: `/console/${c.role}/${slug}` }, label)))),
+        h("ul", {}, g.links.map(([slug, label]) => h("li", {}, h("a", { href: apiPath(`/console/${c.role}/${slug}`) }, label)))),
       ),
     ),
   );
@@ -203,7 +204,7 @@ async function start() {
     return;
   }
   try {
-    const mod = await import(`/console/static/${body.dataset.module}`);
+    const mod = await import(`./${body.dataset.module}`);
     clear(main);
     await mod.render(main, { page, title: body.dataset.title, claims: c });
   } catch (err) {

@@ -1,6 +1,6 @@
 // Follow one background job (GET /admin/jobs/{id}) until it ends, showing its state and progress.
-import { api, reason } from "/console/static/api.js";
-import { h } from "/console/static/ui.js";
+import { api, reason } from "./api.js";
+import { h } from "./ui.js";
 
 const DONE = new Set(["succeeded", "failed", "cancelled"]);
 

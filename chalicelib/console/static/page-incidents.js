@@ -1,7 +1,7 @@
 // Incident Hub: groups (count, first and last seen) with filters; a group's incidents with the raw
 // backend error; resolve and reopen.
-import { api, qs } from "/console/static/api.js";
-import { badge, busy, clear, clipText, fail, field, fmtDateTime, h, messageArea, table } from "/console/static/ui.js";
+import { api, qs } from "./api.js";
+import { badge, busy, clear, clipText, fail, field, fmtDateTime, h, messageArea, table } from "./ui.js";
 
 const AREA = "admin.incidents";
 

@@ -1,7 +1,7 @@
 // Admin > Insights > Jobs: tabs for queued, running/stuck, failed and cancelled jobs; retry, cancel,
 // bulk retry with a preview; refreshes itself every few seconds while the tab is visible.
-import { api, qs } from "/console/static/api.js";
-import { badge, busy, clear, clipText, confirmDialog, fail, field, fmtDateTime, h, messageArea, plural, table } from "/console/static/ui.js";
+import { api, qs } from "./api.js";
+import { badge, busy, clear, clipText, confirmDialog, fail, field, fmtDateTime, h, messageArea, plural, table } from "./ui.js";
 
 const AREA = "admin.insights.jobs";
 const REFRESH_MS = 5000;

@@ -2,8 +2,8 @@
 // action, shown only when the data says the video is optimisable (original only, no job queued or
 // running), hidden as soon as it is clicked, restored with the API's reason if the API refuses,
 // and never dispatched twice (one request in flight per video, whatever the clicks).
-import { ApiError, api, qs, reason } from "/console/static/api.js";
-import { badge, clear, clipText, fail, field, fmtBytes, fmtDateTime, h, icon, loadAll, messageArea } from "/console/static/ui.js";
+import { ApiError, api, qs, reason } from "./api.js";
+import { badge, clear, clipText, fail, field, fmtBytes, fmtDateTime, h, icon, loadAll, messageArea } from "./ui.js";
 
 const AREA = "admin.insights.media";
 const ACTIVE = new Set(["queued", "running"]);

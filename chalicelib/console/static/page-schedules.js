@@ -1,7 +1,7 @@
 // Admin > Academic > Schedules: list and filter, create, record attendance, delete with an impact preview.
-import { ApiError, api, qs } from "/console/static/api.js";
-import { watchJob } from "/console/static/jobwatch.js";
-import { badge, browserZone, busy, clear, confirmDialog, fail, field, fmtDate, fmtDateTime, h, loadAll, localInputToIso, messageArea, plural, table, todayIso } from "/console/static/ui.js";
+import { ApiError, api, qs } from "./api.js";
+import { watchJob } from "./jobwatch.js";
+import { badge, browserZone, busy, clear, confirmDialog, fail, field, fmtDate, fmtDateTime, h, loadAll, localInputToIso, messageArea, plural, table, todayIso } from "./ui.js";
 
 const AREA = "admin.academic.schedules";
 

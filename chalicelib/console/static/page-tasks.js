@@ -1,7 +1,7 @@
 // Admin > Academic > Tasks: create (one-off or daily), see a task's instances by date, mark them done,
 // end a recurrence, and clean up future instances with the prune preview and apply.
-import { api } from "/console/static/api.js";
-import { badge, browserZone, busy, clear, confirmDialog, fail, field, fmtDate, fmtDateTime, h, loadAll, messageArea, plural, table, todayIso } from "/console/static/ui.js";
+import { api } from "./api.js";
+import { badge, browserZone, busy, clear, confirmDialog, fail, field, fmtDate, fmtDateTime, h, loadAll, messageArea, plural, table, todayIso } from "./ui.js";
 
 const AREA = "admin.academic.tasks";
 

@@ -1,8 +1,8 @@
 // Customers > Homework and video upload: pick a file, send it straight to storage with the presigned POST
 // (with a progress bar), then confirm. Every failure is shown in plain words and reported to the
 // Incident Hub with the backend's own error body.
-import { ApiError, api, plainWords, report } from "/console/static/api.js";
-import { badge, busy, clear, field, fmtBytes, fmtDateTime, h, loadAll, messageArea, table } from "/console/static/ui.js";
+import { ApiError, api, plainWords, report } from "./api.js";
+import { badge, busy, clear, field, fmtBytes, fmtDateTime, h, loadAll, messageArea, table } from "./ui.js";
 
 const KINDS = {
   homework: {

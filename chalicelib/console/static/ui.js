@@ -1,5 +1,5 @@
 // Small DOM helpers shared by every page: elements, tables that become cards on phones, messages, dialogs.
-import { ApiError, plainWords, report } from "/console/static/api.js";
+import { ApiError, apiPath, plainWords, report } from "./api.js";
 
 /** h("button", {class: "btn", onclick}, "Save") — attributes, properties (on*), children (strings are text). */
 export function h(tag, attrs = {}, ...children) {
@@ -183,7 +183,7 @@ export function fail(messages, err, { action, area, entities, context }) {
   const text = plainWords(err, action);
   let extra = null;
   if (err instanceof ApiError && err.status === 401) {
-    extra = h("p", {}, h("a", { href: `/console?next=${encodeURIComponent(location.pathname + location.search)}` }, "Sign in again"));
+    extra = h("p", {}, h("a", { href: `${apiPath("/console")}?next=${encodeURIComponent(location.pathname + location.search)}` }, "Sign in again"));
   }
   if (messages) messages.set("error", text, extra);
   report(err, { area, message: text, entities, context });
