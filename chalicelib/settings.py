@@ -54,6 +54,7 @@ class Settings:
     jwt_issuer: str = "academy-dev"
     jwt_audience: str = "academy-ops"
     cognito_jwks_url: str = ""
+    cognito_client_id: str = ""  # the console's app client (default: the JWT audience, which is that client)
     # Limits
     default_max_body: int = 64 * KB
     homework_max_bytes: int = 25 * MB
@@ -102,6 +103,7 @@ def get_settings() -> Settings:
         jwt_issuer=env.get("ACADEMY_JWT_ISSUER", "academy-dev"),
         jwt_audience=env.get("ACADEMY_JWT_AUDIENCE", "academy-ops"),
         cognito_jwks_url=env.get("ACADEMY_COGNITO_JWKS_URL", ""),
+        cognito_client_id=env.get("ACADEMY_COGNITO_CLIENT_ID", ""),
         default_max_body=_int("ACADEMY_MAX_BODY", 64 * KB),
         homework_max_bytes=_int("ACADEMY_HOMEWORK_MAX_BYTES", 25 * MB),
         video_max_bytes=_int("ACADEMY_VIDEO_MAX_BYTES", 2 * GB),

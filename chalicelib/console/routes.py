@@ -28,7 +28,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from chalice import Blueprint, Response
@@ -242,6 +242,22 @@ def console_static(req: Req, name: str) -> Response:
     if req.headers.get("if-none-match") == file.etag:
         return Response(body="", status_code=304, headers=headers)
     return Response(body=file.body, status_code=200, headers=headers)
+
+
+@route(bp, "/console/config", "GET", auth="public", response=S.ConsoleConfigOut, tag="console")
+def console_config(req: Req) -> dict[str, Any]:
+    """How the console signs people in here: dev (one click, local only) or the user pool (email and password)."""
+    settings = get_settings()
+    out: dict[str, Any] = {"auth": "none", "stage": settings.stage, "region": settings.region}
+    if settings.dev_auth:
+        out["auth"] = "dev"
+    elif settings.auth_mode == "cognito":
+        out.update(
+            auth="cognito",
+            client_id=settings.cognito_client_id or settings.jwt_audience,
+            cognito_endpoint=cognito_endpoint(),
+        )
+    return out
 
 
 if dev_sign_in_enabled():

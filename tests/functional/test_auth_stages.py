@@ -244,3 +244,43 @@ print(json.dumps({"status": r.status_code, "code": json.loads(r.body)["error"]["
     facts = json.loads(r.stdout.strip().splitlines()[-1])
     assert facts["status"] == 401 and facts["code"] == "auth_not_configured"
     assert facts["routed"] is False and facts["sign_in"] in (403, 404)
+
+
+_CONFIG_CODE = """
+import json
+from chalice.test import Client
+from app import app
+with Client(app) as c:
+    r = c.http.get("/console/config")
+    page = c.http.get("/console")
+print(json.dumps({"status": r.status_code, "body": json.loads(r.body), "cache": r.headers.get("Cache-Control"),
+                  "csp": page.headers.get("Content-Security-Policy")}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        (
+            {"ACADEMY_AUTH_MODE": "cognito", "ACADEMY_COGNITO_CLIENT_ID": "client-1", "AWS_DEFAULT_REGION": "eu-west-2"},
+            {"auth": "cognito", "client_id": "client-1", "cognito_endpoint": "https://cognito-idp.eu-west-2.amazonaws.com/"},
+        ),
+        (
+            {"ACADEMY_AUTH_MODE": "cognito", "ACADEMY_JWT_AUDIENCE": "aud-client", "AWS_ENDPOINT_URL": "http://127.0.0.1:4566"},
+            {"auth": "cognito", "client_id": "aud-client", "cognito_endpoint": "http://127.0.0.1:4566/"},
+        ),
+        ({"ACADEMY_AUTH_MODE": "dev"}, {"auth": "dev", "client_id": None, "cognito_endpoint": None}),
+        ({}, {"auth": "none", "client_id": None, "cognito_endpoint": None}),
+    ],
+)
+def test_the_console_config_names_how_to_sign_in(env, expected):
+    r = _run_app(env, _CONFIG_CODE)
+    assert r.returncode == 0, r.stderr[-3000:]
+    facts = json.loads(r.stdout.strip().splitlines()[-1])
+    assert facts["status"] == 200 and facts["cache"] == "no-store"
+    body = facts["body"]
+    assert {k: body.get(k) for k in expected} == expected
+    connect = next(d for d in facts["csp"].split("; ") if d.startswith("connect-src")).split()
+    if body.get("cognito_endpoint"):
+        assert body["cognito_endpoint"].rstrip("/") in connect  # the page may reach its user pool, and only it
+    assert not any("cognito-idp" in c for c in connect) or body["auth"] == "cognito"
