@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -195,3 +196,27 @@ def test_a_silent_refresh_across_a_token_expiry(page: Any, cognito: CognitoStack
     expect(page.get_by_role("heading", name="Jobs", level=1)).to_be_visible()
     expect(page.locator("#topbar").get_by_text("Signed in as admin office@example.com")).to_be_visible()
     assert page.get_by_label("Email").count() == 0
+
+
+def test_a_401_token_expired_renews_and_retries_once(new_page: Any, cognito: CognitoStack, page_errors: Any) -> None:
+    """A tab whose clock runs a minute behind (or that slept through its timer) still believes its token
+    is fresh after the API has expired it: the refused call renews the token and is sent again."""
+    page_errors.allow("status of 401")  # the refused first attempt: a failed request Chromium logs
+    page = new_page()
+    page.add_init_script("(() => { const real = Date.now; Date.now = () => real() - 60000; })()")
+    cognito.user("late@example.com", "admin")
+    _sign_in(page, cognito, "late@example.com", PASSWORD, at="/console/admin/schedules")
+    expect(page.locator("#topbar").get_by_text("Signed in as admin late@example.com")).to_be_visible()
+    first = _token(page)
+    time.sleep(TTL + 2)
+    assert _token(page) == first  # the skewed clock has not renewed it
+    assert cognito.get("/admin/students", first).json()["error"]["code"] == "token_expired"
+
+    page.get_by_role("link", name="Jobs").click()
+    page.wait_for_url(f"{cognito.url}/console/admin/jobs")
+    expect(page.get_by_role("heading", name="Jobs", level=1)).to_be_visible()
+    page.wait_for_function("(first) => sessionStorage.getItem('academy.console.token') !== first", arg=first)
+    second = _token(page)
+    expect(page.locator('[data-count="queued"]').first).to_have_text(re.compile(r"\d"))  # the retried calls answered
+    assert second != first and cognito.get("/admin/students", second).status_code == 200
+    assert page.get_by_role("alert").filter(has_text="Could not").count() == 0
