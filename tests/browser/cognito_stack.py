@@ -94,11 +94,12 @@ def main(argv: list[str]) -> None:
     serialise_dynamodb()
     _short_tokens(args.id_token_ttl)
     _revoke_token()
+    os.environ["MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP"] = "true"  # TOTP codes are checked for real
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     host, moto_port = moto.get_host_and_port()
     endpoint = f"http://{host}:{moto_port}"
-    for key in [k for k in os.environ if k.startswith(("ACADEMY_", "AWS_"))]:
+    for key in [k for k in os.environ if k.startswith(("ACADEMY_", "AWS_"))]:  # (moto's own settings stay)
         os.environ.pop(key)
     os.environ.update(
         {

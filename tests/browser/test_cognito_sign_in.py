@@ -220,3 +220,54 @@ def test_a_401_token_expired_renews_and_retries_once(new_page: Any, cognito: Cog
     expect(page.locator('[data-count="queued"]').first).to_have_text(re.compile(r"\d"))  # the retried calls answered
     assert second != first and cognito.get("/admin/students", second).status_code == 200
     assert page.get_by_role("alert").filter(has_text="Could not").count() == 0
+
+
+def _totp(secret: str) -> str:
+    """The current RFC 6238 code for a Cognito TOTP key (base32, SHA-1, 6 digits, 30 s)."""
+    import base64
+
+    from cryptography.hazmat.primitives.hashes import SHA1
+    from cryptography.hazmat.primitives.twofactor.totp import TOTP
+
+    if time.time() % 30 > 26:  # never straddle a step between computing and checking
+        time.sleep(30 - time.time() % 30 + 0.5)
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8), casefold=True)
+    return TOTP(key, 6, SHA1(), 30, enforce_key_length=False).generate(time.time()).decode()
+
+
+def test_two_step_sign_in_when_the_pool_requires_mfa(page: Any, cognito: CognitoStack, page_errors: Any) -> None:
+    """MfaConfiguration ON (a stack parameter): the first sign-in sets up TOTP, later ones ask for a code."""
+    page_errors.allow("status of 400")  # the wrong code below
+    cognito.user("careful@example.com", "admin", permanent=False)  # invited: new password, then MFA setup
+    idp = cognito.idp()
+    idp.set_user_pool_mfa_config(
+        UserPoolId=cognito.user_pool_id, SoftwareTokenMfaConfiguration={"Enabled": True}, MfaConfiguration="ON"
+    )
+    try:
+        _sign_in(page, cognito, "careful@example.com", TEMP)
+        page.get_by_label("New password", exact=True).fill(PASSWORD)
+        page.get_by_label("New password again").fill(PASSWORD)
+        page.get_by_role("button", name="Set password and sign in").click()
+        expect(page.get_by_role("heading", name="Set up two-step sign-in")).to_be_visible()
+        secret = page.locator("#mfa-secret").inner_text().strip()
+        assert re.fullmatch(r"[A-Za-z2-7]+", secret)  # base32 (moto hands every user one fixed key)
+        page.get_by_label("Code from the app").fill("12")
+        page.get_by_role("button", name="Verify and sign in").click()
+        expect(page.get_by_role("alert")).to_contain_text("Enter the 6 digits")
+        page.get_by_label("Code from the app").fill(_totp(secret))
+        page.get_by_role("button", name="Verify and sign in").click()
+        expect(page.locator("#topbar").get_by_text("Signed in as admin careful@example.com")).to_be_visible()
+        assert cognito.get("/admin/students", _token(page)).status_code == 200
+
+        page.get_by_role("button", name="Sign out").click()
+        page.wait_for_url(f"{cognito.url}/console")
+        _sign_in(page, cognito, "careful@example.com", PASSWORD)
+        expect(page.get_by_role("heading", name="Two-step sign-in")).to_be_visible()
+        page.get_by_label("Code from the app").fill("000000")
+        page.get_by_role("button", name="Sign in", exact=True).click()
+        expect(page.get_by_role("alert")).to_contain_text("That code is not right.")
+        page.get_by_label("Code from the app").fill(_totp(secret))
+        page.get_by_role("button", name="Sign in", exact=True).click()
+        expect(page.locator("#topbar").get_by_text("Signed in as admin careful@example.com")).to_be_visible()
+    finally:
+        idp.set_user_pool_mfa_config(UserPoolId=cognito.user_pool_id, MfaConfiguration="OFF")

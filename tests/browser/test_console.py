@@ -394,6 +394,7 @@ def test_tasks_create_mark_done_and_prune_future_instances(page: Any, stack: Sta
     )
     assert seeded.returncode == 0, seeded.stderr[-2000:]
     page.reload()
+    expect(page.locator("tr", has_text=title)).to_be_visible()  # the list (task titles) is loaded, not racing the check
     page.get_by_text("Clean up future instances").click()
     page.get_by_role("button", name="Check for future instances").click()
     found = page.locator(".alert-warn", has_text="found")

@@ -28,6 +28,7 @@ export function setToken(token) {
 }
 
 export function clearToken() {
+  signOuts += 1; // a refresh or call still in flight must not act for the session that just ended
   sessionStorage.removeItem(TOKEN_KEY);
   sessionStorage.removeItem(REFRESH_KEY);
   clearTimeout(refreshTimer);
@@ -57,6 +58,7 @@ export function consoleConfig() {
 
 let refreshTimer = 0;
 let refreshing = null;
+let signOuts = 0;
 
 /** Keep a signed-in Cognito session: the ID token, the refresh token, and a timer to renew before expiry. */
 export function setSession({ idToken, refreshToken }) {
@@ -85,18 +87,22 @@ function scheduleRefresh() {
  * Renew the ID token when it expires within `minValidityMs` (or at once with `force`), through the
  * refresh token. Silent: a refusal (revoked, user disabled) signs the tab out; the next call says so.
  */
-export async function ensureFresh(minValidityMs = 30_000, { force = false } = {}) {
+export async function ensureFresh(minValidityMs = null, { force = false } = {}) {
   const refreshToken = getRefreshToken();
   if (!refreshToken) return false;
   const t = tokenTimes();
-  if (!force && t && t.exp - Date.now() > minValidityMs) return false;
+  const wanted = minValidityMs ?? Math.min(30_000, t ? t.margin : 30_000);
+  if (!force && t && t.exp - Date.now() > wanted) return false;
   if (!refreshing) {
+    const session = signOuts;
     refreshing = (async () => {
       const config = await consoleConfig();
       if (config.auth !== "cognito") return false;
       const { refresh, CognitoError } = await import("./cognito.js");
       try {
-        setSession(await refresh(config, refreshToken));
+        const renewed = await refresh(config, refreshToken);
+        if (session !== signOuts) return false; // signed out meanwhile: never bring the session back
+        setSession(renewed);
         return true;
       } catch (err) {
         if (err instanceof CognitoError && err.status >= 400 && err.status < 500) clearToken(); // refused: sign in again
@@ -160,7 +166,9 @@ function parseBody(text) {
  * On Cognito stages the ID token is renewed first when it is about to expire, and once more after a
  * 401 token_expired (a laptop that slept through the timer). */
 export async function api(method, path, body, { signal } = {}) {
+  const session = signOuts;
   await ensureFresh();
+  if (session !== signOuts) throw new DOMException("Signed out while the call waited for a token.", "AbortError");
   try {
     return await call(method, path, body, signal);
   } catch (err) {

@@ -151,8 +151,7 @@ function renderPasswordSignIn(config, note) {
       const cognito = await import("./cognito.js");
       try {
         const out = await cognito.signIn(config, address, password.input.value);
-        if (out.challenge) renderNewPassword(config, holder, messages, out);
-        else await acceptToken(out.session.idToken, messages, out.session);
+        await nextStep(config, holder, messages, out);
       } catch (err) {
         const text = cognito.cognitoReason(err);
         messages.set("error", text);
@@ -189,8 +188,7 @@ function renderNewPassword(config, holder, messages, challenge) {
       const cognito = await import("./cognito.js");
       try {
         const out = await cognito.completeNewPassword(config, challenge.email, fresh.input.value, challenge.challengeSession);
-        if (out.session) await acceptToken(out.session.idToken, messages, out.session);
-        else messages.set("error", "The sign-in asked for another step. Reload the page and sign in again.");
+        await nextStep(config, holder, messages, out);
       } catch (err) {
         const text = cognito.cognitoReason(err);
         messages.set("error", /NotAuthorized/.test(err && err.type) ? "The sign-in took too long. Reload the page and sign in again." : text);
@@ -201,6 +199,75 @@ function renderNewPassword(config, holder, messages, challenge) {
   messages.set("info", "Choose a new password to finish signing in.");
   clear(holder, h("h1", {}, "Sign in"), messages.el, form);
   fresh.input.focus();
+}
+
+/** Signed in, or the next challenge's form (a new password, then MFA setup or an MFA code). */
+async function nextStep(config, holder, messages, out) {
+  if (out.session) return acceptToken(out.session.idToken, messages, out.session);
+  if (out.challenge === "NEW_PASSWORD_REQUIRED") return renderNewPassword(config, holder, messages, out);
+  if (out.challenge === "SOFTWARE_TOKEN_MFA") return renderMfaCode(config, holder, messages, out, false);
+  if (out.challenge === "MFA_SETUP") return renderMfaCode(config, holder, messages, out, true);
+  messages.set("error", "The sign-in asked for a step this console does not offer. Ask the academy's office.");
+}
+
+/** A 6-digit authenticator code: to sign in, or (setup) to prove the new secret was added. */
+async function renderMfaCode(config, holder, messages, challenge, setup) {
+  const cognito = await import("./cognito.js");
+  let challengeSession = challenge.challengeSession;
+  const intro = [];
+  if (setup) {
+    let secret;
+    try {
+      ({ secret, challengeSession } = await cognito.startMfaSetup(config, challengeSession));
+    } catch (err) {
+      messages.set("error", cognito.cognitoReason(err));
+      report(err, { area: "console.sign_in.mfa_setup", message: String((err && err.message) || err) });
+      return;
+    }
+    const label = encodeURIComponent(`Academy Ops:${challenge.email}`);
+    intro.push(
+      h("p", {}, "This account needs a second step at sign-in. In your authenticator app, add an account with this key (time-based):"),
+      h("p", {}, h("code", { id: "mfa-secret", class: "secret" }, secret)),
+      h("p", { class: "muted small" }, "Or open this link on the phone with the app: ", h("code", { class: "secret" }, `otpauth://totp/${label}?secret=${secret}&issuer=Academy%20Ops`)),
+    );
+  } else {
+    intro.push(h("p", {}, "Enter the 6-digit code from your authenticator app."));
+  }
+  const code = h("input", { id: "mfa-code", name: "mfa-code", inputmode: "numeric", autocomplete: "one-time-code", pattern: "[0-9]{6}", maxlength: "6", required: true });
+  const form = h(
+    "form",
+    { class: "card stack", novalidate: true, id: "mfa-form" },
+    h("h2", {}, setup ? "Set up two-step sign-in" : "Two-step sign-in"),
+    ...intro,
+    h("div", {}, h("label", { for: "mfa-code", class: "field" }, h("span", {}, "Code from the app")), code),
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "btn" }, setup ? "Verify and sign in" : "Sign in")),
+  );
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const value = code.value.replace(/\s+/g, "");
+    if (!/^\d{6}$/.test(value)) {
+      messages.set("error", "Enter the 6 digits the app shows.");
+      code.focus();
+      return;
+    }
+    await busy(form.querySelector("button[type=submit]"), "Checking…", async () => {
+      try {
+        const out = setup
+          ? await cognito.finishMfaSetup(config, challenge.email, value, challengeSession)
+          : await cognito.answerMfa(config, challenge.email, value, challengeSession);
+        await nextStep(config, holder, messages, out);
+      } catch (err) {
+        const text = /NotAuthorized/.test(err && err.type) ? "The sign-in took too long. Reload the page and sign in again." : cognito.cognitoReason(err);
+        messages.set("error", text);
+        if (!(err instanceof cognito.CognitoError) || !/CodeMismatch|NotAuthorized|ExpiredCode|EnableSoftwareToken/.test(err.type)) {
+          report(err, { area: "console.sign_in.mfa", message: text });
+        }
+      }
+    });
+  });
+  messages.clear();
+  clear(holder, h("h1", {}, "Sign in"), messages.el, form);
+  code.focus();
 }
 
 function renderSignIn(note, config) {
@@ -232,6 +299,7 @@ function renderSignIn(note, config) {
   });
   const parts = [h("h1", {}, "Sign in"), messages.el];
   if (note) parts.push(h("p", { class: "alert alert-info" }, note));
+  if (config && config.auth === "none") parts.push(h("p", { class: "alert alert-warn" }, "Sign-in is not configured on this stage: the server accepts no token. Ask the academy's office."));
   parts.push(form);
   if (body.dataset.devSignIn === "true") {
     const devButton = (role, label) => {

@@ -62,10 +62,42 @@ export async function signIn(config, email, password) {
   return afterAuth(out, email);
 }
 
+const CHALLENGES = ["NEW_PASSWORD_REQUIRED", "SOFTWARE_TOKEN_MFA", "MFA_SETUP"];
+
 function afterAuth(out, email) {
   if (out.AuthenticationResult) return { session: session(out.AuthenticationResult) };
-  if (out.ChallengeName === "NEW_PASSWORD_REQUIRED") return { challenge: out.ChallengeName, challengeSession: out.Session, email };
+  if (CHALLENGES.includes(out.ChallengeName)) return { challenge: out.ChallengeName, challengeSession: out.Session, email };
   throw new CognitoError(out.ChallengeName || "UnsupportedChallenge", `This sign-in needs a step the console does not offer (${out.ChallengeName}).`);
+}
+
+/** TOTP sign-in: the 6-digit code from the user's authenticator app. */
+export async function answerMfa(config, email, code, challengeSession) {
+  const out = await call(config, "RespondToAuthChallenge", {
+    ChallengeName: "SOFTWARE_TOKEN_MFA",
+    ClientId: config.client_id,
+    Session: challengeSession,
+    ChallengeResponses: { USERNAME: email, SOFTWARE_TOKEN_MFA_CODE: code },
+  });
+  return afterAuth(out, email);
+}
+
+/** MFA required but not set up yet: a new TOTP secret for this user ({secret, challengeSession}). */
+export async function startMfaSetup(config, challengeSession) {
+  const out = await call(config, "AssociateSoftwareToken", { Session: challengeSession });
+  return { secret: out.SecretCode, challengeSession: out.Session || challengeSession };
+}
+
+/** The first code from the authenticator proves the setup; then the sign-in completes. */
+export async function finishMfaSetup(config, email, code, challengeSession) {
+  const verified = await call(config, "VerifySoftwareToken", { Session: challengeSession, UserCode: code, FriendlyDeviceName: "Academy Ops" });
+  if (verified.Status !== "SUCCESS") throw new CognitoError("CodeMismatchException", "The code was not accepted.");
+  const out = await call(config, "RespondToAuthChallenge", {
+    ChallengeName: "MFA_SETUP",
+    ClientId: config.client_id,
+    Session: verified.Session,
+    ChallengeResponses: { USERNAME: email },
+  });
+  return afterAuth(out, email);
 }
 
 /** The first-login password change: the new password for the challenge session. */
@@ -109,6 +141,11 @@ export function cognitoReason(err) {
       return "The email or password is not right.";
     case "InvalidPasswordException":
       return `That password is not accepted: ${err.message.replace(/^Password does not conform to policy: /, "")}.`;
+    case "CodeMismatchException":
+    case "EnableSoftwareTokenMFAException":
+      return "That code is not right. Enter the current 6-digit code from your authenticator app.";
+    case "ExpiredCodeException":
+      return "That code has expired. Enter the current one.";
     case "PasswordResetRequiredException":
       return "A password reset is required for this account. Ask the academy's office.";
     case "TooManyRequestsException":
