@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from chalicelib.errors import Forbidden, Unauthorized
+from chalicelib.errors import ApiError, Forbidden, Unauthorized
 from chalicelib.observability import logger
 from chalicelib.settings import Settings, get_settings
 
@@ -51,6 +51,13 @@ class Principal:
 
 
 ANONYMOUS = Principal(role="anonymous", id=None)
+
+
+class AuthUnavailable(ApiError):
+    """The token could not be checked (the JWKS endpoint is down): 503, so clients retry, not sign out."""
+
+    status, code = 503, "auth_unavailable"
+
 
 _key_lock = threading.Lock()
 _jwks_client: jwt.PyJWKClient | None = None
@@ -129,6 +136,11 @@ def verify_token(token: str, settings: Settings | None = None) -> dict[str, Any]
         return claims
     except jwt.ExpiredSignatureError as exc:
         raise Unauthorized("The token has expired.", code="token_expired") from exc
+    except jwt.PyJWKClientConnectionError as exc:  # the pool's key set is unreachable: our outage, not a bad token
+        logger.error("the user pool's JWKS could not be fetched", exc_info=True)
+        raise AuthUnavailable(
+            "Sign-in cannot be checked right now; try again shortly.", code="auth_unavailable", headers={"Retry-After": "5"}
+        ) from exc
     except (jwt.PyJWTError, ValueError) as exc:
         raise Unauthorized(f"The token is not valid: {exc}", code="invalid_token") from exc
 

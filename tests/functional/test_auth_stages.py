@@ -284,3 +284,22 @@ def test_the_console_config_names_how_to_sign_in(env, expected):
     if body.get("cognito_endpoint"):
         assert body["cognito_endpoint"].rstrip("/") in connect  # the page may reach its user pool, and only it
     assert not any("cognito-idp" in c for c in connect) or body["auth"] == "cognito"
+
+
+def test_an_unreachable_key_set_is_a_503_not_a_sign_out(monkeypatch):
+    """The pool's JWKS endpoint down is our outage: 503 with Retry-After (the console retries), not 401."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once closed
+    settings = Settings(
+        stage="prod", auth_mode="cognito", jwt_issuer=ISS, jwt_audience=AUD, cognito_jwks_url=f"http://127.0.0.1:{port}/jwks.json"
+    )
+    monkeypatch.setattr(auth, "get_settings", lambda: settings)
+    monkeypatch.setattr(auth, "_jwks_client", None)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    token = jwt.encode(_claims(), key, algorithm="RS256", headers={"kid": "k1"})
+    with pytest.raises(auth.AuthUnavailable) as err:
+        auth.principal_from_header("Bearer " + token)
+    assert err.value.status == 503 and err.value.headers["Retry-After"] == "5"
