@@ -72,7 +72,7 @@ function tokenTimes(token = getToken()) {
   if (!c || !c.exp) return null;
   const exp = c.exp * 1000;
   const iat = c.iat ? c.iat * 1000 : exp - 3600_000;
-  return { exp, margin: Math.max(5_000, Math.min(300_000, (exp - iat) / 4)) };
+  return { exp, lifetime: exp - iat, margin: Math.max(5_000, Math.min(300_000, (exp - iat) / 4)) };
 }
 
 function scheduleRefresh() {
@@ -91,7 +91,7 @@ export async function ensureFresh(minValidityMs = null, { force = false } = {}) 
   const refreshToken = getRefreshToken();
   if (!refreshToken) return false;
   const t = tokenTimes();
-  const wanted = minValidityMs ?? Math.min(30_000, t ? t.margin : 30_000);
+  const wanted = minValidityMs ?? Math.min(30_000, t ? t.lifetime / 2 : 30_000); // time left for the call itself
   if (!force && t && t.exp - Date.now() > wanted) return false;
   if (!refreshing) {
     const session = signOuts;
