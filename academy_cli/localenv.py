@@ -102,6 +102,13 @@ def apply_env(env: dict[str, str]) -> None:
         sys.modules["chalicelib.aws"].reset()
 
 
+def use_dev_auth() -> None:
+    """This operator process mints development tokens for the local stack: ask for dev auth explicitly
+    (unless the environment already names a mode). The app never defaults to it, and refuses it on Lambda."""
+    if not os.environ.get("ACADEMY_AUTH_MODE"):
+        apply_env({"ACADEMY_AUTH_MODE": "dev"})
+
+
 def attach(port: int = DEFAULT_PORT) -> dict[str, Any]:
     """Point this process at the local stack on ``port`` (sets ``os.environ``); returns its state.
 

@@ -85,6 +85,10 @@ def child_env(workdir: Path, signing_key: str = DEFAULT_SIGNING_KEY) -> dict[str
             "ACADEMY_RUN_DIR": str(workdir / "run"),
             "ACADEMY_TMP_DIR": str(workdir),
             "ACADEMY_DEV_SIGNING_KEY": signing_key,
+            # a spawned stack serves a whole test session's (or a load run's) uploads as a few demo
+            # customers: lift the daily upload quotas there (tests/functional/test_upload_quotas.py tests them)
+            "ACADEMY_UPLOAD_QUOTA_COUNT": "1000000",
+            "ACADEMY_UPLOAD_QUOTA_BYTES": str(1 << 50),
             "POWERTOOLS_LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
         }

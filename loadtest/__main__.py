@@ -28,6 +28,9 @@ def _args(argv: list[str]) -> argparse.Namespace:
 
 def _minter() -> object:
     """``mint_dev_token`` under the current environment (import after ``ACADEMY_DEV_SIGNING_KEY`` is set)."""
+    from academy_cli.localenv import use_dev_auth
+
+    use_dev_auth()
     from chalicelib.auth import mint_dev_token
     from chalicelib.settings import get_settings
 
