@@ -50,6 +50,8 @@ def _merge(*parts: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
 
 
 _WORKER_LEDGER = {"jobs": ("GetItem", "UpdateItem")}
+# An unreadable message becomes one orphan job, its claim keyed by the body's hash (jobs/ledger.put_orphan).
+_ORPHANS = {"jobs": ("PutItem",), "job-dedupe": ("GetItem", "PutItem")}
 
 ACCESS: dict[str, Access] = {
     # HTTP API: every route. Dispatches jobs (sends to the work queues), reads queue depths, and on a
@@ -62,7 +64,7 @@ ACCESS: dict[str, Access] = {
                 "audit": ("PutItem",),
                 "homework": ("GetItem", "PutItem", "UpdateItem"),
                 "incident-groups": ("GetItem",),
-                "incident-limits": ("UpdateItem",),
+                "incident-limits": ("GetItem", "UpdateItem"),  # incident rate counters; upload quotas (media/quota.py)
                 "job-dedupe": ("GetItem", "PutItem"),
                 "jobs": ("BatchGetItem", "GetItem", "PutItem", "UpdateItem"),
                 "schedule-members": ("BatchWriteItem", "PutItem", "Query"),
@@ -106,8 +108,8 @@ ACCESS: dict[str, Access] = {
         tables=_merge(
             INCIDENT_WRITES,
             _WORKER_LEDGER,
+            _ORPHANS,
             {
-                "jobs": ("PutItem",),
                 "attendance": ("BatchWriteItem", "Query"),
                 "schedule-members": ("BatchWriteItem",),
                 "schedules": ("DeleteItem", "GetItem", "UpdateItem"),
@@ -118,7 +120,7 @@ ACCESS: dict[str, Access] = {
     ),
     # The video pipeline: reads the original, writes the 720p variant and the poster, records them.
     "RunMediaJobs": Access(
-        tables=_merge(INCIDENT_WRITES, _WORKER_LEDGER, {"videos": ("GetItem", "UpdateItem")}),
+        tables=_merge(INCIDENT_WRITES, _WORKER_LEDGER, _ORPHANS, {"videos": ("GetItem", "UpdateItem")}),
         queues={"media": ("ChangeMessageVisibility", "GetQueueUrl")},
         objects={
             "s3:GetObject": (f"{VIDEO_DIR}/original.*",),
@@ -129,8 +131,8 @@ ACCESS: dict[str, Access] = {
         consumes="media",
     ),
     # Dead-letter consumers: mark the job failed (or record an orphan letter).
-    "JobsDeadLetters": Access(tables=_merge(_WORKER_LEDGER, {"jobs": ("PutItem",)}), consumes="jobs-dlq"),
-    "MediaDeadLetters": Access(tables=_merge(_WORKER_LEDGER, {"jobs": ("PutItem",)}), consumes="media-dlq"),
+    "JobsDeadLetters": Access(tables=_merge(_WORKER_LEDGER, _ORPHANS), consumes="jobs-dlq"),
+    "MediaDeadLetters": Access(tables=_merge(_WORKER_LEDGER, _ORPHANS), consumes="media-dlq"),
     # Hourly: today's instance of every active daily task, under the instance-writer lease (a tasks row).
     "DailyTaskInstances": Access(
         tables={

@@ -36,7 +36,6 @@ from chalice import Blueprint, Response
 from chalicelib.api import Reply, Req, route, schemas
 from chalicelib.auth import mint_dev_token
 from chalicelib.errors import NotFound
-from chalicelib.observability import logger
 from chalicelib.settings import get_settings
 
 bp = Blueprint(__name__)
@@ -106,17 +105,9 @@ def _origin(url: str) -> str | None:
 
 @functools.cache
 def _bucket_origins(bucket: str, region: str, endpoint: str) -> tuple[str, ...]:
-    """Where this stack's presigned URLs point: asked of the app's own S3 client (a local computation),
-    so the policy names exactly the origin uploads and downloads use (the emulator's, locally)."""
+    """Where this stack's presigned URLs point: the emulator's endpoint locally (``AWS_ENDPOINT_URL``, path-style),
+    else the bucket's virtual-hosted S3 names (global and regional), which is what botocore signs for."""
     origins: list[str] = []
-    try:
-        from chalicelib import aws
-
-        url = aws.client("s3").generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "csp"}, ExpiresIn=60)
-        if origin := _origin(url):
-            origins.append(origin)
-    except Exception:  # noqa: BLE001 - no credentials yet: fall back to the bucket's AWS host names
-        logger.warning("could not derive the bucket's endpoint for the CSP", exc_info=True)
     if endpoint and (origin := _origin(endpoint)) and origin not in origins:
         origins.append(origin)
     if not endpoint:

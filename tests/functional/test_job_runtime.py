@@ -159,9 +159,10 @@ def test_cancelled_job_is_skipped_by_the_worker(runtime):
     assert runtime.depth(QUEUES["jobs"].name) == 0
 
 
-def test_unreadable_message_becomes_a_visible_failed_job(runtime):
-    boto3.client("sqs").send_message(QueueUrl=runtime.url(QUEUES["jobs"].name), MessageBody="{not json")
-    runtime.pump()
+@pytest.mark.parametrize("queue", ["jobs", "media"])
+def test_unreadable_message_becomes_a_visible_failed_job(runtime, queue):
+    boto3.client("sqs").send_message(QueueUrl=runtime.url(QUEUES[queue].name), MessageBody="{not json")
+    runtime.pump(queue, handler=QUEUES[queue].handler)
     failed, _ = ledger.list_jobs(10, None, state=states.FAILED)
     assert [j.type for j in failed] == ["unknown"]
     assert failed[0].payload == {"raw_body": "{not json"}
