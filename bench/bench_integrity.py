@@ -1,11 +1,13 @@
 """Integrity sweeps over 10,000 rows per check (all 8 checks): time per row, and DynamoDB items read per row checked.
 
 Runs in-process against moto (``mock_aws``). Each check's table (or prefix) is filled with 10,000
-healthy rows plus a few planted defects, then the check sweeps it whole (dry run, pages of 1,000).
-"Items read" is DynamoDB's own ``ScannedCount`` over every Scan/Query, plus the items of every
-BatchGetItem the check makes to cross-reference (schedules, rows of objects), observed through
-botocore's event hooks. Goal: each row read once (scanned items per row ≤ 1.0; cross-reference
-reads are listed beside it). S3 calls are counted too (HeadObject per variant, ListObjectsV2 pages).
+healthy rows plus 5 planted defects (each check must find exactly those 5), then the check sweeps it
+whole (dry run, pages of 1,000; stuck_jobs pages by 100), resumed from its cursor when a run stops
+at its page cap, as the scheduled sweep does. "Items read" is DynamoDB's own ``ScannedCount`` over
+every Scan/Query, plus the items of every BatchGetItem the check makes to cross-reference (schedules,
+videos, rows of objects), observed through botocore's event hooks. Goal: each row read once (scanned
+items per row ≤ 1.0; cross-reference reads are listed beside it). S3 calls are counted too
+(HeadObject per variant or homework, ListObjectsV2 / ListMultipartUploads pages).
 """
 
 from __future__ import annotations
