@@ -234,7 +234,7 @@ CHECKS = {
 READ = {"stuck_jobs": DEFECTS}
 NOTES = {
     "homework_objects": "one HeadObject per uploaded row (its object's size)",
-    "abandoned_uploads": "uploads listed (1 call per 1,000); one video row per upload for its age (moto says 2010)",
+    "abandoned_uploads": "one video row per upload, for its age (moto says 2010); moto ignores MaxUploads: 1 list in all",
     "orphan_jobs": "one video (or schedule) row per open job, batched, distinct per page",
     "stuck_jobs": "two state partitions, pages of 100 (the job listing's cap); a run stops at 100 pages, so the "
     "bench resumes from the cursor as the scheduled sweep does",
