@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
@@ -230,6 +231,17 @@ CHECKS = {
     "orphan_jobs": _fill_orphan_jobs,  # after video_variants: its videos are the jobs' entities
     "stuck_jobs": _fill_stuck_jobs,  # after orphan_jobs: its rows sit in partitions this check never reads
 }
+# The kinds the planted defects must be found as (count per kind).
+KINDS = {
+    "attendance_orphans": {"attendance_without_schedule": DEFECTS},
+    "future_instances": {"instance_after_local_today": DEFECTS},
+    "video_variants": {"original_object_missing": DEFECTS},
+    "orphan_objects": {"unreferenced_upload_object": DEFECTS},
+    "homework_objects": {"homework_object_missing": DEFECTS},
+    "abandoned_uploads": {"abandoned_multipart_upload": DEFECTS},
+    "orphan_jobs": {"job_entity_gone": DEFECTS},
+    "stuck_jobs": {"stuck_running_job": DEFECTS // 2 + 1, "stuck_queued_job": DEFECTS - DEFECTS // 2 - 1},
+}
 # What a check's report counts as read: its rows, but stuck_jobs counts only the stuck jobs it returns.
 READ = {"stuck_jobs": DEFECTS}
 NOTES = {
@@ -268,6 +280,7 @@ def run() -> list[dict]:
             took = time.perf_counter() - t
             assert read == READ.get(name, ROWS), (name, read)
             assert len(findings) == DEFECTS, (name, len(findings), [f.kind for f in findings])
+            assert dict(Counter(f.kind for f in findings)) == KINDS[name], (name, [f.kind for f in findings])
             if name in NOTES or runs > 1:
                 print(f"   {name}: {runs} run(s); {NOTES.get(name, '')}", flush=True)
             rows += [
