@@ -57,14 +57,15 @@ class Api:
             raise click.ClickException(f"No API answers at {self.url} ({exc.reason}); is the stack up (academy up)?") from exc
 
 
-def _token(explicit: str | None) -> str:
+def _token(explicit: str | None, url: str) -> str:
+    """``explicit``, else a token the stack serving ``url`` accepts (:mod:`academy_cli.stack_tokens`)."""
     if explicit:
         return explicit
-    from chalicelib.auth import mint_dev_token
+    from academy_cli.stack_tokens import StackTokens, TokenError
 
     try:
-        return mint_dev_token("admin", f"cli-{getpass.getuser()}", ttl_seconds=3600)
-    except RuntimeError as exc:
+        return StackTokens.for_url(url).mint("admin", f"cli-{getpass.getuser()}", ttl_seconds=3600)
+    except TokenError as exc:
         raise click.ClickException(f"{exc}; pass --token or set ACADEMY_TOKEN") from exc
 
 
@@ -85,7 +86,7 @@ def register(cli: click.Group) -> None:
     @click.pass_context
     def jobs(ctx: click.Context, url: str, token: str | None) -> None:
         """Background jobs: list, inspect, retry, cancel."""
-        ctx.obj = Api(url, _token(token))
+        ctx.obj = Api(url, _token(token, url))
 
     @jobs.command("list")
     @click.option("--state", type=click.Choice(STATES), help="Default (with no --type): failed, running and queued.")

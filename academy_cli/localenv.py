@@ -37,8 +37,9 @@ def run_dir() -> Path:
     return Path(os.environ.get("ACADEMY_RUN_DIR") or PROJECT_ROOT / ".academy" / "run")
 
 
-def state_path(port: int) -> Path:
-    return run_dir() / f"stack-{port}.json"
+def state_path(port: int, directory: Path | None = None) -> Path:
+    """The state file of the stack on ``port`` (in ``directory``, default :func:`run_dir`)."""
+    return (directory or run_dir()) / f"stack-{port}.json"
 
 
 def write_state(port: int, state: dict[str, Any]) -> Path:
@@ -72,9 +73,10 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def read_state(port: int = DEFAULT_PORT) -> dict[str, Any]:
-    """The running stack's state; raises :class:`StackNotRunning` if there is none (or it died)."""
-    path = state_path(port)
+def read_state(port: int = DEFAULT_PORT, directory: Path | None = None) -> dict[str, Any]:
+    """The running stack's state (its file in ``directory``, default :func:`run_dir`); raises
+    :class:`StackNotRunning` if there is none (or it died)."""
+    path = state_path(port, directory)
     try:
         state = json.loads(path.read_text())
     except FileNotFoundError:
@@ -100,6 +102,13 @@ def apply_env(env: dict[str, str]) -> None:
         sys.modules["chalicelib.settings"].get_settings.cache_clear()
     if "chalicelib.aws" in sys.modules:
         sys.modules["chalicelib.aws"].reset()
+
+
+def use_dev_auth() -> None:
+    """This operator process mints development tokens for the local stack: ask for dev auth explicitly
+    (unless the environment already names a mode). The app never defaults to it, and refuses it on Lambda."""
+    if not os.environ.get("ACADEMY_AUTH_MODE"):
+        apply_env({"ACADEMY_AUTH_MODE": "dev"})
 
 
 def attach(port: int = DEFAULT_PORT) -> dict[str, Any]:

@@ -15,12 +15,16 @@ COMMAND_MODULES = [
     "academy_cli.jobs_cmd",
     "academy_cli.tasks_cmd",
     "academy_cli.doctor_cmd",
+    "academy_cli.users_cmd",
 ]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Academy Ops: run, operate and package the academy's back office."""
+    from academy_cli.localenv import use_dev_auth
+
+    use_dev_auth()  # the operator's commands mint dev tokens for the local stack (the app never defaults to it)
 
 
 for _name in COMMAND_MODULES:

@@ -1,6 +1,7 @@
 """``academy seed``: a small demo academy, loaded into the running local stack through its HTTP API.
 
-Going through the API (with development tokens) means validation and the audit log are the real
+Going through the API (with the stack's own tokens: dev tokens for ``academy up``, pool ID tokens
+for a rehearsal; :mod:`academy_cli.stack_tokens`) means validation and the audit log are the real
 ones. Seeding is repeatable: each seeder skips what already exists. To seed another capability, add
 a function ``(api: SeedApi) -> str`` to ``SEEDERS`` (it returns a one-line summary).
 """
@@ -15,6 +16,7 @@ import click
 import requests
 
 from academy_cli.localenv import DEFAULT_PORT
+from academy_cli.stack_tokens import StackTokens, TokenError
 from academy_cli.up_cmd import DEV_ADMIN, DEV_CUSTOMER
 
 DEMO_STUDENTS: dict[str, list[tuple[str, str]]] = {
@@ -33,13 +35,12 @@ class SeedApi:
     """A thin HTTP client for seeders: admin calls by default, customer calls with ``as_customer``."""
 
     base_url: str
+    tokens: StackTokens = field(default_factory=StackTokens)  # the stack's (academy_cli.stack_tokens)
     session: requests.Session = field(default_factory=requests.Session)
     created: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # seeders share what they made
 
     def _token(self, role: str, sub: str) -> str:
-        from chalicelib.auth import mint_dev_token
-
-        return mint_dev_token(role, sub, ttl_seconds=600)
+        return self.tokens.mint(role, sub, ttl_seconds=600)
 
     def call(
         self,
@@ -102,10 +103,10 @@ def register(cli: click.Group) -> None:
             state = attach(port)
         except StackNotRunning as exc:
             raise click.ClickException(str(exc)) from None
-        api = SeedApi(state["api_url"])
+        api = SeedApi(state["api_url"], StackTokens(state))
         for seeder in SEEDERS:
             try:
                 click.echo(seeder(api))
-            except (SeedError, requests.RequestException) as exc:
+            except (SeedError, TokenError, requests.RequestException) as exc:
                 raise click.ClickException(f"{seeder.__name__}: {exc}") from None
         click.echo(f"demo customers: {', '.join(DEMO_STUDENTS)} (academy token --role customer --sub {DEV_CUSTOMER})")

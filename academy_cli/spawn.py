@@ -1,11 +1,12 @@
 """Run ``academy up`` as a child process on free loopback ports (API fuzzing, load runs).
 
 The child gets its own environment (stage dev, its own run directory, a known dev signing key), so
-the caller can mint tokens the stack accepts with :func:`chalicelib.auth.mint_dev_token` after
-setting the same ``ACADEMY_DEV_SIGNING_KEY``, or use the tokens the stack prints::
+the caller gets tokens the stack accepts from :meth:`SpawnedStack.mint` (a dev token, or a pool ID
+token when the stack is a rehearsal; :mod:`academy_cli.stack_tokens`), or uses the ones it printed::
 
     with spawn_stack(tmp_dir) as stack:
         requests.get(f"{stack.url}/admin/students", headers=stack.auth("admin"))
+        requests.get(f"{stack.url}/customer/students", headers=stack.auth("customer", "cust-9"))
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from academy_cli.stack_tokens import StackTokens
 
 HOST = "127.0.0.1"
 DEFAULT_SIGNING_KEY = "spawned-stack-signing-key-not-secret-0123456789"
@@ -46,6 +49,7 @@ class SpawnedStack:
     env: dict[str, str]
     lines: list[str] = field(default_factory=list)
     base_path: str = ""  # "/api" for a rehearsal reached the execute-api way (ACADEMY_REHEARSE_PACKAGE)
+    _tokens: StackTokens | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
@@ -60,8 +64,26 @@ class SpawnedStack:
         """The development token the stack printed for ``role`` (admin or customer)."""
         return self.banner(f"{role} token")
 
-    def auth(self, role: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token(role)}"}
+    @property
+    def rehearsal(self) -> bool:
+        """Whether this stack is a deploy rehearsal (``academy up --rehearse``)."""
+        return self.base_path != "" or "--rehearse" in self.proc.args  # type: ignore[operator]
+
+    @property
+    def tokens(self) -> StackTokens:
+        """This stack's token source (from its state file, once it is ready)."""
+        if self._tokens is None:
+            run_dir = Path(self.env["ACADEMY_RUN_DIR"])
+            self._tokens = StackTokens.for_port(self.port, run_dir=run_dir, signing_key=self.env["ACADEMY_DEV_SIGNING_KEY"])
+        return self._tokens
+
+    def mint(self, role: str, sub: str) -> str:
+        """A token this stack accepts for (role, sub): dev-signed, or a pool ID token for a rehearsal."""
+        return self.tokens.mint(role, sub)
+
+    def auth(self, role: str, sub: str | None = None) -> dict[str, str]:
+        """The ``Authorization`` header: the printed token for ``role``, or a minted one for ``sub``."""
+        return {"Authorization": f"Bearer {self.mint(role, sub) if sub else self.token(role)}"}
 
     def output(self, last: int = 60) -> str:
         return "\n".join(self.lines[-last:])
@@ -85,6 +107,10 @@ def child_env(workdir: Path, signing_key: str = DEFAULT_SIGNING_KEY) -> dict[str
             "ACADEMY_RUN_DIR": str(workdir / "run"),
             "ACADEMY_TMP_DIR": str(workdir),
             "ACADEMY_DEV_SIGNING_KEY": signing_key,
+            # a spawned stack serves a whole test session's (or a load run's) uploads as a few demo
+            # customers: lift the daily upload quotas there (tests/functional/test_upload_quotas.py tests them)
+            "ACADEMY_UPLOAD_QUOTA_COUNT": "1000000",
+            "ACADEMY_UPLOAD_QUOTA_BYTES": str(1 << 50),
             "POWERTOOLS_LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
         }

@@ -20,31 +20,11 @@ def register(cli: click.Group) -> None:
     @click.option("--port", type=int, default=None, help="The stack's port: a rehearsal there gets a Cognito ID token.")
     def token(role: str, sub: str, ttl: int, port: int | None) -> None:
         """Print a JWT for the local stack (dev-signed) or a rehearsal (Cognito ID token)."""
-        if port is not None:
-            from academy_cli.localenv import StackNotRunning, read_state
-
-            try:
-                state = read_state(port)
-            except StackNotRunning as exc:
-                raise click.ClickException(str(exc)) from exc
-            if state.get("mode") == "rehearse":
-                click.echo(_rehearsal_token(state, role, sub))
-                return
-        from chalicelib.auth import mint_dev_token
+        from academy_cli.localenv import StackNotRunning
+        from academy_cli.stack_tokens import StackTokens, TokenError
 
         try:
-            click.echo(mint_dev_token(role, sub, ttl_seconds=ttl))
-        except RuntimeError as exc:
+            tokens = StackTokens.for_port(port) if port is not None else StackTokens()
+            click.echo(tokens.mint(role, sub, ttl_seconds=ttl))
+        except (StackNotRunning, TokenError) as exc:
             raise click.ClickException(str(exc)) from exc
-
-
-def _rehearsal_token(state: dict, role: str, sub: str) -> str:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from academy_cli.rehearse.cognito import id_token
-    from chalicelib.settings import PROJECT_ROOT
-
-    try:
-        return id_token(state, role, sub, PROJECT_ROOT)
-    except (RuntimeError, ClientError, BotoCoreError) as exc:
-        raise click.ClickException(f"could not sign in through the rehearsal's user pool: {exc}") from exc

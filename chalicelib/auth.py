@@ -1,9 +1,16 @@
 """JWT verification and the caller's identity.
 
-Two modes, chosen per stage:
+Two modes, named explicitly by ``ACADEMY_AUTH_MODE`` (nothing defaults to either):
 - ``dev``: HS256 with a local signing key (from config, or generated once into an ignored file).
+  Only off Lambda: settings refuse it at start when ``AWS_LAMBDA_FUNCTION_NAME`` is set.
 - ``cognito``: RS256 only, keys from the user pool's JWKS (fetched once, cached by PyJWKClient),
-  issuer and audience checked. A dev-signed (HS256) token can never pass here.
+  issuer and audience checked, and only ID tokens (``token_use == "id"``; an access token carries
+  no ``aud`` and no groups-as-role contract). A dev-signed (HS256) or unsigned token never passes.
+- any other value, unset included: no token verifies (401 ``auth_not_configured``) — fail closed.
+
+A disabled user: Cognito refuses their sign-in and refresh at once; an ID token already issued
+stays valid until it expires (the app client's ID-token validity). The API does not call Cognito
+per request; ``academy users disable`` also signs the user out everywhere (revokes refresh tokens).
 """
 
 from __future__ import annotations
@@ -16,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from chalicelib.errors import Forbidden, Unauthorized
+from chalicelib.errors import ApiError, Forbidden, Unauthorized
+from chalicelib.observability import logger
 from chalicelib.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -44,13 +52,31 @@ class Principal:
 
 ANONYMOUS = Principal(role="anonymous", id=None)
 
+
+class AuthUnavailable(ApiError):
+    """The token could not be checked (the JWKS endpoint is down): 503, so clients retry, not sign out."""
+
+    status, code = 503, "auth_unavailable"
+
+
 _key_lock = threading.Lock()
 _jwks_client: jwt.PyJWKClient | None = None
+
+
+def _require_dev_auth(s: Settings) -> None:
+    if s.auth_mode != "dev":
+        raise RuntimeError(
+            f"dev tokens are for the local stack only (stage {s.stage!r} uses auth mode {s.auth_mode or 'unset'!r}; "
+            "set ACADEMY_AUTH_MODE=dev off Lambda to use them)"
+        )
+    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):  # settings refuse this at start; belt and braces
+        raise RuntimeError("dev tokens are refused on AWS Lambda")
 
 
 def dev_signing_key(settings: Settings | None = None) -> str:
     """The dev-stage HS256 key: configured, or generated on first use into an ignored file."""
     s = settings or get_settings()
+    _require_dev_auth(s)
     if s.dev_signing_key:
         return s.dev_signing_key
     path = Path(s.dev_key_file)
@@ -66,8 +92,7 @@ def dev_signing_key(settings: Settings | None = None) -> str:
 def mint_dev_token(role: str, sub: str, ttl_seconds: int = 8 * 3600, settings: Settings | None = None) -> str:
     """A development token for the local stage. Refuses on stages that verify against Cognito."""
     s = settings or get_settings()
-    if s.auth_mode != "dev":
-        raise RuntimeError(f"dev tokens are for the local stage only (stage {s.stage!r} uses {s.auth_mode})")
+    _require_dev_auth(s)
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}")
     import jwt
@@ -94,15 +119,28 @@ def verify_token(token: str, settings: Settings | None = None) -> dict[str, Any]
 
     s = settings or get_settings()
     opts = {"require": ["exp", "sub", "iss", "aud"]}
+    if s.auth_mode not in ("dev", "cognito"):
+        logger.error("no token can be verified: ACADEMY_AUTH_MODE is %r (expected 'cognito')", s.auth_mode)
+        raise Unauthorized("Token verification is not configured.", code="auth_not_configured")
     try:
         if s.auth_mode == "dev":
             return jwt.decode(
                 token, dev_signing_key(s), algorithms=["HS256"], audience=s.jwt_audience, issuer=s.jwt_issuer, options=opts
             )
+        if jwt.get_unverified_header(token).get("alg") != "RS256":
+            raise jwt.InvalidAlgorithmError("only RS256 tokens from the user pool are accepted")
         key = _jwks().get_signing_key_from_jwt(token).key
-        return jwt.decode(token, key, algorithms=["RS256"], audience=s.jwt_audience, issuer=s.jwt_issuer, options=opts)
+        claims = jwt.decode(token, key, algorithms=["RS256"], audience=s.jwt_audience, issuer=s.jwt_issuer, options=opts)
+        if claims.get("token_use") != "id":
+            raise jwt.InvalidTokenError(f"an ID token is required, not token_use={claims.get('token_use')!r}")
+        return claims
     except jwt.ExpiredSignatureError as exc:
         raise Unauthorized("The token has expired.", code="token_expired") from exc
+    except jwt.PyJWKClientConnectionError as exc:  # the pool's key set is unreachable: our outage, not a bad token
+        logger.error("the user pool's JWKS could not be fetched", exc_info=True)
+        raise AuthUnavailable(
+            "Sign-in cannot be checked right now; try again shortly.", code="auth_unavailable", headers={"Retry-After": "5"}
+        ) from exc
     except (jwt.PyJWTError, ValueError) as exc:
         raise Unauthorized(f"The token is not valid: {exc}", code="invalid_token") from exc
 

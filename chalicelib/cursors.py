@@ -58,7 +58,7 @@ def cursor_key() -> bytes:
         if len(configured) < MIN_KEY_CHARS:
             raise CursorKeyMissing(f"ACADEMY_CURSOR_KEY must be at least {MIN_KEY_CHARS} characters")
         return configured.encode()
-    if not get_settings().is_local:
+    if not get_settings().dev_auth:  # only the local stack and tests (dev auth, never on Lambda)
         raise CursorKeyMissing("ACADEMY_CURSOR_KEY is not set: a deployed stage needs its CursorKey parameter")
     path = Path(os.environ.get("ACADEMY_CURSOR_KEY_FILE", str(PROJECT_ROOT / ".academy" / "cursor-key")))
     with _lock:

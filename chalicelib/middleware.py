@@ -1,4 +1,5 @@
-"""HTTP middleware: correlation ids in and out, and Chalice's own errors in our envelope."""
+"""HTTP middleware: correlation ids in and out, Chalice's own errors in our envelope, and the headers
+every response carries (``nosniff``; ``no-store`` on JSON unless a route chose its own caching)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,24 @@ def correlation(event: Any, get_response: Any) -> Response:
     finally:
         logger.remove_keys(["path", "method"])
     response.headers["X-Request-Id"] = request_id
+    return protective_headers(response)
+
+
+def _header(headers: dict[str, str], name: str) -> str | None:
+    lowered = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == lowered), None)
+
+
+def protective_headers(response: Response) -> Response:
+    """``X-Content-Type-Options: nosniff`` on every response, and ``Cache-Control: no-store`` on every
+    JSON response that does not set its own: the API's JSON carries personal data (students, incidents,
+    audit) or presigned URLs, which no browser or shared cache may keep."""
+    headers = response.headers
+    if _header(headers, "X-Content-Type-Options") is None:
+        headers["X-Content-Type-Options"] = "nosniff"
+    content_type = (_header(headers, "Content-Type") or "").split(";")[0].strip().lower()
+    if content_type == "application/json" and _header(headers, "Cache-Control") is None:
+        headers["Cache-Control"] = "no-store"
     return response
 
 

@@ -52,6 +52,8 @@ def _merge(*parts: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
 
 
 _WORKER_LEDGER = {"jobs": ("GetItem", "UpdateItem")}
+# An unreadable message becomes one orphan job, its claim keyed by the body's hash (jobs/ledger.put_orphan).
+_ORPHANS = {"jobs": ("PutItem",), "job-dedupe": ("GetItem", "PutItem")}
 
 ACCESS: dict[str, Access] = {
     # HTTP API: every route. Dispatches jobs (sends to the work queues), reads queue depths, and on a
@@ -65,7 +67,7 @@ ACCESS: dict[str, Access] = {
                 "homework": ("BatchGetItem", "GetItem", "PutItem", "UpdateItem"),
                 "incident-groups": ("GetItem",),
                 "incidents": ("GetItem",),  # the repair button reads the finding's incident
-                "incident-limits": ("UpdateItem",),
+                "incident-limits": ("GetItem", "UpdateItem"),  # incident rate counters; upload quotas (media/quota.py)
                 "job-dedupe": ("GetItem", "PutItem"),
                 "jobs": ("BatchGetItem", "GetItem", "PutItem", "UpdateItem"),
                 "schedule-members": ("BatchWriteItem", "PutItem", "Query"),
@@ -119,8 +121,8 @@ ACCESS: dict[str, Access] = {
         tables=_merge(
             INCIDENT_WRITES,
             _WORKER_LEDGER,
+            _ORPHANS,
             {
-                "jobs": ("PutItem",),
                 "attendance": ("BatchWriteItem", "Query"),
                 "schedule-members": ("BatchWriteItem",),
                 "schedules": ("DeleteItem", "GetItem", "UpdateItem"),
@@ -131,7 +133,7 @@ ACCESS: dict[str, Access] = {
     ),
     # The video pipeline: reads the original, writes the 720p variant and the poster, records them.
     "RunMediaJobs": Access(
-        tables=_merge(INCIDENT_WRITES, _WORKER_LEDGER, {"videos": ("GetItem", "UpdateItem")}),
+        tables=_merge(INCIDENT_WRITES, _WORKER_LEDGER, _ORPHANS, {"videos": ("GetItem", "UpdateItem")}),
         queues={"media": ("ChangeMessageVisibility", "GetQueueUrl")},
         objects={
             "s3:GetObject": (f"{VIDEO_DIR}/original.*", f"{VIDEO_DIR}/original-parts.*"),  # single or resumable upload
@@ -142,8 +144,8 @@ ACCESS: dict[str, Access] = {
         consumes="media",
     ),
     # Dead-letter consumers: mark the job failed (or record an orphan letter).
-    "JobsDeadLetters": Access(tables=_merge(_WORKER_LEDGER, {"jobs": ("PutItem",)}), consumes="jobs-dlq"),
-    "MediaDeadLetters": Access(tables=_merge(_WORKER_LEDGER, {"jobs": ("PutItem",)}), consumes="media-dlq"),
+    "JobsDeadLetters": Access(tables=_merge(_WORKER_LEDGER, _ORPHANS), consumes="jobs-dlq"),
+    "MediaDeadLetters": Access(tables=_merge(_WORKER_LEDGER, _ORPHANS), consumes="media-dlq"),
     # Hourly: today's instance of every active daily task, under the instance-writer lease (a tasks row).
     "DailyTaskInstances": Access(
         tables={

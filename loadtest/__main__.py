@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -26,30 +25,24 @@ def _args(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _minter() -> object:
-    """``mint_dev_token`` under the current environment (import after ``ACADEMY_DEV_SIGNING_KEY`` is set)."""
-    from chalicelib.auth import mint_dev_token
-    from chalicelib.settings import get_settings
-
-    get_settings.cache_clear()
-    return mint_dev_token
-
-
 def main(argv: list[str]) -> int:
     args = _args(argv)
     stack = None
     url = args.url
     if url is None:
-        from academy_cli.spawn import DEFAULT_SIGNING_KEY, start_stack
+        from academy_cli.spawn import start_stack
 
-        os.environ["ACADEMY_DEV_SIGNING_KEY"] = DEFAULT_SIGNING_KEY  # the key the spawned stack verifies with
         workdir = Path(tempfile.mkdtemp(prefix="academy-load-"))
         print(f"starting academy up (ephemeral, {workdir}) …", flush=True)
         stack = start_stack(workdir)
         url = stack.url
+    from academy_cli.stack_tokens import StackTokens
+
+    # the stack's own tokens: dev-signed for academy up, pool ID tokens for a rehearsal
+    tokens = stack.tokens if stack is not None else StackTokens.for_url(url)
     try:
         cfg = Config(url=url, clients=args.clients, duration_s=args.duration, seed=args.seed)
-        report: Report = asyncio.run(run_load(cfg, _minter(), log=lambda line: print(line, flush=True)))  # type: ignore[arg-type]
+        report: Report = asyncio.run(run_load(cfg, tokens, log=lambda line: print(line, flush=True)))
     finally:
         if stack is not None:
             stack.stop()

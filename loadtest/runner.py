@@ -29,7 +29,21 @@ from urllib.parse import urlsplit
 
 import httpx
 
-FAKE_MP4 = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 512  # passes the upload's type sniff; ffmpeg fails it fast
+# ftyp + moov (a 1 s mvhd) + mdat: passes the upload's type sniff and box check; ffmpeg fails it fast
+FAKE_MP4 = (
+    b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00isommp42"
+    + (116).to_bytes(4, "big")
+    + b"moov"
+    + (108).to_bytes(4, "big")
+    + b"mvhd"
+    + bytes(12)
+    + (1000).to_bytes(4, "big")
+    + (1000).to_bytes(4, "big")
+    + bytes(80)
+    + (520).to_bytes(4, "big")
+    + b"mdat"
+    + bytes(512)
+)
 STATUSES = ("present", "absent", "late")
 LOOPBACK = ("127.", "localhost", "::1", "[::1]")
 Mint = Callable[[str, str], str]

@@ -85,3 +85,26 @@ def run_media_queue(max_batches: int = 5) -> list[dict[str, Any]]:
                 sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
         results.append(result)
     return results
+
+
+def mp4_box(name: bytes, payload: bytes = b"") -> bytes:
+    return (8 + len(payload)).to_bytes(4, "big") + name + payload
+
+
+def mvhd(duration_s: float, timescale: int = 1000, version: int = 0) -> bytes:
+    """A movie header box stating ``duration_s`` (the fields after duration are irrelevant here)."""
+    if version == 1:
+        body = b"\x01\x00\x00\x00" + bytes(16) + timescale.to_bytes(4, "big") + int(duration_s * timescale).to_bytes(8, "big")
+    else:
+        body = bytes(4) + bytes(8) + timescale.to_bytes(4, "big") + int(duration_s * timescale).to_bytes(4, "big")
+    return mp4_box(b"mvhd", body + bytes(80))
+
+
+def fake_mp4(duration_s: float = 1.0, media_bytes: int = 100) -> bytes:
+    """A well-formed MP4 box structure (ftyp, moov with mvhd, mdat) around no real media: it passes the
+    upload checks, and ffmpeg in the worker fails it."""
+    return (
+        mp4_box(b"ftyp", b"mp42" + bytes(4) + b"isommp42")
+        + mp4_box(b"moov", mvhd(duration_s))
+        + mp4_box(b"mdat", bytes(media_bytes))
+    )

@@ -34,6 +34,7 @@ import json
 import os
 import re
 import secrets
+import threading
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -248,12 +249,13 @@ def username_for(role: str, sub: str) -> str:
     return f"{role}.{safe}@rehearse.academy.invalid".lower()
 
 
-def password_file(project_root: Path) -> Path:
+def password_file(project_root: Path, run_dir: Path | None = None) -> Path:
     """Where rehearsal users' passwords are kept: beside the run directory (``ACADEMY_RUN_DIR``, as
     :func:`academy_cli.localenv.run_dir` reads it), so ``<project>/.academy/rehearse-passwords.json``
-    by default (ignored by git) and a test's own directory when it sets ``ACADEMY_RUN_DIR``."""
-    run_dir = os.environ.get("ACADEMY_RUN_DIR")
-    return (Path(run_dir).parent if run_dir else project_root / ".academy") / "rehearse-passwords.json"
+    by default (ignored by git) and a test's own directory when it sets ``ACADEMY_RUN_DIR`` (or passes
+    the stack's ``run_dir``: a client of a spawned stack shares the stack's file)."""
+    run_dir = run_dir or (Path(os.environ["ACADEMY_RUN_DIR"]) if os.environ.get("ACADEMY_RUN_DIR") else None)
+    return (run_dir.parent if run_dir else project_root / ".academy") / "rehearse-passwords.json"
 
 
 def _passwords(path: Path) -> dict[str, str]:
@@ -267,7 +269,7 @@ def _save_password(path: Path, key: str, password: str) -> None:
     data = _passwords(path)
     data[key] = password
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         json.dump(data, fh, indent=1)
@@ -327,8 +329,9 @@ def sign_in(idp: Any, client_id: str, username: str, password: str) -> dict[str,
     return dict(out["AuthenticationResult"])
 
 
-def id_token(state: dict[str, Any], role: str, sub: str, project_root: Path) -> str:
-    """An ID token for (role, sub) from the rehearsal stack's user pool (``academy token --port``)."""
+def id_token(state: dict[str, Any], role: str, sub: str, project_root: Path, run_dir: Path | None = None) -> str:
+    """An ID token for (role, sub) from the rehearsal stack's user pool (``academy token --port``,
+    through :mod:`academy_cli.stack_tokens`); ``run_dir`` as in :func:`password_file`."""
     import boto3
 
     outputs = state.get("outputs") or {}
@@ -343,5 +346,5 @@ def id_token(state: dict[str, Any], role: str, sub: str, project_root: Path) -> 
         aws_session_token=LOCAL_CREDENTIALS["AWS_SESSION_TOKEN"],
         region_name=state["region"],
     ).client("cognito-idp", endpoint_url=state["aws_endpoint"])
-    username, password = ensure_user(idp, pool_id, role, sub, password_file(project_root))
+    username, password = ensure_user(idp, pool_id, role, sub, password_file(project_root, run_dir))
     return str(sign_in(idp, client_id, username, password)["IdToken"])

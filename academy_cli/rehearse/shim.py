@@ -12,7 +12,14 @@ on the template. Each one names the gap it bridges:
    though the parts it reads are the same), and ``x-amazon-apigateway-binary-media-types`` is kept.
 2. ``TimeToLiveSpecification`` on a table: moto's CloudFormation leaves TTL disabled. Applied with
    ``UpdateTimeToLive`` after the stack is created (:func:`after_create`).
-3. ``AWS::Lambda::LayerVersion``: moto returns a meaningless value for its outputs/attributes; the
+3. Resources moto's CloudFormation does not create (a false ``Condition``, or a type it skips with a
+   warning such as ``AWS::CloudWatch::Alarm`` or ``AWS::S3::BucketPolicy``) stay in its resource map
+   as ``None``, and ``DescribeStackResource(s)`` then answers 500 for the whole stack. Patched: the
+   stack's resource list leaves them out (they do not exist, as on AWS for a false condition).
+4. ``Fn::GetAtt [LogGroup, Arn]``: AWS's CloudFormation returns ``arn:…:log-group:NAME:*`` (the
+   group's streams), moto the bare group ARN, so a role's grant on its own log group (``infra/iam.py``)
+   would not match its log streams. Patched: the attribute ends in ``:*`` as on AWS.
+5. ``AWS::Lambda::LayerVersion``: moto returns a meaningless value for its outputs/attributes; the
    rehearsal never reads them: a function's layers are found by ARN among the stack's resources and
    their content at the S3 location the template names.
 """
@@ -54,6 +61,22 @@ def install_emulator_shims() -> None:
         return api
 
     models.RestAPI.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)  # type: ignore[assignment]
+
+    from moto.cloudformation import models as cfn_models
+
+    cfn_models.Stack.stack_resources = property(  # type: ignore[assignment]
+        lambda self: [r for r in self.resource_map.values() if r is not None]
+    )
+
+    from moto.logs import models as logs_models
+
+    original_attr = logs_models.LogGroup.get_cfn_attribute
+
+    def log_group_attribute(self: Any, attribute_name: str) -> str:
+        value = original_attr(self, attribute_name)
+        return f"{value}:*" if attribute_name == "Arn" and not value.endswith(":*") else value
+
+    logs_models.LogGroup.get_cfn_attribute = log_group_attribute  # type: ignore[method-assign]
     _installed = True
 
 

@@ -28,7 +28,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from chalice import Blueprint, Response
@@ -103,15 +103,39 @@ def _origin(url: str) -> str | None:
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else None
 
 
+@functools.cache
+def _bucket_origins(bucket: str, region: str, endpoint: str) -> tuple[str, ...]:
+    """Where this stack's presigned URLs point: the emulator's endpoint locally (``AWS_ENDPOINT_URL``, path-style),
+    else the bucket's virtual-hosted S3 names (global and regional), which is what botocore signs for."""
+    origins: list[str] = []
+    if endpoint and (origin := _origin(endpoint)) and origin not in origins:
+        origins.append(origin)
+    if not endpoint:
+        for host in (f"https://{bucket}.s3.amazonaws.com", f"https://{bucket}.s3.{region}.amazonaws.com"):
+            if host not in origins:
+                origins.append(host)
+    return tuple(origins)
+
+
+def cognito_endpoint() -> str:
+    """The user pool's API (``InitiateAuth``), or the emulator's when ``AWS_ENDPOINT_URL`` is set."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER") or os.environ.get("AWS_ENDPOINT_URL", "")
+    if origin := _origin(endpoint):
+        return origin + "/"
+    return f"https://cognito-idp.{get_settings().region}.amazonaws.com/"
+
+
 def content_security_policy() -> str:
-    """Scripts and styles from this origin only; uploads, posters and variants also reach S3."""
-    storage = ["https://*.amazonaws.com"]
-    if endpoint := _origin(os.environ.get("AWS_ENDPOINT_URL", "")):
-        storage.append(endpoint)  # the local stack's emulated S3
-    s3 = " ".join(storage)
+    """Scripts and styles from this origin only; uploads, posters and variants reach this stack's bucket
+    only, and sign-in (Cognito stages) its user pool's endpoint only."""
+    settings = get_settings()
+    s3 = " ".join(_bucket_origins(settings.bucket_name, settings.region, os.environ.get("AWS_ENDPOINT_URL", "")))
+    connect = f"'self' {s3}"
+    if settings.auth_mode == "cognito":
+        connect += " " + cognito_endpoint().rstrip("/")
     return (
         "default-src 'self'; script-src 'self'; style-src 'self'; "
-        f"img-src 'self' data: {s3}; media-src 'self' {s3}; connect-src 'self' {s3}; "
+        f"img-src 'self' data: {s3}; media-src 'self' {s3}; connect-src {connect}; "
         "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     )
 
@@ -122,7 +146,7 @@ def _security_headers() -> dict[str, str]:
 
 def dev_sign_in_enabled() -> bool:
     """The one-click sign-in exists only where dev-signed tokens are what the API verifies."""
-    return get_settings().auth_mode == "dev"
+    return get_settings().dev_auth
 
 
 def mount_root(req: Req, depth: int) -> str:
@@ -209,6 +233,22 @@ def console_static(req: Req, name: str) -> Response:
     if req.headers.get("if-none-match") == file.etag:
         return Response(body="", status_code=304, headers=headers)
     return Response(body=file.body, status_code=200, headers=headers)
+
+
+@route(bp, "/console/config", "GET", auth="public", response=S.ConsoleConfigOut, tag="console")
+def console_config(req: Req) -> dict[str, Any]:
+    """How the console signs people in here: dev (one click, local only) or the user pool (email and password)."""
+    settings = get_settings()
+    out: dict[str, Any] = {"auth": "none", "stage": settings.stage, "region": settings.region}
+    if settings.dev_auth:
+        out["auth"] = "dev"
+    elif settings.auth_mode == "cognito":
+        out.update(
+            auth="cognito",
+            client_id=settings.cognito_client_id or settings.jwt_audience,
+            cognito_endpoint=cognito_endpoint(),
+        )
+    return out
 
 
 if dev_sign_in_enabled():

@@ -21,3 +21,13 @@ class DevSignInOut(Out):
     role: str
     sub: str
     expires_in: int
+
+
+class ConsoleConfigOut(Out):
+    """What the console needs to sign people in on this stage."""
+
+    auth: Literal["dev", "cognito", "none"] = Field(description="dev: one-click sign-in; cognito: email and password")
+    stage: str
+    region: str
+    client_id: str | None = Field(None, description="The user pool's app client for the console (cognito only).")
+    cognito_endpoint: str | None = Field(None, description="Where InitiateAuth is sent (cognito only).")

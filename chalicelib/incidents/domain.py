@@ -60,15 +60,36 @@ def _rx() -> SimpleNamespace:
     """The scrub patterns, compiled on first use: most Lambdas never scrub an incident (cold start)."""
     return SimpleNamespace(
         secret_key=re.compile(
-            r"passw(or)?d|pwd|secret|token|authori[sz]ation|cookie|api_?key|session|credential|private_?key", re.I
+            r"passw(or)?d|passcode|pwd|secret|token|authori[sz]ation|cookie|api_?key|session|credential|private_?key",
+            re.I,
         ),
+        # short secret names that are also pieces of ordinary words ("shipping", "footprint"): whole words only
+        secret_word=re.compile(r"pin|otp|totp|hotp|cvv|cvc", re.I),
+        key_words=re.compile(r"[A-Z]?+[a-z]++|[A-Z]++(?![a-z])|\d++"),
         # Every pattern is linear in the input (possessive quantifiers, boundary look-behinds): the
         # text comes from anyone who can reach POST /incidents.
         bearer=re.compile(r"(?<![A-Za-z0-9])(bearer|basic)\s++([A-Za-z0-9\-._~+/]{8,}+=*+)", re.I),
         jwt=re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}+\.[A-Za-z0-9_-]{4,}+\.[A-Za-z0-9_-]*+"),
-        kv_key=re.compile(r"""(?<![A-Za-z0-9_-])(?P<name>[A-Za-z0-9_-]{1,64}+)["']?+\s*+[:=]"""),
-        kv_value=re.compile(r"""\s*+(?P<q>["']?+)(?P<val>[^"'&?#\s,;}\]]++)"""),
+        # a key, then an optional (maybe JSON-escaped or URL-encoded) closing quote, then ':' / '=' or their
+        # URL encodings; a key inside URL-encoded JSON is read with the quote's digits (``22token``)
+        kv_key=re.compile(r"""(?<![A-Za-z0-9_-])(?P<name>[A-Za-z0-9_-]{1,64}+)(?:\\?+["']|%2[27])?+\s*+(?P<sep>[:=]|%3[AaDd])"""),
+        kv_value=re.compile(r"""\s*+(?P<val>[^"'&?#\s,;}\]\\]++)"""),
+        kv_encoded_value=re.compile(r"""(?P<val>(?:(?!%2[26Cc]|%3[Bb]|%7[Dd])[^"'&?#\s,;}\]\\])++)"""),
+        quote=re.compile(r"""\s*+(?P<q>\\?+["']|%2[27])"""),
         card=re.compile(r"(?<![\d.])[2-6]\d(?:[ -]?\d){11,17}(?![\d.])"),
+        # bounded repeats: backtracking over at most 8 labels (a sentence's final "." is not the domain's)
+        email=re.compile(
+            r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}+@(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}(?![A-Za-z0-9-])"
+        ),
+        # phone numbers as people write them: +CC and groups, (area) groups, or three separated groups;
+        # bare digit runs are not phones here (byte counts, ids), and 8-15 digits are required (E.164)
+        phone=re.compile(
+            r"(?<![\w+.\-/:])(?<!\d )(?:"
+            r"\+\d{1,3}+(?:[ .\-]?+\(\d{1,4}+\))?+(?:[ .\-]?+\d{1,5}+){1,5}+"
+            r"|\(\d{2,5}+\)[ .\-]?+\d{2,4}+(?:[ .\-]?+\d{2,4}+){1,2}+"
+            r"|\d{2,5}+[ .\-]\d{3,4}+[ .\-]\d{3,4}+"
+            r")(?![\w]|[ .\-/:]\d)"
+        ),
     )
 
 
@@ -77,8 +98,11 @@ _SEPARATORS = str.maketrans("", "", " _-\t")
 
 @functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
-    """True for keys that name secrets (any case; ``-``, ``_`` and spaces ignored)."""
-    return bool(_rx().secret_key.search(key.translate(_SEPARATORS)))
+    """True for keys that name secrets (any case; ``-``, ``_`` and spaces ignored); ``pin``, ``otp``
+    and the like count only as whole words of the key (``user_pin``, ``otpCode``, not ``shipping``)."""
+    if _rx().secret_key.search(key.translate(_SEPARATORS)):
+        return True
+    return any(_rx().secret_word.fullmatch(word) for word in _rx().key_words.findall(key))
 
 
 def luhn_ok(digits: str) -> bool:
@@ -103,30 +127,66 @@ def _credential(match: re.Match[str]) -> str:
     return f"{scheme} {REDACTED}"
 
 
+def _secret_value_end(text: str, key: re.Match[str]) -> tuple[int, int] | None:
+    """Where the value after a secret key starts and ends. A quoted value runs to its closing quote,
+    spaces and all (``password="horse battery staple"``); an unclosed one to the end of the line."""
+    if quoted := _rx().quote.match(text, key.end()):
+        closing = quoted.group("q")
+        start = quoted.end()
+        end = text.find(closing, start)
+        if end < 0:
+            newline = text.find("\n", start)
+            end = len(text) if newline < 0 else newline
+        return start, end
+    pattern = _rx().kv_encoded_value if key.group("sep").startswith("%") else _rx().kv_value
+    value = pattern.match(text, key.end())
+    return (value.start("val"), value.end("val")) if value else None
+
+
 def _redact_values_of_secret_keys(text: str) -> str:
-    """``password=x``, ``"api_key": "x"``, ``session: x`` → the value replaced (keys found without eating values)."""
-    if not _rx().secret_key.search(text.translate(_SEPARATORS)):
+    """``password=x``, ``"api_key": "x y"``, ``session: x``, ``client_secret%3Dx`` → the value replaced
+    (keys found without eating values)."""
+    folded = text.translate(_SEPARATORS)
+    if not (_rx().secret_key.search(folded) or _rx().secret_word.search(folded)):
         return text  # no secret-looking key anywhere: the common case, one linear pass
     out, pos = [], 0
     for key in _rx().kv_key.finditer(text):
         if key.start() < pos or not is_secret_key(key.group("name")):
             continue
-        value = _rx().kv_value.match(text, key.end())
-        if value is None:
+        span = _secret_value_end(text, key)
+        if span is None:
             continue
-        out.append(text[pos : value.start("val")])
+        out.append(text[pos : span[0]])
         out.append(REDACTED)
-        pos = value.end("val")
+        pos = span[1]
     out.append(text[pos:])
     return "".join(out)
 
 
-def scrub_text(text: str) -> str:
-    """Secrets inside a free-text value: bearer/basic credentials, JWTs, ``key=value`` secrets, card numbers."""
+def _phone(match: re.Match[str]) -> str:
+    digits = sum(ch.isdigit() for ch in match.group(0))
+    return "[REDACTED_PHONE]" if 8 <= digits <= 15 else match.group(0)
+
+
+def _keep_contacts() -> bool:
+    from chalicelib.settings import get_settings
+
+    return get_settings().incidents_keep_contacts
+
+
+def scrub_text(text: str, keep_contacts: bool | None = None) -> str:
+    """Secrets inside a free-text value: bearer/basic credentials, JWTs, ``key=value`` secrets, card
+    numbers; and, unless ``ACADEMY_INCIDENTS_KEEP_CONTACTS`` allows them, emails and phone numbers
+    (children's and parents' data)."""
     text = _rx().bearer.sub(_credential, text)
     text = _rx().jwt.sub("[REDACTED_JWT]", text)
     text = _redact_values_of_secret_keys(text)
-    return _rx().card.sub(_card, text)
+    text = _rx().card.sub(_card, text)
+    if not (_keep_contacts() if keep_contacts is None else keep_contacts):
+        if "@" in text:
+            text = _rx().email.sub("[REDACTED_EMAIL]", text)
+        text = _rx().phone.sub(_phone, text)
+    return text
 
 
 def scrub(value: Any, depth: int = 0, max_depth: int = LIMITS.max_depth) -> Any:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pynamodb.attributes import JSONAttribute, ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.models import Model
 
 from chalicelib.db import UTCDateTime, condition_failed, decode_token, gsi, iso, meta, new_id, page, utcnow
@@ -307,8 +307,29 @@ def cancel(job_id: str, stale_before: datetime | None = None) -> Job | None:
     return get(job_id)
 
 
+def orphan_key(raw_body: str) -> str:
+    """The dedupe key of an unreadable message: its body's hash (redeliveries and redrives keep the
+    body; SQS message ids change on a redrive), so one message is one orphan however often it comes."""
+    import hashlib
+
+    return "orphan:" + hashlib.sha256(raw_body.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def put_orphan(raw_body: str, reason: str) -> Job:
-    """A message that names no job we know: recorded as a failed job so nothing vanishes."""
+    """A message that names no job we know: recorded as a failed job so nothing vanishes.
+
+    Idempotent: the job and its body-hash claim are written in one transaction, so a redelivery (or the
+    same body arriving at the dead-letter handler) finds the first orphan instead of adding another.
+    Two producers sending byte-identical unreadable bodies share one orphan too.
+    """
+    from pynamodb.exceptions import TransactWriteError
+
+    from chalicelib.db import transaction
+
+    key = orphan_key(raw_body)
+    existing = _claimed_job(key)
+    if existing is not None:
+        return existing
     now = utcnow()
     job = Job(
         job_id=new_id(),
@@ -316,6 +337,7 @@ def put_orphan(raw_body: str, reason: str) -> Job:
         state=states.FAILED,
         queue="unknown",
         payload={"raw_body": raw_body[:10_000]},
+        dedupe_key=key,
         attempts=1,
         created_at=now,
         updated_at=now,
@@ -323,8 +345,22 @@ def put_orphan(raw_body: str, reason: str) -> Job:
     )
     job.last_error = _err("UnreadableMessage", reason, 1)
     job.errors = [job.last_error]
+    claim = JobDedupe(dedupe_key=key, job_id=job.job_id, created_at=now)
     try:
-        job.save(condition=Job.job_id.does_not_exist())
-    except PutError:
-        raise
+        with transaction() as tx:
+            tx.save(claim, condition=JobDedupe.dedupe_key.does_not_exist())
+            tx.save(job, condition=Job.job_id.does_not_exist())
+    except TransactWriteError:
+        existing = _claimed_job(key)  # a concurrent delivery of the same body won the claim
+        if existing is None:
+            raise
+        return existing
     return job
+
+
+def _claimed_job(dedupe_key: str) -> Job | None:
+    try:
+        claim = JobDedupe.get(dedupe_key, consistent_read=True)
+    except JobDedupe.DoesNotExist:
+        return None
+    return find(claim.job_id)

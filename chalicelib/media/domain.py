@@ -7,6 +7,7 @@ is optimisable; one with more variants is optimised; one with none is still awai
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import BinaryIO
@@ -315,3 +316,106 @@ def top_level_boxes(f: BinaryIO) -> list[str]:
             break
         pos += size
     return out
+
+
+# --- the container check before a worker is started ------------------------------------------------
+
+
+class NotAContainer(ValueError):
+    """The upload's structure is not a playable MP4/MOV or Matroska/WebM file."""
+
+
+MP4_PARENTS_WITH_MEDIA = (b"mdat", b"moof")
+_MAX_TOP_LEVEL_BOXES = 64
+
+
+def _mvhd_duration_s(moov_payload: bytes) -> float | None:
+    """The movie header's duration (``mvhd`` inside ``moov``), if it is in the first bytes read."""
+    pos = 0
+    while pos + 8 <= len(moov_payload):
+        size, name = int.from_bytes(moov_payload[pos : pos + 4], "big"), moov_payload[pos + 4 : pos + 8]
+        if name == b"mvhd":
+            body = moov_payload[pos + 8 :]
+            if body[:1] == b"\x01" and len(body) >= 32:
+                timescale, duration = int.from_bytes(body[20:24], "big"), int.from_bytes(body[24:32], "big")
+            elif len(body) >= 20:
+                timescale, duration = int.from_bytes(body[12:16], "big"), int.from_bytes(body[16:20], "big")
+            else:
+                return None
+            return duration / timescale if timescale else None
+        if size < 8:
+            return None
+        pos += size
+    return None
+
+
+def check_mp4(read: Callable[[int, int], bytes], size: int) -> float | None:
+    """Walk an MP4/MOV's top-level boxes with small ranged reads (``read(offset, length)``): each box must
+    fit the file, a ``moov`` and media data (``mdat``/``moof``) must exist. Returns the ``mvhd`` duration
+    (seconds) when found. Raises :class:`NotAContainer`. A few reads of 16 bytes, whatever the file's size."""
+    seen: list[bytes] = []
+    duration: float | None = None
+    pos = 0
+    while pos < size and len(seen) < _MAX_TOP_LEVEL_BOXES:
+        if pos + 8 > size:
+            raise NotAContainer(f"{size - pos} stray bytes after the last box")
+        header = read(pos, 16)
+        box_size, name = int.from_bytes(header[:4], "big"), header[4:8]
+        header_len = 8
+        if box_size == 1:
+            box_size, header_len = int.from_bytes(header[8:16], "big"), 16
+        elif box_size == 0:
+            box_size = size - pos
+        if not (len(name) == 4 and all(32 <= c < 127 for c in name)):
+            raise NotAContainer(f"no MP4 box at byte {pos}")
+        if box_size < header_len or pos + box_size > size:
+            raise NotAContainer(f"the {name.decode('latin-1')!r} box at byte {pos} does not fit in the file")
+        seen.append(name)
+        if name == b"moov":
+            duration = _mvhd_duration_s(read(pos + header_len, min(box_size - header_len, 4096)))
+        if b"moov" in seen and any(m in seen for m in MP4_PARENTS_WITH_MEDIA):
+            break
+        pos += box_size
+    if b"moov" not in seen:
+        raise NotAContainer("it has no movie header (moov box)")
+    if not any(m in seen for m in MP4_PARENTS_WITH_MEDIA):
+        raise NotAContainer("it has no media data (mdat box)")
+    return duration
+
+
+def _ebml_vint(data: bytes, pos: int) -> tuple[int, int]:
+    """(value, length) of the EBML variable-length integer at ``pos``."""
+    if pos >= len(data) or data[pos] == 0:
+        raise NotAContainer("malformed EBML")
+    first = data[pos]
+    length = 8 - first.bit_length() + 1
+    if pos + length > len(data):
+        raise NotAContainer("truncated EBML")
+    value = first & (0xFF >> length)
+    for b in data[pos + 1 : pos + length]:
+        value = (value << 8) | b
+    return value, length
+
+
+def check_matroska(head: bytes, size: int) -> None:
+    """An EBML header (``webm``/``matroska`` doc type) followed by a Segment that fits the file."""
+    if not head.startswith(b"\x1a\x45\xdf\xa3"):
+        raise NotAContainer("no EBML header")
+    header_size, n = _ebml_vint(head, 4)
+    body_start = 4 + n
+    header = head[body_start : body_start + header_size]
+    if b"webm" not in header and b"matroska" not in header:
+        raise NotAContainer("the EBML doc type is neither webm nor matroska")
+    seg = body_start + header_size
+    if head[seg : seg + 4] != b"\x18\x53\x80\x67":
+        raise NotAContainer("no Segment after the EBML header")
+    seg_size, n = _ebml_vint(head, seg + 4)
+    if seg_size < 16 or (seg_size != (1 << (7 * n)) - 1 and seg + 4 + n + seg_size > size):  # all ones: unknown size
+        raise NotAContainer("the Segment does not fit in the file")
+
+
+def max_video_seconds_message(duration_s: float, max_s: int) -> str:
+    return (
+        f"The video is {duration_s:.0f} s long; videos of at most {max_s} s ({max_s // 60} min) can be "
+        "optimised within the worker's time. Upload a shorter video."
+    )

@@ -18,7 +18,7 @@ from typing import Any
 from chalicelib.academic import students
 from chalicelib.db import iso, new_id, utcnow
 from chalicelib.errors import ApiError, Conflict, ValidationFailed
-from chalicelib.media import domain, objects, service, store
+from chalicelib.media import domain, objects, quota, service, store
 from chalicelib.media.store import Video
 from chalicelib.observability import logger, metrics
 from chalicelib.settings import get_settings
@@ -57,6 +57,7 @@ def start(customer_id: str, student_id: str, filename: str, content_type: str, s
     students.get_owned(student_id, customer_id)
     content_type = content_type.lower()
     ext = service._check_declared(filename, content_type, size_bytes, domain.VIDEO_TYPES, get_settings().video_max_bytes)
+    quota.reserve(customer_id, size_bytes, "videos")  # the same daily count and bytes as a single-POST upload
     plan = domain.part_plan(size_bytes)
     video_id = new_id()
     key = store.original_key(customer_id, student_id, video_id, ext, multipart=True)

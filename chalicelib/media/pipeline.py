@@ -178,6 +178,25 @@ def _need_disk(workdir: Path, need: int, what: str, run: Run) -> None:
     raise TransientJobError(msg)
 
 
+def _check_duration(duration_s: float) -> None:
+    """Longer than the service transcodes (``ACADEMY_VIDEO_MAX_SECONDS``): fail now, permanently, not after
+    a timed-out transcode retried three times 15 minutes apart."""
+    max_s = get_settings().video_max_seconds
+    if duration_s > max_s:
+        raise PermanentJobError(domain.max_video_seconds_message(duration_s, max_s))
+
+
+def _too_long(run: Run, exc: subprocess.TimeoutExpired) -> PermanentJobError:
+    """ffmpeg ran out of the invocation's time. The media queue hands each worker one job and a retry gets the
+    same time, so this is permanent, with a message saying why (not a retry storm)."""
+    duration = (run.facts.get("source") or {}).get("duration_s")
+    length = f"{duration:.0f} s" if isinstance(duration, int | float) else "this"
+    return PermanentJobError(
+        f"ffmpeg did not finish in {exc.timeout:.0f} s, all the time this worker has: the {length} video is too "
+        f"long to transcode within the worker's time. Upload a shorter video (at most {get_settings().video_max_seconds} s)."
+    )
+
+
 def process_video_proof(job: Any, ctx: Any) -> dict[str, Any]:
     """The job function (``fn(job, ctx)``) registered as ``process_video_proof`` on the media queue."""
     video_id = str((job.payload or {}).get("video_id") or "")
@@ -203,7 +222,7 @@ def process_video_proof(job: Any, ctx: Any) -> dict[str, Any]:
         return result
     except subprocess.TimeoutExpired as exc:
         outcome = "timed_out"
-        raise TransientJobError(f"ffmpeg did not finish in {exc.timeout:.0f} s (time left in this invocation)") from exc
+        raise _too_long(run, exc) from exc
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         run.facts["tmp_clean"] = not workdir.exists()
@@ -251,6 +270,7 @@ def _process(video: store.Video, workdir: Path, ctx: Any, run: Run) -> dict[str,
         "codec": probe.video_codec,
     }
     run.facts["target"] = {"width": target_w, "height": target_h}
+    _check_duration(probe.duration_s)
     expected = domain.expected_output_bytes(probe.duration_s)
     _need_disk(workdir, expected + DISK_MARGIN, f"the expected {expected // MB} MB output", run)
 

@@ -106,7 +106,7 @@ def _customer_scope(req: Req, student_id: str | None) -> str:
     body=S.UploadIn,
     response=S.HomeworkCreated,
     status=201,
-    errors=(404,),
+    errors=(404, 429),
     tag="media",
 )
 def start_homework_upload(req: Req) -> dict[str, Any]:
@@ -156,7 +156,7 @@ def list_homework(req: Req) -> dict[str, Any]:
     body=S.VideoUploadIn,
     response=S.VideoCreated,
     status=201,
-    errors=(404,),
+    errors=(404, 429),
     tag="media",
 )
 def start_video_upload(req: Req) -> dict[str, Any]:

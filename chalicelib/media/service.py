@@ -14,7 +14,7 @@ from chalicelib.errors import ApiError, BadRequest, Conflict, PayloadTooLarge, V
 from chalicelib.jobs import ledger, states
 from chalicelib.jobs.dispatch import dispatch
 from chalicelib.jobs.ledger import Job
-from chalicelib.media import domain, objects, store
+from chalicelib.media import domain, objects, precheck, quota, store
 from chalicelib.media.store import Homework, Video
 from chalicelib.observability import logger, metrics
 from chalicelib.settings import get_settings
@@ -55,6 +55,7 @@ def start_homework(customer_id: str, student_id: str, filename: str, content_typ
     students.get_owned(student_id, customer_id)
     content_type = content_type.lower()
     ext = _check_declared(filename, content_type, size_bytes, domain.HOMEWORK_TYPES, get_settings().homework_max_bytes)
+    quota.reserve(customer_id, size_bytes, "homework")
     hw = store.create_homework(customer_id, student_id, filename, content_type, size_bytes, ext)
     return hw, objects.presigned_post(hw.key, content_type, size_bytes, expires_s=900)
 
@@ -115,6 +116,7 @@ def start_video(customer_id: str, student_id: str, filename: str, content_type: 
     students.get_owned(student_id, customer_id)
     content_type = content_type.lower()
     ext = _check_declared(filename, content_type, size_bytes, domain.VIDEO_TYPES, get_settings().video_max_bytes)
+    quota.reserve(customer_id, size_bytes, "videos")
     video = store.create_video(customer_id, student_id, filename, content_type, size_bytes, ext)
     return video, objects.presigned_post(video.original_key, content_type, size_bytes)
 
@@ -148,6 +150,7 @@ def complete_video(video_id: str, customer_id: str) -> tuple[Video, Job | None]:
 
             multipart.assemble(video)
         uploaded = objects.verify_upload(video.original_key, video.content_type, int(video.size_bytes))
+        precheck.check_video_upload(video.original_key, video.content_type, uploaded.size_bytes)
         store.record_original(video, uploaded.size_bytes, uploaded.etag)
         metrics.add_metric(name="VideoUploaded", unit="Count", value=1)
     previous = current_job(video)

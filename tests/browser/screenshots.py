@@ -27,6 +27,7 @@ from tests.browser.harness import (
     start_stack,
     upload_video,
 )
+from tests.media_support import fake_mp4
 
 CUSTOMER = "cust-demo-1"
 
@@ -72,7 +73,7 @@ def seed(stack: Stack, tmp: Path) -> dict[str, Any]:
     job = stack.ok("GET", f"/admin/media/{waiting['id']}").get("job")
     if job and job["state"] == "queued":
         stack.ok("DELETE", f"/admin/jobs/{job['job_id']}")
-    upload_video(stack, CUSTOMER, alan["id"], good[:32] + b"\x00broken" * 300, filename="phone-video.mp4")
+    upload_video(stack, CUSTOMER, alan["id"], fake_mp4(media_bytes=2100), filename="phone-video.mp4")
     stack.drain()
     # incidents, as the pages report them
     for status, message in (

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from tests.browser.harness import PHONE, Stack, ensure_student, make_mp4, sign_in, upload_video
+from tests.media_support import fake_mp4
 
 pytestmark = pytest.mark.browser
 
@@ -207,9 +208,8 @@ def test_a_refused_optimise_restores_the_icon_with_the_reason(page: Any, stack: 
 
 
 def broken_mp4(tmp_path: Path) -> bytes:
-    """Starts like an MP4 (so the upload is accepted) but is not a playable video."""
-    real = make_mp4(tmp_path / "real.mp4").read_bytes()
-    return real[:32] + b"\x00garbage" * 200
+    """A well-formed MP4 box structure (so the upload is accepted) around no playable media."""
+    return fake_mp4(media_bytes=1600)
 
 
 def test_retry_a_failed_job(page: Any, stack: Stack, tmp_path: Path) -> None:
@@ -394,6 +394,7 @@ def test_tasks_create_mark_done_and_prune_future_instances(page: Any, stack: Sta
     )
     assert seeded.returncode == 0, seeded.stderr[-2000:]
     page.reload()
+    expect(page.locator("tr", has_text=title)).to_be_visible()  # the list (task titles) is loaded, not racing the check
     page.get_by_text("Clean up future instances").click()
     page.get_by_role("button", name="Check for future instances").click()
     found = page.locator(".alert-warn", has_text="found")

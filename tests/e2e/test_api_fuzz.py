@@ -31,6 +31,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from academy_cli.spawn import SpawnedStack
+from tests.media_support import fake_mp4
 
 pytestmark = pytest.mark.e2e
 
@@ -38,7 +39,7 @@ EXAMPLES = int(os.environ.get("ACADEMY_FUZZ_EXAMPLES", "15"))
 DEEP = os.environ.get("ACADEMY_FUZZ_DEEP") == "1"  # make fuzz: random seeds, both modes
 # A long random id that exists nowhere: the "unknown id" side of every path parameter.
 MISSING_ID = "01J0000000000000000MISSING0"
-FAKE_MP4 = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 200  # passes the type sniff; ffmpeg then fails on it
+FAKE_MP4 = fake_mp4(media_bytes=200)  # passes the upload checks (box structure); ffmpeg then fails on it
 
 # Path-parameter name (or the collection segment before it) → kind of seeded id.
 PARAM_KINDS = {

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import dataclasses
 
 import httpx
 import pytest
 
-from academy_cli.spawn import DEFAULT_SIGNING_KEY, SpawnedStack
+from academy_cli.spawn import SpawnedStack
 from loadtest.runner import Api, Config, Fixtures, Ledger, count_back, run_load
 
 pytestmark = pytest.mark.e2e
@@ -26,18 +25,11 @@ def _run_async(coro):
         return pool.submit(asyncio.run, coro).result()
 
 
-def _mint(role: str, sub: str) -> str:
-    from chalicelib.auth import mint_dev_token
-    from chalicelib.settings import get_settings
-
-    return mint_dev_token(role, sub, settings=dataclasses.replace(get_settings(), dev_signing_key=DEFAULT_SIGNING_KEY))
-
-
 def test_short_mixed_load_has_no_5xx_and_loses_no_write(live_stack: SpawnedStack) -> None:
     # Equal weights and seed 3: the 8 clients' first picks already cover all four operations.
     mix = {"incident": 1, "attendance": 1, "list": 1, "optimise": 1}
     cfg = Config(url=live_stack.url, clients=8, duration_s=4, students=4, schedules=2, weeks=4, videos=2, seed=3, mix=mix)
-    report = _run_async(run_load(cfg, _mint, log=lambda _: None))
+    report = _run_async(run_load(cfg, live_stack.mint, log=lambda _: None))  # dev or pool tokens
     print(report.render())
     assert report.ok, report.render()
     ops = {r["op"] for r in report.rows()}

@@ -3,6 +3,10 @@
 The stack runs in its own process with its own environment (stage dev, its own run and data
 directories); this process never imports the app against it (pytest's own environment is stage
 ``test``), so in-process actions go through short ``python -c`` subprocesses that ``attach()``.
+
+Under ``make rehearse-test`` every stack is a deploy rehearsal (``stack.rehearsal``): the checks of
+what only ``academy up`` has assert the rehearsal's equivalent instead (its banner's stage line and
+state, the function processes it started, all gone at stop).
 """
 
 from __future__ import annotations
@@ -50,6 +54,13 @@ def children_of(pid: int) -> list[int]:
     return kids
 
 
+def cmdline(pid: int) -> str:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
 def start(workdir: Path, *extra_args: str) -> SpawnedStack:
     """``academy up`` on a free port, keeping its data in ``workdir / "data"`` between runs."""
     try:
@@ -89,11 +100,23 @@ def stack(workdir: Path) -> Iterator[SpawnedStack]:
 
 def test_health_and_banner(stack: SpawnedStack) -> None:
     assert requests.get(f"{stack.url}/health", timeout=5).json() == {"status": "ok"}
-    assert stack.banner("API") == stack.url
     aws = stack.banner("AWS (moto)")
     assert aws.startswith("http://127.0.0.1:") and int(aws.rsplit(":", 1)[1]) != stack.port
     state = json.loads((Path(stack.env["ACADEMY_RUN_DIR"]) / f"stack-{stack.port}.json").read_text())
-    assert state["pid"] == stack.proc.pid and state["api_url"] == stack.url and state["stage"] == "dev"
+    assert state["pid"] == stack.proc.pid
+    if not stack.rehearsal:
+        assert stack.banner("API") == stack.url and state["api_url"] == stack.url and state["stage"] == "dev"
+        assert "mode" not in state
+        return
+    # a rehearsal: the deployed stack's stage (prod unless --stage), both ways in, and its pool
+    root = f"http://127.0.0.1:{stack.port}"
+    api_line = next(x for x in stack.lines if x.startswith("API:"))
+    assert stack.banner("API") == root and f"{stack.url}  (execute-api style)" in api_line, api_line
+    aws_line = next(x for x in stack.lines if x.startswith("AWS (moto):"))
+    assert f"({state['stack_name']}, stage prod, bucket {state['bucket']})" in aws_line, aws_line
+    assert (state["mode"], state["stage"], state["api_url"], state["stage_url"]) == ("rehearse", "prod", root, stack.url)
+    assert stack.banner("user pool") == state["outputs"]["UserPoolId"]
+    assert requests.get(f"{root}/health", timeout=5).json() == {"status": "ok"}
 
 
 def test_students_over_http_with_printed_tokens(stack: SpawnedStack) -> None:
@@ -156,10 +179,20 @@ def test_busy_port_is_a_clear_error(stack: SpawnedStack) -> None:
 
 def test_sigterm_stops_everything_and_data_survives_a_restart(stack: SpawnedStack, workdir: Path) -> None:
     aws_port = int(stack.banner("AWS (moto)").rsplit(":", 1)[1])
-    assert children_of(stack.proc.pid) == []
+    kids = children_of(stack.proc.pid)
+    if stack.rehearsal:
+        # the function processes the earlier tests' requests started (each in its own process), only them
+        commands = {pid: cmdline(pid) for pid in kids}
+        assert kids and all("rehearse/bootstrap.py" in c for c in commands.values()), commands
+    else:
+        assert kids == []
     started = time.monotonic()
     assert stack.stop() == 0
     assert time.monotonic() - started < 10
+    deadline = time.monotonic() + 5  # killed ones are reaped once their parent is gone
+    while (left := [pid for pid in kids if Path(f"/proc/{pid}").exists()]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert left == [], f"processes outlived the stack: { {pid: cmdline(pid) for pid in left} }"
     assert not port_open(stack.port) and not port_open(aws_port)
     assert not (Path(stack.env["ACADEMY_RUN_DIR"]) / f"stack-{stack.port}.json").exists()
     assert any(line.startswith("saved ") for line in stack.lines)

@@ -215,9 +215,32 @@ def test_on_a_cognito_stage_the_dev_sign_in_does_not_exist():
     assert facts["post_status"] in (403, 404)
 
 
-def test_the_content_security_policy_lets_pages_reach_storage(monkeypatch):
+def test_the_content_security_policy_reaches_this_stacks_bucket_only(aws, monkeypatch):
+    from chalicelib.settings import get_settings
+
+    bucket = get_settings().bucket_name
+    console._bucket_origins.cache_clear()
+    csp = console.content_security_policy()
+    connect = next(d for d in csp.split("; ") if d.startswith("connect-src"))
+    assert f"https://{bucket}.s3.amazonaws.com" in connect.split()
+    assert "*" not in csp and "cognito" not in csp  # no wildcard host; dev auth: no user pool to reach
+
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
     csp = console.content_security_policy()
-    assert "connect-src 'self' https://*.amazonaws.com http://127.0.0.1:4566" in csp
+    assert "http://127.0.0.1:4566" in next(d for d in csp.split("; ") if d.startswith("connect-src")).split()
     monkeypatch.delenv("AWS_ENDPOINT_URL")
     assert "127.0.0.1" not in console.content_security_policy()
+
+
+def test_on_a_cognito_stage_the_policy_also_reaches_the_user_pool(aws, monkeypatch):
+    import dataclasses
+
+    from chalicelib.settings import get_settings
+
+    cognito = dataclasses.replace(get_settings(), auth_mode="cognito", region="eu-west-1")
+    monkeypatch.setattr(console, "get_settings", lambda: cognito)
+    connect = next(d for d in console.content_security_policy().split("; ") if d.startswith("connect-src")).split()
+    assert "https://cognito-idp.eu-west-1.amazonaws.com" in connect
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")
+    connect = next(d for d in console.content_security_policy().split("; ") if d.startswith("connect-src")).split()
+    assert "http://127.0.0.1:5000" in connect and not any("cognito-idp" in c for c in connect)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from chalicelib import observability
@@ -96,3 +97,46 @@ def test_every_model_a_route_module_names_lazily_exists(app):
             getattr(schemas, model).resolve()  # AttributeError names the module and the model
             checked += 1
     assert modules >= 8 and checked >= 40  # every route module was read
+
+
+def _hdr(response, name):
+    return next((v for k, v in response.headers.items() if k.lower() == name.lower()), None)
+
+
+def test_every_response_says_nosniff_and_json_is_never_stored(client, tokens):
+    """Success, our error envelope, Chalice's own errors, HTML, static files: all nosniff; JSON no-store."""
+    student = client.http.post(
+        "/admin/students", headers=tokens.h(tokens.admin), body='{"customer_id": "cust-a", "name": "Ada"}'
+    ).json_body
+    body = json.dumps({"student_id": student["id"], "filename": "a.pdf", "content_type": "application/pdf", "size_bytes": 10})
+    presigned = client.http.post("/customer/homework", headers=tokens.h(tokens.customer_a), body=body)
+    assert presigned.status_code == 201 and "url" in presigned.json_body["upload"]
+    json_responses = [
+        presigned,
+        client.http.get("/health"),
+        client.http.get("/admin/students", headers=tokens.h(tokens.admin)),
+        client.http.get("/admin/students"),  # 401 envelope
+        client.http.get("/admin/students", headers={"Authorization": "Bearer not-a-jwt"}),
+        client.http.post("/admin/students", headers=tokens.h(tokens.admin), body="{not json"),
+        client.http.get("/admin/students/missing", headers=tokens.h(tokens.admin)),
+    ]
+    for r in json_responses:
+        assert _hdr(r, "X-Content-Type-Options") == "nosniff", r.status_code
+        assert _hdr(r, "Cache-Control") == "no-store", r.status_code
+    others = [client.http.get(p) for p in ("/console", "/console/static/app.js", "/static/incident-reporter.js")]
+    for r in others:
+        assert r.status_code == 200 and _hdr(r, "X-Content-Type-Options") == "nosniff"
+    assert [_hdr(r, "Cache-Control") for r in others] == ["no-cache", "no-cache", "public, max-age=300"]  # their own choice
+
+
+def test_protective_headers_keep_a_routes_own_choice():
+    from chalice import Response
+
+    from chalicelib.middleware import protective_headers
+
+    r = protective_headers(Response(body="{}", headers={"content-type": "application/json; charset=utf-8"}))
+    assert r.headers["Cache-Control"] == "no-store" and r.headers["X-Content-Type-Options"] == "nosniff"
+    r = protective_headers(Response(body="{}", headers={"Content-Type": "application/json", "cache-control": "max-age=5"}))
+    assert "Cache-Control" not in r.headers and r.headers["cache-control"] == "max-age=5"
+    r = protective_headers(Response(body="x", headers={"Content-Type": "text/plain"}))
+    assert "Cache-Control" not in r.headers

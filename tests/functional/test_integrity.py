@@ -11,9 +11,9 @@ import pytest
 
 from chalicelib.db import utcnow
 from chalicelib.integrity import sweeps
-from tests.media_support import get, post
+from tests.media_support import fake_mp4, get, post
 
-MP4 = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100
+MP4 = fake_mp4()  # a well-formed box structure: it passes the upload's precheck
 
 
 @pytest.fixture

@@ -159,12 +159,67 @@ def test_cancelled_job_is_skipped_by_the_worker(runtime):
     assert runtime.depth(QUEUES["jobs"].name) == 0
 
 
-def test_unreadable_message_becomes_a_visible_failed_job(runtime):
-    boto3.client("sqs").send_message(QueueUrl=runtime.url(QUEUES["jobs"].name), MessageBody="{not json")
-    runtime.pump()
+@pytest.mark.parametrize("queue", ["jobs", "media"])
+def test_unreadable_message_becomes_a_visible_failed_job(runtime, queue):
+    boto3.client("sqs").send_message(QueueUrl=runtime.url(QUEUES[queue].name), MessageBody="{not json")
+    runtime.pump(queue, handler=QUEUES[queue].handler)
     failed, _ = ledger.list_jobs(10, None, state=states.FAILED)
     assert [j.type for j in failed] == ["unknown"]
     assert failed[0].payload == {"raw_body": "{not json"}
+
+
+def _record(body: str, message_id: str, receives: int = 1):
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    return SQSRecord(
+        {
+            "messageId": message_id,
+            "receiptHandle": "not-a-real-handle",
+            "body": body,
+            "attributes": {"ApproximateReceiveCount": str(receives)},
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:academy-test-jobs",
+        }
+    )
+
+
+def _orphans() -> list:
+    failed, _ = ledger.list_jobs(100, None, state=states.FAILED)
+    return [j for j in failed if j.type == "unknown"]
+
+
+def test_each_redelivery_of_an_unreadable_message_keeps_one_orphan(runtime):
+    """Redelivered (same message id), redriven (new id), then dead-lettered: still one failed job."""
+    body = '{"job_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV", "type": "gone"}'
+    worker.run_record(_record(body, "m-1"), "jobs")
+    worker.run_record(_record(body, "m-1", receives=2), "jobs")
+    worker.run_record(_record(body, "m-2"), "jobs")
+    worker.record_dead_letter(_record(body, "m-3", receives=5))
+    orphans = _orphans()
+    assert len(orphans) == 1
+    assert orphans[0].payload == {"raw_body": body} and orphans[0].dedupe_key == ledger.orphan_key(body)
+    assert ledger.put_orphan(body, "again").job_id == orphans[0].job_id
+
+    worker.run_record(_record("{not json", "m-4"), "jobs")  # another body: its own orphan
+    worker.run_record(_record("", "m-5"), "jobs")
+    worker.run_record(_record("", "m-6"), "jobs")
+    assert sorted(j.payload["raw_body"] for j in _orphans()) == sorted(["", "{not json", body])
+
+
+def test_concurrent_deliveries_of_one_unreadable_message_record_one_orphan(runtime):
+    barrier = threading.Barrier(8)
+    ids = []
+
+    def go(n):
+        barrier.wait()
+        ids.append(ledger.put_orphan("\udcff not utf-8 \u00e9", f"delivery {n}").job_id)
+
+    threads = [threading.Thread(target=go, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(ids) == 8 and len(set(ids)) == 1
+    assert [j.job_id for j in _orphans()] == ids[:1]
 
 
 def test_double_dispatch_with_one_dedupe_key_from_threads_yields_one_job(runtime):

@@ -9,10 +9,10 @@ import pytest
 import requests
 
 from chalicelib.media import domain
-from tests.media_support import get, post
+from tests.media_support import get, mp4_box, mvhd, post
 
 MIB = 1024 * 1024
-MP4_HEAD = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100
+MP4_HEAD = mp4_box(b"ftyp", b"mp42" + bytes(4) + b"isommp42") + mp4_box(b"moov", mvhd(1.0))  # passes the upload's precheck
 
 
 @pytest.fixture
@@ -21,7 +21,9 @@ def student(client, tokens):
 
 
 def _file(size: int) -> bytes:
-    return (MP4_HEAD + bytes(range(256)) * (size // 256 + 1))[:size]
+    """``size`` bytes of a well-formed MP4 box structure: ftyp, moov, and an mdat box filling the rest."""
+    media = size - len(MP4_HEAD) - 8
+    return MP4_HEAD + (8 + media).to_bytes(4, "big") + b"mdat" + (bytes(range(256)) * (media // 256 + 1))[:media]
 
 
 def _start(client, tokens, student, size: int):

@@ -327,3 +327,51 @@ def test_a_disabled_user_gets_no_token(pool_server, tmp_path):
     idp.admin_disable_user(UserPoolId=out["UserPoolId"], Username=username_for("customer", "to-disable"))
     with pytest.raises(RuntimeError, match="disabled"):
         id_token(state, "customer", "to-disable", tmp_path)
+
+
+def test_stack_tokens_signs_in_through_a_rehearsals_pool_once_per_user(pool_server, cognito_auth, tmp_path):
+    from academy_cli.stack_tokens import StackTokens
+
+    endpoint, out = pool_server
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    _state_file(run_dir, endpoint, out, port=54323)
+    tokens = StackTokens.for_port(54323, run_dir=run_dir)  # a spawned stack's own run directory
+    assert tokens.rehearsal
+    first = tokens.mint("customer", "cust-9")
+    assert cognito_auth.principal_from_header(f"Bearer {first}").id == "cust-9"
+    assert tokens("customer", "cust-9") == first  # reused while it is valid: no second sign-in
+    admin = tokens.mint("admin", "staff-2")
+    assert (cognito_auth.principal_from_header(f"Bearer {admin}").role, admin != first) == ("admin", True)
+    assert sorted(json.loads((tmp_path / "rehearse-passwords.json").read_text())) == [  # beside the stack's run dir
+        f"{out['UserPoolId']}/admin.staff-2@rehearse.academy.invalid",
+        f"{out['UserPoolId']}/customer.cust-9@rehearse.academy.invalid",
+    ]
+
+
+def test_stack_tokens_for_academy_up_are_dev_tokens_the_stage_verifies_with_its_key(tmp_path, monkeypatch):
+    import dataclasses
+
+    from academy_cli.localenv import StackNotRunning
+    from academy_cli.stack_tokens import StackTokens, TokenError
+    from chalicelib import auth, settings
+    from chalicelib.errors import Unauthorized
+
+    (tmp_path / "stack-54324.json").write_text(json.dumps({"pid": os.getpid(), "stage": "dev", "api_url": "x"}))
+    monkeypatch.setenv("ACADEMY_AUTH_MODE", "dev")
+    settings.get_settings.cache_clear()
+    key = "stack-tokens-test-key-0123456789abcdef"
+    tokens = StackTokens.for_port(54324, run_dir=tmp_path, signing_key=key)
+    assert not tokens.rehearsal
+    token = tokens.mint("customer", "cust-3", ttl_seconds=60)
+    claims = auth.verify_token(token, dataclasses.replace(settings.get_settings(), dev_signing_key=key))
+    assert (claims["sub"], claims["role"], claims["exp"] - claims["iat"]) == ("cust-3", "customer", 60)
+    with pytest.raises(Unauthorized, match="Signature"):
+        auth.verify_token(token, dataclasses.replace(settings.get_settings(), dev_signing_key="another-key-" * 3))
+    with pytest.raises(StackNotRunning):
+        StackTokens.for_port(54325, run_dir=tmp_path)
+    monkeypatch.setenv("ACADEMY_AUTH_MODE", "cognito")
+    settings.get_settings.cache_clear()
+    with pytest.raises(TokenError, match="local stage only"):
+        StackTokens(None).mint("admin", "a")  # a Cognito stage mints no dev tokens, as before
+    settings.get_settings.cache_clear()

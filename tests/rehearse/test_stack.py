@@ -39,6 +39,7 @@ def test_the_package_deploys_with_its_stage_honoured_and_the_template_unchanged(
             "CognitoIssuer": "https://cognito-idp.us-east-1.amazonaws.com/pool",
             "CognitoAppClientId": "client",
             "CursorKey": "rehearsal-test-cursor-key-0123456789abcdef",
+            "ConsoleOrigin": "https://console.example.test",
         },
         layer_zip=layer_zip,
     )

@@ -211,3 +211,114 @@ def test_backend_draft_for_route_and_job():
     assert j.area == "backend.job.ProcessVideoProof" and j.http_status is None
     assert j.entities == [{"type": "video", "id": "v1"}] and j.origin["job_id"] == "j1" and j.origin["permanent"] is True
     assert j.actor == {"role": "system", "id": None}
+
+
+SPACED = "horse battery staple"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f'password="{SPACED}" then more',
+        f"password='{SPACED}'",
+        f'{{"password": "{SPACED}", "name": "x"}}',
+        f'{{\\"password\\": \\"{SPACED}\\", \\"name\\": \\"x\\"}}',  # JSON inside a JSON string
+        f'api_key : "{SPACED}"',
+        f'password="{SPACED}',  # never closed: to the end of the line
+    ],
+)
+def test_a_quoted_secret_with_spaces_is_redacted_whole(text):
+    out = domain.scrub_text(text)
+    assert not any(word in out for word in SPACED.split()), out
+    assert REDACTED in out
+
+
+def test_a_secret_with_spaces_at_depth():
+    nested = {"a": [{"b": [{"c": {"log": f'login failed for password="{SPACED}" (retry)'}}]}]}
+    out = domain.scrub(nested)
+    log = out["a"][0]["b"][0]["c"]["log"]
+    assert log == f'login failed for password="{REDACTED}" (retry)'
+    draft = domain.build_draft(source="frontend", area="x.y", message=f"pwd='{SPACED}'", actor={}, context=nested)
+    assert not any(word in json.dumps(draft.__dict__) for word in SPACED.split())
+
+
+@pytest.mark.parametrize(
+    "key", ["pin", "PIN", "user_pin", "pinCode", "otp", "otp_code", "totp", "passcode", "smsPasscode", "cvv"]
+)
+def test_short_secret_names_are_secret_keys(key):
+    assert domain.is_secret_key(key)
+    assert domain.scrub({key: "1234"}) == {key: REDACTED}
+    assert "5678" not in domain.scrub_text(f"{key}=5678 and {key}: 5678")
+
+
+@pytest.mark.parametrize("key", ["shipping", "spinner", "opinion", "footprint", "hotpot", "mapping", "option"])
+def test_words_containing_them_are_not(key):
+    assert not domain.is_secret_key(key)
+    assert domain.scrub({key: "kept"}) == {key: "kept"}
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("GET /callback?client_secret%3Dabc%2Bdef%26next%3D1", "%26next%3D1"),
+        ("q=a%26client_secret%3Ds3cr3t%26x%3D1", "%26x%3D1"),
+        ("redirect=%7B%22token%22%3A%22s3cr3t%22%7D", "%7D"),
+        ("url=https%3A%2F%2Fx%2Fcb%3Fpassword%3Ds3cr3t", "url=https"),
+    ],
+)
+def test_url_encoded_secrets_are_redacted(text, kept):
+    out = domain.scrub_text(text)
+    assert "s3cr3t" not in out and "abc%2Bdef" not in out and kept in out, out
+
+
+def test_emails_and_phone_numbers_are_masked_by_default():
+    text = (
+        "parent ada@example.com. or bob.smith+x@school.co.uk called from +44 20 7946 0958, "
+        "(555) 123-4567, 555-123-4567 and +1-555-123-4567."
+    )
+    out = domain.scrub_text(text, keep_contacts=False)
+    for gone in ("ada@", "school.co.uk", "7946", "123-4567"):
+        assert gone not in out
+    assert out.count("[REDACTED_EMAIL]") == 2 and out.count("[REDACTED_PHONE]") == 4
+    assert domain.scrub_text(text, keep_contacts=True) == text
+
+
+def test_numbers_that_are_not_phone_numbers_are_kept():
+    text = (
+        "size 2147483648 bytes at 2026-12-02T10:00:00Z from 192.168.100.200 took 1234.567 s, "
+        "v1.2.3, id 01J9ZK3M4N5P6Q7R8S9T0V1W2X, 2 147 483 648 bytes, order 12345678, 10:30:00, 12/05/2026"
+    )
+    assert domain.scrub_text(text, keep_contacts=False) == text
+
+
+def test_the_contacts_setting(monkeypatch):
+    """Read from the environment (uncached: the process-wide settings cache is left alone)."""
+    from chalicelib import settings
+
+    read = settings.get_settings.__wrapped__
+    for value, keep in (("", False), ("true", True), ("1", True), ("no", False)):
+        monkeypatch.setenv("ACADEMY_INCIDENTS_KEEP_CONTACTS", value)
+        fresh = read()
+        assert fresh.incidents_keep_contacts is keep
+        monkeypatch.setattr(settings, "get_settings", lambda fresh=fresh: fresh)
+        assert (domain.scrub_text("mail ada@example.com") == "mail ada@example.com") is keep
+
+
+@pytest.mark.parametrize(
+    "evil",
+    [
+        "password=" + '"' * 50_000,
+        "a@" * 50_000,
+        "a@b." * 30_000,
+        "+1 " * 50_000,
+        "(12) " * 40_000,
+        "pin%3D" * 30_000,
+        "x" * 64 + "@" + "a." * 60_000,
+    ],
+)
+def test_scrubbing_stays_linear_on_hostile_text(evil):
+    import time
+
+    start = time.perf_counter()
+    domain.scrub_text(evil, keep_contacts=False)
+    assert time.perf_counter() - start < 2.0

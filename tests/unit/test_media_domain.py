@@ -119,3 +119,89 @@ def test_customer_prefix_refuses_unsafe_ids():
     assert domain.customer_prefix("cust-a") == "customers/cust-a/"
     with pytest.raises(domain.MediaRuleError):
         domain.customer_prefix("../other")
+
+
+# --- the container check before a worker starts -------------------------------------------------
+
+
+def _reader(data: bytes):
+    reads = []
+
+    def read(offset: int, length: int) -> bytes:
+        reads.append((offset, length))
+        return data[offset : offset + length]
+
+    read.reads = reads
+    return read
+
+
+def test_a_well_formed_mp4_passes_with_its_duration():
+    from tests.media_support import fake_mp4, mp4_box, mvhd
+
+    data = fake_mp4(duration_s=12.5, media_bytes=10_000)
+    read = _reader(data)
+    assert domain.check_mp4(read, len(data)) == 12.5
+    assert len(read.reads) <= 4 and all(n <= 4096 for _, n in read.reads)  # small reads, whatever the size
+    v1 = mp4_box(b"ftyp", b"isom") + mp4_box(b"moov", mvhd(7200, version=1)) + mp4_box(b"mdat", bytes(10))
+    assert domain.check_mp4(_reader(v1), len(v1)) == 7200
+    # moov at the end (no faststart), a 64-bit mdat size, and a fragmented file (moov, then moof)
+    big = (1).to_bytes(4, "big") + b"mdat" + (16 + 50).to_bytes(8, "big") + bytes(50)
+    tail = mp4_box(b"ftyp", b"isom") + big + mp4_box(b"moov", mvhd(3))
+    assert domain.check_mp4(_reader(tail), len(tail)) == 3
+    frag = mp4_box(b"ftyp", b"iso5") + mp4_box(b"moov", mvhd(0)) + mp4_box(b"moof", bytes(20)) + mp4_box(b"mdat", bytes(9))
+    assert domain.check_mp4(_reader(frag), len(frag)) == 0
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100,  # ftyp at byte 4, then nothing: the cheap trick
+        b"\x00\x00\x00\x18ftypmp42" + bytes(12) + (9999).to_bytes(4, "big") + b"mdat" + bytes(20),  # overruns
+        b"\x00\x00\x00\x18ftypmp42" + bytes(12) + (16).to_bytes(4, "big") + b"mdat" + bytes(8),  # no moov
+        b"\x00\x00\x00\x18ftypmp42" + bytes(12) + (16).to_bytes(4, "big") + b"moov" + bytes(8),  # no media data
+        b"\x00\x00\x00\x18ftypmp42" + bytes(12) + (4).to_bytes(4, "big") + b"moov",  # size below its header
+        b"\x00\x00\x00\x18ftypmp42" + bytes(12) + b"\x00\x00",  # stray bytes
+        b"\x00\x00\x00\x18ftypmp42" + bytes(12) + (16).to_bytes(4, "big") + b"\x00\xffxx" + bytes(8),  # not a box name
+        (16).to_bytes(4, "big") + b"free" + bytes(8),  # a lone free box
+        b"",
+    ],
+)
+def test_what_only_looks_like_an_mp4_is_refused(data):
+    with pytest.raises(domain.NotAContainer):
+        domain.check_mp4(_reader(data), len(data))
+
+
+def test_many_boxes_are_walked_with_a_bound():
+    from tests.media_support import mp4_box
+
+    data = mp4_box(b"ftyp", b"isom") + mp4_box(b"free") * 10_000
+    read = _reader(data)
+    with pytest.raises(domain.NotAContainer):
+        domain.check_mp4(read, len(data))
+    assert len(read.reads) <= 64
+
+
+def _ebml(doc: bytes = b"webm", segment_size: int = 100, total_extra: int = 100) -> tuple[bytes, int]:
+    header_body = b"\x42\x82" + bytes([0x80 | len(doc)]) + doc
+    head = b"\x1a\x45\xdf\xa3" + bytes([0x80 | len(header_body)]) + header_body
+    seg = b"\x18\x53\x80\x67" + b"\x01" + segment_size.to_bytes(7, "big")
+    data = head + seg + bytes(total_extra)
+    return data, len(data)
+
+
+def test_matroska_needs_a_header_and_a_segment_that_fits():
+    data, size = _ebml()
+    domain.check_matroska(data, size)
+    data, size = _ebml(doc=b"matroska")
+    domain.check_matroska(data, size)
+    unknown = data[: -100 - 8] + b"\x01\xff\xff\xff\xff\xff\xff\xff" + bytes(100)  # "unknown size" (live streams)
+    domain.check_matroska(unknown, len(unknown))
+    for bad in (
+        _ebml(doc=b"xxxx"),
+        _ebml(segment_size=10_000),
+        (b"\x1a\x45\xdf\xa3\x01", 5),
+        (b"\x1a\x45\xdf\xa3\x84\x42\x82\x84webm" + bytes(20), 34),
+        (b"not ebml at all", 15),
+    ):
+        with pytest.raises(domain.NotAContainer):
+            domain.check_matroska(*bad)

@@ -13,6 +13,7 @@ export function apiPath(path) {
 }
 
 const TOKEN_KEY = "academy.console.token";
+const REFRESH_KEY = "academy.console.refresh"; // Cognito stages: the refresh token, this tab only
 
 export function getToken() {
   try {
@@ -27,8 +28,94 @@ export function setToken(token) {
 }
 
 export function clearToken() {
+  signOuts += 1; // a refresh or call still in flight must not act for the session that just ended
   sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(REFRESH_KEY);
+  clearTimeout(refreshTimer);
 }
+
+function getRefreshToken() {
+  try {
+    return sessionStorage.getItem(REFRESH_KEY) || "";
+  } catch {
+    return "";
+  }
+}
+
+// --- the stage's sign-in settings and, on Cognito stages, keeping the ID token fresh -------------
+
+let configPromise = null;
+
+/** GET /console/config, once per page: {auth: "dev"|"cognito"|"none", region, client_id, cognito_endpoint}. */
+export function consoleConfig() {
+  if (!configPromise) {
+    configPromise = fetch(apiPath("/console/config"), { headers: { Accept: "application/json" }, cache: "no-store" })
+      .then((res) => (res.ok ? res.json() : { auth: "none" }))
+      .catch(() => ({ auth: "none" }));
+  }
+  return configPromise;
+}
+
+let refreshTimer = 0;
+let refreshing = null;
+let signOuts = 0;
+
+/** Keep a signed-in Cognito session: the ID token, the refresh token, and a timer to renew before expiry. */
+export function setSession({ idToken, refreshToken }) {
+  setToken(idToken);
+  if (refreshToken) sessionStorage.setItem(REFRESH_KEY, refreshToken);
+  scheduleRefresh();
+}
+
+function tokenTimes(token = getToken()) {
+  const c = claims(token);
+  if (!c || !c.exp) return null;
+  const exp = c.exp * 1000;
+  const iat = c.iat ? c.iat * 1000 : exp - 3600_000;
+  return { exp, lifetime: exp - iat, margin: Math.max(5_000, Math.min(300_000, (exp - iat) / 4)) };
+}
+
+function scheduleRefresh() {
+  clearTimeout(refreshTimer);
+  const t = tokenTimes();
+  if (!t || !getRefreshToken()) return;
+  const wait = Math.max(0, t.exp - t.margin - Date.now());
+  refreshTimer = setTimeout(() => ensureFresh(t.margin + 1_000).catch(() => {}), wait);
+}
+
+/**
+ * Renew the ID token when it expires within `minValidityMs` (or at once with `force`), through the
+ * refresh token. Silent: a refusal (revoked, user disabled) signs the tab out; the next call says so.
+ */
+export async function ensureFresh(minValidityMs = null, { force = false } = {}) {
+  const refreshToken = getRefreshToken();
+  if (!refreshToken) return false;
+  const t = tokenTimes();
+  const wanted = minValidityMs ?? Math.min(30_000, t ? t.lifetime / 2 : 30_000); // time left for the call itself
+  if (!force && t && t.exp - Date.now() > wanted) return false;
+  if (!refreshing) {
+    const session = signOuts;
+    refreshing = (async () => {
+      const config = await consoleConfig();
+      if (config.auth !== "cognito") return false;
+      const { refresh, CognitoError } = await import("./cognito.js");
+      try {
+        const renewed = await refresh(config, refreshToken);
+        if (session !== signOuts) return false; // signed out meanwhile: never bring the session back
+        setSession(renewed);
+        return true;
+      } catch (err) {
+        if (err instanceof CognitoError && err.status >= 400 && err.status < 500) clearToken(); // refused: sign in again
+        return false;
+      }
+    })().finally(() => {
+      refreshing = null;
+    });
+  }
+  return refreshing;
+}
+
+if (getRefreshToken()) scheduleRefresh(); // a page load in a signed-in tab picks the timer up again
 
 configureIncidentReporter({ endpoint: apiPath("/incidents"), getToken: () => getToken() || null });
 installGlobalHandlers({ areaPrefix: "console" }); // uncaught errors and unhandled rejections: console.uncaught, console.unhandled_rejection
@@ -41,7 +128,9 @@ export function claims(token = getToken()) {
     const c = JSON.parse(json);
     const groups = Array.isArray(c["cognito:groups"]) ? c["cognito:groups"] : [];
     const role = c.role || (groups.includes("admin") ? "admin" : groups.includes("customer") ? "customer" : null);
-    return { role, sub: c.sub || "", exp: typeof c.exp === "number" ? c.exp : null, name: c.name || c.email || c.sub || "" };
+    const who = c["custom:customer_id"] || c.email || c.sub || "";
+    const iat = typeof c.iat === "number" ? c.iat : null;
+    return { role, sub: who, exp: typeof c.exp === "number" ? c.exp : null, iat, name: c.name || c.email || c.sub || "" };
   } catch {
     return null;
   }
@@ -73,8 +162,24 @@ function parseBody(text) {
   }
 }
 
-/** Call the API. Resolves with the parsed JSON body; rejects with an ApiError for any non-2xx answer. */
+/** Call the API. Resolves with the parsed JSON body; rejects with an ApiError for any non-2xx answer.
+ * On Cognito stages the ID token is renewed first when it is about to expire, and once more after a
+ * 401 token_expired (a laptop that slept through the timer). */
 export async function api(method, path, body, { signal } = {}) {
+  const session = signOuts;
+  await ensureFresh();
+  if (session !== signOuts) throw new DOMException("Signed out while the call waited for a token.", "AbortError");
+  try {
+    return await call(method, path, body, signal);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401 && err.code === "token_expired" && (await ensureFresh(0, { force: true }))) {
+      return call(method, path, body, signal);
+    }
+    throw err;
+  }
+}
+
+async function call(method, path, body, signal) {
   const headers = { Accept: "application/json" };
   const token = getToken();
   if (token) headers.Authorization = `Bearer ${token}`;
