@@ -75,7 +75,7 @@ def register(cli: click.Group) -> None:
     @click.pass_context
     def tasks(ctx: click.Context, url: str, token: str | None) -> None:
         """Recurring task repairs: prune future instances, back-fill missed days."""
-        ctx.obj = Api(url, _token(token), timeout_s=300)
+        ctx.obj = Api(url, _token(token, url), timeout_s=300)
 
     @tasks.command("prune-future")
     @click.option("--apply", is_flag=True, help="Delete (default: only report what would be deleted).")

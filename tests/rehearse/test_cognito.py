@@ -372,6 +372,6 @@ def test_stack_tokens_for_academy_up_are_dev_tokens_the_stage_verifies_with_its_
         StackTokens.for_port(54325, run_dir=tmp_path)
     monkeypatch.setenv("ACADEMY_AUTH_MODE", "cognito")
     settings.get_settings.cache_clear()
-    with pytest.raises(TokenError, match="local stage only"):
+    with pytest.raises(TokenError, match="local stack only"):
         StackTokens(None).mint("admin", "a")  # a Cognito stage mints no dev tokens, as before
     settings.get_settings.cache_clear()
