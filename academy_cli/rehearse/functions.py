@@ -65,6 +65,19 @@ def python312() -> str:
     return str(getattr(sys, "_base_executable", "") or shutil.which("python3.12") or sys.executable)
 
 
+OLD_TMP = Path("/var/tmp/academy-rehearse-old-tmp")  # where a function's namespace briefly binds the host's /tmp
+
+
+def _under_tmp(paths: list[Path | str | None]) -> list[Path]:
+    """The directories among ``paths`` that lie under /tmp, outermost only (a kept one holds its descendants)."""
+    found = sorted({Path(p).resolve() for p in paths if p is not None and Path(p).resolve().is_relative_to("/tmp")})
+    out: list[Path] = []
+    for d in found:
+        if d != Path("/tmp") and not any(d.is_relative_to(k) for k in out):
+            out.append(d)
+    return out
+
+
 def can_unshare() -> bool:
     try:
         return (
@@ -106,16 +119,25 @@ class Instance:
             env["_REHEARSE_ADDRESS_MAP"] = json.dumps(fn.address_map)
         argv = [fn.python, "-I", "-S", str(BOOTSTRAP)]
         if fn.isolated:
-            for path in (fn.code_dir, fn.opt_dir, fn.runtime_dir, BOOTSTRAP):
-                if path is not None and Path(path).resolve().is_relative_to("/tmp"):
-                    raise ValueError(f"{path} is under /tmp, which each function process replaces with its own")
-            mounts = [
-                f"mount --bind {q(fn.code_dir)} {q(fn.code_dir)}",
-                f"mount -o remount,bind,ro {q(fn.code_dir)}",
-                f"mount -t tmpfs -o size={spec.ephemeral_mb}m,mode=1777 tmpfs /tmp",
-            ]
-            if fn.opt_dir is not None:
+            mounts = []
+            if fn.opt_dir is not None:  # before /tmp is replaced: the layers may be unpacked under it
                 mounts += [f"mount --bind {q(fn.opt_dir)} /opt", "mount -o remount,bind,ro /opt"]
+            # What the process must read that lies under /tmp (a checkout under /tmp, as a CI clone may be) is
+            # carried into its private /tmp read-only: the old /tmp is bound aside, the tmpfs mounted, each such
+            # directory bound back at its own path, and the old /tmp let go, so nothing else of it is visible.
+            keep = _under_tmp([fn.code_dir, fn.runtime_dir, BOOTSTRAP.parent, *(Path(h).parent for h in fn.hooks or ())])
+            if not Path(fn.code_dir).resolve().is_relative_to("/tmp"):
+                mounts += [f"mount --bind {q(fn.code_dir)} {q(fn.code_dir)}", f"mount -o remount,bind,ro {q(fn.code_dir)}"]
+            if keep:
+                OLD_TMP.mkdir(parents=True, exist_ok=True)
+                mounts.append(f"mount --bind /tmp {q(OLD_TMP)}")
+            mounts.append(f"mount -t tmpfs -o size={spec.ephemeral_mb}m,mode=1777 tmpfs /tmp")
+            for d in keep:
+                rel = d.relative_to("/tmp")
+                mounts += [f"mkdir -p {q(d)}", f"mount --bind {q(OLD_TMP / rel)} {q(d)}", f"mount -o remount,bind,ro {q(d)}"]
+            if keep:
+                mounts.append(f"umount -l {q(OLD_TMP)}")
+            mounts.append(f"cd {q(fn.code_dir)}")  # the code dir as mounted now, not the old /tmp's
             script = " && ".join(mounts) + " && exec " + " ".join(q(a) for a in argv)
             argv = ["unshare", "-m", "--propagation", "private", "sh", "-c", script]
         r, w = os.pipe()

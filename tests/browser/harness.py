@@ -52,18 +52,18 @@ class StackError(RuntimeError):
 class Stack(SpawnedStack):
     """A running ``academy up``; ``api()`` calls it over HTTP with dev sign-in tokens."""
 
-    tokens: dict[tuple[str, str | None], str] = field(default_factory=dict)
+    signed_in: dict[tuple[str, str | None], str] = field(default_factory=dict)  # (SpawnedStack.tokens is the stack's minter)
 
     def token(self, role: str, sub: str | None = None) -> str:
         """A development token from the console's own dev sign-in route (cached)."""
         key = (role, sub)
-        if key not in self.tokens:
+        if key not in self.signed_in:
             body: dict[str, Any] = {"role": role, **({"sub": sub} if sub else {})}
             r = requests.post(f"{self.url}/console/dev-sign-in", json=body, timeout=30)
             if r.status_code != 200:
                 raise StackError(f"dev sign-in → {r.status_code}: {r.text[:300]}")
-            self.tokens[key] = r.json()["token"]
-        return self.tokens[key]
+            self.signed_in[key] = r.json()["token"]
+        return self.signed_in[key]
 
     def api(self, method: str, path: str, body: Any = None, *, role: str = "admin", sub: str | None = None) -> requests.Response:
         headers = {"Authorization": f"Bearer {self.token(role, sub)}"}

@@ -1,5 +1,6 @@
 """The console of the rehearsed deploy in Chromium, under API Gateway's stage path (``/api/console``):
-sign in with a pool ID token, upload homework straight to storage, see it listed."""
+sign in through the stack's user pool (email and password, as a parent would), upload homework straight to
+storage, see it listed."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 import requests
 
 from tests.browser.harness import CHROMIUM, CHROMIUM_ARGS, DESKTOP, chromium_available
-from tests.rehearse.conftest import Rehearsal
+from tests.rehearse.conftest import PASSWORD, Rehearsal
 
 pytestmark = pytest.mark.skipif(not chromium_available(), reason=f"{CHROMIUM} is not installed (apt-get install chromium)")
 
@@ -21,7 +22,7 @@ def test_console_under_the_stage_path_signs_in_and_uploads(rehearsal: Rehearsal,
     expect.set_options(timeout=20_000)
     base = f"{rehearsal.url}/api"
     admin, _ = rehearsal.sign_in("admin", "admin-browser@example.com")
-    customer, customer_id = rehearsal.sign_in("customer", "parent-browser@example.com")
+    _, customer_id = rehearsal.sign_in("customer", "parent-browser@example.com")  # creates the parent in the pool
     r = requests.post(
         f"{base}/admin/students",
         headers={"Authorization": f"Bearer {admin}"},
@@ -48,7 +49,9 @@ def test_console_under_the_stage_path_signs_in_and_uploads(rehearsal: Rehearsal,
             page.on("request", watch)
             page.goto(f"{base}/console/customer/homework")
             expect(page.get_by_text("Sign in to open Homework upload.")).to_be_visible()
-            page.get_by_label("Access token").fill(customer)
+            assert page.get_by_label("Access token").count() == 0  # a Cognito stage: nobody pastes a JWT
+            page.get_by_label("Email").fill("parent-browser@example.com")
+            page.get_by_label("Password", exact=True).fill(PASSWORD)
             page.get_by_role("button", name="Sign in", exact=True).click()
             page.wait_for_url(f"{base}/console/customer/homework")
             page.locator("body[data-ready=true]").wait_for(state="attached")
