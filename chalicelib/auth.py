@@ -16,7 +16,6 @@ per request; ``academy users disable`` also signs the user out everywhere (revok
 from __future__ import annotations
 
 import os
-import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from chalicelib.errors import ApiError, Forbidden, Unauthorized
 from chalicelib.observability import logger
-from chalicelib.settings import Settings, get_settings
+from chalicelib.settings import Settings, get_settings, local_secret
 
 if TYPE_CHECKING:
     import jwt
@@ -79,14 +78,8 @@ def dev_signing_key(settings: Settings | None = None) -> str:
     _require_dev_auth(s)
     if s.dev_signing_key:
         return s.dev_signing_key
-    path = Path(s.dev_key_file)
     with _key_lock:
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_urlsafe(48))
-        return path.read_text().strip()
+        return local_secret(Path(s.dev_key_file))
 
 
 def mint_dev_token(role: str, sub: str, ttl_seconds: int = 8 * 3600, settings: Settings | None = None) -> str:

@@ -24,13 +24,12 @@ import hashlib
 import hmac
 import json
 import os
-import secrets
 import threading
 from pathlib import Path
 from typing import Any
 
 from chalicelib.errors import BadRequest
-from chalicelib.settings import PROJECT_ROOT, get_settings
+from chalicelib.settings import PROJECT_ROOT, get_settings, local_secret
 
 MIN_KEY_CHARS = 32
 MAC_BYTES = 16  # 128-bit tag: forging one is out of reach, and the cursor stays short
@@ -62,16 +61,7 @@ def cursor_key() -> bytes:
         raise CursorKeyMissing("ACADEMY_CURSOR_KEY is not set: a deployed stage needs its CursorKey parameter")
     path = Path(os.environ.get("ACADEMY_CURSOR_KEY_FILE", str(PROJECT_ROOT / ".academy" / "cursor-key")))
     with _lock:
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:  # another process of the local stack made it first
-                pass
-            else:
-                with os.fdopen(fd, "w") as fh:
-                    fh.write(secrets.token_urlsafe(48))
-        return path.read_text().strip().encode()
+        return local_secret(path).encode()
 
 
 def identity(route: str, path_params: dict[str, str], filters: dict[str, Any], caller: str | None) -> bytes:

@@ -17,6 +17,23 @@ MB = 1024 * KB
 GB = 1024 * MB
 
 
+def local_secret(path: Path) -> str:
+    """A secret kept in an ignored local file (the dev signing key, the local cursor key): created once with
+    48 random url-safe bytes (mode 600, exclusively, so concurrent processes agree), then read back."""
+    import secrets
+
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first
+            pass
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
 def _int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 

@@ -555,13 +555,9 @@ def _template_has_user_pool(package_dir: Path) -> bool:
 def _cursor_key() -> str:
     """The rehearsal's ``CursorKey`` parameter: generated once into an ignored file, so cursors a client
     holds stay valid across rehearsal restarts (as a deploy that keeps its parameter does)."""
-    path = _project_root() / ".academy" / "rehearse-cursor-key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_urlsafe(48))
-    return path.read_text().strip()
+    from chalicelib.settings import local_secret
+
+    return local_secret(_project_root() / ".academy" / "rehearse-cursor-key")
 
 
 def _project_root() -> Path:
