@@ -63,7 +63,8 @@ def remove_state(port: int, pid: int | None = None) -> None:
         pass
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether a process with this id exists (ours or not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -83,7 +84,7 @@ def read_state(port: int = DEFAULT_PORT, directory: Path | None = None) -> dict[
         raise StackNotRunning(f"no local stack on port {port} (start one with: academy up --port {port})") from None
     except ValueError as exc:
         raise StackNotRunning(f"unreadable state file {path}: {exc}") from None
-    if not _alive(int(state.get("pid", 0))):
+    if not alive(int(state.get("pid", 0))):
         raise StackNotRunning(f"the local stack on port {port} is gone (pid {state.get('pid')} has exited); start it again")
     return state
 

@@ -517,18 +517,8 @@ def _sweep(parent: Path) -> None:
             pid = int((work / "pid").read_text())
         except (OSError, ValueError):
             continue  # not ours to judge
-        if not _alive(pid):
+        if not localenv.alive(pid):
             _clean(work)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _optional(name: str) -> Any:
