@@ -125,7 +125,9 @@ class Instance:
             # What the process must read that lies under /tmp (a checkout under /tmp, as a CI clone may be) is
             # carried into its private /tmp read-only: the old /tmp is bound aside, the tmpfs mounted, each such
             # directory bound back at its own path, and the old /tmp let go, so nothing else of it is visible.
-            keep = _under_tmp([fn.code_dir, fn.runtime_dir, BOOTSTRAP.parent, *(Path(h).parent for h in fn.hooks or ())])
+            # (and any file its environment names there, e.g. its IAM spec under the rehearsal's work dir)
+            named = [Path(v).parent for v in env.values() if v.startswith("/tmp/") and Path(v).exists()]
+            keep = _under_tmp([fn.code_dir, fn.runtime_dir, BOOTSTRAP.parent, *(Path(h).parent for h in fn.hooks or ()), *named])
             if not Path(fn.code_dir).resolve().is_relative_to("/tmp"):
                 mounts += [f"mount --bind {q(fn.code_dir)} {q(fn.code_dir)}", f"mount -o remount,bind,ro {q(fn.code_dir)}"]
             if keep:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 
 import pytest
 
@@ -549,10 +550,24 @@ def test_process_wide_install_covers_sessions_made_later_pynamodb_too(admin, fun
             class Meta(X.Meta):
                 table_name = "academy-prod-y"
 
-        X(pk="from-pynamodb").save()
-        with pytest.raises(PutError) as err:
-            Y(pk="from-pynamodb").save()
-        assert err.value.cause_response_code == "AccessDeniedException"
+        # pynamodb keeps one botocore session per thread (chalicelib/db.py): a thread that starts now makes its
+        # session after the install, as a function process does (an earlier test may own this thread's session).
+        outcome: dict[str, BaseException | None] = {}
+
+        def writes() -> None:
+            X(pk="from-pynamodb").save()
+            try:
+                Y(pk="from-pynamodb").save()
+                outcome["y"] = None
+            except PutError as exc:
+                outcome["y"] = exc
+
+        worker = threading.Thread(target=writes)
+        worker.start()
+        worker.join(timeout=60)
+        err = outcome.get("y")
+        assert isinstance(err, PutError), f"the write to an ungranted table was not refused: {err!r}"
+        assert err.cause_response_code == "AccessDeniedException"
         assert "Item" not in admin("dynamodb").get_item(TableName="academy-prod-y", Key={"pk": {"S": "from-pynamodb"}})
     finally:
         handlers.BUILTIN_HANDLERS[:] = before
