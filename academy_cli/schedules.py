@@ -111,8 +111,10 @@ def scheduled_functions(app: Any) -> list[ScheduledFunction]:
     ]
 
 
-def scheduled_event(name: str, region: str, when: datetime | None = None, account: str = "123456789012") -> dict[str, Any]:
-    """The event EventBridge hands a scheduled Lambda."""
+def scheduled_event(
+    name: str, region: str, when: datetime | None = None, account: str = "123456789012", rule_arn: str | None = None
+) -> dict[str, Any]:
+    """The event EventBridge hands a scheduled Lambda (``rule_arn``: the deployed rule's, else one named ``name``)."""
     when = when or datetime.now(UTC)
     return {
         "version": "0",
@@ -122,6 +124,6 @@ def scheduled_event(name: str, region: str, when: datetime | None = None, accoun
         "account": account,
         "time": when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": region,
-        "resources": [f"arn:aws:events:{region}:{account}:rule/{name}"],
+        "resources": [rule_arn or f"arn:aws:events:{region}:{account}:rule/{name}"],
         "detail": {},
     }

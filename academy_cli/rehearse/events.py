@@ -12,7 +12,6 @@ import heapq
 import itertools
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,17 +24,7 @@ RETRY_DELAYS_S = (60, 120)
 
 
 def scheduled_event(rule: Rule, region: str, account: str, when: datetime) -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": account,
-        "time": when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": region,
-        "resources": [rule.arn],
-        "detail": {},
-    }
+    return schedules.scheduled_event(rule.name, region, when, account, rule_arn=rule.arn)
 
 
 class Scheduler:
