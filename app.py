@@ -6,13 +6,13 @@ from chalicelib.academic.routes import bp as academic_bp
 from chalicelib.academic.schedule_routes import bp as schedules_bp
 from chalicelib.academic.task_routes import bp as tasks_bp
 from chalicelib.console.routes import bp as console_bp
+from chalicelib.core.middleware import correlation, flush_metrics
 from chalicelib.incidents.routes import bp as incidents_bp
 from chalicelib.integrity.routes import bp as integrity_bp
 from chalicelib.jobs.handlers import bp as job_handlers_bp
 from chalicelib.jobs.routes import bp as jobs_bp
 from chalicelib.media.routes import bp as media_bp
-from chalicelib.middleware import correlation, flush_metrics
-from chalicelib.system import bp as system_bp
+from chalicelib.system.routes import bp as system_bp
 
 app = Chalice(app_name="academy-ops")
 app.register_middleware(correlation, "http")

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from chalicelib.settings import PROJECT_ROOT
+from chalicelib.core.settings import PROJECT_ROOT
 
 DEFAULT_PORT = 8000
 # Dummy credentials: botocore needs some, moto accepts any.
@@ -99,10 +99,10 @@ def apply_env(env: dict[str, str]) -> None:
     for key in [k for k in os.environ if k == "AWS_PROFILE" or k.startswith("AWS_ENDPOINT_URL_")]:
         os.environ.pop(key)  # a profile or a per-service endpoint would send calls elsewhere
     os.environ.update(env)
-    if "chalicelib.settings" in sys.modules:
-        sys.modules["chalicelib.settings"].get_settings.cache_clear()
-    if "chalicelib.aws" in sys.modules:
-        sys.modules["chalicelib.aws"].reset()
+    if "chalicelib.core.settings" in sys.modules:
+        sys.modules["chalicelib.core.settings"].get_settings.cache_clear()
+    if "chalicelib.core.aws" in sys.modules:
+        sys.modules["chalicelib.core.aws"].reset()
 
 
 def use_dev_auth() -> None:

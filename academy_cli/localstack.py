@@ -160,7 +160,7 @@ class LocalStack:
         """Chalice's dev-stage environment variables, then ours on top (as ``chalice local`` does)."""
         from chalice.cli.factory import CLIFactory
 
-        from chalicelib.settings import PROJECT_ROOT
+        from chalicelib.core.settings import PROJECT_ROOT
 
         self._chalice_config = CLIFactory(project_dir=str(PROJECT_ROOT)).create_config_obj(chalice_stage_name=STAGE)
         env = dict(self._chalice_config.environment_variables)

@@ -23,7 +23,7 @@ from typing import Any
 import click
 
 from academy_cli import package_prune, package_wiring
-from chalicelib.settings import PROJECT_ROOT
+from chalicelib.core.settings import PROJECT_ROOT
 
 
 def merge_template(stage: str) -> dict[str, Any]:
@@ -38,7 +38,7 @@ def merge_template(stage: str) -> dict[str, Any]:
 
     template = build_template()
     template["Parameters"]["Stage"]["Default"] = stage
-    template["Parameters"]["CursorKey"] = {  # one HMAC key for every function's list cursors (chalicelib/cursors.py)
+    template["Parameters"]["CursorKey"] = {  # one HMAC key for every function's list cursors (chalicelib/core/cursors.py)
         "Type": "String",
         "NoEcho": True,
         "MinLength": 32,

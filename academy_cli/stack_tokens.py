@@ -92,8 +92,8 @@ class StackTokens:
         from academy_cli.localenv import use_dev_auth
 
         use_dev_auth()  # an operator process minting for academy up asks for dev auth explicitly (never on Lambda)
-        from chalicelib.auth import mint_dev_token
-        from chalicelib.settings import get_settings
+        from chalicelib.core.auth import mint_dev_token
+        from chalicelib.core.settings import get_settings
 
         settings = get_settings()
         if self.signing_key:
@@ -107,7 +107,7 @@ class StackTokens:
         from botocore.exceptions import BotoCoreError, ClientError
 
         from academy_cli.rehearse.cognito import id_token
-        from chalicelib.settings import PROJECT_ROOT
+        from chalicelib.core.settings import PROJECT_ROOT
 
         assert self.state is not None
         try:

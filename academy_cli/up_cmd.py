@@ -29,7 +29,7 @@ def _aws_port(value: str) -> int | None:
 
 
 def _default_data_dir() -> Path:
-    from chalicelib.settings import PROJECT_ROOT
+    from chalicelib.core.settings import PROJECT_ROOT
 
     return PROJECT_ROOT / ".academy" / "data"
 
@@ -257,7 +257,7 @@ def _tick_rehearsal(state: dict[str, Any]) -> None:
 
 def _banner(state: dict[str, Any], stack: Any, data: Path | None) -> None:
     from academy_cli import schedules
-    from chalicelib.auth import mint_dev_token
+    from chalicelib.core.auth import mint_dev_token
 
     restored = state.get("restored")
     if data is None:

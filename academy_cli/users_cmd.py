@@ -19,7 +19,7 @@ import click
 
 ROLES = ("admin", "customer")
 CUSTOMER_ID_ATTR = "custom:customer_id"
-_CUSTOMER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # what the API accepts as an id (chalicelib.db.ENTITY_ID)
+_CUSTOMER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # what the API accepts as an id (chalicelib.core.db.ENTITY_ID)
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[A-Za-z]{2,}$")
 
 

@@ -37,8 +37,8 @@ def deployed_aws() -> Iterator[None]:
     from moto import mock_aws
 
     with mock_aws():
-        from chalicelib import aws
-        from chalicelib.settings import get_settings
+        from chalicelib.core import aws
+        from chalicelib.core.settings import get_settings
         from infra.deploy import deploy
 
         aws.reset()

@@ -163,7 +163,7 @@ def _bench_scheduler() -> list[dict]:
 
     from chalicelib.academic import tasks
     from chalicelib.academic.tasks import Task, TaskInstance
-    from chalicelib.db import new_id, utcnow
+    from chalicelib.core.db import new_id, utcnow
 
     now = datetime(2025, 5, 1, 0, 5, tzinfo=UTC)
     with Task.batch_write() as batch:

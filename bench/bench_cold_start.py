@@ -28,7 +28,7 @@ RUNS = 9
 BARE = "import boto3, chalice; app = chalice.Chalice(app_name='bare'); boto3.session.Session()"
 OURS = "import app"
 # What a job worker additionally imports on its first message (lazy, per job type).
-WORKER = "import app; from chalicelib.jobs import registry; [jt.load() for jt in registry.JOB_TYPES.values()]"
+WORKER = "import app; from chalicelib.jobs import registry; [jt.load() for jt in registry.known().values()]"
 
 
 def _once(code: str) -> tuple[float, float]:

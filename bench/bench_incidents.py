@@ -149,7 +149,7 @@ def run() -> list[dict]:
             BillingMode="PAY_PER_REQUEST",
         )
         from app import app
-        from chalicelib.auth import mint_dev_token
+        from chalicelib.core.auth import mint_dev_token
         from chalicelib.incidents.store import Incident
 
         tokens = [mint_dev_token("customer", f"bench-reporter-{n}") for n in range(REQUESTS // PER_ACTOR + 1)]

@@ -59,7 +59,7 @@ class Reads:
 
 def _fill_attendance() -> None:
     from chalicelib.academic.schedules import Attendance, Schedule
-    from chalicelib.db import new_id, utcnow
+    from chalicelib.core.db import new_id, utcnow
 
     now = utcnow()
     live = []
@@ -80,7 +80,7 @@ def _fill_attendance() -> None:
 
 def _fill_future() -> None:
     from chalicelib.academic.tasks import DAILY, TaskInstance
-    from chalicelib.db import utcnow
+    from chalicelib.core.db import utcnow
 
     now = utcnow()
     with TaskInstance.batch_write() as b:
@@ -91,11 +91,11 @@ def _fill_future() -> None:
 
 
 def _fill_videos() -> None:
-    from chalicelib import aws
-    from chalicelib.db import utcnow
+    from chalicelib.core import aws
+    from chalicelib.core.db import utcnow
+    from chalicelib.core.settings import get_settings
     from chalicelib.media import domain
     from chalicelib.media.store import Variant, Video
-    from chalicelib.settings import get_settings
 
     s3, bucket, now = aws.client("s3"), get_settings().bucket_name, utcnow()
     with Video.batch_write() as b:
@@ -112,10 +112,10 @@ def _fill_videos() -> None:
 
 def _fill_orphans() -> None:
     """The videos' objects (10,000 - 5, referenced) plus 5 that no row references; the clock moves past the forms."""
-    from chalicelib import aws
-    from chalicelib.db import utcnow
+    from chalicelib.core import aws
+    from chalicelib.core.db import utcnow
+    from chalicelib.core.settings import get_settings
     from chalicelib.integrity import sweeps
-    from chalicelib.settings import get_settings
 
     for i in range(DEFECTS):
         key = f"customers/c/students/s/homework/01JORPHAN{i:017d}/upload.pdf"
@@ -125,11 +125,11 @@ def _fill_orphans() -> None:
 
 def _fill_homework() -> None:
     """Uploaded homework with its object; the defects: 3 objects missing, 2 of another size."""
-    from chalicelib import aws
-    from chalicelib.db import utcnow
+    from chalicelib.core import aws
+    from chalicelib.core.db import utcnow
+    from chalicelib.core.settings import get_settings
     from chalicelib.media import domain
     from chalicelib.media.store import Homework
-    from chalicelib.settings import get_settings
 
     s3, bucket, now = aws.client("s3"), get_settings().bucket_name, utcnow()
     with Homework.batch_write() as b:
@@ -145,10 +145,10 @@ def _fill_homework() -> None:
 def _fill_multipart() -> None:
     """Multipart uploads of videos started now (healthy: their row says so); the defects: 3 rows started
     two days ago, 2 uploads with no row (moto's Initiated, 2010)."""
-    from chalicelib import aws
-    from chalicelib.db import utcnow
+    from chalicelib.core import aws
+    from chalicelib.core.db import utcnow
+    from chalicelib.core.settings import get_settings
     from chalicelib.media.store import Video
-    from chalicelib.settings import get_settings
 
     s3, bucket, now = aws.client("s3"), get_settings().bucket_name, utcnow()
     with Video.batch_write() as b:
@@ -165,7 +165,7 @@ def _fill_multipart() -> None:
 
 
 def _job(i: int, job_type: str, state: str, entity: tuple[str, str] | None = None, **kw: Any) -> Any:
-    from chalicelib.db import new_id, utcnow
+    from chalicelib.core.db import new_id, utcnow
     from chalicelib.jobs.ledger import Job
     from chalicelib.jobs.registry import get
 
@@ -203,7 +203,7 @@ def _fill_orphan_jobs() -> None:
 def _fill_stuck_jobs() -> None:
     """Queued and running jobs, fresh; the defects: 3 running with a heartbeat an hour old (timeout 5 min),
     2 queued for three hours (their message lost)."""
-    from chalicelib.db import utcnow
+    from chalicelib.core.db import utcnow
     from chalicelib.jobs import states
     from chalicelib.jobs.ledger import Job
 
@@ -257,7 +257,7 @@ def run() -> list[dict]:
     set_env(log_level="WARNING", app=False)
     rows: list[dict] = []
     with deployed_aws():
-        from chalicelib import aws
+        from chalicelib.core import aws
         from chalicelib.integrity import sweeps
         from chalicelib.tables import ALL_MODELS
 

@@ -43,7 +43,7 @@ class Reads:
 def _fill() -> dict[str, int]:
     from datetime import timedelta
 
-    from chalicelib.db import new_id, utcnow
+    from chalicelib.core.db import new_id, utcnow
     from chalicelib.jobs.ledger import Job, JobError
 
     counts: dict[str, int] = {}

@@ -100,8 +100,8 @@ def _setup(path: str, content_type: str) -> dict[str, Any]:
     import boto3
     from boto3.s3.transfer import TransferConfig
 
+    from chalicelib.core.settings import get_settings
     from chalicelib.media import service, store
-    from chalicelib.settings import get_settings
     from infra.deploy import deploy
 
     deploy(get_settings().stage)

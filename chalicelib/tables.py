@@ -7,8 +7,8 @@ from pynamodb.models import Model
 from chalicelib.academic.schedules import Attendance, Schedule, ScheduleMember
 from chalicelib.academic.students import Student
 from chalicelib.academic.tasks import Task, TaskInstance
+from chalicelib.core.audit import AuditEntry
 from chalicelib.incidents.store import Incident, IncidentGroup, RateCounter
-from chalicelib.jobs.audit import AuditEntry
 from chalicelib.jobs.ledger import Job, JobDedupe
 from chalicelib.media.store import Homework, Video
 

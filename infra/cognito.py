@@ -167,7 +167,7 @@ def pool_id() -> dict[str, Any]:
 
 
 def environment() -> dict[str, Any]:
-    """The auth settings every function gets (``chalicelib.settings`` reads them)."""
+    """The auth settings every function gets (``chalicelib.core.settings`` reads them)."""
     return {
         "ACADEMY_JWT_ISSUER": issuer(),
         "ACADEMY_JWT_AUDIENCE": client_id(),

@@ -82,7 +82,7 @@ def api_url(client):
 
 @pytest.fixture
 def tokens():
-    from chalicelib.auth import mint_dev_token
+    from chalicelib.core.auth import mint_dev_token
 
     class Tokens:
         admin = mint_dev_token("admin", "admin-1")

@@ -57,7 +57,7 @@ class CallRecorder:
             return
         self._local.function = function
         self._current.append(function)
-        from chalicelib import aws
+        from chalicelib.core import aws
 
         aws.queue_url.cache_clear()  # each function is its own process on Lambda: it looks its queue URLs up itself
         try:
@@ -105,7 +105,7 @@ class CallRecorder:
 
         def load_job(jt: JobType) -> Any:
             fn = load(jt)
-            if jt.target.startswith("chalicelib."):
+            if jt.target is None or jt.target.startswith("chalicelib."):  # the product's own job bodies
                 return fn
 
             def test_job(*a: Any, **kw: Any) -> Any:
@@ -187,7 +187,7 @@ def dead_letter_handler(queue_name: str) -> str | None:
 
 def _bucket_key_from_url(url: str) -> tuple[str, str]:
     """Bucket and key of a presigned S3 URL (virtual-hosted or path style)."""
-    from chalicelib.settings import get_settings
+    from chalicelib.core.settings import get_settings
 
     bucket = get_settings().bucket_name
     parsed = urlparse(url)

@@ -6,7 +6,7 @@ import threading
 from collections import Counter
 from typing import Any
 
-from chalicelib.jobs.worker import PermanentJobError
+from chalicelib.jobs.errors import PermanentJobError
 
 calls: Counter[str] = Counter()
 fail_times: dict[str, int] = {}

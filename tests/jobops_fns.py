@@ -6,9 +6,9 @@ import threading
 from collections import Counter
 from typing import Any
 
-from chalicelib import aws
-from chalicelib.jobs.worker import PermanentJobError
-from chalicelib.settings import get_settings
+from chalicelib.core import aws
+from chalicelib.core.settings import get_settings
+from chalicelib.jobs.errors import PermanentJobError
 
 calls: Counter[str] = Counter()
 _lock = threading.Lock()

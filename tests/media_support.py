@@ -56,7 +56,7 @@ def upload_form(upload: dict[str, Any], data: bytes, filename: str = "file") -> 
 
 
 def upload_file_to(key: str, path: Path, content_type: str) -> None:
-    from chalicelib.settings import get_settings
+    from chalicelib.core.settings import get_settings
 
     boto3.client("s3").upload_file(str(path), get_settings().bucket_name, key, ExtraArgs={"ContentType": content_type})
 

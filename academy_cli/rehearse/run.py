@@ -127,7 +127,7 @@ class Rehearsal:
         pool = None if stack_pool else self._user_pool(session)
         params = {
             "ConsoleOrigin": f"http://{HOST}:{o.port}",  # the only origin the bucket's CORS allows
-            "CursorKey": _cursor_key(),  # the NoEcho stack secret that signs list cursors (chalicelib/cursors.py)
+            "CursorKey": _cursor_key(),  # the NoEcho stack secret that signs list cursors (chalicelib/core/cursors.py)
         }
         if pool is not None:
             params.update(CognitoIssuer=pool["issuer"], CognitoAppClientId=pool["client_id"])
@@ -545,13 +545,13 @@ def _template_has_user_pool(package_dir: Path) -> bool:
 def _cursor_key() -> str:
     """The rehearsal's ``CursorKey`` parameter: generated once into an ignored file, so cursors a client
     holds stay valid across rehearsal restarts (as a deploy that keeps its parameter does)."""
-    from chalicelib.settings import local_secret
+    from chalicelib.core.settings import local_secret
 
     return local_secret(_project_root() / ".academy" / "rehearse-cursor-key")
 
 
 def _project_root() -> Path:
-    from chalicelib.settings import PROJECT_ROOT
+    from chalicelib.core.settings import PROJECT_ROOT
 
     return PROJECT_ROOT
 

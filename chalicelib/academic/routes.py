@@ -5,9 +5,9 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib.academic import students
-from chalicelib.api import LIST_QUERY, Req, route, schemas
-from chalicelib.db import iso
-from chalicelib.jobs import audit
+from chalicelib.core import audit
+from chalicelib.core.api import LIST_QUERY, Req, route, schemas
+from chalicelib.core.db import iso
 
 bp = Blueprint(__name__)
 S = schemas("chalicelib.academic.schemas")  # the models, imported on first use

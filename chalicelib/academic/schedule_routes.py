@@ -8,10 +8,10 @@ from datetime import date
 from chalice import Blueprint
 
 from chalicelib.academic import recurrence, schedules
-from chalicelib.api import Reply, Req, route, schemas
-from chalicelib.db import ENTITY_ID, iso
-from chalicelib.errors import ValidationFailed
-from chalicelib.jobs import audit
+from chalicelib.core import audit
+from chalicelib.core.api import Reply, Req, route, schemas
+from chalicelib.core.db import ENTITY_ID, iso
+from chalicelib.core.errors import ValidationFailed
 
 bp = Blueprint(__name__)
 S = schemas("chalicelib.academic.schemas")  # the models, imported on first use

@@ -28,8 +28,8 @@ from pynamodb.models import Model
 from chalicelib.academic import recurrence
 from chalicelib.academic.recurrence import ScheduleTimes
 from chalicelib.academic.students import Student
-from chalicelib.db import UTCDateTime, condition_failed, decode_token, gsi, meta, new_id, page, transaction, utcnow
-from chalicelib.errors import Conflict, NotFound, ValidationFailed
+from chalicelib.core.db import UTCDateTime, condition_failed, decode_token, gsi, meta, new_id, page, transaction, utcnow
+from chalicelib.core.errors import Conflict, NotFound, ValidationFailed
 
 KIND = "schedule"
 ACTIVE = "active"
@@ -415,7 +415,7 @@ def run_delete_job(job: Any, ctx: Any) -> dict[str, Any]:
     re-reads what is left. Between chunks of ``DELETE_CHUNK`` keys: the ``after_chunk`` seam, a
     heartbeat when ``HEARTBEAT_EVERY_S`` have passed, and the time-budget check.
     """
-    from chalicelib.jobs.worker import PermanentJobError, TransientJobError
+    from chalicelib.jobs.errors import PermanentJobError, TransientJobError
 
     schedule_id = (job.payload or {}).get("schedule_id")
     if not isinstance(schedule_id, str) or not schedule_id:

@@ -8,8 +8,8 @@ from typing import Any, Literal
 from pydantic import Field, StrictBool, model_validator
 
 from chalicelib.academic import recurrence, schedules, tasks
-from chalicelib.schema import ListQuery, Out, Strict
-from chalicelib.validators import CalendarDate, EntityId, Name, Text, Timestamp, TimeZone
+from chalicelib.core.schema import ListQuery, Out, Strict
+from chalicelib.core.validators import CalendarDate, EntityId, Name, Text, Timestamp, TimeZone
 
 
 class StudentIn(Strict):

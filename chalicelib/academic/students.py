@@ -5,8 +5,8 @@ from __future__ import annotations
 from pynamodb.attributes import UnicodeAttribute
 from pynamodb.models import Model
 
-from chalicelib.db import UTCDateTime, decode_token, gsi, meta, new_id, page, utcnow
-from chalicelib.errors import NotFound
+from chalicelib.core.db import UTCDateTime, decode_token, gsi, meta, new_id, page, utcnow
+from chalicelib.core.errors import NotFound
 
 KIND = "student"
 

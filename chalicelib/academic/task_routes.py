@@ -8,9 +8,9 @@ from chalice import Blueprint, Cron
 
 from chalicelib.academic import tasks
 from chalicelib.academic.schedule_routes import check_id, parse_date
-from chalicelib.api import Reply, Req, route, schemas
-from chalicelib.jobs import audit
-from chalicelib.observability import logger, metrics
+from chalicelib.core import audit
+from chalicelib.core.api import Reply, Req, route, schemas
+from chalicelib.core.observability import logger, metrics
 
 bp = Blueprint(__name__)
 S = schemas("chalicelib.academic.schemas")  # the models, imported on first use

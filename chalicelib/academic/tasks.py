@@ -49,9 +49,9 @@ from pynamodb.models import Model
 from chalicelib.academic import recurrence
 from chalicelib.academic.recurrence import DAILY, TaskWindow
 from chalicelib.academic.students import Student
-from chalicelib.db import UTCDateTime, condition_failed, decode_token, gsi, iso, meta, new_id, page, transaction, utcnow
-from chalicelib.errors import Conflict, NotFound, ValidationFailed
-from chalicelib.observability import logger
+from chalicelib.core.db import UTCDateTime, condition_failed, decode_token, gsi, iso, meta, new_id, page, transaction, utcnow
+from chalicelib.core.errors import Conflict, NotFound, ValidationFailed
+from chalicelib.core.observability import logger
 
 KIND = "task"
 ACTIVE = "active"

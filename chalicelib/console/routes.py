@@ -33,10 +33,10 @@ from urllib.parse import urlsplit
 
 from chalice import Blueprint, Response
 
-from chalicelib.api import Reply, Req, route, schemas
-from chalicelib.auth import mint_dev_token
-from chalicelib.errors import NotFound
-from chalicelib.settings import get_settings
+from chalicelib.core.api import Reply, Req, route, schemas
+from chalicelib.core.auth import mint_dev_token
+from chalicelib.core.errors import NotFound
+from chalicelib.core.settings import get_settings
 
 bp = Blueprint(__name__)
 S = schemas("chalicelib.console.schemas")  # the models, imported on first use

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from chalicelib.schema import Out, Strict
+from chalicelib.core.schema import Out, Strict
 
 
 class DevSignInIn(Strict):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.observability import logger, register_unhandled_sink
+from chalicelib.core.observability import logger, register_unhandled_sink
 
 
 def capture_unhandled(exc: BaseException, context: dict[str, Any]) -> None:

@@ -169,7 +169,7 @@ def _phone(match: re.Match[str]) -> str:
 
 
 def _keep_contacts() -> bool:
-    from chalicelib.settings import get_settings
+    from chalicelib.core.settings import get_settings
 
     return get_settings().incidents_keep_contacts
 

@@ -9,13 +9,13 @@ from typing import Any
 
 from chalice import Blueprint, Response
 
-from chalicelib.api import LIST_QUERY, Reply, Req, route, schemas
-from chalicelib.db import iso
-from chalicelib.errors import PayloadTooLarge, RateLimited
+from chalicelib.core import audit
+from chalicelib.core.api import LIST_QUERY, Reply, Req, route, schemas
+from chalicelib.core.db import iso
+from chalicelib.core.errors import PayloadTooLarge, RateLimited
+from chalicelib.core.observability import logger
 from chalicelib.incidents import capture, domain, store
 from chalicelib.incidents.domain import LIMITS
-from chalicelib.jobs import audit
-from chalicelib.observability import logger
 
 bp = Blueprint(__name__)
 S = schemas("chalicelib.incidents.schemas")  # the models, imported on first use

@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from chalicelib.core.schema import ListQuery, Out, Strict
+from chalicelib.core.validators import Timestamp
 from chalicelib.incidents.domain import LIMITS
-from chalicelib.schema import ListQuery, Out, Strict
-from chalicelib.validators import Timestamp
 
 _AREA = r"^[a-z0-9_-]+(\.[a-z0-9_-]+){0,15}$"
 

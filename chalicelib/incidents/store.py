@@ -27,8 +27,8 @@ from pynamodb.attributes import JSONAttribute, NumberAttribute, TTLAttribute, Un
 from pynamodb.exceptions import UpdateError
 from pynamodb.models import Model
 
-from chalicelib.db import UTCDateTime, condition_failed, decode_token, gsi, iso, meta, new_id, page, utcnow
-from chalicelib.errors import NotFound
+from chalicelib.core.db import UTCDateTime, condition_failed, decode_token, gsi, iso, meta, new_id, page, utcnow
+from chalicelib.core.errors import NotFound
 from chalicelib.incidents import domain
 from chalicelib.incidents.domain import Draft, Limits, fit
 

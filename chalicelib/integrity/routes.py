@@ -8,8 +8,8 @@ from typing import Any
 
 from chalice import Blueprint, Rate
 
-from chalicelib.api import Req, route, schemas
-from chalicelib.errors import Conflict, NotFound
+from chalicelib.core.api import Req, route, schemas
+from chalicelib.core.errors import Conflict, NotFound
 
 bp = Blueprint(__name__)
 S = schemas("chalicelib.integrity.schemas")

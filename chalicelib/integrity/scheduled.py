@@ -12,10 +12,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib import aws
+from chalicelib.core import aws
+from chalicelib.core.observability import logger, metrics
+from chalicelib.core.settings import get_settings
 from chalicelib.integrity import sweeps
-from chalicelib.observability import logger, metrics
-from chalicelib.settings import get_settings
 
 CURSORS_KEY = "system/integrity-cursors.json"
 

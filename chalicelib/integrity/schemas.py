@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import Field
 
-from chalicelib.schema import Out, Strict
-from chalicelib.validators import EntityId
+from chalicelib.core.schema import Out, Strict
+from chalicelib.core.validators import EntityId
 
 
 class RepairIn(Strict):

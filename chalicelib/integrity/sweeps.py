@@ -29,9 +29,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib import aws
-from chalicelib.db import condition_failed, page, utcnow
-from chalicelib.settings import get_settings
+from chalicelib.core import aws
+from chalicelib.core.db import condition_failed, page, utcnow
+from chalicelib.core.settings import get_settings
 
 ACTOR = {"role": "system", "id": "integrity-sweep"}
 DEFAULT_BUDGET = 1000  # rows (or objects) read per check per run
@@ -117,7 +117,7 @@ def _head(key: str) -> dict[str, Any] | None:
 
 def _scan(model: Any, cursor: str | None, budget: int, **kw: Any) -> tuple[list[Any], str | None]:
     """One bounded, consistent page of a table scan (pynamodb page helper: ≤ budget items)."""
-    from chalicelib.db import decode_token
+    from chalicelib.core.db import decode_token
 
     it = model.scan(limit=budget, page_size=budget, last_evaluated_key=decode_token(cursor), consistent_read=True, **kw)
     return page(it, budget)
@@ -266,7 +266,7 @@ def _delete_attendance(r: dict[str, Any]) -> bool:
 def _scan_future(cursor: str | None, budget: int) -> ScanPage:
     from chalicelib.academic import recurrence
     from chalicelib.academic.tasks import DAILY, TaskInstance
-    from chalicelib.db import decode_token
+    from chalicelib.core.db import decode_token
 
     now = utcnow()
     floor = recurrence.earliest_today(now).isoformat()
@@ -443,7 +443,7 @@ def _scan_stuck(cursor: str | None, budget: int) -> ScanPage:
 
 
 def _retry_job(r: dict[str, Any]) -> bool:
-    from chalicelib.errors import ApiError
+    from chalicelib.core.errors import ApiError
     from chalicelib.jobs import operations
 
     try:
@@ -489,7 +489,7 @@ def _scan_jobs(cursor: str | None, budget: int) -> ScanPage:
 
 
 def _cancel_job(r: dict[str, Any]) -> bool:
-    from chalicelib.errors import ApiError
+    from chalicelib.core.errors import ApiError
     from chalicelib.jobs import operations
 
     try:
@@ -558,8 +558,8 @@ def repair_incident(
     can never file in ``backend.``) are accepted, and every repair re-checks its defect before writing.
     ``refuse(repair)``: why this caller may not carry that repair out (NotRepairable), or None.
     """
+    from chalicelib.core import audit
     from chalicelib.incidents.store import Incident
-    from chalicelib.jobs import audit
 
     try:
         incident = Incident.get(incident_id, consistent_read=True)
@@ -590,7 +590,7 @@ def run_check(
     actor: dict[str, Any] | None = None,
 ) -> CheckReport:
     """Read ≤ ``budget`` rows of one check, page by page from ``cursor``; file and (if ``apply``) repair."""
-    from chalicelib.jobs import audit
+    from chalicelib.core import audit
 
     check = CHECKS[name]
     report = CheckReport(name, cursor=cursor)

@@ -13,12 +13,12 @@ from typing import Any
 
 from pynamodb.exceptions import TransactWriteError
 
-from chalicelib import aws
-from chalicelib.db import transaction, utcnow
+from chalicelib.core import aws
+from chalicelib.core.db import transaction, utcnow
+from chalicelib.core.observability import logger, metrics
 from chalicelib.jobs import ledger, registry
 from chalicelib.jobs.ledger import Job, JobDedupe
 from chalicelib.jobs.queues import QUEUES
-from chalicelib.observability import logger, metrics
 
 
 class UnknownJobType(ValueError):

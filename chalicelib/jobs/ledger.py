@@ -15,8 +15,8 @@ from pynamodb.attributes import JSONAttribute, ListAttribute, MapAttribute, Numb
 from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.models import Model
 
-from chalicelib.db import UTCDateTime, condition_failed, decode_token, gsi, iso, meta, new_id, page, utcnow
-from chalicelib.errors import NotFound
+from chalicelib.core.db import UTCDateTime, condition_failed, decode_token, gsi, iso, meta, new_id, page, utcnow
+from chalicelib.core.errors import NotFound
 from chalicelib.jobs import states
 from chalicelib.jobs.registry import get as get_job_type
 
@@ -324,7 +324,7 @@ def put_orphan(raw_body: str, reason: str) -> Job:
     """
     from pynamodb.exceptions import TransactWriteError
 
-    from chalicelib.db import transaction
+    from chalicelib.core.db import transaction
 
     key = orphan_key(raw_body)
     existing = _claimed_job(key)

@@ -27,13 +27,13 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import QueryError
 
-from chalicelib import aws
-from chalicelib.db import decode_token, encode_token, utcnow
-from chalicelib.errors import ApiError, BadRequest, Conflict, NotFound, ValidationFailed
-from chalicelib.jobs import audit, dispatch, ledger, registry, states
+from chalicelib.core import audit, aws
+from chalicelib.core.db import decode_token, encode_token, utcnow
+from chalicelib.core.errors import ApiError, BadRequest, Conflict, NotFound, ValidationFailed
+from chalicelib.core.observability import logger, metrics
+from chalicelib.jobs import dispatch, ledger, registry, states
 from chalicelib.jobs.ledger import Job
 from chalicelib.jobs.queues import QUEUES
-from chalicelib.observability import logger, metrics
 
 STUCK = "stuck"  # a pseudo-state for listing: running with a stale heartbeat, or queued with its message lost
 ATTENTION_STATES = (states.FAILED, states.RUNNING, states.QUEUED)  # the default list, merged newest first
@@ -67,9 +67,9 @@ def get_job(job_id: str) -> Job:
 
 
 def check_type(job_type: str | None, field: str = "query.type") -> None:
-    if job_type is None or job_type in registry.JOB_TYPES or job_type == ORPHAN_TYPE:
+    if job_type is None or job_type in registry.known() or job_type == ORPHAN_TYPE:
         return
-    known = sorted([*registry.JOB_TYPES, ORPHAN_TYPE])
+    known = sorted([*registry.known(), ORPHAN_TYPE])
     raise ValidationFailed(
         f"Unknown job type {job_type!r}.", details={"fields": {field: f"must be one of {', '.join(known)}"}, "known_types": known}
     )
@@ -84,7 +84,7 @@ def detail(job: Job) -> dict[str, Any]:
         out["payload"] = {"truncated": True, "chars": len(text), "keys": keys[:50]}
     stuck = out["stuck"]
     out["actions"] = {
-        "retry": states.can_retry(job.state, stuck) and job.type in registry.JOB_TYPES,
+        "retry": states.can_retry(job.state, stuck) and job.type in registry.known(),
         "cancel": states.can_cancel(job.state, stuck),
     }
     return out
@@ -295,7 +295,7 @@ def retry_job(job_id: str, actor: dict[str, Any]) -> dict[str, Any]:
         job = get_job(job_id)
         if not states.can_retry(job.state, job.stuck()):
             raise _conflict_for(job, "retried")
-        if job.type not in registry.JOB_TYPES:
+        if job.type not in registry.known():
             raise Conflict(
                 f"Job {job_id} has type {job.type!r}, which no worker runs: it cannot be retried.",
                 code="not_retryable",
@@ -405,11 +405,11 @@ def bulk_retry(
             retried, skipped = [], []
             by_queue: dict[str, set[str]] = {}
             for j in matched:
-                if j.type in registry.JOB_TYPES:
+                if j.type in registry.known():
                     by_queue.setdefault(j.queue, set()).add(j.job_id)
             removed = sum(remove_dead_letters(q, ids) for q, ids in by_queue.items())
             for j in matched:
-                if j.type not in registry.JOB_TYPES:
+                if j.type not in registry.known():
                     skipped.append({"job_id": j.job_id, "reason": "not_retryable"})
                     continue
                 try:

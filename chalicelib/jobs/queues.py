@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chalicelib.settings import get_settings
+from chalicelib.core.settings import get_settings
 
 RETENTION_SECONDS = 14 * 24 * 3600  # SQS maximum; the job ledger keeps failures beyond it
 

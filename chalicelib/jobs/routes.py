@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.api import Req, route, schemas
+from chalicelib.core.api import Req, route, schemas
 from chalicelib.jobs import operations
 
 bp = Blueprint(__name__)

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StrictBool
 
-from chalicelib.schema import ListQuery, Out, Strict
+from chalicelib.core.schema import ListQuery, Out, Strict
 
 JobTypeName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 

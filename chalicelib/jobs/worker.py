@@ -18,19 +18,12 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from chalicelib import aws
+from chalicelib.core import aws
+from chalicelib.core.observability import logger, metrics, report_unhandled
 from chalicelib.jobs import ledger, registry, states
+from chalicelib.jobs.errors import PermanentJobError, RetryLater
 from chalicelib.jobs.ledger import Job
 from chalicelib.jobs.queues import QUEUES
-from chalicelib.observability import logger, metrics, report_unhandled
-
-
-class PermanentJobError(Exception):
-    """The job can never succeed as it stands (bad input, corrupt file): fail now, do not retry."""
-
-
-class TransientJobError(Exception):
-    """Worth another try later (throttling, a dependency down): SQS redelivers."""
 
 
 @dataclass
@@ -136,10 +129,6 @@ def _receive_count(record: SQSRecord) -> int:
         return int(record.attributes.approximate_receive_count or 1)
     except (KeyError, TypeError, ValueError):
         return 1
-
-
-class RetryLater(Exception):
-    """Raised to hand a record back to SQS after its redelivery delay has been set."""
 
 
 def run_record(record: SQSRecord, queue_short: str, lambda_context: Any = None) -> None:

@@ -16,12 +16,12 @@ from datetime import timedelta
 from typing import Any
 
 from chalicelib.academic import students
-from chalicelib.db import iso, new_id, utcnow
-from chalicelib.errors import ApiError, Conflict, ValidationFailed
+from chalicelib.core.db import iso, new_id, utcnow
+from chalicelib.core.errors import ApiError, Conflict, ValidationFailed
+from chalicelib.core.observability import logger, metrics
+from chalicelib.core.settings import get_settings
 from chalicelib.media import domain, objects, quota, service, store
 from chalicelib.media.store import Video
-from chalicelib.observability import logger, metrics
-from chalicelib.settings import get_settings
 
 UPLOAD_LIFETIME = timedelta(days=1)  # the bucket's AbortIncompleteMultipartUpload rule (infra/template.py)
 

@@ -16,12 +16,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib import aws
-from chalicelib.db import iso, utcnow
-from chalicelib.errors import BadRequest, Conflict
+from chalicelib.core import aws
+from chalicelib.core.db import iso, utcnow
+from chalicelib.core.errors import BadRequest, Conflict
+from chalicelib.core.observability import logger, metrics
+from chalicelib.core.settings import get_settings
 from chalicelib.media import domain
-from chalicelib.observability import logger, metrics
-from chalicelib.settings import get_settings
 
 UPLOAD_EXPIRES_S = 3600  # a 2 GiB video on a slow line needs a while
 DOWNLOAD_EXPIRES_S = 300  # short-lived download links

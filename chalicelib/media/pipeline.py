@@ -26,13 +26,13 @@ from typing import Any
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-from chalicelib import aws
-from chalicelib.errors import NotFound
-from chalicelib.jobs.worker import PermanentJobError, TransientJobError
+from chalicelib.core import aws
+from chalicelib.core.errors import NotFound
+from chalicelib.core.observability import logger, metrics
+from chalicelib.core.settings import MB, get_settings
+from chalicelib.jobs.errors import PermanentJobError, TransientJobError
 from chalicelib.media import domain, store
 from chalicelib.media.store import Variant
-from chalicelib.observability import logger, metrics
-from chalicelib.settings import MB, get_settings
 
 LAYER_FFMPEG = "/opt/bin/ffmpeg"
 WORKDIR_PREFIX = "academy-media-"

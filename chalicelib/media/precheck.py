@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from chalicelib import aws
-from chalicelib.errors import BadRequest
+from chalicelib.core import aws
+from chalicelib.core.errors import BadRequest
+from chalicelib.core.observability import metrics
+from chalicelib.core.settings import get_settings
 from chalicelib.media import domain
-from chalicelib.observability import metrics
-from chalicelib.settings import get_settings
 
 MATROSKA_TYPES = ("video/webm", "video/x-matroska", "video/matroska")
 

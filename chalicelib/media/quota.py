@@ -21,10 +21,10 @@ from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.exceptions import UpdateError
 from pynamodb.models import Model
 
-from chalicelib.db import condition_failed, meta
-from chalicelib.errors import PayloadTooLarge, RateLimited
-from chalicelib.observability import logger, metrics
-from chalicelib.settings import get_settings
+from chalicelib.core.db import condition_failed, meta
+from chalicelib.core.errors import PayloadTooLarge, RateLimited
+from chalicelib.core.observability import logger, metrics
+from chalicelib.core.settings import get_settings
 
 DAY_S = 24 * 3600
 _clock = time.time  # tests move it

@@ -7,10 +7,10 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib.academic import students
-from chalicelib.api import Reply, Req, route, schemas
-from chalicelib.db import iso
-from chalicelib.errors import ApiError
-from chalicelib.jobs import audit
+from chalicelib.core import audit
+from chalicelib.core.api import Reply, Req, route, schemas
+from chalicelib.core.db import iso
+from chalicelib.core.errors import ApiError
 from chalicelib.media import domain, multipart, objects, service, store
 from chalicelib.media.store import Homework, Video
 

@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from pydantic import Field, StrictBool, StrictInt
 
-from chalicelib.schema import ListQuery, Out, Strict
-from chalicelib.validators import EntityId, QueryBool
+from chalicelib.core.schema import ListQuery, Out, Strict
+from chalicelib.core.validators import EntityId, QueryBool
 
 
 class UploadIn(Strict):

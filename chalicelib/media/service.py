@@ -10,14 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.academic import students
-from chalicelib.errors import ApiError, BadRequest, Conflict, PayloadTooLarge, ValidationFailed
+from chalicelib.core.errors import ApiError, BadRequest, Conflict, PayloadTooLarge, ValidationFailed
+from chalicelib.core.observability import logger, metrics
+from chalicelib.core.settings import get_settings
 from chalicelib.jobs import ledger, states
 from chalicelib.jobs.dispatch import dispatch
 from chalicelib.jobs.ledger import Job
 from chalicelib.media import domain, objects, precheck, quota, store
 from chalicelib.media.store import Homework, Video
-from chalicelib.observability import logger, metrics
-from chalicelib.settings import get_settings
 
 JOB_TYPE = "process_video_proof"
 

@@ -13,8 +13,8 @@ from pynamodb.attributes import ListAttribute, MapAttribute, NumberAttribute, Un
 from pynamodb.exceptions import DeleteError, UpdateError
 from pynamodb.models import Model
 
-from chalicelib.db import UTCDateTime, condition_failed, decode_token, gsi, meta, new_id, page, utcnow
-from chalicelib.errors import NotFound
+from chalicelib.core.db import UTCDateTime, condition_failed, decode_token, gsi, meta, new_id, page, utcnow
+from chalicelib.core.errors import NotFound
 from chalicelib.media import domain
 
 HOMEWORK, VIDEO = "homework", "video"

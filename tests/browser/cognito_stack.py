@@ -130,7 +130,7 @@ def main(argv: list[str]) -> None:
     from chalice.cli.factory import CLIFactory
     from chalice.local import create_local_server
 
-    from chalicelib.settings import PROJECT_ROOT, get_settings
+    from chalicelib.core.settings import PROJECT_ROOT, get_settings
 
     get_settings.cache_clear()  # read while deploying, before the auth settings were set
     from app import app

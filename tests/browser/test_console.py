@@ -387,7 +387,7 @@ def test_tasks_create_mark_done_and_prune_future_instances(page: Any, stack: Sta
         f"""
         from datetime import date
         from chalicelib.academic import tasks
-        from chalicelib.db import utcnow
+        from chalicelib.core.db import utcnow
         for d in {days!r}:
             tasks._new_instance(tasks.Candidate({task_id!r}, date.fromisoformat(d), "UTC"), "test-damage", utcnow()).save()
         """

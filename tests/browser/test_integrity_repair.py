@@ -28,7 +28,7 @@ def test_an_integrity_finding_is_repaired_from_the_incident_hub(new_page: Any, s
         stack,
         """
         from chalicelib.academic.schedules import Attendance
-        from chalicelib.db import utcnow
+        from chalicelib.core.db import utcnow
         from chalicelib.integrity import sweeps
         now = utcnow()
         Attendance(schedule_id="01JBROWSERGONE000000000000", key="2026-01-05#s", date="2026-01-05", student_id="s",

@@ -17,7 +17,7 @@ import jwt
 import pytest
 
 import app as _app  # noqa: F401  (registers every route before the matrix is generated)
-from chalicelib.api import ROUTES, RouteSpec, resolve
+from chalicelib.core.api import ROUTES, RouteSpec, resolve
 
 DUMMY_ID = "01JZZZZZZZZZZZZZZZZZZZZZZZ"
 
@@ -30,8 +30,8 @@ def _path(spec: RouteSpec) -> str:
 
 
 def _expired() -> str:
-    from chalicelib.auth import dev_signing_key
-    from chalicelib.settings import get_settings
+    from chalicelib.core.auth import dev_signing_key
+    from chalicelib.core.settings import get_settings
 
     s = get_settings()
     now = int(time.time())

@@ -16,9 +16,9 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from chalicelib import auth
-from chalicelib.errors import Forbidden, Unauthorized
-from chalicelib.settings import PROJECT_ROOT, ConfigurationError, Settings, _auth_mode
+from chalicelib.core import auth
+from chalicelib.core.errors import Forbidden, Unauthorized
+from chalicelib.core.settings import PROJECT_ROOT, ConfigurationError, Settings, _auth_mode
 
 ISS = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_TEST"
 AUD = "app-client-1"
@@ -230,8 +230,8 @@ def test_an_app_without_an_auth_mode_signs_nobody_in():
 import json
 from chalice.test import Client
 from app import app
-from chalicelib.auth import mint_dev_token
-from chalicelib.settings import Settings
+from chalicelib.core.auth import mint_dev_token
+from chalicelib.core.settings import Settings
 token = mint_dev_token("admin", "a1", settings=Settings(auth_mode="dev", dev_signing_key="k" * 40))
 with Client(app) as c:
     r = c.http.get("/admin/students", headers={"Authorization": "Bearer " + token})

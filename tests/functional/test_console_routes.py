@@ -141,7 +141,7 @@ def test_the_allow_list_only_holds_flat_known_files():
 
 
 def test_dev_sign_in_mints_verifiable_tokens(client):
-    from chalicelib.auth import verify_token
+    from chalicelib.core.auth import verify_token
 
     r = client.http.post("/console/dev-sign-in", headers={"Content-Type": "application/json"}, body=json.dumps({"role": "admin"}))
     assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
@@ -181,8 +181,8 @@ def test_on_a_cognito_stage_the_dev_sign_in_does_not_exist():
         import json
         from chalice.test import Client
         from app import app
-        from chalicelib.api import ROUTES, openapi_document
-        from chalicelib.settings import get_settings
+        from chalicelib.core.api import ROUTES, openapi_document
+        from chalicelib.core.settings import get_settings
         assert get_settings().auth_mode == "cognito"
         declared = sorted({(s.path, s.method) for s in ROUTES})
         routed = sorted({(p, m) for p, methods in app.routes.items() for m in methods})
@@ -216,7 +216,7 @@ def test_on_a_cognito_stage_the_dev_sign_in_does_not_exist():
 
 
 def test_the_content_security_policy_reaches_this_stacks_bucket_only(aws, monkeypatch):
-    from chalicelib.settings import get_settings
+    from chalicelib.core.settings import get_settings
 
     bucket = get_settings().bucket_name
     console._bucket_origins.cache_clear()
@@ -235,7 +235,7 @@ def test_the_content_security_policy_reaches_this_stacks_bucket_only(aws, monkey
 def test_on_a_cognito_stage_the_policy_also_reaches_the_user_pool(aws, monkeypatch):
     import dataclasses
 
-    from chalicelib.settings import get_settings
+    from chalicelib.core.settings import get_settings
 
     cognito = dataclasses.replace(get_settings(), auth_mode="cognito", region="eu-west-1")
     monkeypatch.setattr(console, "get_settings", lambda: cognito)

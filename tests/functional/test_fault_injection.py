@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import boto3
 from botocore.awsrequest import AWSResponse
 
-from chalicelib import observability
+from chalicelib.core import observability
 
 
 @contextmanager
@@ -66,11 +66,11 @@ def test_dynamodb_5xx_on_a_route_is_a_clean_500(client, tokens, monkeypatch):
 def test_throttled_job_is_retried_and_succeeds(app, monkeypatch):
     """A job whose ledger write is throttled once is redelivered by SQS and finishes; nothing is lost."""
     from academy_cli.pump import drain_once
-    from chalicelib import aws
+    from chalicelib.core import aws
+    from chalicelib.core.settings import get_settings
     from chalicelib.jobs import ledger, worker
     from chalicelib.jobs.dispatch import dispatch
     from chalicelib.jobs.ledger import Job
-    from chalicelib.settings import get_settings
 
     aws.reset()
     monkeypatch.setattr(worker, "retry_delay_s", lambda n: 0)

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from chalicelib.api import RouteSpec, openapi_document
-from chalicelib.validators import EntityId, TimeZone
+from chalicelib.core.api import RouteSpec, openapi_document
+from chalicelib.core.validators import EntityId, TimeZone
 
 
 def _headers(token: str) -> dict[str, str]:
@@ -93,7 +93,7 @@ def test_non_json_responses_are_documented_with_their_media_types() -> None:
 
 def test_every_operation_names_its_role(app) -> None:
     """The fuzzer (and any client) picks the token for an operation from ``x-academy-auth``."""
-    from chalicelib.api import ROUTES
+    from chalicelib.core.api import ROUTES
 
     doc = openapi_document()
     for spec in ROUTES:

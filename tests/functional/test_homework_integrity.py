@@ -24,13 +24,13 @@ assert len(OTHER) == len(PDF) and OTHER != PDF
 
 
 def _app_s3():
-    from chalicelib import aws
+    from chalicelib.core import aws
 
     return aws.client("s3")
 
 
 def _bytes(key: str) -> bytes:
-    from chalicelib.settings import get_settings
+    from chalicelib.core.settings import get_settings
 
     return boto3.client("s3").get_object(Bucket=get_settings().bucket_name, Key=key)["Body"].read()
 
@@ -68,7 +68,7 @@ def s3_honours_copy_source_if_match():
 
     moto 5.2 ignores that header; without this the copy's ETag check in ``copy_verified`` is what refuses.
     """
-    from chalicelib.settings import get_settings
+    from chalicelib.core.settings import get_settings
 
     s3, refused = _app_s3(), []
 
@@ -243,9 +243,9 @@ def test_size_and_type_lies_are_still_refused_and_nothing_is_kept(client, tokens
 
 def test_rows_from_before_the_copy_keep_working(client, tokens, student, aws):  # noqa: F811
     """Old rows point at ``.../homework/<id>.<ext>``: downloads read it; an old pending upload completes."""
-    from chalicelib.db import new_id, utcnow
+    from chalicelib.core.db import new_id, utcnow
+    from chalicelib.core.settings import get_settings
     from chalicelib.media.store import Homework
-    from chalicelib.settings import get_settings
 
     s3, bucket = boto3.client("s3"), get_settings().bucket_name
     base = f"customers/cust-a/students/{student}/homework/"
@@ -293,7 +293,7 @@ def test_submitted_keys_are_named_by_a_real_etag_only():
 def test_the_copy_etag_check_applies_only_where_an_etag_is_the_md5(aws, monkeypatch, encryption, refused):
     """Under SSE-S3 a copy's ETag equals its source's, so a different one means different bytes; under
     SSE-KMS every copy gets its own ETag, and S3's ``CopySourceIfMatch`` alone decides."""
-    from chalicelib.errors import Conflict
+    from chalicelib.core.errors import Conflict
     from chalicelib.media import objects
 
     s3, deleted = _app_s3(), []

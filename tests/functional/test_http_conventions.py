@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from chalicelib import observability
+from chalicelib.core import observability
 
 
 def test_request_id_is_echoed_or_generated(client):
@@ -72,7 +72,7 @@ def test_openapi_matches_the_route_table(client, app):
 def test_openapi_document_is_valid():
     from openapi_spec_validator import validate
 
-    from chalicelib.api import openapi_document
+    from chalicelib.core.api import openapi_document
 
     validate(openapi_document())
 
@@ -83,7 +83,7 @@ def test_every_model_a_route_module_names_lazily_exists(app):
     import inspect
     import sys
 
-    from chalicelib.api import Schemas
+    from chalicelib.core.api import Schemas
 
     checked, modules = 0, 0
     for name, module in list(sys.modules.items()):
@@ -132,7 +132,7 @@ def test_every_response_says_nosniff_and_json_is_never_stored(client, tokens):
 def test_protective_headers_keep_a_routes_own_choice():
     from chalice import Response
 
-    from chalicelib.middleware import protective_headers
+    from chalicelib.core.middleware import protective_headers
 
     r = protective_headers(Response(body="{}", headers={"content-type": "application/json; charset=utf-8"}))
     assert r.headers["Cache-Control"] == "no-store" and r.headers["X-Content-Type-Options"] == "nosniff"

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import pytest
 
-from chalicelib import observability
+from chalicelib.core import observability
 from chalicelib.incidents import capture, domain, store
 
 SCHEDULE_409 = {
@@ -423,7 +423,7 @@ def test_unknown_group_is_404(client, tokens):
 def test_list_filters_order_and_pagination(client, tokens, clock, monkeypatch):
     from datetime import UTC, datetime, timedelta
 
-    from chalicelib import db
+    from chalicelib.core import db
 
     t0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
     made = []
@@ -588,7 +588,7 @@ def test_a_wrong_flood_guess_costs_a_retry_not_a_row(clock, aws, limits, monkeyp
 
 
 def row_received(row: store.Incident) -> str | None:
-    from chalicelib.db import iso
+    from chalicelib.core.db import iso
 
     return iso(row.received_at)
 
@@ -622,7 +622,7 @@ def test_a_regression_while_flooding_reopens_without_a_row(client, tokens, clock
 
 
 def test_a_group_written_before_flood_windows_starts_one(clock, aws, limits):
-    from chalicelib.db import utcnow
+    from chalicelib.core.db import utcnow
 
     limits(group_rows_per_window=2)
     draft = _draft()

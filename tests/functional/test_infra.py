@@ -217,14 +217,14 @@ def _check_bytecode(zip_path: Path, dest: Path) -> None:
 
     missing = [n for n in sources if pyc(n) not in names]
     assert len(missing) <= len(sources) // 100, missing[:20]  # only files that do not compile stay source-only
-    assert {"app.py", "chalice/app.py", f"chalicelib/__pycache__/api.{tag}.pyc"} <= names
+    assert {"app.py", "chalice/app.py", f"chalicelib/core/__pycache__/api.{tag}.pyc"} <= names
     assert not any(n.startswith(("pip/", "setuptools/", "inquirer/")) for n in names)  # chalice's CLI deps stay out
     with zipfile.ZipFile(zip_path) as z:  # every pyc is ours: unchecked-hash (flags 0b01), none copied from a dev tree
         assert {int.from_bytes(z.read(n)[4:8], "little") for n in names if n.endswith(".pyc")} == {1}
     # Unchecked-hash bytecode is used without looking at the source: break a source, the import still works.
     (dest / "chalicelib" / "errors.py").write_text("this is not python (\n")
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(dest), "PYTHONDONTWRITEBYTECODE": "1", "ACADEMY_STAGE": "prod"}
-    code = "import chalicelib.errors as e; print(e.__spec__.cached)"
+    code = "import chalicelib.core.errors as e; print(e.__spec__.cached)"
     run = subprocess.run([sys.executable, "-S", "-c", code], cwd=dest, env=env, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.strip().endswith(f"errors.{tag}.pyc")

@@ -9,7 +9,7 @@ from datetime import timedelta
 import boto3
 import pytest
 
-from chalicelib.db import utcnow
+from chalicelib.core.db import utcnow
 from chalicelib.integrity import sweeps
 from tests.media_support import fake_mp4, get, post
 

@@ -9,16 +9,16 @@ from datetime import timedelta
 import boto3
 import pytest
 
+from chalicelib.core.settings import get_settings
 from chalicelib.jobs import ledger, registry, states, worker
 from chalicelib.jobs.dispatch import dispatch
 from chalicelib.jobs.queues import QUEUES
-from chalicelib.settings import get_settings
 from tests import jobfns
 
 
 @pytest.fixture
 def runtime(app, monkeypatch):
-    from chalicelib import aws
+    from chalicelib.core import aws
 
     aws.reset()
     jobfns.reset()
@@ -250,7 +250,7 @@ def test_unknown_job_type_is_refused_at_dispatch(runtime):
 
 
 def test_send_failure_marks_the_job_failed_visibly(runtime, monkeypatch):
-    from chalicelib import aws
+    from chalicelib.core import aws
 
     def broken(*a, **kw):
         raise ConnectionError("sqs unreachable")

@@ -8,12 +8,12 @@ from datetime import timedelta
 import boto3
 import pytest
 
-from chalicelib.db import new_id, utcnow
+from chalicelib.core.db import new_id, utcnow
+from chalicelib.core.settings import get_settings
 from chalicelib.jobs import ledger, registry, states, worker
 from chalicelib.jobs.dispatch import dispatch
 from chalicelib.jobs.ledger import Job
 from chalicelib.jobs.queues import QUEUES
-from chalicelib.settings import get_settings
 from tests import jobops_fns
 
 TYPES = {"t_needs_object": "tests.jobops_fns:needs_object", "t_rejects": "tests.jobops_fns:rejects"}
@@ -21,7 +21,7 @@ TYPES = {"t_needs_object": "tests.jobops_fns:needs_object", "t_rejects": "tests.
 
 @pytest.fixture
 def ops(app, client, tokens, monkeypatch):
-    from chalicelib import aws
+    from chalicelib.core import aws
 
     aws.reset()
     jobops_fns.reset()

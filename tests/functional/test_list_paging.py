@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from chalicelib import db
-from chalicelib.jobs import audit
+from chalicelib.core import audit, db
 
 
 def test_a_rare_filter_match_never_reads_the_whole_partition(aws):

@@ -8,9 +8,9 @@ import subprocess
 import boto3
 import pytest
 
+from chalicelib.core.settings import get_settings
 from chalicelib.jobs import ledger
 from chalicelib.media import pipeline, precheck
-from chalicelib.settings import get_settings
 from tests.media_support import fake_mp4, get, make_clip, post, run_media_queue, upload_form
 
 

@@ -28,20 +28,20 @@ def _incidents(client, tokens, **filters) -> list[dict]:
 
 
 def _s3():
-    from chalicelib import aws
+    from chalicelib.core import aws
 
     return aws.client("s3")
 
 
 def _bucket_keys() -> list[str]:
-    from chalicelib.settings import get_settings
+    from chalicelib.core.settings import get_settings
 
     listed = boto3.client("s3").list_objects_v2(Bucket=get_settings().bucket_name)
     return sorted(o["Key"] for o in listed.get("Contents", []))
 
 
 def _open_multipart_uploads() -> list:
-    from chalicelib.settings import get_settings
+    from chalicelib.core.settings import get_settings
 
     return boto3.client("s3").list_multipart_uploads(Bucket=get_settings().bucket_name).get("Uploads", [])
 

@@ -30,7 +30,7 @@ def student(client, tokens):
 
 
 def tmp_entries() -> list[str]:
-    from chalicelib.settings import get_settings
+    from chalicelib.core.settings import get_settings
 
     return [p for p in os.listdir(get_settings().tmp_dir) if p.startswith("academy-media-")]
 
@@ -48,7 +48,7 @@ def submit(client, tokens, student, path: Path, filename="proof.mp4", content_ty
 
 
 def download(key: str, dest: Path) -> Path:
-    from chalicelib.settings import get_settings
+    from chalicelib.core.settings import get_settings
 
     boto3.client("s3").download_file(get_settings().bucket_name, key, str(dest))
     return dest
@@ -153,7 +153,7 @@ def test_text_renamed_mp4_fails_permanently_with_a_clear_error_and_clean_tmp(cli
 def test_upload_failure_midway_leaves_nothing_and_the_job_retries(client, tokens, student, clips, monkeypatch):
     from boto3.s3.transfer import TransferConfig
 
-    from chalicelib import aws
+    from chalicelib.core import aws
     from chalicelib.jobs import ledger
     from chalicelib.media import pipeline, store
 
@@ -180,7 +180,7 @@ def test_upload_failure_midway_leaves_nothing_and_the_job_retries(client, tokens
     assert job.state == "queued" and job.attempts == 1 and "network dropped" in job.last_error.message
     assert tmp_entries() == []
     bucket = boto3.client("s3")
-    from chalicelib.settings import get_settings
+    from chalicelib.core.settings import get_settings
 
     assert bucket.list_multipart_uploads(Bucket=get_settings().bucket_name).get("Uploads", []) == []
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from chalicelib.observability import metrics
+from chalicelib.core.observability import metrics
 
 
 def _metric_names(out: str) -> set[str]:
@@ -34,7 +34,7 @@ def test_route_metrics_are_flushed_after_the_request(client, tokens, capsys):
 def test_job_metrics_are_flushed_after_the_batch(app, capsys):
     from chalice.test import Client
 
-    from chalicelib import aws
+    from chalicelib.core import aws
     from chalicelib.jobs.dispatch import dispatch
 
     aws.reset()

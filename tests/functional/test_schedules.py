@@ -61,7 +61,7 @@ def members_of(schedule_id: str, student_ids: list[str]) -> int:
 def drain_jobs(app, max_rounds: int = 50) -> int:
     """Receive from the real (moto) jobs queue and hand batches to the app's SQS handler."""
     from academy_cli.pump import drain_once
-    from chalicelib import aws
+    from chalicelib.core import aws
     from chalicelib.jobs.queues import QUEUES
 
     sqs = aws.client("sqs")
@@ -253,7 +253,7 @@ def test_crash_between_chunks_resumes_without_orphans(client, tokens, students, 
         # timeout and the next worker takes the job over once its heartbeat is stale.
         from datetime import timedelta
 
-        from chalicelib.db import utcnow
+        from chalicelib.core.db import utcnow
 
         Job(job_id=job_id).update(actions=[Job.heartbeat_at.set(utcnow() - timedelta(hours=1))])
     assert attendance_count(s["id"]) == 250
@@ -337,7 +337,7 @@ def test_attendance_written_between_listing_and_inline_delete_cannot_survive(cli
 
 def test_concurrent_attendance_writes_during_large_delete_never_survive(client, app, tokens, students):
     from chalicelib.academic import schedules
-    from chalicelib.errors import ApiError
+    from chalicelib.core.errors import ApiError
 
     a = students[0]
     s = make_schedule(client, tokens, [a])

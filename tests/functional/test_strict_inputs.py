@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import app as _app  # noqa: F401  (registers every route)
-from chalicelib.api import ROUTES, resolve
+from chalicelib.core.api import ROUTES, resolve
 from tests.media_support import get, post
 
 

@@ -47,8 +47,8 @@ def test_customer_sees_only_own_students(client, tokens, student):
 
 
 def _expired(tokens_cls):
-    from chalicelib.auth import dev_signing_key
-    from chalicelib.settings import get_settings
+    from chalicelib.core.auth import dev_signing_key
+    from chalicelib.core.settings import get_settings
 
     s = get_settings()
     now = int(time.time())

@@ -110,7 +110,7 @@ def test_unknown_ids_roles_and_instance_rules(client, tokens):
 
 def _seed_daily(n: int, tz: str = "UTC", starts_on: date | None = None) -> list[str]:
     from chalicelib.academic.tasks import Task
-    from chalicelib.db import new_id, utcnow
+    from chalicelib.core.db import new_id, utcnow
 
     ids = []
     with Task.batch_write() as batch:

@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
+from chalicelib.core.settings import MB, get_settings
 from chalicelib.media import quota
-from chalicelib.settings import MB, get_settings
 from tests.media_support import get, post
 
 DAY = quota.DAY_S

@@ -160,9 +160,9 @@ def pool_server():
 
 @pytest.fixture
 def cognito_auth(pool_server, monkeypatch):
-    """chalicelib.auth configured as the deployed functions are, with the key-set address mapped."""
+    """chalicelib.core.auth configured as the deployed functions are, with the key-set address mapped."""
     from academy_cli.rehearse.cognito import install_jwks_mapping, remove_jwks_mapping
-    from chalicelib import auth, settings
+    from chalicelib.core import auth, settings
 
     endpoint, out = pool_server
     for key in ("ACADEMY_JWT_ISSUER", "ACADEMY_JWT_AUDIENCE", "ACADEMY_COGNITO_JWKS_URL"):
@@ -219,7 +219,7 @@ def test_admin_token_and_wrong_tokens_are_refused(pool_server, cognito_auth, tmp
     import jwt
 
     from academy_cli.rehearse.cognito import id_token
-    from chalicelib.errors import Unauthorized
+    from chalicelib.core.errors import Unauthorized
 
     endpoint, out = pool_server
     token = id_token(_state_file(tmp_path, endpoint, out), "admin", "staff-1", tmp_path)
@@ -283,8 +283,8 @@ def test_principal_id_is_custom_customer_id_else_sub(extra, expected):
 
     import jwt
 
-    from chalicelib import auth, settings
-    from chalicelib.errors import Unauthorized
+    from chalicelib.core import auth, settings
+    from chalicelib.core.errors import Unauthorized
 
     s = settings.get_settings()
     now = int(time.time())
@@ -354,8 +354,8 @@ def test_stack_tokens_for_academy_up_are_dev_tokens_the_stage_verifies_with_its_
 
     from academy_cli.localenv import StackNotRunning
     from academy_cli.stack_tokens import StackTokens, TokenError
-    from chalicelib import auth, settings
-    from chalicelib.errors import Unauthorized
+    from chalicelib.core import auth, settings
+    from chalicelib.core.errors import Unauthorized
 
     (tmp_path / "stack-54324.json").write_text(json.dumps({"pid": os.getpid(), "stage": "dev", "api_url": "x"}))
     monkeypatch.setenv("ACADEMY_AUTH_MODE", "dev")

@@ -82,7 +82,7 @@ def function() -> Iterator[Function]:
 
 
 def _scratch() -> Path:
-    from chalicelib.settings import PROJECT_ROOT
+    from chalicelib.core.settings import PROJECT_ROOT
 
     path = PROJECT_ROOT / ".academy" / "test-functions"
     path.mkdir(parents=True, exist_ok=True)

@@ -550,7 +550,7 @@ def test_process_wide_install_covers_sessions_made_later_pynamodb_too(admin, fun
             class Meta(X.Meta):
                 table_name = "academy-prod-y"
 
-        # pynamodb keeps one botocore session per thread (chalicelib/db.py): a thread that starts now makes its
+        # pynamodb keeps one botocore session per thread (chalicelib/core/db.py): a thread that starts now makes its
         # session after the install, as a function process does (an earlier test may own this thread's session).
         outcome: dict[str, BaseException | None] = {}
 

@@ -293,7 +293,7 @@ def test_numbers_that_are_not_phone_numbers_are_kept():
 
 def test_the_contacts_setting(monkeypatch):
     """Read from the environment (uncached: the process-wide settings cache is left alone)."""
-    from chalicelib import settings
+    from chalicelib.core import settings
 
     read = settings.get_settings.__wrapped__
     for value, keep in (("", False), ("true", True), ("1", True), ("no", False)):

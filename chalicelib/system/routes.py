@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from chalice import Blueprint, Response
 
-from chalicelib.api import Req, json_response, openapi_document, route, schemas
-from chalicelib.jobs import audit
+from chalicelib.core import audit
+from chalicelib.core.api import Req, json_response, openapi_document, route, schemas
 
 bp = Blueprint(__name__)
-S = schemas("chalicelib.system_schemas")  # the models, imported on first use
+S = schemas("chalicelib.system.schemas")  # the models, imported on first use
 
 
 @route(bp, "/health", "GET", auth="public", response=S.Health, tag="system")

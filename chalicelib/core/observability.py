@@ -9,7 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 
-from chalicelib.settings import get_settings
+from chalicelib.core.settings import get_settings
 
 logger = Logger(service="academy-ops")
 metrics = Metrics(namespace=get_settings().metrics_namespace, service="academy-ops")

@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import Field
 
-from chalicelib.schema import ListQuery, Out
-from chalicelib.validators import Timestamp
+from chalicelib.core.schema import ListQuery, Out
+from chalicelib.core.validators import Timestamp
 
 
 class Health(Out):

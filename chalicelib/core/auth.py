@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from chalicelib.errors import ApiError, Forbidden, Unauthorized
-from chalicelib.observability import logger
-from chalicelib.settings import Settings, get_settings, local_secret
+from chalicelib.core.errors import ApiError, Forbidden, Unauthorized
+from chalicelib.core.observability import logger
+from chalicelib.core.settings import Settings, get_settings, local_secret
 
 if TYPE_CHECKING:
     import jwt

@@ -28,8 +28,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from chalicelib.errors import BadRequest
-from chalicelib.settings import PROJECT_ROOT, get_settings, local_secret
+from chalicelib.core.errors import BadRequest
+from chalicelib.core.settings import PROJECT_ROOT, get_settings, local_secret
 
 MIN_KEY_CHARS = 32
 MAC_BYTES = 16  # 128-bit tag: forging one is out of reach, and the cursor stays short

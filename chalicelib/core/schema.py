@@ -1,7 +1,7 @@
 """Base classes of the HTTP request and response models (pydantic v2).
 
 Imported on first use, never at cold start: route modules name their models through
-:func:`chalicelib.api.schemas`, so a Lambda that never validates a request (the job workers, the
+:func:`chalicelib.core.api.schemas`, so a Lambda that never validates a request (the job workers, the
 scheduler) never imports pydantic, and the API imports it with the first request that needs it.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from chalicelib.validators import QueryInt
+from chalicelib.core.validators import QueryInt
 
 
 class Strict(BaseModel):
@@ -20,14 +20,14 @@ class Strict(BaseModel):
     and no value is coerced from one JSON type to another."""
 
     # strict: a JSON number is never a string, a string never a number or a boolean; times and dates
-    # are parsed from strings by chalicelib.validators' Timestamp/CalendarDate only.
+    # are parsed from strings by chalicelib.core.validators' Timestamp/CalendarDate only.
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True, strict=True)
 
 
 class Query(BaseModel):
     """Base for query strings: unknown parameters are ignored (caches and browsers add their own).
 
-    Every value is a string: parse numbers, booleans, times and dates with chalicelib.validators'
+    Every value is a string: parse numbers, booleans, times and dates with chalicelib.core.validators'
     QueryInt, QueryBool, Timestamp and CalendarDate, never pydantic's lax coercions."""
 
     model_config = ConfigDict(extra="ignore", defer_build=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 KB = 1024
 MB = 1024 * KB
 GB = 1024 * MB
@@ -47,7 +47,7 @@ class ConfigurationError(RuntimeError):
 
 def _auth_mode(env: os._Environ[str] | dict[str, str]) -> str:
     """``ACADEMY_AUTH_MODE`` as given. Nothing defaults to dev: a missing or unknown mode stays as it is
-    and verifies no token at all (fail closed, see :func:`chalicelib.auth.verify_token`). Dev auth on
+    and verifies no token at all (fail closed, see :func:`chalicelib.core.auth.verify_token`). Dev auth on
     Lambda is refused here, at start, so no deployed function can ever verify or mint dev tokens."""
     mode = env.get("ACADEMY_AUTH_MODE", "").strip().lower()
     if mode == "dev" and env.get("AWS_LAMBDA_FUNCTION_NAME"):

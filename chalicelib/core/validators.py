@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, WithJsonSchema
 
-from chalicelib.db import ENTITY_ID
+from chalicelib.core.db import ENTITY_ID
 
 _ID = ENTITY_ID
 

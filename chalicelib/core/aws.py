@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from chalicelib.settings import get_settings
+from chalicelib.core.settings import get_settings
 
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=20)
 

@@ -12,8 +12,8 @@ from typing import Any
 from pynamodb.attributes import JSONAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
-from chalicelib.db import UTCDateTime, decode_token, gsi, iso, meta, new_id, page, utcnow
-from chalicelib.observability import logger, metrics
+from chalicelib.core.db import UTCDateTime, decode_token, gsi, iso, meta, new_id, page, utcnow
+from chalicelib.core.observability import logger, metrics
 
 KIND = "audit"
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from chalice import Response
 
-from chalicelib.errors import error_envelope
-from chalicelib.observability import choose_request_id, logger, metrics, set_request_id
+from chalicelib.core.errors import error_envelope
+from chalicelib.core.observability import choose_request_id, logger, metrics, set_request_id
 
 _CHALICE_CODES = {
     400: "bad_request",
