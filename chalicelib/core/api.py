@@ -258,7 +258,7 @@ def route(
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    hdrs = {"Content-Type": "application/json"}
+    hdrs: dict[str, str | list[str]] = {"Content-Type": "application/json"}
     if rid := current_request_id():
         hdrs["X-Request-Id"] = rid
     hdrs.update(headers or {})
@@ -354,7 +354,8 @@ class _ListCursor:
     def of(cls, spec: RouteSpec, path_params: dict[str, str], principal: Principal, body: Any, query: Any) -> _ListCursor | None:
         from chalicelib.core import cursors
 
-        for source, model in (("query", query), ("body", body)):
+        sources: tuple[tuple[Literal["query", "body"], Any], ...] = (("query", query), ("body", body))
+        for source, model in sources:
             if model is None:
                 continue
             name = next((f for f in CURSOR_FIELDS if f in type(model).model_fields), None)

@@ -28,6 +28,7 @@ from chalicelib.core.settings import Settings, get_settings, local_secret
 
 if TYPE_CHECKING:
     import jwt
+    from jwt.types import Options
 
 # PyJWT (and through it the cryptography package) is imported on first use, not at cold start:
 # worker functions never verify tokens and should not pay for it.
@@ -111,7 +112,7 @@ def verify_token(token: str, settings: Settings | None = None) -> dict[str, Any]
     import jwt
 
     s = settings or get_settings()
-    opts = {"require": ["exp", "sub", "iss", "aud"]}
+    opts: Options = {"require": ["exp", "sub", "iss", "aud"]}
     if s.auth_mode not in ("dev", "cognito"):
         logger.error("no token can be verified: ACADEMY_AUTH_MODE is %r (expected 'cognito')", s.auth_mode)
         raise Unauthorized("Token verification is not configured.", code="auth_not_configured")

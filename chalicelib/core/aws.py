@@ -31,7 +31,8 @@ def client(service: str) -> Any:
 
 @functools.cache
 def queue_url(name: str) -> str:
-    return client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
+    url: str = client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
+    return url
 
 
 def reset() -> None:

@@ -14,12 +14,13 @@ import re
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from pynamodb.attributes import Attribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.connection import Connection
 from pynamodb.exceptions import QueryError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import MetaProtocol
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.core.errors import BadRequest
@@ -34,10 +35,11 @@ def _one_botocore_session_per_thread() -> None:
     creation is not thread-safe) makes every later table's first call a cheap client creation."""
     from pynamodb.connection import base
 
-    if getattr(base.get_session, "academy_shared", False):
+    # pynamodb imports get_session from botocore without re-exporting it: reach it as the module's attribute.
+    create: Callable[[], Any] = vars(base)["get_session"]
+    if getattr(create, "academy_shared", False):
         return
     local = threading.local()
-    create = base.get_session
 
     def per_thread_session() -> Any:
         session = getattr(local, "session", None)
@@ -45,8 +47,8 @@ def _one_botocore_session_per_thread() -> None:
             session = local.session = create()
         return session
 
-    per_thread_session.academy_shared = True  # type: ignore[attr-defined]
-    base.get_session = per_thread_session
+    per_thread_session.academy_shared = True  # type: ignore[attr-defined]  # a marker on the function
+    setattr(base, "get_session", per_thread_session)  # noqa: B010 - the name is not re-exported (see above)
 
 
 _one_botocore_session_per_thread()
@@ -70,9 +72,10 @@ class _TableMeta(type):
         return get_settings().region
 
 
-def meta(short_name: str) -> type:
+def meta(short_name: str) -> MetaProtocol:
     """A pynamodb ``Meta`` for the table ``academy-<stage>-<short_name>`` (on-demand billing)."""
-    return _TableMeta("Meta", (), {"short_name": short_name, "billing_mode": "PAY_PER_REQUEST"})
+    made = _TableMeta("Meta", (), {"short_name": short_name, "billing_mode": "PAY_PER_REQUEST"})
+    return cast(MetaProtocol, made)  # the class itself is the Meta: its metaclass serves table_name and region
 
 
 def index_meta(index_name: str, projection: Any) -> type:
@@ -95,7 +98,8 @@ def gsi(
     }
     if range_key:
         attrs[range_key] = range_attr(range_key=True)
-    return type(f"Index_{index_name}", (GlobalSecondaryIndex,), attrs)()
+    index: GlobalSecondaryIndex[Any] = type(f"Index_{index_name}", (GlobalSecondaryIndex,), attrs)()
+    return index
 
 
 @functools.cache
@@ -108,7 +112,7 @@ def condition_failed(exc: BaseException) -> bool:
     code = getattr(exc, "cause_response_code", None)
     if code is None:
         code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code")
-    return code == "ConditionalCheckFailedException"
+    return bool(code == "ConditionalCheckFailedException")
 
 
 def transaction() -> TransactWrite:

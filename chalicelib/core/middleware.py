@@ -4,6 +4,7 @@ every response carries (``nosniff``; ``no-store`` on JSON unless a route chose i
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from chalice import Response
@@ -52,7 +53,7 @@ def correlation(event: Any, get_response: Any) -> Response:
     return protective_headers(response)
 
 
-def _header(headers: dict[str, str], name: str) -> str | None:
+def _header(headers: Mapping[str, str | list[str]], name: str) -> str | list[str] | None:
     lowered = name.lower()
     return next((v for k, v in headers.items() if k.lower() == lowered), None)
 
@@ -64,7 +65,7 @@ def protective_headers(response: Response) -> Response:
     headers = response.headers
     if _header(headers, "X-Content-Type-Options") is None:
         headers["X-Content-Type-Options"] = "nosniff"
-    content_type = (_header(headers, "Content-Type") or "").split(";")[0].strip().lower()
+    content_type = str(_header(headers, "Content-Type") or "").split(";")[0].strip().lower()
     if content_type == "application/json" and _header(headers, "Cache-Control") is None:
         headers["Cache-Control"] = "no-store"
     return response
