@@ -166,7 +166,7 @@ class RouteSpec:
     status: int
     summary: str
     tag: str
-    max_body: int
+    max_body: int | None  # None: the settings' default_max_body, read at the request
     errors: tuple[int, ...]
     name: str
     media: dict[int, tuple[str, ...]] = field(default_factory=dict)
@@ -233,7 +233,7 @@ def route(
             status=status,
             summary=summary or (fn.__doc__ or fn.__name__).strip().splitlines()[0],
             tag=tag or path.strip("/").split("/")[0],
-            max_body=max_body or get_settings().default_max_body,
+            max_body=max_body,
             errors=errors,
             name=fn.__name__,
             media=dict(media or {}),
@@ -293,10 +293,11 @@ def _authorize(spec: RouteSpec, headers: dict[str, str]) -> Principal:
 
 def _parse_body(spec: RouteSpec, request: Any) -> Any:
     raw = request.raw_body or b""
-    if len(raw) > spec.max_body:
+    limit = spec.max_body or get_settings().default_max_body
+    if len(raw) > limit:
         raise PayloadTooLarge(
-            f"The body is {len(raw)} bytes; this route accepts at most {spec.max_body}.",
-            details={"max_bytes": spec.max_body, "size_bytes": len(raw)},
+            f"The body is {len(raw)} bytes; this route accepts at most {limit}.",
+            details={"max_bytes": limit, "size_bytes": len(raw)},
         )
     if spec.body is None:
         return None

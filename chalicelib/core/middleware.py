@@ -9,6 +9,7 @@ from typing import Any
 
 from chalice import Response
 
+from chalicelib.core import observability
 from chalicelib.core.errors import error_envelope
 from chalicelib.core.observability import choose_request_id, logger, metrics, set_request_id
 
@@ -78,6 +79,6 @@ def flush_metrics(event: Any, get_response: Any) -> Any:
     finally:
         try:
             if metrics.metric_set:
-                metrics.flush_metrics(raise_on_empty_metrics=False)
+                observability.flush_metrics()
         except Exception:  # noqa: BLE001 - a metrics problem must never fail the invocation
             logger.warning("metrics flush failed", exc_info=True)

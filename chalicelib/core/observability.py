@@ -12,7 +12,14 @@ from aws_lambda_powertools import Logger, Metrics
 from chalicelib.core.settings import get_settings
 
 logger = Logger(service="academy-ops")
-metrics = Metrics(namespace=get_settings().metrics_namespace, service="academy-ops")
+metrics = Metrics(service="academy-ops")  # its namespace comes from the settings at the first flush
+
+
+def flush_metrics(raise_on_empty_metrics: bool = False) -> None:
+    """Publish the metrics gathered so far (EMF on stdout), in the settings' namespace."""
+    if metrics.namespace is None:
+        metrics.namespace = get_settings().metrics_namespace
+    metrics.flush_metrics(raise_on_empty_metrics=raise_on_empty_metrics)
 
 _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
