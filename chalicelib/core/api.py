@@ -179,8 +179,9 @@ class RouteSpec:
 class Audit:
     """What a route records in the audit log: the action and a target built from the path
     parameters (``"schedule:{schedule_id}"``); the validated body is the params unless ``params=False``.
-    The route records once, after the view: ``{"status": ...}`` plus the view's ``req.audit.result``
-    on success, ``{"status", "code"}`` for a refused request, ``{"status": 500, "error"}`` for a failure."""
+    The route records once per request from a caller it let in (after authentication): ``{"status": ...}``
+    plus the view's ``req.audit.result`` on success, ``{"status", "code"}`` for a refused request (a
+    malformed id, an invalid body, a domain rule), ``{"status": 500, "error"}`` for a failure."""
 
     action: str
     target: str | None = None
@@ -404,12 +405,16 @@ def _check_ids(spec: RouteSpec, path_params: dict[str, str]) -> None:
             )
 
 
-def _audit_note(spec: RouteSpec, path_params: dict[str, str], body: Any) -> AuditNote | None:
+def _audit_note(spec: RouteSpec, path_params: dict[str, str]) -> AuditNote | None:
     if spec.audit is None:
         return None
     target = spec.audit.target.format(**path_params) if spec.audit.target else None
-    params = body.model_dump(mode="json") if spec.audit.params and hasattr(body, "model_dump") else {}
-    return AuditNote(spec.audit.action, target, params)
+    return AuditNote(spec.audit.action, target, {})
+
+
+def _audit_params(note: AuditNote | None, spec: RouteSpec, body: Any) -> None:
+    if note is not None and spec.audit is not None and spec.audit.params and hasattr(body, "model_dump"):
+        note.params = body.model_dump(mode="json")
 
 
 def _record(note: AuditNote | None, principal: Principal, outcome: dict[str, Any]) -> None:
@@ -428,6 +433,7 @@ def _handle(bp: Blueprint, spec: RouteSpec, fn: Callable[..., Any], path_params:
     note: AuditNote | None = None
     try:
         principal = _authorize(spec, headers)
+        note = _audit_note(spec, path_params)  # from here on, a refused write is recorded too
         _check_ids(spec, path_params)
         body = _parse_body(spec, request)
         query = _parse_query(spec, request)
@@ -435,7 +441,7 @@ def _handle(bp: Blueprint, spec: RouteSpec, fn: Callable[..., Any], path_params:
         if cursor is not None:
             body, query = cursor.open(body, query)
         ctx = request.context or {}
-        note = _audit_note(spec, path_params, body)
+        _audit_params(note, spec, body)
         req: AnyReq = Req(
             principal=principal,
             body=body,
