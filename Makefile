@@ -38,9 +38,11 @@ run: venv
 test: venv tools
 	ACADEMY_CHECKOV=$(TOOLS)/bin/checkov $(BIN)/python -m pytest
 
+# ruff, and mypy --strict over chalicelib/ (pyproject.toml [tool.mypy]); CI runs it before the suite.
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 bench: venv
 	$(BIN)/python -m bench
