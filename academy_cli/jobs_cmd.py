@@ -8,65 +8,16 @@ Every action lands in the audit log under the token's subject.
 
 from __future__ import annotations
 
-import getpass
 import json
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
-from dataclasses import dataclass
 from typing import Any
 
 import click
 
-DEFAULT_URL = "http://127.0.0.1:8000"
+from academy_cli.client import DEFAULT_URL, ApiClient, ApiError, cli_client
+
 STATES = ["queued", "running", "succeeded", "failed", "cancelled", "stuck"]
-
-
-class ApiFailure(click.ClickException):
-    """An error envelope from the API (status, code, message)."""
-
-    def __init__(self, status: int, code: str, message: str, details: dict[str, Any] | None = None) -> None:
-        super().__init__(f"{message} ({status} {code})")
-        self.status, self.code, self.details = status, code, details or {}
-
-
-@dataclass
-class Api:
-    url: str
-    token: str
-    timeout_s: float = 60.0
-
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None, query: dict[str, Any] | None = None) -> Any:
-        params = {k: v for k, v in (query or {}).items() if v is not None}
-        full = self.url.rstrip("/") + path + (f"?{urllib.parse.urlencode(params)}" if params else "")
-        data = json.dumps(body).encode() if body is not None else None
-        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json", "Accept": "application/json"}
-        req = urllib.request.Request(full, data=data, method=method, headers=headers)
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
-                return json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as exc:
-            raw = exc.read()
-            try:
-                err = json.loads(raw)["error"]
-            except (ValueError, KeyError, TypeError):
-                raise ApiFailure(exc.code, "http_error", raw.decode(errors="replace")[:300] or exc.reason) from exc
-            raise ApiFailure(exc.code, err.get("code", "error"), err.get("message", ""), err.get("details")) from exc
-        except urllib.error.URLError as exc:
-            raise click.ClickException(f"No API answers at {self.url} ({exc.reason}); is the stack up (academy up)?") from exc
-
-
-def _token(explicit: str | None, url: str) -> str:
-    """``explicit``, else a token the stack serving ``url`` accepts (:mod:`academy_cli.stack_tokens`)."""
-    if explicit:
-        return explicit
-    from academy_cli.stack_tokens import StackTokens, TokenError
-
-    try:
-        return StackTokens.for_url(url).mint("admin", f"cli-{getpass.getuser()}", ttl_seconds=3600)
-    except TokenError as exc:
-        raise click.ClickException(f"{exc}; pass --token or set ACADEMY_TOKEN") from exc
 
 
 def _row(job: dict[str, Any]) -> str:
@@ -86,7 +37,7 @@ def register(cli: click.Group) -> None:
     @click.pass_context
     def jobs(ctx: click.Context, url: str, token: str | None) -> None:
         """Background jobs: list, inspect, retry, cancel."""
-        ctx.obj = Api(url, _token(token, url))
+        ctx.obj = cli_client(ctx, url, token, timeout_s=60)
 
     @jobs.command("list")
     @click.option("--state", type=click.Choice(STATES), help="Default (with no --type): failed, running and queued.")
@@ -95,7 +46,7 @@ def register(cli: click.Group) -> None:
     @click.option("--all", "all_pages", is_flag=True, help="Follow next_token to the end.")
     @click.option("--json", "as_json", is_flag=True, help="One JSON object per job (JSON lines).")
     @click.pass_obj
-    def list_cmd(api: Api, state: str | None, job_type: str | None, limit: int, all_pages: bool, as_json: bool) -> None:
+    def list_cmd(api: ApiClient, state: str | None, job_type: str | None, limit: int, all_pages: bool, as_json: bool) -> None:
         """List jobs, newest first."""
         token = None
         if not as_json:
@@ -113,13 +64,13 @@ def register(cli: click.Group) -> None:
     @jobs.command("show")
     @click.argument("job_id")
     @click.pass_obj
-    def show_cmd(api: Api, job_id: str) -> None:
+    def show_cmd(api: ApiClient, job_id: str) -> None:
         """One job in full (payload, attempts, error history) as JSON."""
         click.echo(json.dumps(api.call("GET", f"/admin/jobs/{job_id}"), indent=2))
 
     @jobs.command("summary")
     @click.pass_obj
-    def summary_cmd(api: Api) -> None:
+    def summary_cmd(api: ApiClient) -> None:
         """Counts per state and type, stuck jobs and queue depths, as JSON."""
         click.echo(json.dumps(api.call("GET", "/admin/jobs/summary"), indent=2))
 
@@ -133,7 +84,7 @@ def register(cli: click.Group) -> None:
     @click.option("--rate", type=click.FloatRange(min=0.1), default=None, help="Bulk: at most this many retries per second.")
     @click.pass_obj
     def retry_cmd(
-        api: Api,
+        api: ApiClient,
         job_ids: tuple[str, ...],
         job_type: str | None,
         error_contains: str | None,
@@ -169,12 +120,12 @@ def register(cli: click.Group) -> None:
     @jobs.command("cancel")
     @click.argument("job_ids", nargs=-1, required=True)
     @click.pass_obj
-    def cancel_cmd(api: Api, job_ids: tuple[str, ...]) -> None:
+    def cancel_cmd(api: ApiClient, job_ids: tuple[str, ...]) -> None:
         """Cancel queued, stuck or failed jobs by id (their messages are skipped)."""
         _each(api, job_ids, "DELETE", "/admin/jobs/{}", "cancelled")
 
 
-def _each(api: Api, job_ids: tuple[str, ...], method: str, path: str, verb: str) -> None:
+def _each(api: ApiClient, job_ids: tuple[str, ...], method: str, path: str, verb: str) -> None:
     """One call per id; "already done" (409) is reported, not an error; anything else fails the command."""
     failed = 0
     for job_id in job_ids:
@@ -182,7 +133,7 @@ def _each(api: Api, job_ids: tuple[str, ...], method: str, path: str, verb: str)
             out = api.call(method, path.format(urllib.parse.quote(job_id, safe="")))
             removed = out.get("dead_letters_removed") or 0
             click.echo(f"{verb} {job_id}" + (" (dead letter removed)" if removed else ""))
-        except ApiFailure as exc:
+        except ApiError as exc:
             if exc.status == 409:
                 click.echo(f"unchanged {job_id}: {exc.message}")
             else:
@@ -192,10 +143,11 @@ def _each(api: Api, job_ids: tuple[str, ...], method: str, path: str, verb: str)
         raise click.ClickException(f"{failed} of {len(job_ids)} failed")
 
 
-def _preview(api: Api, filters: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
-    from tqdm import tqdm
+def _preview(api: ApiClient, filters: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
+    from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type stubs
 
-    matched, sample, token = 0, [], None
+    matched, token = 0, None
+    sample: list[dict[str, Any]] = []
     with tqdm(desc="previewing", unit=" entries", leave=False) as bar:
         while True:
             page = api.call("POST", "/admin/jobs/retry", {**filters, "apply": False, "next_token": token})
@@ -208,7 +160,7 @@ def _preview(api: Api, filters: dict[str, Any]) -> tuple[int, list[dict[str, Any
 
 
 def _apply(
-    api: Api, filters: dict[str, Any], batch: int, rate: float | None, expected: int
+    api: ApiClient, filters: dict[str, Any], batch: int, rate: float | None, expected: int
 ) -> tuple[list[str], list[dict[str, str]]]:
     from tqdm import tqdm
 
@@ -226,4 +178,4 @@ def _apply(
             if not token:
                 return retried, skipped
             if rate:  # pace the pages: at most `rate` retries per second overall
-                time.sleep(max(0.0, len(page["retried"]) / rate - (time.monotonic() - started)))
+                api.sleep(max(0.0, len(page["retried"]) / rate - (time.monotonic() - started)))

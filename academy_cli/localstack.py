@@ -142,11 +142,11 @@ class LocalStack:
     def _start_moto(self) -> str:
         from moto.server import ThreadedMotoServer
 
-        from academy_cli.emulator import serialise_dynamodb
+        from emulation import serialise_dynamodb
 
         serialise_dynamodb()  # DynamoDB's atomic conditional writes and transactions under concurrent requests
         if self.opts.data_dir is not None:
-            from academy_cli.snapshot import install_write_counter
+            from emulation import install_write_counter
 
             install_write_counter()  # the autosave's "anything changed?" signal
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import click
-import requests
 
+from academy_cli.client import ApiClient, ApiError, Unreachable
 from academy_cli.localenv import DEFAULT_PORT
 from academy_cli.stack_tokens import StackTokens, TokenError
 from academy_cli.up_cmd import DEV_ADMIN, DEV_CUSTOMER
@@ -26,21 +26,18 @@ DEMO_STUDENTS: dict[str, list[tuple[str, str]]] = {
 }
 
 
-class SeedError(RuntimeError):
-    pass
-
-
 @dataclass
 class SeedApi:
-    """A thin HTTP client for seeders: admin calls by default, customer calls with ``as_customer``."""
+    """What seeders call the API with (:mod:`academy_cli.client`): admin calls by default, customer calls
+    with ``as_customer``, each with a token of the stack's (:mod:`academy_cli.stack_tokens`)."""
 
     base_url: str
-    tokens: StackTokens = field(default_factory=StackTokens)  # the stack's (academy_cli.stack_tokens)
-    session: requests.Session = field(default_factory=requests.Session)
+    tokens: StackTokens = field(default_factory=StackTokens)
     created: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # seeders share what they made
+    client: ApiClient = field(init=False, repr=False)
 
-    def _token(self, role: str, sub: str) -> str:
-        return self.tokens.mint(role, sub, ttl_seconds=600)
+    def __post_init__(self) -> None:
+        self.client = ApiClient(self.base_url, timeout_s=30)
 
     def call(
         self,
@@ -52,25 +49,16 @@ class SeedApi:
         as_customer: str | None = None,
         ok: tuple[int, ...] = (200, 201, 202),
     ) -> Any:
-        role, sub = ("customer", as_customer) if as_customer else ("admin", DEV_ADMIN)
-        headers = {"Authorization": f"Bearer {self._token(role, sub)}"}
-        resp = self.session.request(method, self.base_url + path, json=body, params=params, headers=headers, timeout=30)
-        if resp.status_code not in ok:
-            raise SeedError(f"{method} {path} → {resp.status_code}: {resp.text[:300]}")
-        return resp.json() if resp.content else None
+        return self.client.call(method, path, body, query=params, token=self._bearer(as_customer), ok=ok)
 
     def list_all(
         self, path: str, params: dict[str, Any] | None = None, *, as_customer: str | None = None
     ) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        token: str | None = None
-        while True:
-            query = {**(params or {}), "limit": 100, **({"next_token": token} if token else {})}
-            page = self.call("GET", path, params=query, as_customer=as_customer)
-            items.extend(page["items"])
-            token = page.get("next_token")
-            if not token:
-                return items
+        return self.client.pages(path, params, token=self._bearer(as_customer))
+
+    def _bearer(self, as_customer: str | None) -> str:
+        role, sub = ("customer", as_customer) if as_customer else ("admin", DEV_ADMIN)
+        return self.tokens.mint(role, sub, ttl_seconds=600)
 
 
 def seed_students(api: SeedApi) -> str:
@@ -107,6 +95,8 @@ def register(cli: click.Group) -> None:
         for seeder in SEEDERS:
             try:
                 click.echo(seeder(api))
-            except (SeedError, TokenError, requests.RequestException) as exc:
+            except ApiError as exc:
+                raise click.ClickException(f"{seeder.__name__}: {exc.method} {exc.path} → {exc.message}") from None
+            except (Unreachable, TokenError) as exc:
                 raise click.ClickException(f"{seeder.__name__}: {exc}") from None
         click.echo(f"demo customers: {', '.join(DEMO_STUDENTS)} (academy token --role customer --sub {DEV_CUSTOMER})")

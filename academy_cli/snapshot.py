@@ -15,8 +15,9 @@ snapshot; :func:`snapshot_dir` picks the newest complete one and the next dump t
 ETag and size match the previous snapshot are hard-linked from it, not copied again, so a periodic save
 of a large bucket costs what changed.
 
-The dump reads moto's in-process backends, not the API: one cut is taken while holding the lock that
-serialises moto's DynamoDB (:mod:`academy_cli.emulator`), so every table is read at the same point
+The dump reads moto's in-process backends, not the API, through :mod:`emulation.state` (the one place
+that touches moto's internals): one cut is taken while holding the lock that serialises moto's
+DynamoDB (:mod:`emulation.dynamodb`), so every table is read at the same point
 between two DynamoDB operations, and the queues' messages and the bucket's object list are taken under
 that same lock right after. What is not a single point in time: SQS and S3 requests do not take that
 lock, so a message or object written by a concurrent S3/SQS request can land on either side of the cut
@@ -25,34 +26,38 @@ deleted before its bytes are copied is saved in its newer state (or left out). S
 restored, visibility timers are not (every restored message is visible at once). The price of the cut:
 DynamoDB calls wait while it copies the items (measured ~0.3-0.5 s per 20,000 small items).
 
-:class:`ChangeTracker` answers "has anything changed since the last save?" cheaply: moto's DynamoDB and
-S3 backends count their mutating calls (:func:`install_write_counter`), SQS state is fingerprinted
-(message ids and receive counts), because an empty long poll is a call but changes nothing.
+:class:`ChangeTracker` answers "has anything changed since the last save?" cheaply, from
+:mod:`emulation.changes` (moto's DynamoDB and S3 backends count their mutating calls once
+:func:`emulation.install_write_counter` is installed; SQS state is fingerprinted).
+
+``dump(..., write_file=...)`` is the seam the crash-safety tests use to fail or slow a file write.
 """
 
 from __future__ import annotations
 
 import base64
-import functools
 import json
 import logging
 import os
 import shutil
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
+if TYPE_CHECKING:
+    from emulation.state import StoredObject
+
 log = logging.getLogger("academy.snapshot")
 
-MOTO_ACCOUNT = "123456789012"
 COPY_CHUNK = 1 << 20
 SINGLE_PUT_MAX = 5 * 1024**3  # restore with one PUT per object (S3's limit), so ETags stay plain MD5s and match
 
+WriteFile = Callable[[Path, Iterable[str]], None]
 _DUMP_LOCK = threading.Lock()  # one dump at a time in this process (autosave vs. the final save at stop)
 
 
@@ -77,67 +82,6 @@ def _tables(ddb: Any, prefix: str) -> list[str]:
 
 # --- change signal ----------------------------------------------------------------------------
 
-_READ_PREFIXES = ("get_", "describe_", "list_", "head_", "iter_", "is_")
-_READ_NAMES = frozenset(
-    {"query", "scan", "batch_get_item", "transact_get_items", "select_object_content", "log_incoming_request"}
-)
-_writes = 0
-_writes_lock = threading.Lock()
-_COUNTER_INSTALLED = False
-
-
-def writes_seen() -> int:
-    """How many mutating DynamoDB/S3 backend calls have completed since :func:`install_write_counter`."""
-    return _writes
-
-
-def install_write_counter() -> None:
-    """Idempotent: count every completed call of a public DynamoDB/S3 backend method that is not a read.
-
-    Unknown methods count as writes (a false "changed" costs one save; a missed one loses data). The
-    count goes up after the call returns (or fails), so a dump that reads the count first and the
-    data second never records a write it did not see.
-    """
-    global _COUNTER_INSTALLED
-    if _COUNTER_INSTALLED:
-        return
-    from moto.dynamodb.models import DynamoDBBackend
-    from moto.s3.models import S3Backend
-
-    for cls in (DynamoDBBackend, S3Backend):
-        for name, member in list(vars(cls).items()):
-            if name.startswith("_") or not callable(member) or isinstance(member, staticmethod | classmethod):
-                continue
-            if name in _READ_NAMES or name.startswith(_READ_PREFIXES):
-                continue
-            setattr(cls, name, _counted(member))
-    _COUNTER_INSTALLED = True
-
-
-def _counted(fn: Any) -> Any:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        global _writes
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            with _writes_lock:
-                _writes += 1
-
-    return wrapper
-
-
-def _sqs_fingerprint(region: str, prefix: str) -> int:
-    from moto.sqs.models import sqs_backends
-
-    backend = sqs_backends[MOTO_ACCOUNT][region]
-    parts = []
-    for name, queue in sorted(backend.queues.items()):
-        if name.startswith(prefix):
-            with queue._messages_lock:
-                parts.append((name, tuple((m.id, m.approximate_receive_count) for m in queue._messages)))
-    return hash(tuple(parts))
-
 
 @dataclass
 class ChangeTracker:
@@ -149,7 +93,9 @@ class ChangeTracker:
 
     def current(self) -> tuple[int, int]:
         """Read before dumping: a change made during the dump shows up as a difference next time."""
-        return writes_seen(), _sqs_fingerprint(self.region, f"academy-{self.stage}-")
+        from emulation import sqs_fingerprint, writes_seen
+
+        return writes_seen(), sqs_fingerprint(self.region, f"academy-{self.stage}-")
 
     def mark_saved(self, token: tuple[int, int]) -> None:
         self.saved = token
@@ -161,24 +107,18 @@ class ChangeTracker:
 # --- dump -------------------------------------------------------------------------------------
 
 
-@dataclass
-class _Cut:
-    items: dict[str, list[dict[str, Any]]]
-    objects: list[tuple[str, Any, str, int, str | None, dict[str, str]]]  # key, FakeKey, etag, size, type, metadata
-    messages: dict[str, list[dict[str, Any]]]
-
-
-def dump(data_dir: Path, stage: str, bucket: str, region: str) -> dict[str, int]:
+def dump(data_dir: Path, stage: str, bucket: str, region: str, *, write_file: WriteFile | None = None) -> dict[str, int]:
     """Write a snapshot of the stage's tables, bucket and queues, crash-safely; returns counts.
 
     Counts: ``items``, ``objects``, ``messages``, and ``objects_copied``/``bytes_copied`` (objects
     not already in the previous snapshot with the same ETag and size; the rest are hard-linked).
+    ``write_file`` writes (and fsyncs) each file but the objects (default :func:`write_synced`).
     """
     with _DUMP_LOCK:
-        return _dump(data_dir, stage, bucket, region)
+        return _dump(data_dir, stage, bucket, region, write_file or write_synced)
 
 
-def _dump(data_dir: Path, stage: str, bucket: str, region: str) -> dict[str, int]:
+def _dump(data_dir: Path, stage: str, bucket: str, region: str, write: WriteFile) -> dict[str, int]:
     data_dir.mkdir(parents=True, exist_ok=True)
     _settle(data_dir)
     live, new = data_dir / "snapshot", data_dir / "snapshot.new"
@@ -187,128 +127,69 @@ def _dump(data_dir: Path, stage: str, bucket: str, region: str) -> dict[str, int
     for sub in ("dynamodb", "s3/objects", "sqs"):
         (new / sub).mkdir(parents=True)
 
-    cut = _take_cut(stage, bucket, region)
+    from emulation.state import take_cut
+
+    cut = take_cut(f"academy-{stage}-", bucket, region)
     counts = {"items": 0, "objects": 0, "messages": 0, "objects_copied": 0, "bytes_copied": 0}
     for table, items in cut.items.items():
-        _write_file(new / "dynamodb" / f"{table}.jsonl", (json.dumps(item, default=_encode) + "\n" for item in items))
+        write(new / "dynamodb" / f"{table}.jsonl", (json.dumps(item, default=_encode) + "\n" for item in items))
         counts["items"] += len(items)
 
-    manifest = []
-    for key_name, key, etag, size, content_type, metadata in cut.objects:
+    manifest: list[dict[str, Any]] = []
+    for obj in cut.objects:
         dest = new / "s3" / "objects" / str(len(manifest))
-        source = reusable.get((etag, size))
+        source = reusable.get((obj.etag, obj.size))
         if source is None or not _link_or_copy(source, dest):
-            saved = _copy_object(key, dest, bucket, key_name, region)
+            saved = _copy_object(obj, dest, bucket, region)
             if saved is None:  # deleted after the cut, before its bytes were copied
                 continue
-            etag, size, content_type, metadata = saved
+            obj = saved
             counts["objects_copied"] += 1
-            counts["bytes_copied"] += size
+            counts["bytes_copied"] += obj.size
         manifest.append(
-            {"key": key_name, "file": dest.name, "content_type": content_type, "metadata": metadata, "etag": etag, "size": size}
+            {
+                "key": obj.key,
+                "file": dest.name,
+                "content_type": obj.content_type,
+                "metadata": obj.metadata,
+                "etag": obj.etag,
+                "size": obj.size,
+            }
         )
-    _write_file(new / "s3" / "manifest.json", [json.dumps(manifest, indent=1)])
+    write(new / "s3" / "manifest.json", [json.dumps(manifest, indent=1)])
     counts["objects"] = len(manifest)
 
     for name, messages in cut.messages.items():
-        _write_file(new / "sqs" / f"{name}.json", [json.dumps(messages, default=_encode)])
+        write(new / "sqs" / f"{name}.json", [json.dumps(messages, default=_encode)])
         counts["messages"] += len(messages)
 
     for sub in ("dynamodb", "s3/objects", "s3", "sqs"):
         _fsync_dir(new / sub)
-    _write_file(new / "meta.json", [json.dumps({"stage": stage, "dumped_at": time.time(), **counts})])
+    write(new / "meta.json", [json.dumps({"stage": stage, "dumped_at": time.time(), **counts})])
     _fsync_dir(new)
     _swap(data_dir)
     return counts
 
 
-def _take_cut(stage: str, bucket: str, region: str) -> _Cut:
-    """Tables, queue messages and the object list, read while no DynamoDB operation can run."""
-    from moto.dynamodb.models import dynamodb_backends
-
-    from academy_cli.emulator import _LOCK as DYNAMODB_LOCK
-
-    prefix = f"academy-{stage}-"
-    backend = dynamodb_backends[MOTO_ACCOUNT][region]
-    with DYNAMODB_LOCK:
-        # plain copies of every item (moto updates items in place), what a Scan returns (binary as bytes)
-        items = {
-            name: [{k: _plain(v) for k, v in item.attrs.items()} for item in table.all_items()]
-            for name, table in sorted(backend.tables.items())
-            if name.startswith(prefix)
-        }
-        messages = _sqs_messages(region, prefix)
-        objects = _object_list(bucket, region)
-    return _Cut(items, objects, messages)
-
-
-def _plain(value: Any) -> Any:
-    """A moto ``DynamoType`` as DynamoDB JSON, like moto's ``dynamo_to_dict`` in ~60% of its time (runs under the lock)."""
-    kind = getattr(value, "type", None)
-    if kind is None:  # not a DynamoType (moto keeps a few plain values in lists)
-        from moto.dynamodb.models.utilities import dynamo_to_dict
-
-        return dynamo_to_dict(value)
-    raw = value.value
-    if kind == "M":
-        return {"M": {k: _plain(v) for k, v in raw.items()}}
-    if kind == "L":
-        return {"L": [_plain(v) for v in raw]}
-    if kind == "B":
-        return {"B": raw if isinstance(raw, bytes) else base64.b64decode(raw)}
-    if kind == "BS":
-        return {"BS": [v if isinstance(v, bytes) else base64.b64decode(v) for v in raw]}
-    if kind in ("SS", "NS"):
-        return {kind: list(raw)}
-    return {kind: raw}
-
-
-def _object_list(bucket: str, region: str) -> list[tuple[str, Any, str, int, str | None, dict[str, str]]]:
-    from moto.s3.models import FakeKey
-
-    out = []
-    for name, key in list(_bucket(bucket, region).keys.items()):
-        if isinstance(key, FakeKey):
-            with key.lock:  # moto computes an ETag lazily by reading the buffer
-                etag = key.etag
-            out.append((name, key, etag, key.size, *_key_headers(key)))
-    return out
-
-
-def _bucket(bucket: str, region: str) -> Any:
-    from moto.s3.models import s3_backends
-    from moto.utilities.utils import get_partition
-
-    return s3_backends[MOTO_ACCOUNT][get_partition(region)].get_bucket(bucket)
-
-
-def _key_headers(key: Any) -> tuple[str | None, dict[str, str]]:
-    """Content type and user metadata (without the ``x-amz-meta-`` prefix), as HeadObject returns them."""
-    meta = {str(k).lower(): v for k, v in dict(key.metadata).items()}
-    user = {k.removeprefix("x-amz-meta-"): v for k, v in meta.items() if k.startswith("x-amz-meta-")}
-    return meta.get("content-type"), user
-
-
-def _copy_object(key: Any, dest: Path, bucket: str, name: str, region: str) -> tuple[str, int, str | None, dict[str, str]] | None:
+def _copy_object(obj: StoredObject, dest: Path, bucket: str, region: str) -> StoredObject | None:
     """Stream one object's bytes to ``dest`` (fsynced); if it was replaced meanwhile, its newer version."""
+    from emulation.state import ObjectReplaced, copy_object, current_object
+
+    current: StoredObject | None = obj
     for _ in range(5):
+        assert current is not None
         try:
             with dest.open("wb") as fh:
-                with key.lock:
-                    etag = key.etag
-                    buffer = key._value_buffer
-                    buffer.seek(0)
-                    shutil.copyfileobj(buffer, fh, COPY_CHUNK)
-                    size = key.size
+                copied = copy_object(current, fh, COPY_CHUNK)
                 fh.flush()
                 os.fsync(fh.fileno())
-            return (etag, size, *_key_headers(key))
-        except ValueError:  # moto closed the buffer: the object was overwritten or deleted
-            key = _bucket(bucket, region).keys.get(name)
-            if key is None:
+            return copied
+        except ObjectReplaced:  # overwritten or deleted
+            current = current_object(bucket, region, obj.key)
+            if current is None:
                 dest.unlink(missing_ok=True)
                 return None
-    raise RuntimeError(f"s3://{bucket}/{name} kept changing while it was being saved")
+    raise RuntimeError(f"s3://{bucket}/{obj.key} kept changing while it was being saved")
 
 
 def _reusable_objects(live: Path) -> dict[tuple[str, int], Path]:
@@ -342,7 +223,8 @@ def _link_or_copy(source: Path, dest: Path) -> bool:
         return False
 
 
-def _write_file(path: Path, chunks: Iterable[str]) -> None:
+def write_synced(path: Path, chunks: Iterable[str]) -> None:
+    """Write ``chunks`` to ``path`` and fsync it (what a dump writes every file but the objects with)."""
     with path.open("w") as fh:
         for chunk in chunks:
             fh.write(chunk)
@@ -389,23 +271,6 @@ def _swap(data_dir: Path) -> None:
     new.rename(live)
     _fsync_dir(data_dir)
     shutil.rmtree(old, ignore_errors=True)
-
-
-def _sqs_messages(region: str, prefix: str) -> dict[str, list[dict[str, Any]]]:
-    """Every message of the stage's queues, from moto's in-process backend (visible or not)."""
-    from moto.sqs.models import sqs_backends
-
-    backend = sqs_backends[MOTO_ACCOUNT][region]
-    out: dict[str, list[dict[str, Any]]] = {}
-    for name, queue in sorted(backend.queues.items()):
-        if not name.startswith(prefix):
-            continue
-        with queue._messages_lock:
-            out[name] = [
-                {"body": m.body, "attributes": m.message_attributes, "receive_count": m.approximate_receive_count}
-                for m in queue._messages
-            ]
-    return out
 
 
 # --- restore ----------------------------------------------------------------------------------
@@ -479,15 +344,14 @@ def _write_batch(ddb: Any, table: str, requests: list[dict[str, Any]]) -> None:
 
 def _restore_messages(sqs_dir: Path, region: str) -> int:
     """Put messages back with their receive counts, so maxReceiveCount still counts earlier tries."""
-    from moto.sqs.models import sqs_backends
+    from emulation.state import put_message, queue_names
 
-    backend = sqs_backends[MOTO_ACCOUNT][region]
+    queues = queue_names(region)
     n = 0
     for path in sorted(sqs_dir.glob("*.json")):
-        if path.stem not in backend.queues:
+        if path.stem not in queues:
             continue
         for m in json.loads(path.read_text(), object_hook=_decode):
-            msg = backend.send_message(path.stem, m["body"], message_attributes=m.get("attributes") or None, delay_seconds=0)
-            msg.approximate_receive_count = int(m.get("receive_count") or 0)
+            put_message(region, path.stem, m["body"], m.get("attributes"), int(m.get("receive_count") or 0))
             n += 1
     return n

@@ -4,9 +4,9 @@ The child gets its own environment (stage dev, its own run directory, a known de
 the caller gets tokens the stack accepts from :meth:`SpawnedStack.mint` (a dev token, or a pool ID
 token when the stack is a rehearsal; :mod:`academy_cli.stack_tokens`), or uses the ones it printed::
 
-    with spawn_stack(tmp_dir) as stack:
-        requests.get(f"{stack.url}/admin/students", headers=stack.auth("admin"))
-        requests.get(f"{stack.url}/customer/students", headers=stack.auth("customer", "cust-9"))
+    with spawn_stack(tmp_dir) as stack, ApiClient(stack.url, stack.token("admin")) as api:  # academy_cli.client
+        api.call("GET", "/admin/students")
+        api.call("GET", "/customer/students", token=stack.mint("customer", "cust-9"))
 """
 
 from __future__ import annotations

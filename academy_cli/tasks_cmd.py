@@ -9,36 +9,29 @@ are idempotent.
 from __future__ import annotations
 
 import json
-import time
 from datetime import date
 from typing import Any
 
 import click
-from tqdm import tqdm
+from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type stubs
 
-from academy_cli.jobs_cmd import DEFAULT_URL, Api, ApiFailure, _token
+from academy_cli.client import DEFAULT_URL, ApiClient, ApiError, cli_client
 
 BUSY_RETRIES = 20  # times a batch waits out the hourly scheduler's instance-writer lease
-_sleep = time.sleep  # (tests record the waits)
 
 
-def _post_batch(api: Api, path: str, body: dict[str, Any]) -> Any:
+def _post_batch(api: ApiClient, path: str, body: dict[str, Any]) -> Any:
     """One batch; while the scheduler holds the instance-writer lease (409 instance_writer_busy),
     wait as long as the server says and send the same batch again (it is idempotent)."""
-    for attempt in range(BUSY_RETRIES + 1):
-        try:
-            return api.call("POST", path, body)
-        except ApiFailure as exc:
-            if exc.code != "instance_writer_busy" or attempt == BUSY_RETRIES:
-                raise
-            wait_s = min(60, max(1, int(exc.details.get("retry_after_s") or 5)))
-            holder = exc.details.get("holder") or "another run"
-            click.echo(f"{holder} is writing task instances; retrying in {wait_s} s", err=True)
-            _sleep(wait_s)
-    raise AssertionError("unreachable")
+
+    def told(exc: ApiError, wait_s: int) -> None:
+        holder = exc.details.get("holder") or "another run"
+        click.echo(f"{holder} is writing task instances; retrying in {wait_s} s", err=True)
+
+    return api.call_waiting("POST", path, body, codes={"instance_writer_busy"}, attempts=BUSY_RETRIES, on_wait=told)
 
 
-def _walk(api: Api, path: str, body: dict[str, Any], unit: str, count_key: str) -> dict[str, Any]:
+def _walk(api: ApiClient, path: str, body: dict[str, Any], unit: str, count_key: str) -> dict[str, Any]:
     """POST batch after batch until the server's cursor runs out; sum the counts."""
     totals: dict[str, Any] = {}
     sample: list[dict[str, Any]] = []
@@ -75,14 +68,14 @@ def register(cli: click.Group) -> None:
     @click.pass_context
     def tasks(ctx: click.Context, url: str, token: str | None) -> None:
         """Recurring task repairs: prune future instances, back-fill missed days."""
-        ctx.obj = Api(url, _token(token, url), timeout_s=300)
+        ctx.obj = cli_client(ctx, url, token, timeout_s=300)
 
     @tasks.command("prune-future")
     @click.option("--apply", is_flag=True, help="Delete (default: only report what would be deleted).")
     @click.option("--batch", default=1000, show_default=True, type=click.IntRange(1, 5000), help="Index entries per request.")
     @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
     @click.pass_obj
-    def prune_future(api: Api, apply: bool, batch: int, as_json: bool) -> None:
+    def prune_future(api: ApiClient, apply: bool, batch: int, as_json: bool) -> None:
         """Remove instances of recurring tasks dated after the task's local today."""
         result = _walk(api, "/admin/tasks/prune-future", {"apply": apply, "limit": batch}, "entries", "scanned")
         _report(result, as_json, "delete them")
@@ -95,7 +88,7 @@ def register(cli: click.Group) -> None:
     @click.option("--batch", default=500, show_default=True, type=click.IntRange(1, 5000), help="Tasks per request.")
     @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
     @click.pass_obj
-    def backfill(api: Api, from_: Any, to: Any, task_id: str | None, apply: bool, batch: int, as_json: bool) -> None:
+    def backfill(api: ApiClient, from_: Any, to: Any, task_id: str | None, apply: bool, batch: int, as_json: bool) -> None:
         """Create the missed daily instances between --from and --to (never duplicates, never future days)."""
         start, end = date.fromisoformat(from_.date().isoformat()), date.fromisoformat(to.date().isoformat())
         if end < start:

@@ -236,15 +236,15 @@ def _persistence(state: dict[str, Any], data: Path | None, autosave_s: float) ->
 
 def _tick_rehearsal(state: dict[str, Any]) -> None:
     """Fire every deployed schedule rule of a running rehearsal now (through its control endpoint)."""
-    import json
-    import urllib.request
+    from academy_cli.client import ApiClient, ApiError, Unreachable
 
-    req = urllib.request.Request(f"{state['control_url']}/tick", data=b"", method="POST")
     try:
-        with urllib.request.urlopen(req, timeout=900) as resp:
-            results = json.loads(resp.read())["results"]
-    except OSError as exc:
-        raise click.ClickException(f"the rehearsal's control endpoint {state['control_url']} did not answer: {exc}") from None
+        with ApiClient(state["control_url"], timeout_s=900) as control:
+            results = control.call("POST", "/tick")["results"]
+    except (Unreachable, ApiError) as exc:
+        raise click.ClickException(
+            f"the rehearsal's control endpoint {state['control_url']} did not answer: {exc.message}"
+        ) from None
     if not results:
         click.echo("nothing is scheduled (the stack has no schedule rules)")
         return

@@ -16,8 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import requests
-
+from academy_cli.client import ApiClient
 from academy_cli.spawn import start_stack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,14 +24,14 @@ CALLS = 60
 WARMUP = 10
 
 
-def _median_ms(url: str, headers: dict[str, str]) -> float:
-    with requests.Session() as s:
+def _median_ms(base_url: str, path: str, token: str) -> float:
+    with ApiClient(base_url, token, timeout_s=30) as api:  # one keep-alive connection, as a browser's
         for _ in range(WARMUP):
-            s.get(url, headers=headers, timeout=30).raise_for_status()
+            api.send("GET", path).raise_for_status()
         times = []
         for _ in range(CALLS):
             t = time.perf_counter()
-            s.get(url, headers=headers, timeout=30).raise_for_status()
+            api.send("GET", path).raise_for_status()
             times.append((time.perf_counter() - t) * 1000)
     return statistics.median(times)
 
@@ -51,17 +50,18 @@ def run() -> list[dict]:
     rows: list[dict] = []
     up = start_stack(work / "up")
     try:
-        local_ms = _median_ms(f"{up.url}/admin/students?limit=5", up.auth("admin"))
+        local_ms = _median_ms(up.url, "/admin/students?limit=5", up.token("admin"))
     finally:
         up.stop()
     rehearsal = start_stack(
         work / "rehearse", extra_args=("--rehearse", "--package", str(package), "--no-scheduler"), timeout_s=300
     )
     try:
-        rehearsed_ms = _median_ms(f"{rehearsal.url}/api/admin/students?limit=5", rehearsal.auth("admin"))
+        rehearsed_ms = _median_ms(f"{rehearsal.url}/api", "/admin/students?limit=5", rehearsal.token("admin"))
         state = __import__("json").loads((work / "rehearse" / "run" / f"stack-{rehearsal.port}.json").read_text())
-        cold = requests.post(f"{state['control_url']}/cold-starts", timeout=300).json()
-        report = requests.get(f"{state['control_url']}/functions", timeout=30).json()
+        with ApiClient(state["control_url"], timeout_s=300) as control:
+            cold = control.call("POST", "/cold-starts")
+            report = control.call("GET", "/functions")
     finally:
         rehearsal.stop(timeout=30)
     rows.append(

@@ -12,6 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from academy_cli.spawn import SpawnedStack
 from loadtest.runner import Config, Report, run_load
 
 
@@ -27,7 +28,7 @@ def _args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = _args(argv)
-    stack = None
+    stack: SpawnedStack | None = None
     url = args.url
     if url is None:
         from academy_cli.spawn import start_stack

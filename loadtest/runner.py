@@ -29,6 +29,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from academy_cli.client import AsyncApiClient
+
 # ftyp + moov (a 1 s mvhd) + mdat: passes the upload's type sniff and box check; ffmpeg fails it fast
 FAKE_MP4 = (
     b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00isommp42"
@@ -186,45 +188,16 @@ def percentile(values: list[float], pct: float) -> float:
 # --- fixtures ------------------------------------------------------------------------------------
 
 
-class Api:
-    """A thin JSON client that fails loudly during setup and verification (not during the timed run)."""
-
-    def __init__(self, client: httpx.AsyncClient, admin: str) -> None:
-        self.client = client
-        self.admin = {"Authorization": f"Bearer {admin}"}
-
-    async def call(
-        self, method: str, path: str, *, token: str | None = None, body: Any = None, ok: tuple[int, ...] = (200,)
-    ) -> Any:
-        headers = {"Authorization": f"Bearer {token}"} if token else self.admin
-        resp = await self.client.request(method, path, json=body, headers=headers)
-        if resp.status_code not in ok:
-            raise RuntimeError(f"{method} {path} → {resp.status_code}: {resp.text[:300]}")
-        return resp.json() if resp.content else None
-
-    async def pages(self, path: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        token: str | None = None
-        while True:
-            sep = "&" if "?" in path else "?"
-            params = f"{sep}limit=100" + (f"&next_token={token}" if token else "")
-            page = await self.call("GET", f"{path}{params}")
-            items += page["items"]
-            token = page.get("next_token")
-            if not token:
-                return items
-
-
 def _session_dates(start: date, weeks: int) -> list[str]:
     return [(start + timedelta(weeks=w)).isoformat() for w in range(weeks)]
 
 
-async def create_fixtures(api: Api, cfg: Config, mint: Mint, documented: set[tuple[str, str]]) -> Fixtures:
+async def create_fixtures(api: AsyncApiClient, cfg: Config, mint: Mint, documented: set[tuple[str, str]]) -> Fixtures:
     run = datetime.now(UTC).strftime("%H%M%S") + f"{random.Random().randrange(1000):03d}"
     fx = Fixtures(run=run, customer_id=f"load-{run}")
     customer = mint("customer", fx.customer_id)
     for i in range(cfg.students):
-        s = await api.call("POST", "/admin/students", body={"customer_id": fx.customer_id, "name": f"Load {i}"}, ok=(201,))
+        s = await api.call("POST", "/admin/students", {"customer_id": fx.customer_id, "name": f"Load {i}"}, ok=(201,))
         fx.students.append(s["id"])
     if ("POST", "/admin/schedules") in documented:
         today = datetime.now(UTC).date()
@@ -239,7 +212,7 @@ async def create_fixtures(api: Api, cfg: Config, mint: Mint, documented: set[tup
                 "recurrence": "weekly",
                 "until": (first + timedelta(weeks=cfg.weeks - 1)).isoformat(),
             }
-            sched = await api.call("POST", "/admin/schedules", body=body, ok=(201,))
+            sched = await api.call("POST", "/admin/schedules", body, ok=(201,))
             fx.schedules[sched["id"]] = _session_dates(first, cfg.weeks)
     if ("POST", "/customer/videos") in documented and ("POST", "/admin/media/{video_id}/optimise") in documented:
         for i in range(cfg.videos):
@@ -250,16 +223,16 @@ async def create_fixtures(api: Api, cfg: Config, mint: Mint, documented: set[tup
     return fx
 
 
-async def _video(api: Api, customer: str, student_id: str) -> str:
+async def _video(api: AsyncApiClient, customer: str, student_id: str) -> str:
     body = {"student_id": student_id, "filename": "proof.mp4", "content_type": "video/mp4", "size_bytes": len(FAKE_MP4)}
-    created = await api.call("POST", "/customer/videos", token=customer, body=body, ok=(201,))
+    created = await api.call("POST", "/customer/videos", body, token=customer, ok=(201,))
     video_id = created["video"]["id"]
     upload = created["upload"]
-    form = await api.client.post(upload["url"], data=upload["fields"], files={"file": ("proof.mp4", FAKE_MP4)})
+    form = await api.post_form(upload["url"], upload["fields"], {"file": ("proof.mp4", FAKE_MP4)})
     if form.status_code >= 300:
         raise RuntimeError(f"video upload → {form.status_code}: {form.text[:200]}")
     await api.call("POST", f"/customer/videos/{video_id}/complete", token=customer, ok=(202,))
-    return video_id
+    return str(video_id)
 
 
 # --- the timed run -------------------------------------------------------------------------------
@@ -268,15 +241,13 @@ async def _video(api: Api, customer: str, student_id: str) -> str:
 class Client:
     """One closed-loop client: picks an operation by weight, sends it, records the outcome, repeats."""
 
-    def __init__(self, index: int, cfg: Config, fx: Fixtures, mint: Mint, http: httpx.AsyncClient, admin: str) -> None:
+    def __init__(self, index: int, cfg: Config, fx: Fixtures, mint: Mint, api: AsyncApiClient, admin: str) -> None:
         self.index = index
-        self.http = http
+        self.api = api
         self.fx = fx
         self.rng = random.Random(cfg.seed * 1000 + index)
-        self.admin = {"Authorization": f"Bearer {admin}"}
-        self.reporters = itertools.cycle(
-            [{"Authorization": f"Bearer {mint('customer', f'load-{fx.run}-c{index}-{j}')}"} for j in range(4)]
-        )
+        self.admin = admin
+        self.reporters = itertools.cycle([mint("customer", f"load-{fx.run}-c{index}-{j}") for j in range(4)])
         self.area = f"load.r{fx.run}.c{index}"
         self.statuses = itertools.cycle(STATUSES[index % 3 :] + STATUSES[: index % 3])
         self.keys = itertools.cycle(self._my_keys(cfg)) if fx.schedules else None
@@ -311,11 +282,9 @@ class Client:
             except httpx.HTTPError as exc:
                 stats.transport_errors.append(f"{op}: {type(exc).__name__}: {exc}")
 
-    async def _send(
-        self, stats: Stats, op: str, method: str, path: str, headers: dict[str, str], body: Any = None
-    ) -> httpx.Response:
+    async def _send(self, stats: Stats, op: str, method: str, path: str, token: str, body: Any = None) -> httpx.Response:
         started = time.perf_counter()
-        resp = await self.http.request(method, path, json=body, headers=headers)
+        resp = await self.api.send(method, path, body, token=token)
         stats.record(op, resp.status_code, time.perf_counter() - started)
         return resp
 
@@ -366,7 +335,7 @@ class Client:
 # --- count back ----------------------------------------------------------------------------------
 
 
-async def count_back(api: Api, fx: Fixtures, ledger: Ledger) -> tuple[dict[str, list[str]], dict[str, int]]:
+async def count_back(api: AsyncApiClient, fx: Fixtures, ledger: Ledger) -> tuple[dict[str, list[str]], dict[str, int]]:
     """Find every acknowledged write through the API: (lost by kind, verified counts by kind)."""
     lost: dict[str, list[str]] = defaultdict(list)
     verified: Counter[str] = Counter()
@@ -393,7 +362,7 @@ async def count_back(api: Api, fx: Fixtures, ledger: Ledger) -> tuple[dict[str, 
 
     async def job(job_id: str, video_id: str) -> None:
         async with sem:
-            resp = await api.client.get(f"/admin/jobs/{job_id}", headers=api.admin)
+            resp = await api.send("GET", f"/admin/jobs/{job_id}")
         if resp.status_code != 200 or video_id not in resp.text:
             lost["jobs"].append(f"job {job_id} for video {video_id}: {resp.status_code}")
         else:
@@ -406,9 +375,7 @@ async def count_back(api: Api, fx: Fixtures, ledger: Ledger) -> tuple[dict[str, 
 async def run_load(cfg: Config, mint: Mint, log: Callable[[str], None] = print) -> Report:
     """Fixtures, then ``cfg.clients`` clients for ``cfg.duration_s`` seconds, then the count-back."""
     admin = mint("admin", "load-admin")
-    limits = httpx.Limits(max_connections=cfg.clients + 16, max_keepalive_connections=cfg.clients + 16)
-    async with httpx.AsyncClient(base_url=cfg.url, timeout=cfg.timeout_s, limits=limits) as http:
-        api = Api(http, admin)
+    async with AsyncApiClient(cfg.url, admin, timeout_s=cfg.timeout_s, max_connections=cfg.clients + 16) as api:
         doc = await api.call("GET", "/openapi.json")
         documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
         fx = await create_fixtures(api, cfg, mint, documented)
@@ -417,7 +384,7 @@ async def run_load(cfg: Config, mint: Mint, log: Callable[[str], None] = print) 
             f"{len(fx.lists)} lists (run {fx.run})"
         )
         stats, ledger = Stats(), Ledger()
-        clients = [Client(i, cfg, fx, mint, http, admin) for i in range(cfg.clients)]
+        clients = [Client(i, cfg, fx, mint, api, admin) for i in range(cfg.clients)]
         started = time.monotonic()
         until = started + cfg.duration_s
         await asyncio.gather(*(c.run(until, stats, ledger) for c in clients))

@@ -33,7 +33,7 @@ os.environ.pop("AWS_PROFILE", None)
 import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
-from academy_cli.emulator import serialise_dynamodb  # noqa: E402
+from emulation import serialise_dynamodb  # noqa: E402
 from tests.least_privilege import (  # noqa: E402, F401  (least privilege, checked by every functional test)
     least_privilege,
     pytest_collection_finish,

@@ -202,11 +202,11 @@ class Rehearsal:
     def _start_moto(self) -> str:
         from moto.server import ThreadedMotoServer
 
-        from academy_cli.emulator import serialise_dynamodb
+        from emulation import serialise_dynamodb
 
         serialise_dynamodb()
         if self.opts.data_dir is not None:
-            from academy_cli.snapshot import install_write_counter
+            from emulation import install_write_counter
 
             install_write_counter()  # the autosave's "anything changed?" signal (moto runs in this process)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -5,7 +5,8 @@ JWKS moto serves. ``python -m tests.browser.cognito_stack --id-token-ttl 20`` pr
 killed.
 
 moto issues every token for 3600 s; ``--id-token-ttl`` shortens that in this process only, so a test
-can watch the console renew its ID token across a real expiry (the API refuses the old token).
+can watch the console renew its ID token across a real expiry (the API refuses the old token). The moto
+patches (short tokens, ``RevokeToken``) are :mod:`emulation.cognito`'s.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import socket
 import sys
 import time
 import urllib.request
-from typing import Any
 
 REGION = "us-east-1"
 STAGE = "cog"
@@ -27,36 +27,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _short_tokens(ttl: int) -> None:
-    from moto.cognitoidp import models
-
-    original = models.CognitoIdpUserPool.create_jwt
-
-    def create_jwt(
-        self: Any, client_id: str, username: str, token_use: str, expires_in: int = ttl, extra_data: Any = None
-    ) -> Any:
-        return original(self, client_id, username, token_use, ttl, extra_data)
-
-    models.CognitoIdpUserPool.create_jwt = create_jwt
-
-
-def _revoke_token() -> None:
-    """moto has no RevokeToken (the console's sign-out): revoke the refresh token the way its own
-    REFRESH_TOKEN_AUTH checks (a revoked token maps to None → NotAuthorizedException)."""
-    from moto.cognitoidp.responses import CognitoIdpResponse
-    from moto.core.responses import EmptyResult
-
-    def revoke_token(self: Any) -> Any:
-        token, client_id = self._get_param("Token"), self._get_param("ClientId")
-        for pool in self.backend.user_pools.values():
-            held = pool.refresh_tokens.get(token)
-            if held is not None and held[0] == client_id:
-                pool.refresh_tokens[token] = None
-        return EmptyResult()
-
-    CognitoIdpResponse.revoke_token = revoke_token
 
 
 def _pool(endpoint: str) -> tuple[str, str]:
@@ -89,11 +59,11 @@ def main(argv: list[str]) -> None:
 
     from moto.server import ThreadedMotoServer
 
-    from academy_cli.emulator import serialise_dynamodb
+    from emulation import install_revoke_token, serialise_dynamodb, shorten_id_tokens
 
     serialise_dynamodb()
-    _short_tokens(args.id_token_ttl)
-    _revoke_token()
+    shorten_id_tokens(args.id_token_ttl)
+    install_revoke_token()
     os.environ["MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP"] = "true"  # TOTP codes are checked for real
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()

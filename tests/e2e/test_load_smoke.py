@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 
-import httpx
 import pytest
 
+from academy_cli.client import AsyncApiClient
 from academy_cli.spawn import SpawnedStack
-from loadtest.runner import Api, Config, Fixtures, Ledger, count_back, run_load
+from loadtest.runner import Config, Fixtures, Ledger, count_back, run_load
 
 pytestmark = pytest.mark.e2e
 
@@ -39,8 +39,7 @@ def test_short_mixed_load_has_no_5xx_and_loses_no_write(live_stack: SpawnedStack
 
 def test_count_back_reports_a_write_the_server_never_saw(live_stack: SpawnedStack) -> None:
     async def run() -> dict[str, list[str]]:
-        async with httpx.AsyncClient(base_url=live_stack.url, timeout=30) as http:
-            api = Api(http, live_stack.token("admin"))
+        async with AsyncApiClient(live_stack.url, live_stack.token("admin"), timeout_s=30) as api:
             ledger = Ledger()
             ledger.incidents["load.never.sent"].append(("01J0000000000000000NOTSENT0", True))
             ledger.jobs["01J0000000000000000NOJOB000"] = "some-video"

@@ -219,6 +219,7 @@ def _check_bytecode(zip_path: Path, dest: Path) -> None:
     assert len(missing) <= len(sources) // 100, missing[:20]  # only files that do not compile stay source-only
     assert {"app.py", "chalice/app.py", f"chalicelib/core/__pycache__/api.{tag}.pyc"} <= names
     assert not any(n.startswith(("pip/", "setuptools/", "inquirer/")) for n in names)  # chalice's CLI deps stay out
+    assert not any(n.startswith(("emulation/", "academy_cli/", "loadtest/")) for n in names)  # local tooling stays out
     with zipfile.ZipFile(zip_path) as z:  # every pyc is ours: unchecked-hash (flags 0b01), none copied from a dev tree
         assert {int.from_bytes(z.read(n)[4:8], "little") for n in names if n.endswith(".pyc")} == {1}
     # Unchecked-hash bytecode is used without looking at the source: break a source, the import still works.

@@ -1,4 +1,5 @@
-"""The local stack's snapshot (academy_cli.snapshot): a faithful dump, crash-safe writes, a cheap change signal.
+"""The local stack's snapshot (academy_cli.snapshot, over emulation.state): a faithful dump, crash-safe writes,
+a cheap change signal.
 
 Each test builds its own small set of resources in moto (prefix ``academy-snap-``), not the app's.
 """
@@ -20,6 +21,8 @@ import pytest
 from moto import mock_aws
 
 from academy_cli import snapshot
+from emulation import install_write_counter
+from emulation.state import queue_contents
 
 STAGE = "snap"
 TABLE = "academy-snap-things"
@@ -82,10 +85,7 @@ def bucket_state() -> dict[str, tuple[bytes, str, dict[str, str]]]:
 
 
 def queue_state() -> list[tuple[str, int]]:
-    from moto.sqs.models import sqs_backends
-
-    queue = sqs_backends[snapshot.MOTO_ACCOUNT][REGION].queues[QUEUE]
-    return sorted((m.body, m.approximate_receive_count) for m in queue._messages)
+    return queue_contents(REGION, QUEUE)
 
 
 def canonical(items: list[dict[str, Any]]) -> list[str]:
@@ -144,29 +144,23 @@ def test_unchanged_objects_are_linked_not_copied(source: dict[str, Any], tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["snapshot"]
 
 
-def test_a_failure_mid_dump_leaves_the_previous_snapshot_intact(
-    source: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_failure_mid_dump_leaves_the_previous_snapshot_intact(source: dict[str, Any], tmp_path: Path) -> None:
     snapshot.dump(tmp_path, STAGE, BUCKET, REGION)
     before = (tmp_path / "snapshot" / "meta.json").read_text()
     boto3.client("dynamodb", region_name=REGION).put_item(TableName=TABLE, Item={"pk": {"S": "new"}, "sk": {"N": "9"}})
 
-    real_write = snapshot._write_file
-
     def crash_on_manifest(path: Path, chunks: Any) -> None:
         if path.name == "manifest.json":
             raise OSError("disk full (simulated)")
-        real_write(path, chunks)
+        snapshot.write_synced(path, chunks)
 
-    monkeypatch.setattr(snapshot, "_write_file", crash_on_manifest)
     with pytest.raises(OSError, match="simulated"):
-        snapshot.dump(tmp_path, STAGE, BUCKET, REGION)
+        snapshot.dump(tmp_path, STAGE, BUCKET, REGION, write_file=crash_on_manifest)
     assert (tmp_path / "snapshot.new" / "dynamodb" / f"{TABLE}.jsonl").exists()  # it got that far
     assert snapshot.snapshot_dir(tmp_path) == tmp_path / "snapshot"
     assert (tmp_path / "snapshot" / "meta.json").read_text() == before
     assert canonical(restored_state(tmp_path)["items"]) == canonical(source["items"])  # the previous data, whole
 
-    monkeypatch.setattr(snapshot, "_write_file", real_write)
     assert snapshot.dump(tmp_path, STAGE, BUCKET, REGION)["items"] == 3  # what was just restored
     assert sorted(p.name for p in tmp_path.iterdir()) == ["snapshot"]
 
@@ -211,15 +205,13 @@ with mock_aws():
     populate()
     snapshot.dump(data, STAGE, BUCKET, REGION)
     boto3.client("dynamodb", region_name=REGION).put_item(TableName=TABLE, Item={{"pk": {{"S": "late"}}, "sk": {{"N": "1"}}}})
-    real_write = snapshot._write_file
 
     def slow_write(path, chunks):
-        real_write(path, chunks)
+        snapshot.write_synced(path, chunks)
         print("wrote", path.name, flush=True)
         time.sleep(0.5)
 
-    snapshot._write_file = slow_write
-    snapshot.dump(data, STAGE, BUCKET, REGION)
+    snapshot.dump(data, STAGE, BUCKET, REGION, write_file=slow_write)
     print("finished", flush=True)
 """
 
@@ -246,7 +238,7 @@ def test_kill_9_during_a_dump_leaves_a_restorable_snapshot(source: dict[str, Any
 
 
 def test_change_tracker_sees_writes_not_reads(source: dict[str, Any]) -> None:
-    snapshot.install_write_counter()
+    install_write_counter()
     tracker = snapshot.ChangeTracker(REGION, STAGE)
     tracker.mark_saved(tracker.current())
     ddb = boto3.client("dynamodb", region_name=REGION)

@@ -7,12 +7,13 @@ from datetime import timedelta
 
 from click.testing import CliRunner
 
+from academy_cli.client import ClientOptions
 from academy_cli.main import cli
 from tests.functional.test_tasks import _damage, instances, make_task, today_in
 
 
-def academy(url: str, *args: str) -> tuple[int, str]:
-    res = CliRunner().invoke(cli, ["tasks", "--url", url, *args], catch_exceptions=False)
+def academy(url: str, *args: str, options: ClientOptions | None = None) -> tuple[int, str]:
+    res = CliRunner().invoke(cli, ["tasks", "--url", url, *args], obj=options, catch_exceptions=False)
     return res.exit_code, res.stdout
 
 
@@ -52,19 +53,17 @@ def test_backfill_dry_run_then_apply(client, tokens, api_url):
 def test_backfill_waits_out_a_running_scheduler_then_applies(client, tokens, api_url, monkeypatch):
     import threading
 
-    from academy_cli import tasks_cmd
     from chalicelib.academic import tasks
 
     today = today_in("UTC")
     task = make_task(client, tokens, timezone="UTC", starts_on=(today - timedelta(days=3)).isoformat())["task"]
     monkeypatch.setattr(tasks, "BACKFILL_WAIT_S", 0.2)  # the server answers 409 quickly
     naps: list[float] = []
-    monkeypatch.setattr(tasks_cmd, "_sleep", naps.append)
     scheduler = tasks.Lease("scheduler", 30)
     assert scheduler.acquire()
     threading.Timer(1.0, scheduler.release).start()  # the scheduler run ends a moment later
     args = ["backfill", "--from", (today - timedelta(days=3)).isoformat(), "--to", today.isoformat(), "--apply", "--json"]
-    code, out = academy(api_url, *args)
+    code, out = academy(api_url, *args, options=ClientOptions(sleep=naps.append))
     assert code == 0, out
     assert json.loads(out)["created"] == 3 and len(instances(task["id"])) == 4
     assert naps and all(1 <= s <= 60 for s in naps)  # it waited as the server said, then sent the batch again

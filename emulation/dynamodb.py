@@ -5,12 +5,16 @@ transaction back by restoring a deep copy of every table it touched, which silen
 other threads made meanwhile. DynamoDB does neither. One re-entrant lock around every public
 operation of moto's DynamoDB backend gives the tests and the local stack DynamoDB's semantics (at
 the price of serialising DynamoDB calls, which an emulator on one machine can afford).
+
+:func:`paused` holds the same lock: while it is held no DynamoDB operation runs (the snapshot's cut).
 """
 
 from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 _LOCK = threading.RLock()
@@ -31,7 +35,14 @@ def serialise_dynamodb() -> None:
     _PATCHED = True
 
 
-def _locked(fn: Any) -> Any:
+@contextmanager
+def paused() -> Iterator[None]:
+    """No DynamoDB operation runs (in this process) while this is held; re-entrant."""
+    with _LOCK:
+        yield
+
+
+def _locked(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         with _LOCK:
