@@ -300,6 +300,8 @@ def test_a_flood_from_one_page_collapses_into_the_group_count(client, tokens, cl
 
 def test_the_app_installs_the_sink(app):
     assert capture.capture_unhandled in observability._sinks
+    capture.install()  # idempotent: installing again adds nothing
+    assert observability._sinks.count(capture.capture_unhandled) == 1
 
 
 def test_a_route_that_raises_files_exactly_one_backend_incident(client, tokens, clock, monkeypatch):
@@ -422,6 +424,13 @@ def test_unknown_group_is_404(client, tokens):
     assert get(client, "/admin/incidents/groups/nope", tokens.admin).status_code == 404
     r = post(client, "/admin/incidents/groups/nope/resolve", {}, tokens.admin)
     assert r.status_code == 404 and r.json_body["error"]["code"] == "incident_group_not_found"
+
+
+def test_a_malformed_group_id_is_404_before_any_lookup(client, tokens):
+    for path in ("/admin/incidents/groups/has%20space", "/admin/incidents/groups/" + "a" * 65 + "/resolve"):
+        call = client.http.post if path.endswith("/resolve") else client.http.get
+        r = call(path, headers=tokens.h(tokens.admin))
+        assert r.status_code == 404 and r.json_body["error"]["code"] == "group_not_found", r.body
 
 
 def test_list_filters_order_and_pagination(client, tokens, clock):
