@@ -28,7 +28,7 @@ from pynamodb.models import Model
 
 from chalicelib.core.db import UTCDateTime, condition_failed, gsi, iso, meta, query_page, transition
 from chalicelib.core.errors import Missing
-from chalicelib.incidents.domain import Draft, Limits, fit
+from chalicelib.incidents.domain import Draft, Limits, fit, window_start
 
 if TYPE_CHECKING:
     from pynamodb.expressions.update import Action
@@ -160,7 +160,7 @@ def update_item(
 
 def hit(scope: str, window_s: int, now: float, update: UpdateItem = update_item) -> tuple[int, int]:
     """Count one hit for ``scope`` in the fixed window holding ``now``: (hits so far, seconds until it ends)."""
-    start = int(now // window_s) * window_s
+    start = window_start(now, window_s)
     end = start + window_s
     out = update(
         RateCounter,
