@@ -7,6 +7,7 @@ from chalicelib.academic.schedule_routes import bp as schedules_bp
 from chalicelib.academic.task_routes import bp as tasks_bp
 from chalicelib.console.routes import bp as console_bp
 from chalicelib.core.middleware import correlation, flush_metrics
+from chalicelib.incidents import capture
 from chalicelib.incidents.routes import bp as incidents_bp
 from chalicelib.integrity.routes import bp as integrity_bp
 from chalicelib.jobs.handlers import bp as job_handlers_bp
@@ -20,3 +21,4 @@ app.register_middleware(flush_metrics, "all")
 BLUEPRINTS = (system_bp, academic_bp, schedules_bp, tasks_bp, media_bp, incidents_bp, jobs_bp, job_handlers_bp, console_bp)
 for blueprint in (*BLUEPRINTS, integrity_bp):
     app.register_blueprint(blueprint)
+capture.install()  # unhandled route and job errors become incidents, in every function (each one's module is this one)

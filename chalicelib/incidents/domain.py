@@ -439,6 +439,61 @@ def build_draft(
     )
 
 
+# --- rate scopes, flood windows, the intake's first guess -----------------------------------------
+
+
+def window_start(now: float, window_s: int) -> int:
+    """The start (epoch seconds) of the fixed window of ``window_s`` seconds that holds ``now``."""
+    return int(now // window_s) * window_s
+
+
+def rate_scope(actor: dict[str, Any], source_ip: str, limits: Limits) -> tuple[str, int]:
+    """(counter scope, hits allowed per window): per signed-in actor, else per source address."""
+    if actor.get("role") in (None, "anonymous") or not actor.get("id"):
+        return f"ip:{source_ip}", limits.anonymous_per_window
+    return f"actor:{actor['role']}:{actor['id']}", limits.actor_per_window
+
+
+def oversize(size: int, limits: Limits) -> dict[str, Any] | None:
+    """What a report over ``max_body_bytes`` records about its drop (None: it fits)."""
+    if size <= limits.max_body_bytes:
+        return None
+    return {"reason": "payload_too_large", "size_bytes": size, "max_bytes": limits.max_body_bytes}
+
+
+def list_area(area: str | None) -> str | None:
+    """An area filter as areas are stored: frontend areas lower-cased and trimmed, backend ones as given."""
+    return area.strip().lower() if area and not area.startswith("backend.") else area
+
+
+class FloodGuesses:
+    """group_id -> the flood window this container last saw it flooding in.
+
+    Only a first guess (so a flood costs one group write per intake, not a failed one and another);
+    the store's conditions decide. Bounded: when full it starts over.
+    """
+
+    def __init__(self, max_size: int = 1024) -> None:
+        self.max_size = max_size
+        self._windows: dict[str, int] = {}
+
+    def flooding(self, group_id: str, window: int) -> bool:
+        """Whether ``group_id`` was last seen flooding in ``window``."""
+        return self._windows.get(group_id) == window
+
+    def saw(self, group_id: str, window: int, stored: bool) -> None:
+        """Remember what an intake found: flooding in ``window`` (not stored) or not flooding."""
+        if stored:
+            self._windows.pop(group_id, None)
+            return
+        if len(self._windows) >= self.max_size:
+            self._windows.clear()
+        self._windows[group_id] = window
+
+    def __contains__(self, group_id: object) -> bool:
+        return group_id in self._windows
+
+
 # --- backend failures ----------------------------------------------------------------------------
 
 
@@ -476,7 +531,8 @@ def backend_draft(exc: BaseException, context: dict[str, Any], limits: Limits | 
         area = f"backend.{kind}"
         location = kind
     http_status = context.get("http_status")
-    actor = context.get("actor") if isinstance(context.get("actor"), dict) else {"role": "system", "id": None}
+    claimed = context.get("actor")
+    actor: dict[str, Any] = claimed if isinstance(claimed, dict) else {"role": "system", "id": None}
     return build_draft(
         source="backend",
         area=area[:200],

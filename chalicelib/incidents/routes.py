@@ -3,34 +3,27 @@
 from __future__ import annotations
 
 import functools
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint, Response
 
-from chalicelib.core import audit
-from chalicelib.core.api import LIST_QUERY, Reply, Req, route, schemas
-from chalicelib.core.db import iso
+from chalicelib.core.api import LIST_QUERY, Audit, Reply, Req, route, schemas
 from chalicelib.core.errors import PayloadTooLarge, RateLimited
-from chalicelib.core.observability import logger
-from chalicelib.incidents import capture, domain, store
+from chalicelib.incidents import service
 from chalicelib.incidents.domain import LIMITS
+
+if TYPE_CHECKING:
+    from chalicelib.core.schema import ListQuery
+    from chalicelib.incidents.schemas import GroupQuery, IncidentIn, StatusChangeIn
 
 bp = Blueprint(__name__)
 S = schemas("chalicelib.incidents.schemas")  # the models, imported on first use
-capture.install()  # unhandled route and job errors become incidents from here on
 
 REPORTER_JS = Path(__file__).resolve().parent.parent / "static" / "incident-reporter.js"
 
 
 # --- intake --------------------------------------------------------------------------------------
-
-
-def _utc(dt: datetime | None) -> datetime | None:
-    if dt is None:
-        return None
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
 @route(
@@ -45,56 +38,30 @@ def _utc(dt: datetime | None) -> datetime | None:
     errors=(413, 429),
     tag="incidents",
 )
-def report_incident(req: Req) -> Reply:
+def report_incident(req: Req[IncidentIn, None]) -> Reply:
     """Report an incident (admin, customer or anonymous; rate-limited per actor or source address)."""
-    body: S.IncidentIn = req.body
-    retry_after = store.check_rate(req.actor, req.source_ip)
+    intake = service.intake()
+    retry_after = intake.check_rate(req.actor, req.source_ip)
     if retry_after is not None:
         raise RateLimited("Too many incident reports; try again later.", code="incident_rate_limited", retry_after=retry_after)
-    size, limit = len(req.raw.raw_body or b""), domain.LIMITS.max_body_bytes
-    dropped = None
-    if size > limit:
-        dropped = {"reason": "payload_too_large", "size_bytes": size, "max_bytes": limit}
-    draft = domain.build_draft(
-        source="frontend",
-        area=body.area,
-        message=body.message,
-        actor=req.actor,
-        http_status=body.http_status,
-        backend_error=body.backend_error,
-        entities=[e.model_dump() for e in body.entities],
-        location=body.location,
-        occurred_at=iso(_utc(body.occurred_at)),
-        request_id=body.request_id,
-        context=body.context,
-        claimed_actor=body.actor,
-        user_agent=req.headers.get("user-agent"),
-        source_ip=req.source_ip,
-        dropped=dropped,
-    )
-    incident_id, group_id, stored = store.record(draft)
-    logger.info(
-        "incident recorded",
-        extra={"incident_id": incident_id, "group_id": group_id, "area": draft.area, "stored": stored, "dropped": bool(dropped)},
-    )
-    if dropped:
+    size = len(req.raw.raw_body or b"")
+    out = intake.report(req.body, actor=req.actor, source_ip=req.source_ip, user_agent=req.headers.get("user-agent"), size=size)
+    if out.dropped:
         raise PayloadTooLarge(
-            f"The body is {size} bytes; incidents accept at most {limit}. A stub incident records the drop.",
-            details={**dropped, "id": incident_id, "group_id": group_id},
+            f"The body is {size} bytes; incidents accept at most {out.dropped['max_bytes']}. A stub incident records the drop.",
+            details={**out.dropped, "id": out.id, "group_id": out.group_id},
         )
-    return Reply({"id": incident_id, "group_id": group_id, "stored": stored}, status=202)
+    return Reply({"id": out.id, "group_id": out.group_id, "stored": out.stored}, status=202)
 
 
 # --- triage --------------------------------------------------------------------------------------
 
 
 @route(bp, "/admin/incidents", "GET", auth="admin", query=S.GroupQuery, response=S.page("GroupOut"), tag="incidents")
-def list_incident_groups(req: Req) -> dict:
+def list_incident_groups(req: Req[None, GroupQuery]) -> dict[str, Any]:
     """Incident groups, newest last_seen first (filters: status, area, source, since)."""
-    q: S.GroupQuery = req.query
-    area = q.area.strip().lower() if q.area and not q.area.startswith("backend.") else q.area
-    items, token = store.list_groups(q.limit, q.next_token, status=q.status, area=area, source=q.source, since=_utc(q.since))
-    return {"items": [store.group_dict(g) for g in items], "next_token": token}
+    q = req.query
+    return service.list_groups(q.limit, q.next_token, status=q.status, area=q.area, source=q.source, since=q.since)
 
 
 @route(
@@ -105,20 +72,19 @@ def list_incident_groups(req: Req) -> dict:
     query=LIST_QUERY,
     response=S.GroupDetail,
     tag="incidents",
+    ids=("group_id",),
 )
-def get_incident_group(req: Req, group_id: str) -> dict:
+def get_incident_group(req: Req[None, ListQuery], group_id: str) -> dict[str, Any]:
     """One group with its stored incidents, newest first (paginated)."""
-    group = store.get_group(group_id)
-    items, token = store.list_incidents(group_id, req.query.limit, req.query.next_token)
-    return {"group": store.group_dict(group), "items": [store.incident_dict(i) for i in items], "next_token": token}
+    return service.group_detail(group_id, req.query.limit, req.query.next_token)
 
 
-def _change(req: Req, group_id: str, status: str) -> dict[str, Any]:
-    note = req.body.note if req.body else None
-    action = "incident_group.resolve" if status == "resolved" else "incident_group.reopen"
-    group, changed = store.set_status(group_id, status, req.actor, note)
-    audit.record(req.actor, action, f"incident_group:{group_id}", {"note": note}, {"status": 200, "changed": changed})
-    return {"group": store.group_dict(group), "changed": changed}
+def _change(req: Req[StatusChangeIn, None], group_id: str, status: str) -> dict[str, Any]:
+    """Resolve or reopen; the audit entry's params are the body (``{"note"}``), its result says ``changed``."""
+    group, changed = service.intake().set_status(group_id, status, req.actor, req.body.note)
+    if req.audit is not None:
+        req.audit.result["changed"] = changed
+    return {"group": group, "changed": changed}
 
 
 @route(
@@ -129,8 +95,10 @@ def _change(req: Req, group_id: str, status: str) -> dict[str, Any]:
     body=S.StatusChangeIn,
     response=S.StatusChangeOut,
     tag="incidents",
+    audit=Audit("incident_group.resolve", target="incident_group:{group_id}"),
+    ids=("group_id",),
 )
-def resolve_incident_group(req: Req, group_id: str) -> dict:
+def resolve_incident_group(req: Req[StatusChangeIn, None], group_id: str) -> dict[str, Any]:
     """Mark a group resolved (idempotent: resolving a resolved group answers 200 with changed=false)."""
     return _change(req, group_id, "resolved")
 
@@ -143,8 +111,10 @@ def resolve_incident_group(req: Req, group_id: str) -> dict:
     body=S.StatusChangeIn,
     response=S.StatusChangeOut,
     tag="incidents",
+    audit=Audit("incident_group.reopen", target="incident_group:{group_id}"),
+    ids=("group_id",),
 )
-def reopen_incident_group(req: Req, group_id: str) -> dict:
+def reopen_incident_group(req: Req[StatusChangeIn, None], group_id: str) -> dict[str, Any]:
     """Reopen a group (idempotent: reopening an open group answers 200 with changed=false)."""
     return _change(req, group_id, "open")
 
@@ -158,7 +128,7 @@ def _reporter_source() -> str:
 
 
 @route(bp, "/static/incident-reporter.js", "GET", auth="public", tag="incidents", media={200: ("text/javascript",)})
-def incident_reporter_js(req: Req) -> Response:
+def incident_reporter_js(req: Req[None, None]) -> Response:
     """The dependency-free browser reporter (an ES module: reportIncident, reportingFetch)."""
     return Response(
         body=_reporter_source(),

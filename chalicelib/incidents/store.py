@@ -5,7 +5,7 @@
 - ``incident-groups``: one row per fingerprint; counts are ``ADD`` updates (atomic under any
   concurrency). The row also carries the flood window (``flood_window`` start, ``flood_rows``
   stored in it), so one conditional UpdateItem both counts an incident and decides whether its
-  row may be stored (see :func:`record`). Lists are index queries, newest ``last_seen`` first:
+  row may be stored (see :func:`count_in_group`). Lists are index queries, newest ``last_seen`` first:
   ``by_kind`` (all groups), ``by_status``, ``by_area``, ``by_source``; ``since`` is a range
   condition on ``last_seen``.
 - ``incident-limits``: fixed-window counters keyed ``<scope>#<window start>``. The key names the
@@ -16,24 +16,24 @@
 from __future__ import annotations
 
 import functools
+import json
 import math
 import re
-import time
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import ClientError
 from pynamodb.attributes import JSONAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute
-from pynamodb.exceptions import UpdateError
 from pynamodb.models import Model
 
-from chalicelib.core.db import UTCDateTime, condition_failed, decode_token, gsi, iso, meta, new_id, page, utcnow
-from chalicelib.core.errors import NotFound
-from chalicelib.incidents import domain
-from chalicelib.incidents.domain import Draft, Limits, fit
+from chalicelib.core.db import UTCDateTime, condition_failed, gsi, iso, meta, query_page, transition
+from chalicelib.core.errors import Missing
+from chalicelib.incidents.domain import Draft, Limits, fit, window_start
+
+if TYPE_CHECKING:
+    from pynamodb.expressions.update import Action
 
 GROUP_KIND = "incident_group"
-_clock = time.time  # the rate windows' clock (tests move it)
 
 # --- models --------------------------------------------------------------------------------------
 
@@ -72,7 +72,9 @@ class IncidentGroup(Model):
     source = UnicodeAttribute(null=True)  # one per group: backend areas start with "backend."
     http_status = NumberAttribute(null=True)
     title = UnicodeAttribute(null=True)
-    count = NumberAttribute(default=0)  # every incident, stored or not (stored = count - suppressed)
+    # every incident, stored or not (stored = count - suppressed); the table's attribute is "count", which
+    # shadows Model.count (a classmethod) on this model only: nothing counts groups with a query
+    count = NumberAttribute(default=0)  # type: ignore[assignment]
     suppressed = NumberAttribute(default=0)  # counted but not stored (flood control)
     regressions = NumberAttribute(default=0)
     first_seen = UTCDateTime(null=True)
@@ -108,11 +110,26 @@ class RateCounter(Model):
 _PLACEHOLDER = re.compile(r"[#:]\w+")
 
 
+class UpdateItem(Protocol):
+    """The one write the intake makes (see :func:`update_item`); tests wrap it to count or interleave writes."""
+
+    def __call__(
+        self,
+        model: type[Model],
+        key: dict[str, Any],
+        update: str,
+        names: dict[str, str],
+        values: dict[str, Any],
+        condition: str | None = None,
+        return_values: str = "NONE",
+    ) -> dict[str, Any]: ...
+
+
 def _client(model: type[Model]) -> Any:
     return model._get_connection().connection.client
 
 
-def _update(
+def update_item(
     model: type[Model],
     key: dict[str, Any],
     update: str,
@@ -134,18 +151,18 @@ def _update(
     if condition:
         kwargs["ConditionExpression"] = condition
         kwargs["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-    return _client(model).update_item(**kwargs)
+    out: dict[str, Any] = _client(model).update_item(**kwargs)
+    return out
 
 
 # --- counters ------------------------------------------------------------------------------------
 
 
-def hit(scope: str, window_s: int, now: float | None = None) -> tuple[int, int]:
-    """Count one hit for ``scope`` in the current fixed window: (hits so far, seconds until it ends)."""
-    now = _clock() if now is None else now
-    start = int(now // window_s) * window_s
+def hit(scope: str, window_s: int, now: float, update: UpdateItem = update_item) -> tuple[int, int]:
+    """Count one hit for ``scope`` in the fixed window holding ``now``: (hits so far, seconds until it ends)."""
+    start = window_start(now, window_s)
     end = start + window_s
-    out = _update(
+    out = update(
         RateCounter,
         {"key": {"S": f"{scope}#{start}"}},
         "ADD #h :one SET #e = :e",
@@ -154,17 +171,6 @@ def hit(scope: str, window_s: int, now: float | None = None) -> tuple[int, int]:
         return_values="UPDATED_NEW",
     )
     return int(out["Attributes"]["hits"]["N"]), max(1, math.ceil(end - now))
-
-
-def check_rate(actor: dict[str, Any], source_ip: str, limits: Limits | None = None) -> int | None:
-    """None when the caller may report, else the seconds to wait (the ``Retry-After``)."""
-    limits = limits or domain.LIMITS
-    if actor.get("role") in (None, "anonymous") or not actor.get("id"):
-        scope, allowed = f"ip:{source_ip}", limits.anonymous_per_window
-    else:
-        scope, allowed = f"actor:{actor['role']}:{actor['id']}", limits.actor_per_window
-    hits, remaining = hit(scope, limits.rate_window_s)
-    return remaining if hits > allowed else None
 
 
 # --- writes --------------------------------------------------------------------------------------
@@ -209,10 +215,6 @@ _GROUP_NAMES = {
 }
 _REGRESSION_BY = {"role": "system", "id": "regression"}
 _MAX_GROUP_ATTEMPTS = 8  # each retry follows a change another writer made to the row in between
-# group_id -> the flood window this container last saw it flooding in. Only a first guess (so a
-# flood costs one group write per intake, not a failed one and another); the conditions decide.
-_FLOODING: dict[str, int] = {}
-_FLOODING_MAX = 1024
 
 
 @functools.cache
@@ -266,25 +268,33 @@ def _group_case(old: dict[str, Any] | None, window: int, limit: int) -> tuple[st
     return ("count" if rows < limit else "flood"), status, row_window
 
 
-def _count_in_group(draft: Draft, incident_id: str, now: datetime, limits: Limits) -> bool:
-    """Count one incident in its group (creating or reopening it as needed): True if its row may be stored.
+def count_in_group(
+    draft: Draft,
+    incident_id: str,
+    received: datetime,
+    *,
+    window: int,
+    limits: Limits,
+    assume_flooding: bool = False,
+    update: UpdateItem = update_item,
+) -> tuple[bool, int]:
+    """Count one incident in its group (creating or reopening it as needed): (its row may be stored, the window it counted in).
 
     The common case is one conditional UpdateItem (current window, under the limit, group open; or,
-    for a group this container last saw flooding in this window, counted as suppressed). When its
-    condition fails, the row it saw comes back and decides the one write that fits: start the
-    group, start a new window, reopen a resolved group, or count a flooding incident as suppressed.
+    with ``assume_flooding``, counted as suppressed). When its condition fails, the row it saw
+    comes back and decides the one write that fits: start the group, start a new window, reopen a
+    resolved group, or count a flooding incident as suppressed.
     """
-    window = int(_clock() // limits.group_window_s) * limits.group_window_s
     # assumed until the row says otherwise
-    case, status = ("flood" if _FLOODING.get(draft.group_id) == window else "count"), "open"
-    latest_attr = IncidentGroup.latest
+    case: str = "flood" if assume_flooding else "count"
+    status: str | None = "open"
     values: dict[str, Any] = {
-        ":now": {"S": IncidentGroup.last_seen.serialize(now)},
+        ":now": {"S": _stamp(received)},
         ":one": {"N": "1"},
         ":lim": {"N": str(limits.group_rows_per_window)},
         ":open": {"S": "open"},
         ":resolved": {"S": "resolved"},
-        ":regby": {"S": latest_attr.serialize(_REGRESSION_BY)},
+        ":regby": {"S": _json(_REGRESSION_BY)},
         ":kind": {"S": GROUP_KIND},
         ":area": {"S": draft.area},
         ":src": {"S": draft.source},
@@ -296,87 +306,79 @@ def _count_in_group(draft: Draft, incident_id: str, now: datetime, limits: Limit
     for _ in range(_MAX_GROUP_ATTEMPTS):
         stored = case != "flood"
         values[":w"] = {"N": str(window)}
-        values[":latest"] = {"S": latest_attr.serialize(_latest(incident_id, draft, now, stored, limits))}
-        update, condition = _group_expressions(case, status, draft.http_status is not None)
+        values[":latest"] = {"S": _json(_latest(incident_id, draft, received, stored, limits))}
+        expression, condition = _group_expressions(case, status, draft.http_status is not None)
         try:
-            _update(IncidentGroup, key, update, _GROUP_NAMES, values, condition)
+            update(IncidentGroup, key, expression, _GROUP_NAMES, values, condition)
         except ClientError as exc:
             if not condition_failed(exc):
                 raise
             case, status, window = _group_case(exc.response.get("Item"), window, limits.group_rows_per_window)
             continue
-        if stored:
-            _FLOODING.pop(draft.group_id, None)
-        else:
-            if len(_FLOODING) >= _FLOODING_MAX:
-                _FLOODING.clear()
-            _FLOODING[draft.group_id] = window
-        return stored
+        return stored, window
     raise RuntimeError(f"incident group {draft.group_id} changed {_MAX_GROUP_ATTEMPTS} times while counting one incident")
 
 
-def record(draft: Draft, limits: Limits | None = None) -> tuple[str, str, bool]:
-    """Count ``draft`` in its group and store its row (unless the group is flooding): (id, group_id, stored).
+def _json(value: Any) -> str:
+    """A JSON attribute's stored form (what ``JSONAttribute.serialize`` writes for a value)."""
+    return json.dumps(value)
 
-    At most ``limits.group_rows_per_window`` rows per group per window are stored; beyond that the
-    incident is only counted (``suppressed``). A new incident in a resolved group reopens it (a
-    regression, counted in ``regressions``).
-    """
-    limits = limits or domain.LIMITS
-    now = utcnow()
-    incident_id = new_id()
-    stored = _count_in_group(draft, incident_id, now, limits)
-    if stored:
-        Incident(
-            id=incident_id,
-            group_id=draft.group_id,
-            source=draft.source,
-            area=draft.area,
-            message=draft.message,
-            http_status=draft.http_status,
-            backend_error=draft.backend_error,
-            entities=draft.entities,
-            location=draft.location,
-            occurred_at=draft.occurred_at,
-            received_at=now,
-            request_id=draft.request_id,
-            context=draft.context,
-            actor_role=str(draft.actor.get("role") or "anonymous"),
-            actor_id=draft.actor.get("id"),
-            claimed_actor=draft.claimed_actor,
-            user_agent=draft.user_agent,
-            source_ip=draft.source_ip,
-            origin=draft.origin,
-            dropped=draft.dropped,
-            truncated=draft.truncated,
-        ).save(condition=Incident.id.does_not_exist())
-    return incident_id, draft.group_id, stored
+
+def _stamp(when: datetime) -> str:
+    """A ``UTCDateTime`` attribute's stored form."""
+    out: str = IncidentGroup.last_seen.serialize(when)  # type: ignore[no-untyped-call]  # pynamodb leaves it untyped
+    return out
+
+
+def put_incident(incident_id: str, draft: Draft, received: datetime) -> None:
+    """Store an incident's row (once: the id is new)."""
+    Incident(
+        id=incident_id,
+        group_id=draft.group_id,
+        source=draft.source,
+        area=draft.area,
+        message=draft.message,
+        http_status=draft.http_status,
+        backend_error=draft.backend_error,
+        entities=draft.entities,
+        location=draft.location,
+        occurred_at=draft.occurred_at,
+        received_at=received,
+        request_id=draft.request_id,
+        context=draft.context,
+        actor_role=str(draft.actor.get("role") or "anonymous"),
+        actor_id=draft.actor.get("id"),
+        claimed_actor=draft.claimed_actor,
+        user_agent=draft.user_agent,
+        source_ip=draft.source_ip,
+        origin=draft.origin,
+        dropped=draft.dropped,
+        truncated=draft.truncated,
+    ).save(condition=Incident.id.does_not_exist())
 
 
 def get_group(group_id: str) -> IncidentGroup:
     try:
         return IncidentGroup.get(group_id)
     except IncidentGroup.DoesNotExist as exc:
-        raise NotFound(
+        raise Missing(
             f"Incident group {group_id} does not exist.", code="incident_group_not_found", details={"group_id": group_id}
         ) from exc
 
 
-def set_status(group_id: str, status: str, actor: dict[str, Any], note: str | None = None) -> tuple[IncidentGroup, bool]:
+def set_status(
+    group_id: str, status: str, actor: dict[str, Any], now: datetime, note: str | None = None
+) -> tuple[IncidentGroup, bool]:
     """Resolve or reopen a group: (group, changed). Doing it twice is not an error (changed=False)."""
     G = IncidentGroup
     group = IncidentGroup(group_id=group_id)
-    now = utcnow()
+    actions: list[Action]
     if status == "resolved":
         actions = [G.status.set("resolved"), G.resolved_at.set(now), G.resolved_by.set(actor)]
         actions.append(G.resolution_note.set(note) if note else G.resolution_note.remove())
     else:
         actions = [G.status.set("open"), G.reopened_at.set(now), G.reopened_by.set(actor)]
-    try:
-        group.update(actions, condition=G.group_id.exists() & (G.status != status))
-    except UpdateError as exc:
-        if not condition_failed(exc):
-            raise
+    if not transition(group, actions, G.group_id.exists() & (G.status != status)):
         return get_group(group_id), False
     return group, True
 
@@ -407,24 +409,14 @@ def list_groups(
     for c in rest:
         if c is not None:
             filt = c if filt is None else filt & c
-    it = index.query(
-        key,
-        range_key_condition=cond,
-        filter_condition=filt,
-        scan_index_forward=False,
-        limit=limit,
-        page_size=limit,
-        last_evaluated_key=decode_token(next_token),
+    return query_page(
+        index.query, key, limit=limit, next_token=next_token, range_key_condition=cond, filter_condition=filt, newest_first=True
     )
-    return page(it, limit)
 
 
 def list_incidents(group_id: str, limit: int, next_token: str | None) -> tuple[list[Incident], str | None]:
     """A group's stored incidents, newest first (ids are ULIDs)."""
-    it = Incident.by_group.query(
-        group_id, scan_index_forward=False, limit=limit, page_size=limit, last_evaluated_key=decode_token(next_token)
-    )
-    return page(it, limit)
+    return query_page(Incident.by_group.query, group_id, limit=limit, next_token=next_token, newest_first=True)
 
 
 def group_dict(g: IncidentGroup) -> dict[str, Any]:

@@ -523,7 +523,7 @@ CHECKS: dict[str, Check] = {
 
 def file_incident(f: Finding) -> None:
     """One backend incident per finding, grouped per check and kind; its context carries the repair."""
-    from chalicelib.incidents import domain, store
+    from chalicelib.incidents import domain, service
 
     draft = domain.build_draft(
         source="backend",
@@ -536,7 +536,7 @@ def file_incident(f: Finding) -> None:
         context={"check": f.check, "kind": f.kind, "detail": f.detail, "repair": f.repair},
         origin={"kind": "integrity", "check": f.check},
     )
-    store.record(draft)
+    service.record(draft)
 
 
 def repair(f: Finding) -> bool:

@@ -107,7 +107,7 @@ def reserve(customer_id: str, size_bytes: int, kind: str) -> None:
 
 def _report(customer_id: str, kind: str, which: str, details: dict[str, Any]) -> None:
     """An incident for the admins (grouped per cap; flood control bounds the rows). Never fails the request."""
-    from chalicelib.incidents import domain, store
+    from chalicelib.incidents import domain, service
 
     try:
         draft = domain.build_draft(
@@ -120,6 +120,6 @@ def _report(customer_id: str, kind: str, which: str, details: dict[str, Any]) ->
             entities=[{"type": "customer", "id": customer_id}],
             context=details,
         )
-        store.record(draft)
+        service.record(draft)
     except Exception:  # noqa: BLE001 - the 429 stands whatever happens to the report
         logger.warning("could not record the upload-quota incident", exc_info=True)

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.console import domain as pages
 from chalicelib.console import routes as console
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_pages_are_html_shells_with_safe_headers(client):
-    for path in ["/console", "/console/"] + [f"/console/{a}/{p}" for a, p in console.PAGES]:
+    for path in ["/console", "/console/"] + [f"/console/{a}/{p}" for a, p in pages.PAGES]:
         r = client.http.get(path)
         assert r.status_code == 200, path
         assert r.headers["Content-Type"] == "text/html; charset=utf-8"
@@ -95,7 +96,7 @@ def test_unknown_pages_are_404_pages(client):
 def test_every_static_file_has_its_type_and_an_etag(client, name):
     r = client.http.get(f"/console/static/{name}")
     assert r.status_code == 200
-    assert r.headers["Content-Type"] == console.CONTENT_TYPES[Path(name).suffix]
+    assert r.headers["Content-Type"] == pages.CONTENT_TYPES[Path(name).suffix]
     assert r.headers["Cache-Control"] == "no-cache" and r.headers["ETag"].startswith('"')
     assert r.headers["X-Content-Type-Options"] == "nosniff"
     assert r.body.decode() == (console.STATIC_DIR / name).read_text()
@@ -104,7 +105,7 @@ def test_every_static_file_has_its_type_and_an_etag(client, name):
 
 
 def test_the_pages_modules_are_all_served():
-    for page in console.PAGES.values():
+    for page in pages.PAGES.values():
         assert page.module in console.static_files()
     assert {"app.js", "api.js", "ui.js", "console.css", "icon.svg"} <= set(console.static_files())
 
@@ -147,12 +148,12 @@ def test_dev_sign_in_mints_verifiable_tokens(client):
     assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
     out = json.loads(r.body)
     claims = verify_token(out["token"])
-    assert (claims["role"], claims["sub"]) == ("admin", console.DEV_ADMIN_SUB) == (out["role"], out["sub"])
+    assert (claims["role"], claims["sub"]) == ("admin", pages.DEV_ADMIN_SUB) == (out["role"], out["sub"])
 
     r = client.http.post(
         "/console/dev-sign-in", headers={"Content-Type": "application/json"}, body=json.dumps({"role": "customer"})
     )
-    assert verify_token(json.loads(r.body)["token"])["sub"] == console.DEV_CUSTOMER_SUB
+    assert verify_token(json.loads(r.body)["token"])["sub"] == pages.DEV_CUSTOMER_SUB
     body = json.dumps({"role": "customer", "sub": "cust-7"})
     r = client.http.post("/console/dev-sign-in", headers={"Content-Type": "application/json"}, body=body)
     assert verify_token(json.loads(r.body)["token"])["sub"] == "cust-7"
@@ -219,7 +220,7 @@ def test_the_content_security_policy_reaches_this_stacks_bucket_only(aws, monkey
     from chalicelib.core.settings import get_settings
 
     bucket = get_settings().bucket_name
-    console._bucket_origins.cache_clear()
+    pages.bucket_origins.cache_clear()
     csp = console.content_security_policy()
     connect = next(d for d in csp.split("; ") if d.startswith("connect-src"))
     assert f"https://{bucket}.s3.amazonaws.com" in connect.split()
@@ -238,9 +239,8 @@ def test_on_a_cognito_stage_the_policy_also_reaches_the_user_pool(aws, monkeypat
     from chalicelib.core.settings import get_settings
 
     cognito = dataclasses.replace(get_settings(), auth_mode="cognito", region="eu-west-1")
-    monkeypatch.setattr(console, "get_settings", lambda: cognito)
-    connect = next(d for d in console.content_security_policy().split("; ") if d.startswith("connect-src")).split()
+    connect = next(d for d in console.content_security_policy(cognito).split("; ") if d.startswith("connect-src")).split()
     assert "https://cognito-idp.eu-west-1.amazonaws.com" in connect
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")
-    connect = next(d for d in console.content_security_policy().split("; ") if d.startswith("connect-src")).split()
+    connect = next(d for d in console.content_security_policy(cognito).split("; ") if d.startswith("connect-src")).split()
     assert "http://127.0.0.1:5000" in connect and not any("cognito-idp" in c for c in connect)

@@ -10,7 +10,7 @@ from urllib.parse import quote
 import pytest
 
 from chalicelib.core import observability
-from chalicelib.incidents import capture, domain, store
+from chalicelib.incidents import capture, domain, service, store
 
 SCHEDULE_409 = {
     "error": {
@@ -44,8 +44,9 @@ def group_of(client, tokens, group_id, query=""):
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    """The rate windows' clock, pinned to the start of a window (tests move it explicitly)."""
+def clock():
+    """The intake's clock, pinned to the start of a window (tests move it explicitly), in an intake of
+    this test's own (the app uses it; this container's flood guesses start empty)."""
 
     class Clock:
         now = 1_800_000_000.0
@@ -54,15 +55,21 @@ def clock(monkeypatch):
             return self.now
 
     c = Clock()
-    monkeypatch.setattr(store, "_clock", c)
-    monkeypatch.setattr(store, "_FLOODING", {})  # this container's flood guesses start empty
-    return c
+    service.use_intake(service.Intake(clock=c))
+    yield c
+    service.use_intake(None)
 
 
 @pytest.fixture
-def limits(monkeypatch):
+def hub(clock):
+    """The intake the app uses in this test (limits, clock, flood guesses, the store's write)."""
+    return service.intake()
+
+
+@pytest.fixture
+def limits(hub):
     def set_(**kw):
-        monkeypatch.setattr(domain, "LIMITS", dataclasses.replace(domain.LIMITS, **kw))
+        hub.limits = dataclasses.replace(hub.limits, **kw)
 
     return set_
 
@@ -250,6 +257,8 @@ def test_area_is_case_insensitive(client, tokens, clock):
 
 
 def test_anonymous_rate_limit_per_source_address(client, tokens, clock, limits, monkeypatch):
+    from chalice.local import LambdaEventConverter
+
     limits(anonymous_per_window=3, actor_per_window=5)
     clock.now += 15  # 45 s left in the 60 s window
     for _ in range(3):
@@ -261,18 +270,13 @@ def test_anonymous_rate_limit_per_source_address(client, tokens, clock, limits, 
     # a signed-in customer has its own budget
     assert post(client, "/incidents", incident(), tokens.customer_a).status_code == 202
     # another address has its own budget
-    monkeypatch.setattr(store, "check_rate", _with_ip(store.check_rate, "203.0.113.9"))
+    monkeypatch.setattr(LambdaEventConverter, "LOCAL_SOURCE_IP", "203.0.113.9")  # the address the test client sends
     assert post(client, "/incidents", incident()).status_code == 202
     # the next window starts clean, whatever TTL has (not) deleted
     monkeypatch.undo()
-    monkeypatch.setattr(store, "_clock", clock)
     limits(anonymous_per_window=3)
     clock.now += 60
     assert post(client, "/incidents", incident()).status_code == 202
-
-
-def _with_ip(fn, ip):
-    return lambda actor, _ip, limits=None: fn(actor, ip, limits)
 
 
 def test_signed_in_actor_rate_limit(client, tokens, clock, limits):
@@ -294,8 +298,10 @@ def test_a_flood_from_one_page_collapses_into_the_group_count(client, tokens, cl
 # --- backend capture -----------------------------------------------------------------------------
 
 
-def test_the_sink_is_registered_at_import():
+def test_the_app_installs_the_sink(app):
     assert capture.capture_unhandled in observability._sinks
+    capture.install()  # idempotent: installing again adds nothing
+    assert observability._sinks.count(capture.capture_unhandled) == 1
 
 
 def test_a_route_that_raises_files_exactly_one_backend_incident(client, tokens, clock, monkeypatch):
@@ -335,7 +341,7 @@ def test_a_route_that_raises_files_exactly_one_backend_incident(client, tokens, 
     ]
 
 
-def test_a_failure_while_recording_never_breaks_the_failing_request(client, tokens, clock, monkeypatch):
+def test_a_failure_while_recording_never_breaks_the_failing_request(client, tokens, hub, monkeypatch):
     from chalicelib.academic import students
 
     def boom(_id):
@@ -345,11 +351,11 @@ def test_a_failure_while_recording_never_breaks_the_failing_request(client, toke
         raise ConnectionError("incident store unreachable")
 
     monkeypatch.setattr(students, "get", boom)
-    monkeypatch.setattr(store, "record", store_down)
+    hub.update = store_down  # the intake's write: the incident store is down
     r = client.http.get("/admin/students/stu-9", headers=tokens.h(tokens.admin))
     assert r.status_code == 500 and r.json_body["error"]["code"] == "internal_error"
     monkeypatch.undo()
-    monkeypatch.setattr(store, "_clock", clock)
+    hub.update = store.update_item
     assert get(client, "/admin/incidents", tokens.admin).json_body["items"] == []
 
 
@@ -420,17 +426,21 @@ def test_unknown_group_is_404(client, tokens):
     assert r.status_code == 404 and r.json_body["error"]["code"] == "incident_group_not_found"
 
 
-def test_list_filters_order_and_pagination(client, tokens, clock, monkeypatch):
-    from datetime import UTC, datetime, timedelta
+def test_a_malformed_group_id_is_404_before_any_lookup(client, tokens):
+    for path in ("/admin/incidents/groups/has%20space", "/admin/incidents/groups/" + "a" * 65 + "/resolve"):
+        call = client.http.post if path.endswith("/resolve") else client.http.get
+        r = call(path, headers=tokens.h(tokens.admin))
+        assert r.status_code == 404 and r.json_body["error"]["code"] == "group_not_found", r.body
 
-    from chalicelib.core import db
+
+def test_list_filters_order_and_pagination(client, tokens, clock):
+    from datetime import UTC, datetime, timedelta
 
     t0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
     made = []
     for i, area in enumerate(["customers.homework.upload", "admin.academic.schedules.delete", "customers.videos.upload"]):
-        monkeypatch.setattr(store, "utcnow", lambda i=i: t0 + timedelta(minutes=i))
+        clock.now = (t0 + timedelta(minutes=i)).timestamp()
         made.append(post(client, "/incidents", incident(area=area, message=f"e{i}"), tokens.customer_a).json_body["group_id"])
-    monkeypatch.setattr(store, "utcnow", db.utcnow)
 
     items = get(client, "/admin/incidents", tokens.admin).json_body["items"]
     assert [g["group_id"] for g in items] == made[::-1]  # newest last_seen first
@@ -544,9 +554,9 @@ def test_a_new_flood_window_stores_rows_again(client, tokens, clock, limits):
     assert store.Incident.count() == 4  # suppressed incidents have no row
 
 
-def test_a_flooding_group_counts_without_rows_and_keeps_what_is_set_once(clock, aws, limits):
+def test_a_flooding_group_counts_without_rows_and_keeps_what_is_set_once(hub, aws, limits):
     limits(group_rows_per_window=1)
-    stored = [store.record(_draft(f"Upload failed {n}"))[2] for n in range(4)]  # one group: numbers are normalised
+    stored = [hub.record(_draft(f"Upload failed {n}"))[2] for n in range(4)]  # one group: numbers are normalised
     assert stored == [True, False, False, False]
     [row] = list(store.Incident.scan())
     g = _group(row.group_id)
@@ -555,34 +565,34 @@ def test_a_flooding_group_counts_without_rows_and_keeps_what_is_set_once(clock, 
     assert g["latest"]["message"] == "Upload failed 3" and g["last_seen"] >= g["first_seen"]
 
 
-def test_a_flood_costs_one_group_write_per_intake(clock, aws, limits, monkeypatch):
+def test_a_flood_costs_one_group_write_per_intake(clock, hub, aws, limits):
     limits(group_rows_per_window=2)
     writes: list[str | None] = []
-    real_update = store._update
+    real_update = store.update_item
 
     def counted(model, key, update, names, values, condition=None, return_values="NONE"):
         if model is store.IncidentGroup:
             writes.append(condition)
         return real_update(model, key, update, names, values, condition, return_values)
 
-    monkeypatch.setattr(store, "_update", counted)
-    assert [store.record(_draft())[2] for _ in range(3)] == [True, True, False]
+    hub.update = counted
+    assert [hub.record(_draft())[2] for _ in range(3)] == [True, True, False]
     writes.clear()
-    assert [store.record(_draft())[2] for _ in range(3)] == [False] * 3
+    assert [hub.record(_draft())[2] for _ in range(3)] == [False] * 3
     assert len(writes) == 3 and all("#fr >= :lim" in c for c in writes)  # no failed guess first
-    clock.now += domain.LIMITS.group_window_s  # the guess is for one window only
-    assert store.record(_draft())[2] is True
+    clock.now += hub.limits.group_window_s  # the guess is for one window only
+    assert hub.record(_draft())[2] is True
     g = _group(_draft().group_id)
     assert (g["count"], g["stored"], g["suppressed"]) == (7, 3, 4)
 
 
-def test_a_wrong_flood_guess_costs_a_retry_not_a_row(clock, aws, limits, monkeypatch):
+def test_a_wrong_flood_guess_costs_a_retry_not_a_row(clock, hub, aws, limits):
     limits(group_rows_per_window=2)
     draft = _draft()
-    window = int(clock.now // domain.LIMITS.group_window_s) * domain.LIMITS.group_window_s
-    monkeypatch.setattr(store, "_FLOODING", {draft.group_id: window})  # e.g. left by a table that was since emptied
-    assert store.record(draft)[2] is True
-    assert draft.group_id not in store._FLOODING
+    window = int(clock.now // hub.limits.group_window_s) * hub.limits.group_window_s
+    hub.flooding.saw(draft.group_id, window, stored=False)  # e.g. left by a table that was since emptied
+    assert hub.record(draft)[2] is True
+    assert draft.group_id not in hub.flooding
     g = _group(draft.group_id)
     assert (g["count"], g["stored"], g["suppressed"]) == (1, 1, 0)
 
@@ -594,12 +604,12 @@ def row_received(row: store.Incident) -> str | None:
 
 
 @pytest.mark.parametrize("new_window", [False, True])
-def test_a_regression_reopens_and_counts_whatever_the_window(client, tokens, clock, limits, new_window):
+def test_a_regression_reopens_and_counts_whatever_the_window(client, tokens, clock, hub, limits, new_window):
     limits(group_rows_per_window=2, actor_per_window=1000)
     gid = post(client, "/incidents", incident(), tokens.customer_a).json_body["group_id"]
     assert post(client, f"/admin/incidents/groups/{gid}/resolve", {}, tokens.admin).json_body["changed"] is True
     if new_window:
-        clock.now += domain.LIMITS.group_window_s
+        clock.now += hub.limits.group_window_s
     r = post(client, "/incidents", incident(), tokens.customer_a).json_body
     assert r["stored"] is True
     g = group_of(client, tokens, gid)["group"]
@@ -621,7 +631,7 @@ def test_a_regression_while_flooding_reopens_without_a_row(client, tokens, clock
     assert g["status"] == "open" and g["regressions"] == 1 and (g["count"], g["stored"], g["suppressed"]) == (2, 1, 1)
 
 
-def test_a_group_written_before_flood_windows_starts_one(clock, aws, limits):
+def test_a_group_written_before_flood_windows_starts_one(hub, aws, limits):
     from chalicelib.core.db import utcnow
 
     limits(group_rows_per_window=2)
@@ -629,21 +639,21 @@ def test_a_group_written_before_flood_windows_starts_one(clock, aws, limits):
     legacy = store.IncidentGroup(group_id=draft.group_id, area=draft.area, source="frontend", title="old title", count=5)
     legacy.suppressed, legacy.status, legacy.first_seen, legacy.last_seen = 1, "open", utcnow(), utcnow()
     legacy.save()  # no flood_window / flood_rows
-    assert [store.record(draft)[2] for _ in range(3)] == [True, True, False]
+    assert [hub.record(draft)[2] for _ in range(3)] == [True, True, False]
     g = _group(draft.group_id)
     assert (g["count"], g["stored"], g["suppressed"]) == (8, 6, 2) and g["title"] == "old title"
 
 
-def test_concurrent_intakes_never_pass_the_flood_limit(clock, aws, limits):
+def test_concurrent_intakes_never_pass_the_flood_limit(hub, aws, limits):
     limits(group_rows_per_window=5)
     for _ in range(3):
-        store.record(_draft())
+        hub.record(_draft())
     results: list[bool] = []
     barrier = threading.Barrier(8, timeout=10)
 
     def go() -> None:
         barrier.wait()
-        results.append(store.record(_draft())[2])
+        results.append(hub.record(_draft())[2])
 
     _run_threads(go, 8)
     assert sorted(results) == [False] * 6 + [True] * 2  # exactly the two rows left in the window
@@ -652,14 +662,14 @@ def test_concurrent_intakes_never_pass_the_flood_limit(clock, aws, limits):
     assert store.Incident.count() == 5
 
 
-def test_concurrent_first_intakes_create_one_group(clock, aws, limits):
+def test_concurrent_first_intakes_create_one_group(hub, aws, limits):
     limits(group_rows_per_window=3)
     results: list[tuple[str, str, bool]] = []
     barrier = threading.Barrier(8, timeout=10)
 
     def go() -> None:
         barrier.wait()
-        results.append(store.record(_draft()))
+        results.append(hub.record(_draft()))
 
     _run_threads(go, 8)
     assert len({gid for _, gid, _ in results}) == 1 and sum(s for _, _, s in results) == 3
@@ -669,32 +679,31 @@ def test_concurrent_first_intakes_create_one_group(clock, aws, limits):
     assert store.Incident.count() == 3
 
 
-def test_concurrent_intakes_into_a_resolved_group_count_one_regression(clock, aws, limits):
+def test_concurrent_intakes_into_a_resolved_group_count_one_regression(hub, aws, limits):
     limits(group_rows_per_window=100)
-    gid = store.record(_draft())[1]
-    store.set_status(gid, "resolved", {"role": "admin", "id": "admin-1"})
+    gid = hub.record(_draft())[1]
+    hub.set_status(gid, "resolved", {"role": "admin", "id": "admin-1"})
     barrier = threading.Barrier(8, timeout=10)
-    _run_threads(lambda: (barrier.wait(), store.record(_draft())), 8)
+    _run_threads(lambda: (barrier.wait(), hub.record(_draft())), 8)
     g = _group(gid)
     assert g["status"] == "open" and g["regressions"] == 1 and g["count"] == 9 and g["stored"] == 9
 
 
-def test_a_write_that_lost_a_race_is_redone_from_the_row_it_saw(clock, aws, limits, monkeypatch):
+def test_a_write_that_lost_a_race_is_redone_from_the_row_it_saw(hub, aws, limits):
     """Deterministic: another intake creates the group between our failed guess and our create."""
     limits(group_rows_per_window=1)
-    real_update = store._update
+    real_update = store.update_item
     seen: list[str | None] = []
+    other = dataclasses.replace(hub, update=real_update)  # another intake in this container: same clock and guesses
 
     def interleaved(model, key, update, names, values, condition=None, return_values="NONE"):
         seen.append(condition)
         if condition == "attribute_not_exists(#id)" and seen.count(condition) == 1:
-            monkeypatch.setattr(store, "_update", real_update)
-            assert store.record(_draft("Upload failed 2"))[2] is True  # takes the window's only row
-            monkeypatch.setattr(store, "_update", interleaved)
+            assert other.record(_draft("Upload failed 2"))[2] is True  # takes the window's only row
         return real_update(model, key, update, names, values, condition, return_values)
 
-    monkeypatch.setattr(store, "_update", interleaved)
-    _, gid, stored = store.record(_draft("Upload failed 1"))  # the same group: numbers are normalised
+    hub.update = interleaved
+    _, gid, stored = hub.record(_draft("Upload failed 1"))  # the same group: numbers are normalised
     assert stored is False
     # guess (no row) -> create (lost: the other intake created it) -> flood, counted as suppressed
     assert [c for c in seen if c and "#id" in c] == ["attribute_not_exists(#id)"]

@@ -1,0 +1,194 @@
+"""Incident Hub use cases: intake (rate checks, the flood guess, grouping), triage (resolve, reopen with a
+note) and the reads behind the admin lists.
+
+The intake's tunables and ports live in one :class:`Intake` (limits, clock, flood guesses, the store's
+write); the process has one (:func:`intake`), and a test installs its own with :func:`use_intake`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+
+from chalicelib.core.db import iso, new_id
+from chalicelib.core.observability import logger
+from chalicelib.incidents import domain, store
+from chalicelib.incidents.domain import LIMITS, Draft, FloodGuesses, Limits
+
+if TYPE_CHECKING:
+    from chalicelib.incidents.schemas import IncidentIn
+
+
+class Clock(Protocol):
+    """The intake's clock: epoch seconds (rate and flood windows, and the times it stamps)."""
+
+    def __call__(self) -> float: ...
+
+
+class Recorded(NamedTuple):
+    """One intake's outcome: the incident's id, its group, and whether its row was stored (not flooding)."""
+
+    id: str
+    group_id: str
+    stored: bool
+
+
+class Reported(NamedTuple):
+    """A frontend report's outcome; ``dropped`` says why its payload was not kept (an oversize body)."""
+
+    id: str
+    group_id: str
+    stored: bool
+    dropped: dict[str, Any] | None
+
+
+def _utc(dt: datetime | None) -> datetime | None:
+    if dt is None:
+        return None
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+@dataclass
+class Intake:
+    """How incidents come in: budgets, clock, this container's flood guesses and the store's write."""
+
+    limits: Limits = LIMITS
+    clock: Clock = time.time
+    flooding: FloodGuesses = field(default_factory=FloodGuesses)
+    update: store.UpdateItem = store.update_item
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    def check_rate(self, actor: dict[str, Any], source_ip: str) -> int | None:
+        """None when the caller may report, else the seconds to wait (the ``Retry-After``)."""
+        scope, allowed = domain.rate_scope(actor, source_ip, self.limits)
+        hits, remaining = store.hit(scope, self.limits.rate_window_s, self.clock(), self.update)
+        return remaining if hits > allowed else None
+
+    def record(self, draft: Draft) -> Recorded:
+        """Count ``draft`` in its group and store its row (unless the group is flooding).
+
+        At most ``limits.group_rows_per_window`` rows per group per window are stored; beyond that the
+        incident is only counted (``suppressed``). A new incident in a resolved group reopens it (a
+        regression, counted in ``regressions``).
+        """
+        now = self.clock()
+        received = datetime.fromtimestamp(now, UTC)
+        incident_id = new_id()
+        window = domain.window_start(now, self.limits.group_window_s)
+        stored, window = store.count_in_group(
+            draft,
+            incident_id,
+            received,
+            window=window,
+            limits=self.limits,
+            assume_flooding=self.flooding.flooding(draft.group_id, window),
+            update=self.update,
+        )
+        self.flooding.saw(draft.group_id, window, stored)
+        if stored:
+            store.put_incident(incident_id, draft, received)
+        return Recorded(incident_id, draft.group_id, stored)
+
+    def report(self, body: IncidentIn, *, actor: dict[str, Any], source_ip: str, user_agent: str | None, size: int) -> Reported:
+        """A frontend report (``POST /incidents``) of ``size`` bytes, scrubbed, grouped and recorded. An
+        oversize one is recorded as a stub (its group, not its payload): ``dropped`` says so."""
+        dropped = domain.oversize(size, self.limits)
+        draft = domain.build_draft(
+            source="frontend",
+            area=body.area,
+            message=body.message,
+            actor=actor,
+            http_status=body.http_status,
+            backend_error=body.backend_error,
+            entities=[e.model_dump() for e in body.entities],
+            location=body.location,
+            occurred_at=iso(_utc(body.occurred_at)),
+            request_id=body.request_id,
+            context=body.context,
+            claimed_actor=body.actor,
+            user_agent=user_agent,
+            source_ip=source_ip,
+            dropped=dropped,
+            limits=self.limits,
+        )
+        out = self.record(draft)
+        logger.info(
+            "incident recorded",
+            extra={
+                "incident_id": out.id,
+                "group_id": out.group_id,
+                "area": draft.area,
+                "stored": out.stored,
+                "dropped": bool(dropped),
+            },
+        )
+        return Reported(out.id, out.group_id, out.stored, dropped)
+
+    def capture(self, exc: BaseException, context: dict[str, Any]) -> Recorded:
+        """A ``source: "backend"`` incident for an unhandled error in a route or a job."""
+        out = self.record(domain.backend_draft(exc, context, self.limits))
+        logger.info("backend incident recorded", extra={"incident_id": out.id, "group_id": out.group_id, "stored": out.stored})
+        return out
+
+    # --- triage ----------------------------------------------------------------------------------
+
+    def set_status(
+        self, group_id: str, status: str, actor: dict[str, Any], note: str | None = None
+    ) -> tuple[dict[str, Any], bool]:
+        """Resolve (with an optional note) or reopen a group: (the group, changed). Twice is not an error."""
+        group, changed = store.set_status(group_id, status, actor, self.now(), note)
+        return store.group_dict(group), changed
+
+
+class _Active:
+    """The process's intake, built on first use (nothing is read at import)."""
+
+    intake: Intake | None = None
+
+
+def intake() -> Intake:
+    """The intake every route and the backend capture use."""
+    if _Active.intake is None:
+        _Active.intake = Intake()
+    return _Active.intake
+
+
+def use_intake(new: Intake | None) -> Intake:
+    """Install ``new`` as the process's intake (None: a fresh default one); returns it."""
+    _Active.intake = new or Intake()
+    return _Active.intake
+
+
+def record(draft: Draft) -> Recorded:
+    """Record a draft another capability built (an integrity finding, a quota refusal) through the process's intake."""
+    return intake().record(draft)
+
+
+# --- reads ---------------------------------------------------------------------------------------
+
+
+def list_groups(
+    limit: int,
+    next_token: str | None,
+    *,
+    status: str | None = None,
+    area: str | None = None,
+    source: str | None = None,
+    since: datetime | None = None,
+) -> dict[str, Any]:
+    """A page of groups, newest ``last_seen`` first (``area`` as the admin typed it)."""
+    items, token = store.list_groups(
+        limit, next_token, status=status, area=domain.list_area(area), source=source, since=_utc(since)
+    )
+    return {"items": [store.group_dict(g) for g in items], "next_token": token}
+
+
+def group_detail(group_id: str, limit: int, next_token: str | None) -> dict[str, Any]:
+    """One group with a page of its stored incidents, newest first (``Missing`` when there is no such group)."""
+    group = store.get_group(group_id)
+    items, token = store.list_incidents(group_id, limit, next_token)
+    return {"group": store.group_dict(group), "items": [store.incident_dict(i) for i in items], "next_token": token}
