@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from chalice import Blueprint
+from chalice.app import Blueprint
 
 from chalicelib.core.api import Audit, Req, route, schemas
 from chalicelib.core.errors import Conflict, NotFound

@@ -175,7 +175,8 @@ def delete_attendance(r: Repair, now: datetime) -> bool:
 
 def scan_future(cursor: str | None, budget: int, now: datetime) -> ScanPage:
     from chalicelib.academic import recurrence
-    from chalicelib.academic.tasks import DAILY, TaskInstance
+    from chalicelib.academic.recurrence import DAILY
+    from chalicelib.academic.tasks import TaskInstance
 
     floor = recurrence.earliest_today(now).isoformat()
     items, nxt = query_page(
@@ -197,7 +198,8 @@ def scan_future(cursor: str | None, budget: int, now: datetime) -> ScanPage:
 
 def delete_future_instance(r: Repair, now: datetime) -> bool:
     from chalicelib.academic import recurrence
-    from chalicelib.academic.tasks import DAILY, TaskInstance
+    from chalicelib.academic.recurrence import DAILY
+    from chalicelib.academic.tasks import TaskInstance
 
     try:
         inst = TaskInstance.get(r["task_id"], r["date"], consistent_read=True)

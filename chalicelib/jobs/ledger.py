@@ -9,11 +9,11 @@ a takeover cannot overwrite the newer run's outcome).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from pynamodb.attributes import JSONAttribute, ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist
-from pynamodb.models import Model
+from pynamodb.models import MetaProtocol, Model
 
 from chalicelib.core.db import UTCDateTime, gsi, iso, meta, new_id, query_page, transition, utcnow
 from chalicelib.core.errors import Missing
@@ -21,15 +21,18 @@ from chalicelib.jobs import states
 from chalicelib.jobs.registry import get as get_job_type
 
 
-class JobError(MapAttribute):
+class JobError(MapAttribute[str, Any]):
     type = UnicodeAttribute()
     message = UnicodeAttribute()
     at = UTCDateTime()
     attempt = NumberAttribute(default=0)
 
+    def __init__(self, **attributes: Any) -> None:
+        super().__init__(**attributes)  # type: ignore[no-untyped-call]  # pynamodb's MapAttribute.__init__ is untyped
+
 
 class Job(Model):
-    Meta = meta("jobs")
+    Meta = cast(MetaProtocol, meta("jobs"))  # core.db.meta builds it at run time
     job_id = UnicodeAttribute(hash_key=True)
     type = UnicodeAttribute()
     state = UnicodeAttribute()
@@ -89,7 +92,7 @@ class Job(Model):
 class JobDedupe(Model):
     """``dedupe_key → job_id``: written in the same transaction as the job, so a key maps to one job."""
 
-    Meta = meta("job-dedupe")
+    Meta = cast(MetaProtocol, meta("job-dedupe"))
     dedupe_key = UnicodeAttribute(hash_key=True)
     job_id = UnicodeAttribute()
     created_at = UTCDateTime()
@@ -135,6 +138,7 @@ def list_jobs(
 
 
 def latest_for_entity(entity_type: str, entity_id: str) -> Job | None:
+    job: Job
     for job in Job.by_entity.query(f"{entity_type}:{entity_id}", scan_index_forward=False, limit=1):
         return job
     return None

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib.core import aws
@@ -96,7 +97,7 @@ def _from_older_dispatch(record: SQSRecord, job: Job) -> bool:
 
 def retry_delay_s(receive_count: int) -> int:
     """Exponential back-off before SQS offers a failed message again: 5 s, 20 s, 80 s … ≤ 15 min."""
-    return min(900, 5 * 4 ** max(0, receive_count - 1))
+    return min(900, 5 * int(4 ** max(0, receive_count - 1)))
 
 
 def _back_off(record: SQSRecord, delay_s: int) -> None:
@@ -223,7 +224,7 @@ def _run_record(record: SQSRecord, queue_short: str, lambda_context: Any, policy
 
 def process_batch(
     event: dict[str, Any], queue_short: str, lambda_context: Any = None, policy: Policy | None = None
-) -> dict[str, Any]:
+) -> PartialItemFailureResponse:
     """The body of every job queue's Lambda: returns ``{"batchItemFailures": [...]}``."""
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     return process_partial_response(
@@ -254,7 +255,7 @@ def record_dead_letter(record: SQSRecord) -> None:
         metrics.add_metric(name="JobDeadLettered", unit="Count", value=1)
 
 
-def process_dead_letters(event: dict[str, Any], lambda_context: Any = None) -> dict[str, Any]:
+def process_dead_letters(event: dict[str, Any], lambda_context: Any = None) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event,
         record_handler=record_dead_letter,
