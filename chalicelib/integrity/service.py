@@ -22,13 +22,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.core import audit
 from chalicelib.core.db import utcnow
 from chalicelib.core.errors import DomainError
 from chalicelib.integrity import domain, store
 from chalicelib.integrity.domain import ACTOR, Check, CheckReport, Finding, NotRepairable, Repair, ScanPage
+
+if TYPE_CHECKING:
+    from chalicelib.operations.service import Outcome
 
 __all__ = ["CHECKS", "Check", "CheckReport", "Finding", "NotRepairable", "ScanPage", "repair_incident", "run_check"]
 
@@ -62,7 +65,7 @@ def _scan_stuck(cursor: str | None, budget: int, now: datetime) -> ScanPage:
     return ScanPage(found, len(jobs), nxt)
 
 
-def _job_action(action: str, job_id: str, status: int, run: Callable[[str], Any]) -> bool:
+def _job_action(action: str, job_id: str, status: int, run: Callable[[str], Outcome]) -> bool:
     """Retry or cancel a job as the sweep (audited like the admin's action). False: no longer needed
     (picked up, retried or cancelled meanwhile)."""
     target, params = f"job:{job_id}", {"job_id": job_id}
@@ -110,10 +113,6 @@ CHECKS: dict[str, Check] = {
               {"retry_job": _retry_job}),
     )
 }  # fmt: skip
-
-
-def file_incident(f: Finding) -> None:
-    store.file_incident(f)
 
 
 def repair(f: Finding, now: datetime | None = None) -> bool:

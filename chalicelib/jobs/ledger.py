@@ -13,6 +13,7 @@ from typing import Any, cast
 
 from pynamodb.attributes import JSONAttribute, ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist
+from pynamodb.expressions.condition import Condition
 from pynamodb.models import MetaProtocol, Model
 
 from chalicelib.core.db import UTCDateTime, gsi, iso, meta, new_id, query_page, transition, utcnow
@@ -147,9 +148,10 @@ def latest_for_entity(entity_type: str, entity_id: str) -> Job | None:
 # --- writes: each state change one conditional update (core.db.transition) ----------------------
 
 
-def _this_run(run_id: str) -> Any:
+def _this_run(run_id: str) -> Condition:
     """The condition of a run's own writes: the job is still running, and still this run's."""
-    return (Job.run_id == run_id) & (Job.state == states.RUNNING)
+    cond: Condition = (Job.run_id == run_id) & (Job.state == states.RUNNING)
+    return cond
 
 
 def new_job(job_type: str, queue: str, payload: dict[str, Any], entity: dict[str, str] | None, dedupe_key: str | None) -> Job:
