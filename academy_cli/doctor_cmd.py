@@ -37,15 +37,15 @@ def register(cli: click.Group) -> None:
                 attach(port)
             except StackNotRunning as exc:
                 raise click.ClickException(str(exc)) from None
-        from chalicelib.integrity import sweeps
+        from chalicelib.integrity import service
 
-        unknown = [c for c in checks if c not in sweeps.CHECKS]
+        unknown = [c for c in checks if c not in service.CHECKS]
         if unknown:
-            raise click.BadParameter(f"unknown check {unknown[0]!r}; one of: {', '.join(sweeps.CHECKS)}", param_hint="--check")
+            raise click.BadParameter(f"unknown check {unknown[0]!r}; one of: {', '.join(service.CHECKS)}", param_hint="--check")
         actor = {"role": "operator", "id": "academy doctor"}
         failed = False
-        for name in checks or list(sweeps.CHECKS):
-            report = _run(sweeps, name, apply, budget, page_size, actor)
+        for name in checks or list(service.CHECKS):
+            report = _run(service, name, apply, budget, page_size, actor)
             out: dict[str, Any] = report.as_dict()
             out["dry_run"] = not apply
             if as_json:
@@ -57,14 +57,14 @@ def register(cli: click.Group) -> None:
             click.echo("dry run: nothing changed; re-run with --apply to repair (findings are in the Incident Hub)")
 
 
-def _run(sweeps: Any, name: str, apply: bool, budget: int | None, page_size: int, actor: dict[str, Any]) -> Any:
+def _run(service: Any, name: str, apply: bool, budget: int | None, page_size: int, actor: dict[str, Any]) -> Any:
     with tqdm(desc=name, unit=" rows", disable=None, leave=False) as bar:
 
         def on_page(report: Any, scanned: Any) -> None:
             bar.update(scanned.read)
             bar.set_postfix(found=len(report.findings), repaired=report.repaired, refresh=False)
 
-        return sweeps.run_check(name, apply=apply, budget=budget or 10**12, page_size=page_size, on_page=on_page, actor=actor)
+        return service.run_check(name, apply=apply, budget=budget or 10**12, page_size=page_size, on_page=on_page, actor=actor)
 
 
 def _line(out: dict[str, Any]) -> str:

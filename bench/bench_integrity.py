@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -115,12 +116,12 @@ def _fill_orphans() -> None:
     from chalicelib.core import aws
     from chalicelib.core.db import utcnow
     from chalicelib.core.settings import get_settings
-    from chalicelib.integrity import sweeps
+    from chalicelib.integrity import service
 
     for i in range(DEFECTS):
         key = f"customers/c/students/s/homework/01JORPHAN{i:017d}/upload.pdf"
         aws.client("s3").put_object(Bucket=get_settings().bucket_name, Key=key, Body=b"%PDF")
-    sweeps.utcnow = lambda: utcnow() + timedelta(hours=2)  # type: ignore[assignment]
+    service.TUNABLES = replace(service.TUNABLES, clock=lambda: utcnow() + timedelta(hours=2))
 
 
 def _fill_homework() -> None:
@@ -258,7 +259,7 @@ def run() -> list[dict]:
     rows: list[dict] = []
     with deployed_aws():
         from chalicelib.core import aws
-        from chalicelib.integrity import sweeps
+        from chalicelib.integrity import service
         from chalicelib.tables import ALL_MODELS
 
         buckets = [b["Name"] for b in aws.client("s3").list_buckets()["Buckets"] if b["Name"].endswith(tuple("0123456789"))]
@@ -271,10 +272,10 @@ def run() -> list[dict]:
             reads.hook(aws.client("s3"))
             reads.reset()
             t = time.perf_counter()
-            report = sweeps.run_check(name, budget=10**9, page_size=PAGE, file_incidents=False)
+            report = service.run_check(name, budget=10**9, page_size=PAGE, file_incidents=False)
             read, findings, runs = report.read, list(report.findings), 1
             while report.cursor is not None:  # a run stops at MAX_CALLS_PER_RUN pages: resume, as the schedule does
-                report = sweeps.run_check(name, budget=10**9, page_size=PAGE, cursor=report.cursor, file_incidents=False)
+                report = service.run_check(name, budget=10**9, page_size=PAGE, cursor=report.cursor, file_incidents=False)
                 read, runs = read + report.read, runs + 1
                 findings += report.findings
             took = time.perf_counter() - t

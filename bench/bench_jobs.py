@@ -91,8 +91,9 @@ def run() -> list[dict]:
     set_env(log_level="WARNING", app=False)
 
     with deployed_aws():
-        from chalicelib.jobs import operations, registry
+        from chalicelib.jobs import registry
         from chalicelib.jobs.ledger import Job
+        from chalicelib.operations import service
 
         for name in TYPES:
             registry.register(name, "jobs", "chalicelib.jobs.builtin:noop", timeout_s=300)
@@ -103,7 +104,7 @@ def run() -> list[dict]:
         reads = Reads(Job._get_connection().connection.client)
 
         def first_page() -> list[Any]:
-            return operations.list_jobs(PAGE, None, "failed", None)[0]
+            return service.list_jobs(PAGE, None, "failed", None)[0]
 
         def naive_page() -> list[Any]:
             return sorted(Job.scan(Job.state == "failed"), key=lambda j: j.job_id, reverse=True)[:PAGE]
@@ -111,9 +112,9 @@ def run() -> list[dict]:
         page, page_items, page_calls = reads.measure(first_page)
         naive, naive_items, _ = reads.measure(naive_page)
         assert [j.job_id for j in page] == [j.job_id for j in naive], "index page and scan page differ"
-        _, merged_items, _ = reads.measure(lambda: operations.list_jobs(PAGE, None, None, None))
-        typed, typed_items, _ = reads.measure(lambda: operations.list_jobs(PAGE, None, "failed", "bench.optimise"))
-        summary, summary_items, _ = reads.measure(operations.summary)
+        _, merged_items, _ = reads.measure(lambda: service.list_jobs(PAGE, None, None, None))
+        typed, typed_items, _ = reads.measure(lambda: service.list_jobs(PAGE, None, "failed", "bench.optimise"))
+        summary, summary_items, _ = reads.measure(service.summary)
         capped = set(summary["capped_states"])
         expected = {s: counts.get(s, 0) for s in summary["states"] if s not in capped}
         assert {s: n for s, n in summary["states"].items() if s not in capped} == expected, "summary counts disagree"
@@ -121,7 +122,7 @@ def run() -> list[dict]:
 
         page_ms = _median_ms(first_page)
         naive_ms = _median_ms(naive_page, runs=3)  # slow by nature: a few runs suffice
-        summary_ms = _median_ms(operations.summary, runs=3)
+        summary_ms = _median_ms(service.summary, runs=3)
 
     return [
         {

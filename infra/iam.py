@@ -22,7 +22,7 @@ from infra.template import logical_name
 # Key patterns in the media bucket (``chalicelib.media.domain`` builds the keys).
 VIDEO_DIR = "customers/*/students/*/videos/*"
 HOMEWORK_DIR = "customers/*/students/*/homework/*"
-SWEEP_CURSORS = "system/integrity-cursors.json"  # chalicelib.integrity.scheduled.CURSORS_KEY
+SWEEP_CURSORS = "system/integrity-cursors.json"  # chalicelib.integrity.jobs.CURSORS_KEY
 EVENT_SOURCE_ACTIONS = ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes")
 RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]
 INCIDENT_WRITES = {"incidents": ("PutItem",), "incident-groups": ("UpdateItem",)}  # the observability seam

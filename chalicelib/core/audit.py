@@ -7,12 +7,12 @@ index queries (all, per actor, per action), never scans.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from pynamodb.attributes import JSONAttribute, UnicodeAttribute
-from pynamodb.models import Model
+from pynamodb.models import MetaProtocol, Model
 
-from chalicelib.core.db import UTCDateTime, decode_token, gsi, iso, meta, new_id, page, utcnow
+from chalicelib.core.db import UTCDateTime, gsi, iso, meta, new_id, query_page, utcnow
 from chalicelib.core.observability import logger, metrics
 
 KIND = "audit"
@@ -27,7 +27,7 @@ def min_id_at(moment: datetime) -> str:
 
 
 class AuditEntry(Model):
-    Meta = meta("audit")
+    Meta = cast(MetaProtocol, meta("audit"))  # core.db.meta builds it at run time
     id = UnicodeAttribute(hash_key=True)
     kind = UnicodeAttribute(default=KIND)
     actor_role = UnicodeAttribute()
@@ -76,22 +76,15 @@ def list_entries(
     action: str | None = None,
     since: datetime | None = None,
 ) -> tuple[list[AuditEntry], str | None]:
+    """Newest first: one actor's entries (optionally of one action), one action's, or everyone's."""
     cond = AuditEntry.id >= min_id_at(since) if since else None
-    kw: dict[str, Any] = {
-        "range_key_condition": cond,
-        "scan_index_forward": False,
-        "limit": limit,
-        "page_size": limit,
-        "last_evaluated_key": decode_token(next_token),
-    }
+    window: dict[str, Any] = {"limit": limit, "next_token": next_token, "range_key_condition": cond, "newest_first": True}
     if actor_id:
         filt = AuditEntry.action == action if action else None
-        it = AuditEntry.by_actor.query(actor_id, filter_condition=filt, **kw)
-    elif action:
-        it = AuditEntry.by_action.query(action, **kw)
-    else:
-        it = AuditEntry.by_kind.query(KIND, **kw)
-    return page(it, limit)
+        return query_page(AuditEntry.by_actor.query, actor_id, filter_condition=filt, **window)
+    if action:
+        return query_page(AuditEntry.by_action.query, action, **window)
+    return query_page(AuditEntry.by_kind.query, KIND, **window)
 
 
 def to_dict(e: AuditEntry) -> dict[str, Any]:

@@ -1,60 +1,51 @@
-"""The scheduled integrity sweep (every few hours, each check reads its next bounded page) and the
-console's repair button (one finding's repair; no sweep runs inside an API request)."""
+"""The console's repair button: one integrity finding's repair (no sweep runs inside an API request)."""
 
 from __future__ import annotations
 
-import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chalice import Blueprint, Rate
+from chalice.app import Blueprint
 
-from chalicelib.core.api import Req, route, schemas
+from chalicelib.core.api import Audit, Req, route, schemas
 from chalicelib.core.errors import Conflict, NotFound
+from chalicelib.integrity.domain import refused_by_api
+
+if TYPE_CHECKING:
+    from chalicelib.integrity.schemas import RepairIn
 
 bp = Blueprint(__name__)
 S = schemas("chalicelib.integrity.schemas")
 
-
-# The objects the API's role may delete or abort (infra/iam.py, APIHandler): upload objects, never a
-# worker's variant (720p, poster) or its own abandoned multipart upload. Repairs on other keys need the
-# operator's credentials: `academy doctor --apply`.
-_UPLOAD_OBJECT = re.compile(r"^customers/[^/]+/students/[^/]+/(homework/.+|videos/[^/]+/original(-parts)?\.[^/]+)$")
-_RESUMABLE_UPLOAD = re.compile(r"^customers/[^/]+/students/[^/]+/videos/[^/]+/original-parts\.[^/]+$")
-_KEY_RULES = {"delete_object": _UPLOAD_OBJECT, "abort_upload": _RESUMABLE_UPLOAD}
-
-
-def refused_by_api(fix: dict[str, Any]) -> str | None:
-    """Why the console's button may not carry this repair out (a grant the API's role does not have), or None."""
-    rule = _KEY_RULES.get(str(fix.get("action")))
-    if rule is not None and not rule.match(str(fix.get("key") or "")):
-        return (
-            f"The console cannot carry out {fix['action']} on {fix.get('key')!r}: it is not an upload object. "
-            "Run `academy doctor --apply` with operator credentials."
-        )
-    return None
+__all__ = ["bp", "refused_by_api", "repair_finding"]
 
 
 @route(
-    bp, "/admin/integrity/repair", "POST", auth="admin", body=S.RepairIn, response=S.RepairOut, errors=(404, 409), tag="incidents"
+    bp,
+    "/admin/integrity/repair",
+    "POST",
+    auth="admin",
+    body=S.RepairIn,
+    response=S.RepairOut,
+    errors=(404, 409),
+    tag="incidents",
+    audit=Audit("integrity.repair", params=False),
 )
-def repair_finding(req: Req) -> dict[str, Any]:
+def repair_finding(req: Req[RepairIn, None]) -> dict[str, Any]:
     """Carry out the repair an integrity incident carries (audited; repeating it changes nothing).
 
     409 ``not_repairable``: not an integrity finding, no automatic repair, or a repair on an object that is
     not an upload object (a worker's variant: ``academy doctor --apply``)."""
-    from chalicelib.integrity import sweeps
+    from chalicelib.integrity import service
 
+    incident_id = req.body.incident_id
     try:
-        return sweeps.repair_incident(req.body.incident_id, req.actor, refuse=refused_by_api)
+        out = service.repair_incident(incident_id, refuse=refused_by_api)
     except KeyError:
-        raise NotFound("No such incident.", code="incident_not_found", details={"incident_id": req.body.incident_id}) from None
-    except sweeps.NotRepairable as exc:
-        raise Conflict(str(exc), code="not_repairable", details={"incident_id": req.body.incident_id}) from None
-
-
-@bp.schedule(Rate(6, unit=Rate.HOURS), name="integrity_sweep")
-def integrity_sweep(event: Any) -> dict[str, Any]:
-    """Report-only: findings become incidents (with their repairs); ``academy doctor --apply`` repairs."""
-    from chalicelib.integrity import scheduled
-
-    return scheduled.run()
+        raise NotFound("No such incident.", code="incident_not_found", details={"incident_id": incident_id}) from None
+    except service.NotRepairable as exc:
+        raise Conflict(str(exc), code="not_repairable", details={"incident_id": incident_id}) from None
+    if req.audit is not None:
+        req.audit.target = f"check:{out['check']}"
+        req.audit.params = {"incident_id": incident_id, "repair": out["repair"]}
+        req.audit.result["changed"] = out["changed"]
+    return out

@@ -9,27 +9,31 @@ a takeover cannot overwrite the newer run's outcome).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from pynamodb.attributes import JSONAttribute, ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import DoesNotExist, UpdateError
-from pynamodb.models import Model
+from pynamodb.exceptions import DoesNotExist
+from pynamodb.expressions.condition import Condition
+from pynamodb.models import MetaProtocol, Model
 
-from chalicelib.core.db import UTCDateTime, condition_failed, decode_token, gsi, iso, meta, new_id, page, utcnow
-from chalicelib.core.errors import NotFound
+from chalicelib.core.db import UTCDateTime, gsi, iso, meta, new_id, query_page, transition, utcnow
+from chalicelib.core.errors import Missing
 from chalicelib.jobs import states
 from chalicelib.jobs.registry import get as get_job_type
 
 
-class JobError(MapAttribute):
+class JobError(MapAttribute[str, Any]):
     type = UnicodeAttribute()
     message = UnicodeAttribute()
     at = UTCDateTime()
     attempt = NumberAttribute(default=0)
 
+    def __init__(self, **attributes: Any) -> None:
+        super().__init__(**attributes)  # type: ignore[no-untyped-call]  # pynamodb's MapAttribute.__init__ is untyped
+
 
 class Job(Model):
-    Meta = meta("jobs")
+    Meta = cast(MetaProtocol, meta("jobs"))  # core.db.meta builds it at run time
     job_id = UnicodeAttribute(hash_key=True)
     type = UnicodeAttribute()
     state = UnicodeAttribute()
@@ -89,7 +93,7 @@ class Job(Model):
 class JobDedupe(Model):
     """``dedupe_key → job_id``: written in the same transaction as the job, so a key maps to one job."""
 
-    Meta = meta("job-dedupe")
+    Meta = cast(MetaProtocol, meta("job-dedupe"))
     dedupe_key = UnicodeAttribute(hash_key=True)
     job_id = UnicodeAttribute()
     created_at = UTCDateTime()
@@ -112,7 +116,7 @@ def get(job_id: str) -> Job:
     try:
         return Job.get(job_id, consistent_read=True)
     except DoesNotExist as exc:
-        raise NotFound(f"Job {job_id} does not exist.", code="job_not_found", details={"job_id": job_id}) from exc
+        raise Missing(f"Job {job_id} does not exist.", code="job_not_found", details={"job_id": job_id}) from exc
 
 
 def find(job_id: str) -> Job | None:
@@ -126,29 +130,28 @@ def list_jobs(
     limit: int, next_token: str | None, state: str | None = None, job_type: str | None = None
 ) -> tuple[list[Job], str | None]:
     """Newest first, by index query: per state (optionally filtered by type), or per type."""
-    kw: dict[str, Any] = {
-        "scan_index_forward": False,
-        "limit": limit,
-        "page_size": limit,
-        "last_evaluated_key": decode_token(next_token),
-    }
     if state:
         filt = Job.type == job_type if job_type else None
-        it = Job.by_state.query(state, filter_condition=filt, **kw)
-    elif job_type:
-        it = Job.by_type.query(job_type, **kw)
-    else:
-        raise ValueError("list_jobs needs a state or a type")
-    return page(it, limit)
+        return query_page(Job.by_state.query, state, limit=limit, next_token=next_token, filter_condition=filt, newest_first=True)
+    if job_type:
+        return query_page(Job.by_type.query, job_type, limit=limit, next_token=next_token, newest_first=True)
+    raise ValueError("list_jobs needs a state or a type")
 
 
 def latest_for_entity(entity_type: str, entity_id: str) -> Job | None:
+    job: Job
     for job in Job.by_entity.query(f"{entity_type}:{entity_id}", scan_index_forward=False, limit=1):
         return job
     return None
 
 
-# --- writes ------------------------------------------------------------------------------------
+# --- writes: each state change one conditional update (core.db.transition) ----------------------
+
+
+def _this_run(run_id: str) -> Condition:
+    """The condition of a run's own writes: the job is still running, and still this run's."""
+    cond: Condition = (Job.run_id == run_id) & (Job.state == states.RUNNING)
+    return cond
 
 
 def new_job(job_type: str, queue: str, payload: dict[str, Any], entity: dict[str, str] | None, dedupe_key: str | None) -> Job:
@@ -180,56 +183,28 @@ def start_run(job_id: str, stale_after_s: int) -> tuple[Job, str] | None:
     stale = now - timedelta(seconds=stale_after_s)
     job = Job(job_id=job_id)
     cond = (Job.state == states.QUEUED) | ((Job.state == states.RUNNING) & (Job.heartbeat_at < stale))
-    try:
-        job.update(
-            actions=[
-                Job.state.set(states.RUNNING),
-                Job.run_id.set(run_id),
-                Job.attempts.add(1),
-                Job.started_at.set(now),
-                Job.heartbeat_at.set(now),
-                Job.updated_at.set(now),
-            ],
-            condition=Job.job_id.exists() & cond,
-        )
-    except UpdateError as exc:
-        if condition_failed(exc):
-            return None
-        raise
+    actions = [
+        Job.state.set(states.RUNNING),
+        Job.run_id.set(run_id),
+        Job.attempts.add(1),
+        Job.started_at.set(now),
+        Job.heartbeat_at.set(now),
+        Job.updated_at.set(now),
+    ]
+    if not transition(job, actions, Job.job_id.exists() & cond):
+        return None
     return job, run_id
 
 
 def heartbeat(job_id: str, run_id: str) -> bool:
     now = utcnow()
-    try:
-        Job(job_id=job_id).update(
-            actions=[Job.heartbeat_at.set(now), Job.updated_at.set(now)],
-            condition=(Job.run_id == run_id) & (Job.state == states.RUNNING),
-        )
-        return True
-    except UpdateError as exc:
-        if condition_failed(exc):
-            return False
-        raise
+    return transition(Job(job_id=job_id), [Job.heartbeat_at.set(now), Job.updated_at.set(now)], _this_run(run_id))
 
 
 def finish(job_id: str, run_id: str, result: Any) -> bool:
     now = utcnow()
-    try:
-        Job(job_id=job_id).update(
-            actions=[
-                Job.state.set(states.SUCCEEDED),
-                Job.result.set(result),
-                Job.finished_at.set(now),
-                Job.updated_at.set(now),
-            ],
-            condition=(Job.run_id == run_id) & (Job.state == states.RUNNING),
-        )
-        return True
-    except UpdateError as exc:
-        if condition_failed(exc):
-            return False
-        raise
+    actions = [Job.state.set(states.SUCCEEDED), Job.result.set(result), Job.finished_at.set(now), Job.updated_at.set(now)]
+    return transition(Job(job_id=job_id), actions, _this_run(run_id))
 
 
 def record_failure(job_id: str, run_id: str | None, exc_type: str, message: str, *, final: bool) -> bool:
@@ -249,16 +224,10 @@ def record_failure(job_id: str, run_id: str | None, exc_type: str, message: str,
     if final:
         actions.append(Job.finished_at.set(now))
     if run_id is not None:
-        cond = (Job.run_id == run_id) & (Job.state == states.RUNNING)
+        cond = _this_run(run_id)
     else:  # the dead-letter path: any non-terminal job becomes failed
         cond = Job.state.is_in(states.QUEUED, states.RUNNING)
-    try:
-        Job(job_id=job_id).update(actions=actions, condition=cond)
-        return True
-    except UpdateError as exc:
-        if condition_failed(exc):
-            return False
-        raise
+    return transition(Job(job_id=job_id), actions, cond)
 
 
 def requeue(job_id: str, allowed_from: tuple[str, ...], queued_before: datetime | None = None) -> Job | None:
@@ -271,21 +240,15 @@ def requeue(job_id: str, allowed_from: tuple[str, ...], queued_before: datetime 
     cond = Job.state.is_in(*allowed_from)
     if queued_before is not None:
         cond = cond | ((Job.state == states.QUEUED) & (Job.updated_at < queued_before))
-    try:
-        job.update(
-            actions=[
-                Job.state.set(states.QUEUED),
-                Job.dispatch_id.set(new_id()),
-                Job.run_id.remove(),
-                Job.finished_at.remove(),
-                Job.updated_at.set(now),
-            ],
-            condition=Job.job_id.exists() & cond,
-        )
-    except UpdateError as exc:
-        if condition_failed(exc):
-            return None
-        raise
+    actions = [
+        Job.state.set(states.QUEUED),
+        Job.dispatch_id.set(new_id()),
+        Job.run_id.remove(),
+        Job.finished_at.remove(),
+        Job.updated_at.set(now),
+    ]
+    if not transition(job, actions, Job.job_id.exists() & cond):
+        return None
     return get(job_id)
 
 
@@ -295,15 +258,9 @@ def cancel(job_id: str, stale_before: datetime | None = None) -> Job | None:
     cond = Job.state.is_in(states.QUEUED, states.FAILED)
     if stale_before is not None:
         cond = cond | ((Job.state == states.RUNNING) & (Job.heartbeat_at < stale_before))
-    try:
-        Job(job_id=job_id).update(
-            actions=[Job.state.set(states.CANCELLED), Job.finished_at.set(now), Job.updated_at.set(now)],
-            condition=Job.job_id.exists() & cond,
-        )
-    except UpdateError as exc:
-        if condition_failed(exc):
-            return None
-        raise
+    actions = [Job.state.set(states.CANCELLED), Job.finished_at.set(now), Job.updated_at.set(now)]
+    if not transition(Job(job_id=job_id), actions, Job.job_id.exists() & cond):
+        return None
     return get(job_id)
 
 

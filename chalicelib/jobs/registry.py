@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 JobResult = dict[str, Any] | None
 JobFn = Callable[["Job", "JobContext"], JobResult]
-F = TypeVar("F", bound=Callable[..., JobResult])
+F = TypeVar("F", bound=JobFn)  # a job body: fn(job, ctx) -> dict | None
 
 CATALOG = "chalicelib.job_types"  # the one module that imports every capability's jobs.py
 

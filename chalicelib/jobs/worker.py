@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib.core import aws
@@ -95,7 +97,7 @@ def _from_older_dispatch(record: SQSRecord, job: Job) -> bool:
 
 def retry_delay_s(receive_count: int) -> int:
     """Exponential back-off before SQS offers a failed message again: 5 s, 20 s, 80 s … ≤ 15 min."""
-    return min(900, 5 * 4 ** max(0, receive_count - 1))
+    return min(900, 5 * int(4 ** max(0, receive_count - 1)))
 
 
 def _back_off(record: SQSRecord, delay_s: int) -> None:
@@ -123,6 +125,22 @@ def _report(job: Job, exc: BaseException, *, permanent: bool) -> None:
     )
 
 
+class Reporter(Protocol):
+    def __call__(self, job: Job, exc: BaseException, *, permanent: bool) -> None: ...
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The worker's seams: the back-off before SQS offers a failed message again (by receive count),
+    and where a failed run is reported (an incident)."""
+
+    retry_delay_s: Callable[[int], int] = retry_delay_s
+    report: Reporter = _report
+
+
+POLICY = Policy()  # what the queue functions use; tests swap it (no back-off, no incidents)
+
+
 def _receive_count(record: SQSRecord) -> int:
     """SQS always sets ApproximateReceiveCount; a hand-built record may not (treated as the first)."""
     try:
@@ -131,22 +149,23 @@ def _receive_count(record: SQSRecord) -> int:
         return 1
 
 
-def run_record(record: SQSRecord, queue_short: str, lambda_context: Any = None) -> None:
+def run_record(record: SQSRecord, queue_short: str, lambda_context: Any = None, policy: Policy | None = None) -> None:
     """Process one message. Returns normally to delete it; raises to have SQS deliver it again.
 
     Any failure of the runtime itself (a throttled ledger write, say) also hands the message back
     with a back-off, so a job is never left without a message while it is not finished.
     """
+    pol = policy or POLICY
     try:
-        _run_record(record, queue_short, lambda_context)
+        _run_record(record, queue_short, lambda_context, pol)
     except RetryLater:
         raise
     except Exception:
-        _back_off(record, retry_delay_s(_receive_count(record)))
+        _back_off(record, pol.retry_delay_s(_receive_count(record)))
         raise
 
 
-def _run_record(record: SQSRecord, queue_short: str, lambda_context: Any) -> None:
+def _run_record(record: SQSRecord, queue_short: str, lambda_context: Any, policy: Policy) -> None:
     job_id = _job_id_from(record)
     job = ledger.find(job_id) if job_id else None
     if job is None:
@@ -186,15 +205,15 @@ def _run_record(record: SQSRecord, queue_short: str, lambda_context: Any) -> Non
         except PermanentJobError as exc:
             ledger.record_failure(job.job_id, run_id, type(exc).__name__, str(exc), final=True)
             metrics.add_metric(name="JobFailedPermanently", unit="Count", value=1)
-            _report(job, exc, permanent=True)
+            policy.report(job, exc, permanent=True)
             return
         except Exception as exc:
             final = ctx.final_attempt
             ledger.record_failure(job.job_id, run_id, type(exc).__name__, str(exc), final=final)
             metrics.add_metric(name="JobAttemptFailed", unit="Count", value=1)
-            _report(job, exc, permanent=final)
+            policy.report(job, exc, permanent=final)
             # Out of receives: visible again at once, so SQS moves it to the DLQ on its next receive.
-            _back_off(record, 0 if final else retry_delay_s(ctx.receive_count))
+            _back_off(record, 0 if final else policy.retry_delay_s(ctx.receive_count))
             raise RetryLater(str(exc)) from exc
         finished = ledger.finish(job.job_id, run_id, result)
         metrics.add_metric(name="JobSucceeded" if finished else "JobLostToTakeover", unit="Count", value=1)
@@ -203,12 +222,14 @@ def _run_record(record: SQSRecord, queue_short: str, lambda_context: Any) -> Non
         logger.remove_keys(["job_id", "job_type"])
 
 
-def process_batch(event: dict[str, Any], queue_short: str, lambda_context: Any = None) -> dict[str, Any]:
+def process_batch(
+    event: dict[str, Any], queue_short: str, lambda_context: Any = None, policy: Policy | None = None
+) -> PartialItemFailureResponse:
     """The body of every job queue's Lambda: returns ``{"batchItemFailures": [...]}``."""
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     return process_partial_response(
         event=event,
-        record_handler=lambda record: run_record(record, queue_short, lambda_context),
+        record_handler=lambda record: run_record(record, queue_short, lambda_context, policy),
         processor=processor,
         context=lambda_context,
     )
@@ -234,7 +255,7 @@ def record_dead_letter(record: SQSRecord) -> None:
         metrics.add_metric(name="JobDeadLettered", unit="Count", value=1)
 
 
-def process_dead_letters(event: dict[str, Any], lambda_context: Any = None) -> dict[str, Any]:
+def process_dead_letters(event: dict[str, Any], lambda_context: Any = None) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event,
         record_handler=record_dead_letter,

@@ -29,11 +29,11 @@ def test_an_integrity_finding_is_repaired_from_the_incident_hub(new_page: Any, s
         """
         from chalicelib.academic.schedules import Attendance
         from chalicelib.core.db import utcnow
-        from chalicelib.integrity import sweeps
+        from chalicelib.integrity import service
         now = utcnow()
         Attendance(schedule_id="01JBROWSERGONE000000000000", key="2026-01-05#s", date="2026-01-05", student_id="s",
                    status="present", created_at=now, updated_at=now).save()
-        print(len(sweeps.run_check("attendance_orphans").findings))
+        print(len(service.run_check("attendance_orphans").findings))
         """,
     )
     groups = stack.ok("GET", "/admin/incidents?area=backend.integrity.attendance_orphans&limit=10")["items"]

@@ -73,7 +73,7 @@ def test_throttled_job_is_retried_and_succeeds(app, monkeypatch):
     from chalicelib.jobs.ledger import Job
 
     aws.reset()
-    monkeypatch.setattr(worker, "retry_delay_s", lambda n: 0)
+    monkeypatch.setattr(worker, "POLICY", worker.Policy(retry_delay_s=lambda n: 0))
     job, _ = dispatch("noop", {"x": 1})
     sqs = boto3.client("sqs")
     url = sqs.get_queue_url(QueueName=get_settings().queue_name("jobs"))["QueueUrl"]

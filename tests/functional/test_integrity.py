@@ -4,13 +4,14 @@ repairs it with apply (audited), and a second apply changes nothing."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 
 import boto3
 import pytest
 
 from chalicelib.core.db import utcnow
-from chalicelib.integrity import sweeps
+from chalicelib.integrity import service
 from tests.media_support import fake_mp4, get, post
 
 MP4 = fake_mp4()  # a well-formed box structure: it passes the upload's precheck
@@ -26,7 +27,7 @@ def later(monkeypatch):
     """The sweep's clock moved on (past form and multipart lifetimes)."""
 
     def move(delta: timedelta) -> None:
-        monkeypatch.setattr(sweeps, "utcnow", lambda: utcnow() + delta)
+        monkeypatch.setattr(service, "TUNABLES", replace(service.TUNABLES, clock=lambda: utcnow() + delta))
 
     return move
 
@@ -40,10 +41,10 @@ def _uploaded_video(client, tokens, student, aws) -> str:
     return created["video"]["id"]
 
 
-def _twice(name: str) -> tuple[sweeps.CheckReport, sweeps.CheckReport, sweeps.CheckReport]:
-    dry = sweeps.run_check(name)
-    applied = sweeps.run_check(name, apply=True)
-    again = sweeps.run_check(name, apply=True)
+def _twice(name: str) -> tuple[service.CheckReport, service.CheckReport, service.CheckReport]:
+    dry = service.run_check(name)
+    applied = service.run_check(name, apply=True)
+    again = service.run_check(name, apply=True)
     return dry, applied, again
 
 
@@ -135,7 +136,7 @@ def test_orphan_objects_older_than_their_form_are_deleted(client, tokens, studen
     s3.put_object(Bucket=aws["MediaBucket"], Key=pending, Body=b"%PDF-1.4\n")  # uploaded, not yet completed: referenced
     orphan = f"customers/cust-a/students/{student}/homework/01JORPHAN00000000000000000/upload.pdf"
     s3.put_object(Bucket=aws["MediaBucket"], Key=orphan, Body=b"%PDF-1.4 left behind")
-    assert sweeps.run_check("orphan_objects").findings == []  # young: its form may still be in use
+    assert service.run_check("orphan_objects").findings == []  # young: its form may still be in use
     later(timedelta(hours=2))
     dry, applied, again = _twice("orphan_objects")
     assert [f.repair["key"] for f in dry.findings] == [orphan] and dry.read == 3
@@ -153,7 +154,7 @@ def test_abandoned_multipart_uploads_are_aborted_and_their_video_removed(client,
         "multipart": True,
     }
     started = post(client, "/customer/videos", tokens.customer_a, body).json_body
-    assert sweeps.run_check("abandoned_uploads").findings == []
+    assert service.run_check("abandoned_uploads").findings == []
     later(timedelta(days=1, minutes=1))
     dry, applied, again = _twice("abandoned_uploads")
     assert [f.repair["upload_id"] for f in dry.findings] == [started["multipart"]["upload_id"]]
@@ -169,9 +170,9 @@ def test_a_budget_bounds_each_run_and_the_cursor_resumes(client, tokens, student
     for i in range(7):
         Attendance(schedule_id=f"01JGONE{i:019d}", key="2026-01-05#s", date="2026-01-05", student_id="s",
                    status="present", created_at=now, updated_at=now).save()  # fmt: skip
-    first = sweeps.run_check("attendance_orphans", budget=3, page_size=2)
+    first = service.run_check("attendance_orphans", budget=3, page_size=2)
     assert first.read == 3 and first.cursor and len(first.findings) == 3
-    rest = sweeps.run_check("attendance_orphans", budget=100, cursor=first.cursor)
+    rest = service.run_check("attendance_orphans", budget=100, cursor=first.cursor)
     assert rest.cursor is None and len(first.findings) + len(rest.findings) == 7
     assert {f.entity["id"] for f in first.findings}.isdisjoint({f.entity["id"] for f in rest.findings})  # each row read once
 
@@ -200,14 +201,14 @@ def _orphans(n: int) -> None:
 
 def test_the_scheduled_sweep_resumes_from_its_cursor_and_never_repairs(client, tokens, student, aws, later, monkeypatch):
     """Invoked as Lambda invokes it, so each call it makes is checked against its own role (infra/iam.py)."""
-    from chalicelib.integrity import scheduled
+    from chalicelib.integrity import jobs
 
     _orphans(5)
     _uploaded_video(client, tokens, student, aws)  # a variant to HEAD, an object its row references
     orphan = f"customers/cust-a/students/{student}/homework/01JORPHAN00000000000000000/upload.pdf"
     boto3.client("s3").put_object(Bucket=aws["MediaBucket"], Key=orphan, Body=b"%PDF-1.4 left behind")
     later(timedelta(hours=2))
-    monkeypatch.setattr(sweeps, "DEFAULT_BUDGET", 3)
+    monkeypatch.setattr(service, "TUNABLES", replace(service.TUNABLES, budget=3))
     event = client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={}, resources=[])
 
     def sweep() -> dict:
@@ -222,7 +223,7 @@ def test_the_scheduled_sweep_resumes_from_its_cursor_and_never_repairs(client, t
     assert second["attendance_orphans"] == {"read": 2, "found": 2, "complete": True}
     third = sweep()  # from the top again: nothing was repaired
     assert third["attendance_orphans"]["found"] == 3 and third["orphan_objects"]["found"] == 1
-    cursors = boto3.client("s3").get_object(Bucket=aws["MediaBucket"], Key=scheduled.CURSORS_KEY)["Body"].read()
+    cursors = boto3.client("s3").get_object(Bucket=aws["MediaBucket"], Key=jobs.CURSORS_KEY)["Body"].read()
     assert json.loads(cursors)["attendance_orphans"]  # resumes after the 3 rows it read
     assert {g["count"] for g in _incidents(client, tokens, "orphan_objects")} == {3}  # filed each run, never repaired
 
@@ -265,7 +266,7 @@ def test_the_console_button_repairs_one_finding_from_its_incident(client, tokens
     from chalicelib.academic.schedules import Attendance
 
     _orphans(1)
-    sweeps.run_check("attendance_orphans")  # dry run: files the incident with its repair
+    service.run_check("attendance_orphans")  # dry run: files the incident with its repair
     group = _incidents(client, tokens, "attendance_orphans")[0]
     incident = get(client, f"/admin/incidents/groups/{group['group_id']}", tokens.admin).json_body["items"][0]
     r = post(client, "/admin/integrity/repair", tokens.admin, {"incident_id": incident["id"]})
@@ -316,12 +317,12 @@ def test_the_button_sets_the_variant_count_and_drops_a_missing_variant(client, t
     v = Video.get(lost)
     gone = Variant(name="720p", key=v.original_key.replace("original", "720p"), size_bytes=10)
     v.update(actions=[Video.variants.set([*v.variants, gone]), Video.variant_count.set(2), Video.eligibility.set("optimised")])
-    assert len(sweeps.run_check("video_variants").findings) == 2  # files the incidents
+    assert len(service.run_check("video_variants").findings) == 2  # files the incidents
     done = _button(client, tokens, "video_variants")
     assert sorted((d["repair"]["action"], d["changed"]) for d in done) == [("drop_variant", True), ("set_variant_count", True)]
     assert int(Video.get(wrong_count).variant_count) == 1
     assert get(client, f"/admin/media/{lost}", tokens.admin).json_body["optimisable"] is True
-    assert sweeps.run_check("video_variants", file_incidents=False).findings == []
+    assert service.run_check("video_variants", file_incidents=False).findings == []
 
 
 def test_the_button_deletes_a_future_instance(client, tokens):
@@ -331,7 +332,7 @@ def test_the_button_deletes_a_future_instance(client, tokens):
     future = (utcnow() + timedelta(days=3)).date().isoformat()
     now = utcnow()
     TaskInstance(task_id=task["id"], date=future, series=DAILY, timezone="UTC", created_at=now, updated_at=now).save()
-    sweeps.run_check("future_instances")
+    service.run_check("future_instances")
     assert [(d["repair"]["action"], d["changed"]) for d in _button(client, tokens, "future_instances")] == [
         ("delete_future_instance", True)
     ]
@@ -350,7 +351,7 @@ def test_the_button_deletes_an_orphan_upload_but_never_a_variant(client, tokens,
     original = f"{prefix}/videos/01JORPHAN00000000000000002/original.mp4"  # a POST whose row is gone
     s3.put_object(Bucket=aws["MediaBucket"], Key=original, Body=MP4)
     later(timedelta(hours=2))
-    sweeps.run_check("orphan_objects")
+    service.run_check("orphan_objects")
     items = [
         i
         for g in _incidents(client, tokens, "orphan_objects")
@@ -366,7 +367,7 @@ def test_the_button_deletes_an_orphan_upload_but_never_a_variant(client, tokens,
     assert "academy doctor --apply" in refused.json_body["error"]["message"]
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=aws["MediaBucket"]).get("Contents", [])}
     assert orphan not in keys and original not in keys and variant in keys and any(video in k for k in keys)
-    assert sweeps.run_check("orphan_objects", apply=True, file_incidents=False).repaired == 1  # the operator's way
+    assert service.run_check("orphan_objects", apply=True, file_incidents=False).repaired == 1  # the operator's way
     assert variant not in {o["Key"] for o in s3.list_objects_v2(Bucket=aws["MediaBucket"]).get("Contents", [])}
 
 
@@ -374,7 +375,7 @@ def test_the_button_aborts_an_abandoned_upload(client, tokens, student, aws, lat
     body = {"student_id": student, "filename": "p.mp4", "content_type": "video/mp4", "size_bytes": 20 * 1024 * 1024}
     started = post(client, "/customer/videos", tokens.customer_a, {**body, "multipart": True}).json_body
     later(timedelta(days=1, minutes=1))
-    sweeps.run_check("abandoned_uploads")
+    service.run_check("abandoned_uploads")
     assert [(d["repair"]["action"], d["changed"]) for d in _button(client, tokens, "abandoned_uploads")] == [
         ("abort_upload", True)
     ]
@@ -392,8 +393,8 @@ def test_the_button_cancels_an_orphan_job_and_retries_a_stuck_one(client, tokens
     stuck = _uploaded_video(client, tokens, student, aws)
     stuck_job = get(client, f"/admin/media/{stuck}", tokens.admin).json_body["job"]["job_id"]
     Job(job_id=stuck_job).update(actions=[Job.updated_at.set(utcnow() - timedelta(days=10))])  # its message was lost
-    sweeps.run_check("orphan_jobs")
-    sweeps.run_check("stuck_jobs")
+    service.run_check("orphan_jobs")
+    service.run_check("stuck_jobs")
     assert [(d["repair"]["action"], d["changed"]) for d in _button(client, tokens, "orphan_jobs")] == [("cancel_job", True)]
     assert [(d["repair"]["action"], d["changed"]) for d in _button(client, tokens, "stuck_jobs")] == [("retry_job", True)]
     assert get(client, f"/admin/jobs/{orphan_job}", tokens.admin).json_body["state"] == "cancelled"

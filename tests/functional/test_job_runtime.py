@@ -25,7 +25,7 @@ def runtime(app, monkeypatch):
     registry.register("t_flaky", "jobs", "tests.jobfns:flaky", timeout_s=30)
     registry.register("t_poison", "jobs", "tests.jobfns:poison", timeout_s=30)
     registry.register("t_bad", "jobs", "tests.jobfns:bad_input", timeout_s=30)
-    monkeypatch.setattr(worker, "retry_delay_s", lambda n: 0)  # no waiting between attempts in tests
+    monkeypatch.setattr(worker, "POLICY", worker.Policy(retry_delay_s=lambda n: 0))  # no waiting between attempts in tests
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "CRITICAL")
     sqs = boto3.client("sqs")
 

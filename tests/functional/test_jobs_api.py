@@ -27,8 +27,7 @@ def ops(app, client, tokens, monkeypatch):
     jobops_fns.reset()
     for name, target in TYPES.items():
         registry.register(name, "jobs", target, timeout_s=30)
-    monkeypatch.setattr(worker, "retry_delay_s", lambda n: 0)
-    monkeypatch.setattr(worker, "_report", lambda *a, **k: None)
+    monkeypatch.setattr(worker, "POLICY", worker.Policy(retry_delay_s=lambda n: 0, report=lambda *a, **k: None))
     sqs = boto3.client("sqs")
 
     class Ops:
@@ -129,14 +128,16 @@ def test_retry_racing_another_admin_loses_on_the_ledger_condition(ops, monkeypat
 
     (Threads cannot show this against moto: its in-process conditional writes are not atomic.)
     """
-    from chalicelib.jobs import operations
+    from dataclasses import replace
+
+    from chalicelib.operations import service
 
     (job_id,) = rejected(1)
     ops.pump()
     stale = ledger.get(job_id)  # what the second admin's request read, before the first one's write
     assert stale.state == states.FAILED
     assert ops.post(f"/admin/jobs/{job_id}/retry").status_code == 202
-    monkeypatch.setattr(operations, "get_job", lambda _id: stale)
+    monkeypatch.setattr(service, "config", replace(service.config, read_job=lambda _id: stale))
     r = ops.post(f"/admin/jobs/{job_id}/retry")
     assert r.status_code == 409 and r.json_body["error"]["code"] == "already_queued"
     assert ops.depth(QUEUES["jobs"].name) == 1
@@ -352,9 +353,12 @@ def test_auth_not_found_and_bad_input(ops, tokens):
 
 def test_summary_stops_counting_settled_jobs_at_a_cap_and_says_so(ops, monkeypatch):
     """Succeeded jobs pile up for ever: the summary must not read the whole history on every refresh."""
-    from chalicelib.jobs import operations
+    from dataclasses import replace
 
-    monkeypatch.setattr(operations, "SETTLED_COUNT_CAP", 5)
+    from chalicelib.operations import service
+    from chalicelib.operations.domain import Limits
+
+    monkeypatch.setattr(service, "config", replace(service.config, limits=Limits(settled_count_cap=5)))
     reads = {"items": 0}
     real_query = Job.by_state.query
 

@@ -19,7 +19,7 @@ import jwt
 import pytest
 import requests
 
-from chalicelib.integrity.sweeps import CHECKS
+from chalicelib.integrity.service import CHECKS
 from tests.media_support import make_clip
 from tests.rehearse.conftest import ROOT, Rehearsal
 

@@ -1,4 +1,4 @@
-"""Request and response models of jobs/routes.py (imported on first use)."""
+"""Request and response models of operations/routes.py (imported on first use)."""
 
 from __future__ import annotations
 
