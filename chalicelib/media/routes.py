@@ -100,9 +100,13 @@ def _start_route(path: str, body: Any, response: Any) -> Callable[[Callable[...,
     return route(bp, path, "POST", auth="customer", body=body, response=response, status=201, errors=(404, 429), tag="media")
 
 
-def _complete_route(path: str, response: Any, status: int, id_name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """``POST <path>/{id}/complete``: the customer confirms the file is uploaded (409 while it is not)."""
-    return route(bp, path, "POST", auth="customer", response=response, status=status, errors=(409,), tag="media", ids=(id_name,))
+def _step_route(
+    path: str, method: str, response: Any, *, body: Any = None, status: int = 200, id_name: str = "video_id"
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A step of the customer's upload in progress (``id_name`` in the path; 409 when its state refuses the step)."""
+    return route(
+        bp, path, method, auth="customer", body=body, response=response, status=status, errors=(409,), tag="media", ids=(id_name,)
+    )
 
 
 # --- homework ----------------------------------------------------------------------------------
@@ -116,7 +120,7 @@ def start_homework_upload(req: Req[UploadIn, None]) -> dict[str, Any]:
     return {"homework": homework_out(hw).model_dump(mode="json"), "upload": upload}
 
 
-@_complete_route("/customer/homework/{homework_id}/complete", S.HomeworkOut, 200, "homework_id")
+@_step_route("/customer/homework/{homework_id}/complete", "POST", S.HomeworkOut, id_name="homework_id")
 def complete_homework_upload(req: Req[None, None], homework_id: str) -> HomeworkOut:
     """Confirm an upload: 200 once the object exists with the declared size and type; 409 if not."""
     return homework_out(service.complete_homework(homework_id, str(req.principal.id)))
@@ -125,10 +129,7 @@ def complete_homework_upload(req: Req[None, None], homework_id: str) -> Homework
 @route(bp, "/customer/homework", "GET", auth="customer", query=S.HomeworkQuery, response=HomeworkPage, errors=(404,), tag="media")
 def list_my_homework(req: Req[None, HomeworkQuery]) -> dict[str, Any]:
     """The signed-in customer's homework, newest first (optionally one student's)."""
-    q = req.query
-    return _homework_page(
-        *service.list_homework(q.limit, q.next_token, customer_id=str(req.principal.id), student_id=q.student_id)
-    )
+    return _homework_page(*service.list_homework(req.query, str(req.principal.id)))
 
 
 @route(bp, "/customer/homework/{homework_id}", "GET", auth="customer", response=S.HomeworkOut, tag="media", ids=("homework_id",))
@@ -140,8 +141,7 @@ def get_my_homework(req: Req[None, None], homework_id: str) -> HomeworkOut:
 @route(bp, "/admin/homework", "GET", auth="admin", query=S.HomeworkQuery, response=HomeworkPage, tag="media")
 def list_homework(req: Req[None, HomeworkQuery]) -> dict[str, Any]:
     """Every homework upload, newest first (filter by student)."""
-    q = req.query
-    return _homework_page(*service.list_homework(q.limit, q.next_token, student_id=q.student_id))
+    return _homework_page(*service.list_homework(req.query))
 
 
 # --- videos ------------------------------------------------------------------------------------
@@ -157,53 +157,25 @@ def start_video_upload(req: Req[VideoUploadIn, None]) -> dict[str, Any]:
     return {"video": video_out(video).model_dump(mode="json"), "upload": upload, "multipart": session}
 
 
-@route(
-    bp,
-    "/customer/videos/{video_id}/parts",
-    "POST",
-    auth="customer",
-    body=S.PartsIn,
-    response=S.PartUrls,
-    errors=(409,),
-    tag="media",
-    ids=("video_id",),
-)
+@_step_route("/customer/videos/{video_id}/parts", "POST", S.PartUrls, body=S.PartsIn)
 def sign_video_parts(req: Req[PartsIn, None], video_id: str) -> dict[str, Any]:
     """Presigned UploadPart URLs for some parts of a multipart upload (a batch of ≤ 100)."""
     return multipart.sign_parts(video_id, str(req.principal.id), req.body.part_numbers)
 
 
-@route(
-    bp,
-    "/customer/videos/{video_id}/parts",
-    "GET",
-    auth="customer",
-    response=S.PartsOut,
-    errors=(409,),
-    tag="media",
-    ids=("video_id",),
-)
+@_step_route("/customer/videos/{video_id}/parts", "GET", S.PartsOut)
 def list_video_parts(req: Req[None, None], video_id: str) -> dict[str, Any]:
     """The parts S3 already holds (ListParts): a reloaded page or another device resumes from here."""
     return multipart.parts(video_id, str(req.principal.id))
 
 
-@route(
-    bp,
-    "/customer/videos/{video_id}/upload",
-    "DELETE",
-    auth="customer",
-    response=S.CancelledOut,
-    errors=(409,),
-    tag="media",
-    ids=("video_id",),
-)
+@_step_route("/customer/videos/{video_id}/upload", "DELETE", S.CancelledOut)
 def cancel_video_upload(req: Req[None, None], video_id: str) -> dict[str, Any]:
     """Cancel an upload that has not completed: the multipart upload is aborted and the video removed."""
     return {"cancelled": multipart.cancel(video_id, str(req.principal.id))}
 
 
-@_complete_route("/customer/videos/{video_id}/complete", S.VideoOut, 202, "video_id")
+@_step_route("/customer/videos/{video_id}/complete", "POST", S.VideoOut, status=202)
 def complete_video_upload(req: Req[None, None], video_id: str) -> VideoOut:
     """Confirm a video upload: records the original variant and queues its optimisation (202)."""
     return video_out(*service.complete_video(video_id, str(req.principal.id)))
@@ -212,11 +184,7 @@ def complete_video_upload(req: Req[None, None], video_id: str) -> VideoOut:
 @route(bp, "/customer/videos", "GET", auth="customer", query=S.MediaQuery, response=VideoPage, errors=(404,), tag="media")
 def list_my_videos(req: Req[None, MediaQuery]) -> dict[str, Any]:
     """The signed-in customer's videos, newest first."""
-    q = req.query
-    customer_id = str(req.principal.id)
-    return _video_page(
-        *service.list_videos(q.limit, q.next_token, customer_id=customer_id, student_id=q.student_id, optimisable=q.optimisable)
-    )
+    return _video_page(*service.list_videos(req.query, str(req.principal.id)))
 
 
 @route(bp, "/customer/videos/{video_id}", "GET", auth="customer", response=S.VideoOut, tag="media", ids=("video_id",))
@@ -228,8 +196,7 @@ def get_my_video(req: Req[None, None], video_id: str) -> VideoOut:
 @route(bp, "/admin/media", "GET", auth="admin", query=S.MediaQuery, response=VideoPage, tag="media")
 def list_media(req: Req[None, MediaQuery]) -> dict[str, Any]:
     """Admin > Insights > Media: videos newest first; ``optimisable`` filters by variant count."""
-    q = req.query
-    return _video_page(*service.list_videos(q.limit, q.next_token, student_id=q.student_id, optimisable=q.optimisable))
+    return _video_page(*service.list_videos(req.query))
 
 
 @route(bp, "/admin/media/{video_id}", "GET", auth="admin", response=S.VideoOut, tag="media", ids=("video_id",))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.academic import students
 from chalicelib.core.errors import Conflicting, DomainError
@@ -22,6 +22,9 @@ from chalicelib.jobs.dispatch import dispatch
 from chalicelib.jobs.ledger import Job
 from chalicelib.media import domain, multipart, objects, precheck, quota, store
 from chalicelib.media.store import Homework, Video
+
+if TYPE_CHECKING:
+    from chalicelib.media.schemas import HomeworkQuery, MediaQuery
 
 JOB_TYPE = "process_video_proof"
 HOMEWORK_POST_EXPIRES_S = 900
@@ -70,12 +73,10 @@ def start_homework(
     return hw, objects.presigned_post(hw.key, content_type, size_bytes, expires_s=HOMEWORK_POST_EXPIRES_S)
 
 
-def list_homework(
-    limit: int, next_token: str | None, *, customer_id: str | None = None, student_id: str | None = None
-) -> tuple[list[Homework], str | None]:
+def list_homework(query: HomeworkQuery, customer_id: str | None = None) -> tuple[list[Homework], str | None]:
     """Homework newest first: everyone's (admin) or one customer's; optionally one student's."""
-    _owned_scope(customer_id, student_id)
-    return store.list_homework(limit, next_token, customer_id=customer_id, student_id=student_id)
+    _owned_scope(customer_id, query.student_id)
+    return store.list_homework(query.limit, query.next_token, customer_id=customer_id, student_id=query.student_id)
 
 
 def _submitted_key(hw: Homework, etag: str | None) -> str:
@@ -143,17 +144,11 @@ def start_video(
     return video, objects.presigned_post(video.original_key, content_type, size_bytes), None
 
 
-def list_videos(
-    limit: int,
-    next_token: str | None,
-    *,
-    customer_id: str | None = None,
-    student_id: str | None = None,
-    optimisable: bool | None = None,
-) -> tuple[list[Video], str | None]:
+def list_videos(query: MediaQuery, customer_id: str | None = None) -> tuple[list[Video], str | None]:
     """Videos newest first: everyone's (admin) or one customer's; by student and eligibility."""
-    _owned_scope(customer_id, student_id)
-    return store.list_videos(limit, next_token, customer_id=customer_id, student_id=student_id, optimisable=optimisable)
+    _owned_scope(customer_id, query.student_id)
+    q = query
+    return store.list_videos(q.limit, q.next_token, customer_id=customer_id, student_id=q.student_id, optimisable=q.optimisable)
 
 
 def current_job(video: Video) -> Job | None:
