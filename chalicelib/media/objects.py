@@ -74,7 +74,8 @@ def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-def _no_key(exc: ClientError) -> bool:
+def no_such_key(exc: ClientError) -> bool:
+    """S3 answered that the key does not exist."""
     return _code(exc) in ("404", "NoSuchKey", "NotFound")
 
 
@@ -109,7 +110,7 @@ def copy_verified(src: str, dst: str, etag: str) -> str:
     except ClientError as exc:
         if _code(exc) in ("PreconditionFailed", "412"):
             raise _changed(src) from exc
-        if _no_key(exc):
+        if no_such_key(exc):
             raise _missing(src) from exc
         raise
     copied = str(out.get("CopyObjectResult", {}).get("ETag") or "")
@@ -146,7 +147,7 @@ def verify_upload(key: str, declared_type: str, declared_size: int) -> UploadedO
     try:
         head = s3.head_object(Bucket=bucket, Key=key)
     except ClientError as exc:
-        if _no_key(exc):
+        if no_such_key(exc):
             raise _missing(key) from exc
         raise
     size = int(head["ContentLength"])
@@ -259,6 +260,6 @@ def exists(key: str) -> bool:
         aws.client("s3").head_object(Bucket=get_settings().bucket_name, Key=key)
         return True
     except ClientError as exc:
-        if _no_key(exc):
+        if no_such_key(exc):
             return False
         raise

@@ -32,7 +32,7 @@ from chalicelib.core import aws
 from chalicelib.core.observability import logger, metrics
 from chalicelib.core.settings import MB, Settings, get_settings
 from chalicelib.jobs.errors import PermanentJobError, TransientJobError
-from chalicelib.media import domain, store
+from chalicelib.media import domain, objects, store
 
 if TYPE_CHECKING:
     from chalicelib.jobs.worker import JobContext
@@ -253,7 +253,7 @@ def _process(video: store.Video, workdir: Path, ctx: JobContext, run: Run, tools
         try:
             head = s3.head_object(Bucket=bucket, Key=original.key)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if objects.no_such_key(exc):
                 raise PermanentJobError(f"the original {original.key} is missing from the bucket") from exc
             raise
     size = int(head["ContentLength"])

@@ -1,4 +1,5 @@
-"""Homework and videos: pynamodb models and their queries (no HTTP, no S3 here).
+"""Homework and videos: pynamodb models and their queries (no HTTP, no S3 here); a missing row is a
+``Missing`` (404 ``homework_not_found`` / ``video_not_found``), a refused transition is ``False``.
 
 Every list is an index query (per kind, customer, student, or eligibility); none scans. A video's
 ``eligibility`` index attribute is derived from ``variant_count`` in the same conditional write that
