@@ -117,7 +117,7 @@ def _setup(path: str, content_type: str) -> dict[str, Any]:
     )
     head = boto3.client("s3").head_object(Bucket=get_settings().bucket_name, Key=video.original_key)
     store.record_original(video, int(head["ContentLength"]), head["ETag"])
-    job, _ = service._queue(video, None, "bench")
+    job, _ = service.queue_optimisation(video, None, "bench")
     return {"video_id": video.id, "job_id": job.job_id}
 
 

@@ -1,4 +1,5 @@
-"""Media rules (pure: no boto3, no Chalice): allowed types, keys, eligibility, probing and ffmpeg arguments.
+"""Media rules (pure: no boto3, no pynamodb, no Chalice): allowed types, declared-file checks, keys,
+multipart plans, eligibility, probing, ffmpeg arguments and the container checks.
 
 Eligibility is read from the data, never from a flag: a video whose only variant is the ``original``
 is optimisable; one with more variants is optimised; one with none is still awaiting its upload.
@@ -11,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import BinaryIO
+
+from chalicelib.core.errors import DomainError, Invalid
 
 ORIGINAL, OPTIMISED_720P, POSTER = "original", "720p", "poster"
 AWAITING_UPLOAD, UPLOADED = "awaiting_upload", "uploaded"
@@ -41,12 +44,18 @@ SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _ETAG = re.compile(r"^[0-9a-f]{32}(-[0-9]{1,5})?$")  # MD5 hex, or MD5-of-parts "-N" for multipart objects
 
 
-class MediaRuleError(ValueError):
-    """A request breaks a media rule; ``field`` names the offending input."""
+class MediaRuleError(Invalid):
+    """A request breaks a media rule; ``field`` names the offending input (a 400 naming it in ``fields``)."""
 
     def __init__(self, message: str, field: str, code: str = "validation_error") -> None:
-        super().__init__(message)
-        self.field, self.code = field, code
+        super().__init__(message, code=code, details={"fields": {field: message}})
+        self.field = field
+
+
+class TooLarge(DomainError):
+    """The declared file is bigger than a cap allows (413)."""
+
+    status, code = 413, "payload_too_large"
 
 
 # --- uploads -----------------------------------------------------------------------------------
@@ -63,6 +72,26 @@ def extension_for(filename: str, content_type: str, allowed: dict[str, tuple[str
     if ext not in allowed[ct]:
         raise MediaRuleError(f"a {ct} file must be named *.{' or *.'.join(allowed[ct])}.", "filename", "extension_mismatch")
     return allowed[ct][0]
+
+
+def check_declared(filename: str, content_type: str, size_bytes: int, allowed: dict[str, tuple[str, ...]], cap: int) -> str:
+    """The key's extension for a declared upload of ``size_bytes`` (at most ``cap``), of a type in ``allowed``."""
+    ext = extension_for(filename, content_type, allowed)
+    if size_bytes > cap:
+        raise TooLarge(
+            f"The file is {size_bytes} bytes; uploads here accept at most {cap}.",
+            code="file_too_large",
+            details={"max_bytes": cap, "size_bytes": size_bytes, "fields": {"size_bytes": f"must be at most {cap}"}},
+        )
+    return ext
+
+
+def check_customer(customer_id: str) -> None:
+    """The signed-in customer's id can name a storage prefix (400 ``invalid_customer`` otherwise)."""
+    try:
+        customer_prefix(customer_id)
+    except MediaRuleError as exc:
+        raise Invalid(str(exc), code=exc.code) from exc
 
 
 def customer_prefix(customer_id: str) -> str:

@@ -1,6 +1,7 @@
-"""Resumable video uploads: S3 multipart, driven by the customer's browser.
+"""Service support: resumable video uploads, S3 multipart, driven by the customer's browser.
 
-``start`` creates the S3 multipart upload and the video row (its ``upload_id``, part size and count);
+``open_upload`` (called by ``service.start_video`` once the upload is admitted) creates the S3 multipart
+upload and the video row (its ``upload_id``, part size and count);
 ``sign`` issues presigned ``UploadPart`` URLs in batches, each bound to the key, the upload id and one
 part number; ``parts`` lists what S3 already holds (ListParts) so a reloaded page or another device
 resumes; ``assemble`` (called by ``complete``) checks every part is there with its planned size and
@@ -15,12 +16,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from chalicelib.academic import students
 from chalicelib.core.db import iso, new_id, utcnow
-from chalicelib.core.errors import ApiError, Conflict, ValidationFailed
+from chalicelib.core.errors import Conflicting, DomainError, Invalid
 from chalicelib.core.observability import logger, metrics
-from chalicelib.core.settings import get_settings
-from chalicelib.media import domain, objects, quota, service, store
+from chalicelib.media import domain, objects, store
 from chalicelib.media.store import Video
 
 UPLOAD_LIFETIME = timedelta(days=1)  # the bucket's AbortIncompleteMultipartUpload rule (infra/template.py)
@@ -32,9 +31,9 @@ def plan_of(video: Video) -> domain.PartPlan:
 
 def _require_multipart(video: Video) -> str:
     if video.status == domain.UPLOADED:
-        raise Conflict("This video is already uploaded.", code="already_uploaded", details={"video_id": video.id})
+        raise Conflicting("This video is already uploaded.", code="already_uploaded", details={"video_id": video.id})
     if not video.upload_id:
-        raise Conflict(
+        raise Conflicting(
             "This video was started as a single upload, not a multipart one.",
             code="not_multipart",
             details={"video_id": video.id},
@@ -51,13 +50,10 @@ def session(video: Video) -> dict[str, Any]:
     }
 
 
-def start(customer_id: str, student_id: str, filename: str, content_type: str, size_bytes: int) -> tuple[Video, dict[str, Any]]:
-    """The video row and its S3 multipart upload, plus the first batch of part URLs."""
-    service._safe_customer(customer_id)
-    students.get_owned(student_id, customer_id)
-    content_type = content_type.lower()
-    ext = service._check_declared(filename, content_type, size_bytes, domain.VIDEO_TYPES, get_settings().video_max_bytes)
-    quota.reserve(customer_id, size_bytes, "videos")  # the same daily count and bytes as a single-POST upload
+def open_upload(
+    customer_id: str, student_id: str, filename: str, content_type: str, size_bytes: int, ext: str
+) -> tuple[Video, dict[str, Any]]:
+    """The video row and its S3 multipart upload, plus the first batch of part URLs (the upload is admitted)."""
     plan = domain.part_plan(size_bytes)
     video_id = new_id()
     key = store.original_key(customer_id, student_id, video_id, ext, multipart=True)
@@ -74,13 +70,18 @@ def start(customer_id: str, student_id: str, filename: str, content_type: str, s
     return video, {**session(video), **sign(video, first)}
 
 
+def sign_parts(video_id: str, customer_id: str, part_numbers: list[int]) -> dict[str, Any]:
+    """Presigned ``UploadPart`` URLs for these part numbers of the customer's video upload (≤ one batch)."""
+    return sign(store.get_video(video_id, customer_id), part_numbers)
+
+
 def sign(video: Video, part_numbers: list[int]) -> dict[str, Any]:
     """Presigned ``UploadPart`` URLs for these part numbers of this video's upload (≤ one batch)."""
     upload_id = _require_multipart(video)
     plan = plan_of(video)
     bad = [n for n in part_numbers if not 1 <= n <= plan.part_count]
     if bad:
-        raise ValidationFailed(
+        raise Invalid(
             f"Part numbers run from 1 to {plan.part_count}.",
             details={"fields": {"part_numbers": f"out of range: {bad[:10]}"}},
         )
@@ -92,8 +93,9 @@ def sign(video: Video, part_numbers: list[int]) -> dict[str, Any]:
     return {"parts": urls, "urls_expire_at": iso(utcnow() + timedelta(seconds=expires_s))}
 
 
-def parts(video: Video) -> dict[str, Any]:
-    """What S3 already holds (ListParts), so an interrupted upload resumes where it stopped."""
+def parts(video_id: str, customer_id: str) -> dict[str, Any]:
+    """What S3 already holds (ListParts) for the customer's video, so an interrupted upload resumes where it stopped."""
+    video = store.get_video(video_id, customer_id)
     upload_id = _require_multipart(video)
     try:
         held = objects.list_parts(video.original_key, upload_id)
@@ -110,8 +112,8 @@ def parts(video: Video) -> dict[str, Any]:
     }
 
 
-def _gone(video: Video) -> Conflict:
-    return Conflict(
+def _gone(video: Video) -> Conflicting:
+    return Conflicting(
         "This upload no longer exists (cancelled, or abandoned for more than a day). Start a new upload.",
         code="upload_expired",
         details={"video_id": video.id},
@@ -141,14 +143,14 @@ def assemble(video: Video) -> None:
         store.delete_awaiting(video)
         metrics.add_metric(name="UploadRefused", unit="Count", value=1)
         logger.warning("multipart upload refused: part sizes", extra={"video_id": video.id, "wrong_parts": wrong[:20]})
-        raise Conflict(
+        raise Conflicting(
             f"Parts {wrong[:10]} do not have their planned sizes: the file is not the declared {plan.size_bytes} bytes. "
             "It was discarded; start a new upload.",
             code="upload_size_mismatch",
             details={"declared_bytes": plan.size_bytes, "uploaded_bytes": uploaded, "wrong_parts": wrong[:100]},
         )
     if missing:
-        raise Conflict(
+        raise Conflicting(
             f"{len(missing)} of {plan.part_count} parts are not uploaded yet.",
             code="upload_incomplete",
             details={"missing": missing[:100], "missing_count": len(missing), "part_count": plan.part_count},
@@ -160,16 +162,17 @@ def assemble(video: Video) -> None:
             raise _gone(video) from exc
     try:  # what S3 assembled is what was declared (``complete`` verifies again, cheaply, before recording)
         objects.verify_upload(video.original_key, video.content_type, int(video.size_bytes))
-    except ApiError as err:
+    except DomainError as err:
         if err.code in ("upload_size_mismatch", "upload_type_mismatch"):  # the object is deleted: so is the video
             store.delete_awaiting(video)
         raise
 
 
-def cancel(video: Video) -> bool:
-    """Abort the upload (S3 deletes the parts) and remove the video that never arrived. Idempotent."""
+def cancel(video_id: str, customer_id: str) -> bool:
+    """Abort the customer's upload (S3 deletes the parts) and remove the video that never arrived. Idempotent."""
+    video = store.get_video(video_id, customer_id)
     if video.status == domain.UPLOADED:
-        raise Conflict("This video is already uploaded; it cannot be cancelled.", code="already_uploaded")
+        raise Conflicting("This video is already uploaded; it cannot be cancelled.", code="already_uploaded")
     if video.upload_id:
         objects.abort_multipart(video.original_key, str(video.upload_id))
     if objects.exists(video.original_key):  # a single upload that arrived but was never completed

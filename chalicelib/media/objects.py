@@ -1,4 +1,5 @@
-"""S3 side of uploads and downloads: presigned POSTs and GETs, and the checks ``complete`` makes.
+"""The store for S3 objects (the media service's bucket access): presigned POSTs and GETs, the checks
+``complete`` makes, the verified copy, and the multipart calls of resumable uploads.
 
 A presigned POST is bound to one key, the declared content type and exactly the declared size
 (``content-length-range``). Emulators do not enforce POST policies (moto accepts anything), so
@@ -18,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.core import aws
 from chalicelib.core.db import iso, utcnow
-from chalicelib.core.errors import BadRequest, Conflict
+from chalicelib.core.errors import Conflicting, Invalid
 from chalicelib.core.observability import logger, metrics
 from chalicelib.core.settings import get_settings
 from chalicelib.media import domain
@@ -58,7 +59,7 @@ def presigned_get(key: str | None, filename: str | None = None, expires_s: int =
     if filename:
         safe = "".join(c for c in filename if c.isprintable() and c not in '"\\')
         params["ResponseContentDisposition"] = f'attachment; filename="{safe}"'
-    return aws.client("s3").generate_presigned_url("get_object", Params=params, ExpiresIn=expires_s)
+    return str(aws.client("s3").generate_presigned_url("get_object", Params=params, ExpiresIn=expires_s))
 
 
 def delete(key: str) -> None:
@@ -71,6 +72,17 @@ def delete(key: str) -> None:
 
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def no_such_key(exc: ClientError) -> bool:
+    """S3 answered that the key does not exist."""
+    return _code(exc) in ("404", "NoSuchKey", "NotFound")
+
+
+def _missing(key: str) -> Conflicting:
+    return Conflicting(
+        "The file has not been uploaded yet: POST it to the upload URL first.", code="upload_missing", details={"key": key}
+    )
 
 
 def _same_etag(a: str | None, b: str | None) -> bool:
@@ -98,12 +110,8 @@ def copy_verified(src: str, dst: str, etag: str) -> str:
     except ClientError as exc:
         if _code(exc) in ("PreconditionFailed", "412"):
             raise _changed(src) from exc
-        if _code(exc) in ("404", "NoSuchKey", "NotFound"):
-            raise Conflict(
-                "The file has not been uploaded yet: POST it to the upload URL first.",
-                code="upload_missing",
-                details={"key": src},
-            ) from exc
+        if no_such_key(exc):
+            raise _missing(src) from exc
         raise
     copied = str(out.get("CopyObjectResult", {}).get("ETag") or "")
     if out.get("ServerSideEncryption") in (None, "AES256") and not _same_etag(copied, etag):
@@ -112,9 +120,9 @@ def copy_verified(src: str, dst: str, etag: str) -> str:
     return copied or etag
 
 
-def _changed(src: str) -> Conflict:
+def _changed(src: str) -> Conflicting:
     metrics.add_metric(name="UploadChangedDuringComplete", unit="Count", value=1)
-    return Conflict(
+    return Conflicting(
         "The file was replaced while it was being checked; nothing was recorded. Complete the upload again.",
         code="upload_changed",
         details={"key": src},
@@ -139,19 +147,15 @@ def verify_upload(key: str, declared_type: str, declared_size: int) -> UploadedO
     try:
         head = s3.head_object(Bucket=bucket, Key=key)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-            raise Conflict(
-                "The file has not been uploaded yet: POST it to the upload URL first.",
-                code="upload_missing",
-                details={"key": key},
-            ) from exc
+        if no_such_key(exc):
+            raise _missing(key) from exc
         raise
     size = int(head["ContentLength"])
     ctype = str(head.get("ContentType") or "").split(";")[0].strip().lower()
     if size != declared_size:
         delete(key)
         metrics.add_metric(name="UploadRefused", unit="Count", value=1)
-        raise Conflict(
+        raise Conflicting(
             f"The uploaded file is {size} bytes, not the declared {declared_size}; it was discarded. Start a new upload.",
             code="upload_size_mismatch",
             details={"declared_bytes": declared_size, "uploaded_bytes": size},
@@ -162,7 +166,7 @@ def verify_upload(key: str, declared_type: str, declared_size: int) -> UploadedO
     if ctype != declared_type or not domain.sniff_ok(declared_type, sample):
         delete(key)
         metrics.add_metric(name="UploadRefused", unit="Count", value=1)
-        raise BadRequest(
+        raise Invalid(
             f"The uploaded file is not a {declared_type} file; it was discarded. Start a new upload.",
             code="upload_type_mismatch",
             details={"declared_type": declared_type, "uploaded_type": ctype or None},
@@ -256,6 +260,6 @@ def exists(key: str) -> bool:
         aws.client("s3").head_object(Bucket=get_settings().bucket_name, Key=key)
         return True
     except ClientError as exc:
-        if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+        if no_such_key(exc):
             return False
         raise

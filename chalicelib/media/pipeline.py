@@ -1,6 +1,7 @@
-"""``process_video_proof``: the ProcessVideoProof worker. S3 → /tmp → ffmpeg → /tmp → S3, never through memory.
+"""Job machinery of ``process_video_proof`` (the body is in media/jobs.py): S3 → /tmp → ffmpeg → /tmp → S3,
+never through memory.
 
-Steps: re-check eligibility (a duplicate message for an optimised video does nothing) → check the
+Steps (after the body re-checked eligibility: a duplicate message for an optimised video does nothing): check the
 original (HeadObject) and free /tmp → download with the TransferManager (bounded concurrency) →
 probe (``ffmpeg -i``; corrupt or non-video input fails permanently) → check /tmp and time again →
 transcode to 720p H.264/AAC with ``+faststart`` (a subprocess with a timeout derived from the time
@@ -17,22 +18,24 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
 from chalicelib.core import aws
-from chalicelib.core.errors import NotFound
 from chalicelib.core.observability import logger, metrics
-from chalicelib.core.settings import MB, get_settings
+from chalicelib.core.settings import MB, Settings, get_settings
 from chalicelib.jobs.errors import PermanentJobError, TransientJobError
-from chalicelib.media import domain, store
-from chalicelib.media.store import Variant
+from chalicelib.media import domain, objects, store
+
+if TYPE_CHECKING:
+    from chalicelib.jobs.worker import JobContext
 
 LAYER_FFMPEG = "/opt/bin/ffmpeg"
 WORKDIR_PREFIX = "academy-media-"
@@ -61,9 +64,9 @@ def ffmpeg_path() -> str:
     if os.access(LAYER_FFMPEG, os.X_OK):
         return LAYER_FFMPEG
     try:
-        import imageio_ffmpeg
+        import imageio_ffmpeg  # type: ignore[import-untyped]  # the package ships no type information
 
-        return imageio_ffmpeg.get_ffmpeg_exe()
+        return str(imageio_ffmpeg.get_ffmpeg_exe())
     except (ImportError, RuntimeError):
         found = shutil.which("ffmpeg")
         if found:
@@ -87,10 +90,6 @@ def peak_rss_mb() -> float:
 def children_peak_rss_mb() -> float:
     """The largest ffmpeg child's ``ru_maxrss`` (at least this worker's RSS when it spawned it; see above)."""
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-
-
-def free_bytes(path: str | Path) -> int:
-    return shutil.disk_usage(path).free
 
 
 class Run:
@@ -142,16 +141,41 @@ def _tail(path: Path) -> str:
         return ""
 
 
-def _ffmpeg(args: list[str], stderr_path: Path, timeout_s: float) -> int:
+def run_ffmpeg(args: list[str], stderr_path: Path, timeout_s: float) -> int:
     """Run ffmpeg with stderr to a file (bounded memory, no pipe deadlock). Killed at the timeout."""
     with stderr_path.open("wb") as err:
         return subprocess.run(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, timeout=timeout_s).returncode
 
 
-def probe_file(path: Path, workdir: Path, timeout_s: float = 60) -> domain.Probe:
+class DiskUsage(Protocol):
+    """What ``shutil.disk_usage`` answers (the fields read here)."""
+
+    @property
+    def total(self) -> int: ...
+    @property
+    def free(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Tools:
+    """What the pipeline runs on: the ffmpeg binary and its runner, the disk, S3 transfer settings and the
+    settings. The job body uses :data:`TOOLS`; a test swaps one (``dataclasses.replace(TOOLS, run=...)``)."""
+
+    ffmpeg: Callable[[], str] = ffmpeg_path
+    run: Callable[[list[str], Path, float], int] = run_ffmpeg
+    disk_usage: Callable[[Path], DiskUsage] = shutil.disk_usage
+    download: TransferConfig = DOWNLOAD
+    upload: TransferConfig = UPLOAD
+    settings: Callable[[], Settings] = get_settings
+
+
+TOOLS = Tools()
+
+
+def probe_file(path: Path, workdir: Path, tools: Tools = TOOLS, timeout_s: float = 60) -> domain.Probe:
     """Duration, display size and streams of a local file (``ffmpeg -i``; exit status 1 is expected)."""
     log = workdir / f"probe-{path.name}.log"
-    _ffmpeg(domain.probe_args(ffmpeg_path(), str(path)), log, timeout_s)
+    tools.run(domain.probe_args(tools.ffmpeg(), str(path)), log, timeout_s)
     return domain.parse_probe(log.read_text("utf-8", "replace"))
 
 
@@ -167,8 +191,8 @@ def sweep_stale_workdirs(tmp_dir: str) -> None:
             continue
 
 
-def _need_disk(workdir: Path, need: int, what: str, run: Run) -> None:
-    usage = shutil.disk_usage(workdir)
+def _need_disk(workdir: Path, need: int, what: str, run: Run, tools: Tools) -> None:
+    usage = tools.disk_usage(workdir)
     run.facts["tmp_free_bytes"] = usage.free
     if need <= usage.free:
         return
@@ -178,60 +202,49 @@ def _need_disk(workdir: Path, need: int, what: str, run: Run) -> None:
     raise TransientJobError(msg)
 
 
-def _check_duration(duration_s: float) -> None:
+def _check_duration(duration_s: float, tools: Tools) -> None:
     """Longer than the service transcodes (``ACADEMY_VIDEO_MAX_SECONDS``): fail now, permanently, not after
     a timed-out transcode retried three times 15 minutes apart."""
-    max_s = get_settings().video_max_seconds
+    max_s = tools.settings().video_max_seconds
     if duration_s > max_s:
         raise PermanentJobError(domain.max_video_seconds_message(duration_s, max_s))
 
 
-def _too_long(run: Run, exc: subprocess.TimeoutExpired) -> PermanentJobError:
+def _too_long(run: Run, exc: subprocess.TimeoutExpired, tools: Tools) -> PermanentJobError:
     """ffmpeg ran out of the invocation's time. The media queue hands each worker one job and a retry gets the
     same time, so this is permanent, with a message saying why (not a retry storm)."""
     duration = (run.facts.get("source") or {}).get("duration_s")
     length = f"{duration:.0f} s" if isinstance(duration, int | float) else "this"
     return PermanentJobError(
         f"ffmpeg did not finish in {exc.timeout:.0f} s, all the time this worker has: the {length} video is too "
-        f"long to transcode within the worker's time. Upload a shorter video (at most {get_settings().video_max_seconds} s)."
+        f"long to transcode within the worker's time. Upload a shorter video (at most {tools.settings().video_max_seconds} s)."
     )
 
 
-def process_video_proof(job: Any, ctx: Any) -> dict[str, Any]:
-    """The job function (``fn(job, ctx)``) registered as ``process_video_proof`` on the media queue."""
-    video_id = str((job.payload or {}).get("video_id") or "")
-    try:
-        video = store.get_video(video_id)
-    except NotFound as exc:
-        raise PermanentJobError(f"video {video_id!r} does not exist") from exc
-    count = int(video.variant_count or 0)
-    if domain.eligibility(count) == domain.OPTIMISED:
-        logger.info("video already optimised; nothing to do", extra={"video_id": video_id, "variant_count": count})
-        return {"video_id": video_id, "skipped": "already_optimised", "variant_count": count}
-    if not domain.is_optimisable(count):
-        raise PermanentJobError(f"video {video_id} has no original recorded (variant_count={count})")
-
-    settings = get_settings()
-    run = Run(job.job_id, video_id)
+def optimise(video: store.Video, job_id: str, ctx: JobContext, tools: Tools = TOOLS) -> dict[str, Any]:
+    """Make the 720p variant and the poster of an optimisable video in a fresh work dir, removed on every path;
+    the run's measurements are logged and emitted whatever the outcome."""
+    settings = tools.settings()
+    run = Run(job_id, video.id)
     sweep_stale_workdirs(settings.tmp_dir)
-    workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{job.job_id}-", dir=settings.tmp_dir))
+    workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{job_id}-", dir=settings.tmp_dir))
     outcome = "failed"
     try:
-        result = _process(video, workdir, ctx, run)
+        result = _process(video, workdir, ctx, run, tools)
         outcome = "optimised" if result.get("recorded") else "skipped"
         return result
     except subprocess.TimeoutExpired as exc:
         outcome = "timed_out"
-        raise _too_long(run, exc) from exc
+        raise _too_long(run, exc, tools) from exc
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         run.facts["tmp_clean"] = not workdir.exists()
         run.emit(outcome)
 
 
-def _process(video: store.Video, workdir: Path, ctx: Any, run: Run) -> dict[str, Any]:
+def _process(video: store.Video, workdir: Path, ctx: JobContext, run: Run, tools: Tools) -> dict[str, Any]:
     s3 = aws.client("s3")
-    bucket = get_settings().bucket_name
+    bucket = tools.settings().bucket_name
     original = next(v for v in video.variants if v.name == domain.ORIGINAL)
     src = workdir / f"original{Path(original.key).suffix or '.bin'}"
     out, poster = workdir / "720p.mp4", workdir / "poster.jpg"
@@ -240,13 +253,13 @@ def _process(video: store.Video, workdir: Path, ctx: Any, run: Run) -> dict[str,
         try:
             head = s3.head_object(Bucket=bucket, Key=original.key)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if objects.no_such_key(exc):
                 raise PermanentJobError(f"the original {original.key} is missing from the bucket") from exc
             raise
     size = int(head["ContentLength"])
     if video.original_etag and head.get("ETag") != video.original_etag:
         raise PermanentJobError("the original was replaced after its upload was completed; upload it again")
-    _need_disk(workdir, size + DISK_MARGIN, f"the {size // MB} MB original", run)
+    _need_disk(workdir, size + DISK_MARGIN, f"the {size // MB} MB original", run, tools)
     transfer_s = 2 * size / UPLOAD_BYTES_PER_S + 20 + MIN_FFMPEG_S  # download + upload (≤ input size) + ffmpeg
     if ctx.remaining_ms() / 1000 < transfer_s:
         raise TransientJobError(
@@ -254,12 +267,12 @@ def _process(video: store.Video, workdir: Path, ctx: Any, run: Run) -> dict[str,
         )
 
     with run.step("download"):
-        s3.download_file(bucket, original.key, str(src), Config=DOWNLOAD)
+        s3.download_file(bucket, original.key, str(src), Config=tools.download)
     run.facts["bytes_downloaded"] = src.stat().st_size
 
     with run.step("probe"):
         try:
-            probe = probe_file(src, workdir)
+            probe = probe_file(src, workdir, tools)
         except domain.NotAVideo as exc:
             raise PermanentJobError(f"not a playable video: {exc}") from exc
     target_w, target_h = domain.target_size(probe.width, probe.height)
@@ -270,9 +283,9 @@ def _process(video: store.Video, workdir: Path, ctx: Any, run: Run) -> dict[str,
         "codec": probe.video_codec,
     }
     run.facts["target"] = {"width": target_w, "height": target_h}
-    _check_duration(probe.duration_s)
+    _check_duration(probe.duration_s, tools)
     expected = domain.expected_output_bytes(probe.duration_s)
-    _need_disk(workdir, expected + DISK_MARGIN, f"the expected {expected // MB} MB output", run)
+    _need_disk(workdir, expected + DISK_MARGIN, f"the expected {expected // MB} MB output", run, tools)
 
     reserve_s = 20 + expected / UPLOAD_BYTES_PER_S
     budget_s = ctx.remaining_ms() / 1000 - reserve_s
@@ -285,8 +298,8 @@ def _process(video: store.Video, workdir: Path, ctx: Any, run: Run) -> dict[str,
     ctx.heartbeat()
 
     with run.step("transcode"):
-        args = domain.transcode_args(ffmpeg_path(), str(src), str(out), probe)
-        rc = _ffmpeg(args, workdir / "transcode.log", timeout_s=budget_s)
+        args = domain.transcode_args(tools.ffmpeg(), str(src), str(out), probe)
+        rc = tools.run(args, workdir / "transcode.log", budget_s)
     run.facts["ffmpeg_exit_status"] = rc
     run.facts["ffmpeg_stderr_tail"] = _tail(workdir / "transcode.log")
     if rc != 0:
@@ -296,7 +309,7 @@ def _process(video: store.Video, workdir: Path, ctx: Any, run: Run) -> dict[str,
     src.unlink()  # free /tmp for the poster and keep the footprint at most input + output
 
     with run.step("verify"):
-        result_probe = probe_file(out, workdir)
+        result_probe = probe_file(out, workdir, tools)
         with out.open("rb") as f:
             boxes = domain.top_level_boxes(f)
     if "moov" not in boxes or ("mdat" in boxes and boxes.index("moov") > boxes.index("mdat")):
@@ -304,8 +317,8 @@ def _process(video: store.Video, workdir: Path, ctx: Any, run: Run) -> dict[str,
 
     with run.step("poster"):
         remaining = max(MIN_FFMPEG_S, ctx.remaining_ms() / 1000 - reserve_s)
-        prc = _ffmpeg(
-            domain.poster_args(ffmpeg_path(), str(out), str(poster), result_probe.duration_s), workdir / "poster.log", remaining
+        prc = tools.run(
+            domain.poster_args(tools.ffmpeg(), str(out), str(poster), result_probe.duration_s), workdir / "poster.log", remaining
         )
     if prc != 0 or not poster.exists():
         raise PermanentJobError(f"ffmpeg could not extract a poster (exit {prc}): {_tail(workdir / 'poster.log')[-500:]}")
@@ -317,25 +330,25 @@ def _process(video: store.Video, workdir: Path, ctx: Any, run: Run) -> dict[str,
     prefix = domain.video_prefix(video.customer_id, video.student_id, video.id)
     out_key, poster_key = f"{prefix}720p.mp4", f"{prefix}poster.jpg"
     with run.step("upload"):
-        s3.upload_file(str(out), bucket, out_key, ExtraArgs={"ContentType": "video/mp4"}, Config=UPLOAD)
-        s3.upload_file(str(poster), bucket, poster_key, ExtraArgs={"ContentType": "image/jpeg"}, Config=UPLOAD)
+        s3.upload_file(str(out), bucket, out_key, ExtraArgs={"ContentType": "video/mp4"}, Config=tools.upload)
+        s3.upload_file(str(poster), bucket, poster_key, ExtraArgs={"ContentType": "image/jpeg"}, Config=tools.upload)
     out_size = out.stat().st_size
     run.facts["bytes_uploaded"] = out_size + poster.stat().st_size
 
-    measured_original = Variant(
-        name=domain.ORIGINAL,
-        key=original.key,
-        size_bytes=size,
-        content_type=original.content_type,
+    measured_original = store.variant(
+        domain.ORIGINAL,
+        original.key,
+        size,
+        original.content_type,
         width=probe.width,
         height=probe.height,
         duration_s=probe.duration_s,
     )
-    variant = Variant(
-        name=domain.OPTIMISED_720P,
-        key=out_key,
-        size_bytes=out_size,
-        content_type="video/mp4",
+    variant = store.variant(
+        domain.OPTIMISED_720P,
+        out_key,
+        out_size,
+        "video/mp4",
         width=result_probe.width,
         height=result_probe.height,
         duration_s=result_probe.duration_s,

@@ -1,4 +1,5 @@
-"""Per-customer upload quotas: how many uploads, and how many declared bytes, a customer may start per day.
+"""Service support (with its one counter model): per-customer upload quotas, how many uploads, and how
+many declared bytes, a customer may start per day.
 
 Counted when an upload starts (that is when a presigned POST for ``size_bytes`` is handed out, used or
 not). One conditional ``UpdateItem`` per start on a counter keyed ``upload-quota:<customer>#<day start>``
@@ -14,20 +15,33 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
-from pynamodb.exceptions import UpdateError
 from pynamodb.models import Model
 
-from chalicelib.core.db import condition_failed, meta
-from chalicelib.core.errors import PayloadTooLarge, RateLimited
+from chalicelib.core.db import meta, transition
+from chalicelib.core.errors import RateLimited
 from chalicelib.core.observability import logger, metrics
-from chalicelib.core.settings import get_settings
+from chalicelib.core.settings import Settings, get_settings
+from chalicelib.media.domain import TooLarge
 
 DAY_S = 24 * 3600
-_clock = time.time  # tests move it
+
+
+@dataclass(frozen=True)
+class QuotaConfig:
+    """What the quota depends on: a clock (epoch seconds) and the settings holding the caps.
+    Tests swap them: ``dataclasses.replace(quota.config, clock=lambda: NOON)``."""
+
+    clock: Callable[[], float] = time.time
+    settings: Callable[[], Settings] = get_settings
+
+
+config = QuotaConfig()
 
 
 class UploadQuota(Model):
@@ -46,7 +60,7 @@ def quota_key(customer_id: str, day_start: int) -> str:
 
 def usage(customer_id: str, now: float | None = None) -> tuple[int, int]:
     """(uploads, bytes) the customer started today."""
-    now = _clock() if now is None else now
+    now = config.clock() if now is None else now
     try:
         row = UploadQuota.get(quota_key(customer_id, int(now // DAY_S) * DAY_S), consistent_read=True)
     except UploadQuota.DoesNotExist:
@@ -56,34 +70,28 @@ def usage(customer_id: str, now: float | None = None) -> tuple[int, int]:
 
 def reserve(customer_id: str, size_bytes: int, kind: str) -> None:
     """Count one upload of ``size_bytes`` for today, or refuse it (429, nothing counted) when over a cap."""
-    s = get_settings()
+    s = config.settings()
     max_count, max_bytes = s.upload_quota_count, s.upload_quota_bytes
     if size_bytes > max_bytes:  # never fits, whatever the day: waiting would not help
-        raise PayloadTooLarge(
+        raise TooLarge(
             f"The file is {size_bytes} bytes; a customer may upload at most {max_bytes} bytes per day.",
             code="exceeds_daily_quota",
             details={"max_bytes_per_day": max_bytes, "size_bytes": size_bytes},
         )
-    now = _clock()
+    now = config.clock()
     start = int(now // DAY_S) * DAY_S
     end = start + DAY_S
     row = UploadQuota(quota_key(customer_id, start))
     condition = (UploadQuota.uploads.does_not_exist() | (UploadQuota.uploads < max_count)) & (
         UploadQuota.upload_bytes.does_not_exist() | (UploadQuota.upload_bytes <= max_bytes - size_bytes)
     )
-    try:
-        row.update(
-            actions=[
-                UploadQuota.uploads.add(1),
-                UploadQuota.upload_bytes.add(size_bytes),
-                UploadQuota.expires_at.set(datetime.fromtimestamp(end + DAY_S, UTC)),
-            ],
-            condition=condition,
-        )
+    actions = [
+        UploadQuota.uploads.add(1),
+        UploadQuota.upload_bytes.add(size_bytes),
+        UploadQuota.expires_at.set(datetime.fromtimestamp(end + DAY_S, UTC)),
+    ]
+    if transition(row, actions, condition):
         return
-    except UpdateError as exc:
-        if not condition_failed(exc):
-            raise
     uploads, used = usage(customer_id, now)
     retry_after = max(1, math.ceil(end - now))
     details: dict[str, Any] = {

@@ -1,33 +1,37 @@
-"""HTTP routes of the media capability: homework and video uploads, Admin > Insights > Media (thin)."""
+"""HTTP routes of the media capability: homework and video uploads, Admin > Insights > Media.
+
+Thin: parse (the route declaration), call the service, serialise (the serialisers are the first section).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint
 
-from chalicelib.academic import students
-from chalicelib.core import audit
-from chalicelib.core.api import Reply, Req, route, schemas
+from chalicelib.core.api import Audit, Reply, Req, route, schemas
 from chalicelib.core.db import iso
-from chalicelib.core.errors import ApiError
 from chalicelib.media import domain, multipart, objects, service, store
 from chalicelib.media.store import Homework, Video
 
+if TYPE_CHECKING:
+    from chalicelib.jobs.ledger import Job
+    from chalicelib.media.schemas import HomeworkOut, HomeworkQuery, MediaQuery, PartsIn, UploadIn, VideoOut, VideoUploadIn
+
 bp = Blueprint(__name__)
 S = schemas("chalicelib.media.schemas")  # the models, imported on first use
-
-
-# --- models ------------------------------------------------------------------------------------
-
 
 HomeworkPage = S.page("HomeworkOut")
 VideoPage = S.page("VideoOut")
 
 
-def homework_out(hw: Homework) -> S.HomeworkOut:
+# --- serialisers -------------------------------------------------------------------------------
+
+
+def homework_out(hw: Homework) -> HomeworkOut:
     uploaded = hw.status == domain.UPLOADED
-    return S.HomeworkOut(
+    out: HomeworkOut = S.HomeworkOut(
         id=hw.id,
         student_id=hw.student_id,
         customer_id=hw.customer_id,
@@ -39,9 +43,10 @@ def homework_out(hw: Homework) -> S.HomeworkOut:
         uploaded_at=iso(hw.uploaded_at),
         download_url=objects.presigned_get(hw.key, hw.filename) if uploaded else None,
     )
+    return out
 
 
-def video_out(v: Video, job: dict[str, Any] | None) -> S.VideoOut:
+def video_out(v: Video, job: Job | None = None) -> VideoOut:
     count = int(v.variant_count or 0)
     variants = [
         S.VariantOut(
@@ -55,7 +60,7 @@ def video_out(v: Video, job: dict[str, Any] | None) -> S.VideoOut:
         )
         for x in v.variants or []
     ]
-    return S.VideoOut(
+    out: VideoOut = S.VideoOut(
         id=v.id,
         student_id=v.student_id,
         customer_id=v.customer_id,
@@ -66,20 +71,20 @@ def video_out(v: Video, job: dict[str, Any] | None) -> S.VideoOut:
         variants=variants,
         variant_count=count,
         optimisable=domain.is_optimisable(count),
-        job=job,
+        job=job.to_dict() if job else None,
         poster_url=objects.presigned_get(v.poster_key),
         created_at=iso(v.created_at) or "",
         updated_at=iso(v.updated_at) or "",
     )
+    return out
 
 
-def _video_detail(v: Video) -> S.VideoOut:
-    job = service.current_job(v)
-    return video_out(v, job.to_dict() if job else None)
+def _video_detail(v: Video) -> VideoOut:
+    return video_out(v, service.current_job(v))
 
 
 def _video_page(items: list[Video], token: str | None) -> dict[str, Any]:
-    jobs = service.job_summaries(items)
+    jobs = service.newest_jobs(items)
     return {"items": [video_out(v, jobs.get(v.id)).model_dump(mode="json") for v in items], "next_token": token}
 
 
@@ -87,171 +92,134 @@ def _homework_page(items: list[Homework], token: str | None) -> dict[str, Any]:
     return {"items": [homework_out(h).model_dump(mode="json") for h in items], "next_token": token}
 
 
-def _customer_scope(req: Req, student_id: str | None) -> str:
-    """The signed-in customer's id, once a ``student_id`` filter is known to be one of theirs (404 otherwise)."""
-    customer_id = str(req.principal.id)
-    if student_id:
-        students.get_owned(student_id, customer_id)
-    return customer_id
+# --- the shape every upload's routes share -------------------------------------------------------
+
+
+def _start_route(path: str, body: Any, response: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``POST <path>``: a customer starts an upload (201; 404 for someone else's student, 429 over quota)."""
+    return route(bp, path, "POST", auth="customer", body=body, response=response, status=201, errors=(404, 429), tag="media")
+
+
+def _step_route(
+    path: str, method: str, response: Any, *, body: Any = None, status: int = 200, id_name: str = "video_id"
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A step of the customer's upload in progress (``id_name`` in the path; 409 when its state refuses the step)."""
+    return route(
+        bp, path, method, auth="customer", body=body, response=response, status=status, errors=(409,), tag="media", ids=(id_name,)
+    )
 
 
 # --- homework ----------------------------------------------------------------------------------
 
 
-@route(
-    bp,
-    "/customer/homework",
-    "POST",
-    auth="customer",
-    body=S.UploadIn,
-    response=S.HomeworkCreated,
-    status=201,
-    errors=(404, 429),
-    tag="media",
-)
-def start_homework_upload(req: Req) -> dict[str, Any]:
+@_start_route("/customer/homework", S.UploadIn, S.HomeworkCreated)
+def start_homework_upload(req: Req[UploadIn, None]) -> dict[str, Any]:
     """Start a homework upload: a presigned POST for one file (pdf, jpeg, png, heic, docx, txt)."""
-    b: S.UploadIn = req.body
+    b = req.body
     hw, upload = service.start_homework(str(req.principal.id), b.student_id, b.filename, b.content_type, b.size_bytes)
     return {"homework": homework_out(hw).model_dump(mode="json"), "upload": upload}
 
 
-@route(
-    bp, "/customer/homework/{homework_id}/complete", "POST", auth="customer", response=S.HomeworkOut, errors=(409,), tag="media"
-)
-def complete_homework_upload(req: Req, homework_id: str) -> S.HomeworkOut:
+@_step_route("/customer/homework/{homework_id}/complete", "POST", S.HomeworkOut, id_name="homework_id")
+def complete_homework_upload(req: Req[None, None], homework_id: str) -> HomeworkOut:
     """Confirm an upload: 200 once the object exists with the declared size and type; 409 if not."""
     return homework_out(service.complete_homework(homework_id, str(req.principal.id)))
 
 
 @route(bp, "/customer/homework", "GET", auth="customer", query=S.HomeworkQuery, response=HomeworkPage, errors=(404,), tag="media")
-def list_my_homework(req: Req) -> dict[str, Any]:
+def list_my_homework(req: Req[None, HomeworkQuery]) -> dict[str, Any]:
     """The signed-in customer's homework, newest first (optionally one student's)."""
-    q: S.HomeworkQuery = req.query
-    customer_id = _customer_scope(req, q.student_id)
-    return _homework_page(*store.list_homework(q.limit, q.next_token, customer_id=customer_id, student_id=q.student_id))
+    return _homework_page(*service.list_homework(req.query, str(req.principal.id)))
 
 
-@route(bp, "/customer/homework/{homework_id}", "GET", auth="customer", response=S.HomeworkOut, tag="media")
-def get_my_homework(req: Req, homework_id: str) -> S.HomeworkOut:
+@route(bp, "/customer/homework/{homework_id}", "GET", auth="customer", response=S.HomeworkOut, tag="media", ids=("homework_id",))
+def get_my_homework(req: Req[None, None], homework_id: str) -> HomeworkOut:
     """One of the customer's homework uploads (with a short-lived download link once uploaded)."""
     return homework_out(store.get_homework(homework_id, str(req.principal.id)))
 
 
 @route(bp, "/admin/homework", "GET", auth="admin", query=S.HomeworkQuery, response=HomeworkPage, tag="media")
-def list_homework(req: Req) -> dict[str, Any]:
+def list_homework(req: Req[None, HomeworkQuery]) -> dict[str, Any]:
     """Every homework upload, newest first (filter by student)."""
-    q: S.HomeworkQuery = req.query
-    return _homework_page(*store.list_homework(q.limit, q.next_token, student_id=q.student_id))
+    return _homework_page(*service.list_homework(req.query))
 
 
 # --- videos ------------------------------------------------------------------------------------
 
 
-@route(
-    bp,
-    "/customer/videos",
-    "POST",
-    auth="customer",
-    body=S.VideoUploadIn,
-    response=S.VideoCreated,
-    status=201,
-    errors=(404, 429),
-    tag="media",
-)
-def start_video_upload(req: Req) -> dict[str, Any]:
+@_start_route("/customer/videos", S.VideoUploadIn, S.VideoCreated)
+def start_video_upload(req: Req[VideoUploadIn, None]) -> dict[str, Any]:
     """Start a video proof upload (mp4, mov, webm, mkv): one presigned POST, or a resumable multipart upload."""
-    b: S.VideoUploadIn = req.body
-    args = (str(req.principal.id), b.student_id, b.filename, b.content_type, b.size_bytes)
-    if b.multipart:
-        video, session = multipart.start(*args)
-        return {"video": video_out(video, None).model_dump(mode="json"), "upload": None, "multipart": session}
-    video, upload = service.start_video(*args)
-    return {"video": video_out(video, None).model_dump(mode="json"), "upload": upload, "multipart": None}
+    b = req.body
+    video, upload, session = service.start_video(
+        str(req.principal.id), b.student_id, b.filename, b.content_type, b.size_bytes, resumable=b.multipart
+    )
+    return {"video": video_out(video).model_dump(mode="json"), "upload": upload, "multipart": session}
 
 
-@route(
-    bp,
-    "/customer/videos/{video_id}/parts",
-    "POST",
-    auth="customer",
-    body=S.PartsIn,
-    response=S.PartUrls,
-    errors=(409,),
-    tag="media",
-)
-def sign_video_parts(req: Req, video_id: str) -> dict[str, Any]:
+@_step_route("/customer/videos/{video_id}/parts", "POST", S.PartUrls, body=S.PartsIn)
+def sign_video_parts(req: Req[PartsIn, None], video_id: str) -> dict[str, Any]:
     """Presigned UploadPart URLs for some parts of a multipart upload (a batch of ≤ 100)."""
-    return multipart.sign(store.get_video(video_id, str(req.principal.id)), req.body.part_numbers)
+    return multipart.sign_parts(video_id, str(req.principal.id), req.body.part_numbers)
 
 
-@route(bp, "/customer/videos/{video_id}/parts", "GET", auth="customer", response=S.PartsOut, errors=(409,), tag="media")
-def list_video_parts(req: Req, video_id: str) -> dict[str, Any]:
+@_step_route("/customer/videos/{video_id}/parts", "GET", S.PartsOut)
+def list_video_parts(req: Req[None, None], video_id: str) -> dict[str, Any]:
     """The parts S3 already holds (ListParts): a reloaded page or another device resumes from here."""
-    return multipart.parts(store.get_video(video_id, str(req.principal.id)))
+    return multipart.parts(video_id, str(req.principal.id))
 
 
-@route(bp, "/customer/videos/{video_id}/upload", "DELETE", auth="customer", response=S.CancelledOut, errors=(409,), tag="media")
-def cancel_video_upload(req: Req, video_id: str) -> dict[str, Any]:
+@_step_route("/customer/videos/{video_id}/upload", "DELETE", S.CancelledOut)
+def cancel_video_upload(req: Req[None, None], video_id: str) -> dict[str, Any]:
     """Cancel an upload that has not completed: the multipart upload is aborted and the video removed."""
-    return {"cancelled": multipart.cancel(store.get_video(video_id, str(req.principal.id)))}
+    return {"cancelled": multipart.cancel(video_id, str(req.principal.id))}
 
 
-@route(
-    bp,
-    "/customer/videos/{video_id}/complete",
-    "POST",
-    auth="customer",
-    response=S.VideoOut,
-    status=202,
-    errors=(409,),
-    tag="media",
-)
-def complete_video_upload(req: Req, video_id: str) -> S.VideoOut:
+@_step_route("/customer/videos/{video_id}/complete", "POST", S.VideoOut, status=202)
+def complete_video_upload(req: Req[None, None], video_id: str) -> VideoOut:
     """Confirm a video upload: records the original variant and queues its optimisation (202)."""
-    video, job = service.complete_video(video_id, str(req.principal.id))
-    return video_out(video, job.to_dict() if job else None)
+    return video_out(*service.complete_video(video_id, str(req.principal.id)))
 
 
 @route(bp, "/customer/videos", "GET", auth="customer", query=S.MediaQuery, response=VideoPage, errors=(404,), tag="media")
-def list_my_videos(req: Req) -> dict[str, Any]:
+def list_my_videos(req: Req[None, MediaQuery]) -> dict[str, Any]:
     """The signed-in customer's videos, newest first."""
-    q: S.MediaQuery = req.query
-    customer_id = _customer_scope(req, q.student_id)
-    items, token = store.list_videos(
-        q.limit, q.next_token, customer_id=customer_id, student_id=q.student_id, optimisable=q.optimisable
-    )
-    return _video_page(items, token)
+    return _video_page(*service.list_videos(req.query, str(req.principal.id)))
 
 
-@route(bp, "/customer/videos/{video_id}", "GET", auth="customer", response=S.VideoOut, tag="media")
-def get_my_video(req: Req, video_id: str) -> S.VideoOut:
+@route(bp, "/customer/videos/{video_id}", "GET", auth="customer", response=S.VideoOut, tag="media", ids=("video_id",))
+def get_my_video(req: Req[None, None], video_id: str) -> VideoOut:
     """One of the customer's own videos with its variants and job."""
     return _video_detail(store.get_video(video_id, str(req.principal.id)))
 
 
 @route(bp, "/admin/media", "GET", auth="admin", query=S.MediaQuery, response=VideoPage, tag="media")
-def list_media(req: Req) -> dict[str, Any]:
+def list_media(req: Req[None, MediaQuery]) -> dict[str, Any]:
     """Admin > Insights > Media: videos newest first; ``optimisable`` filters by variant count."""
-    q: S.MediaQuery = req.query
-    items, token = store.list_videos(q.limit, q.next_token, student_id=q.student_id, optimisable=q.optimisable)
-    return _video_page(items, token)
+    return _video_page(*service.list_videos(req.query))
 
 
-@route(bp, "/admin/media/{video_id}", "GET", auth="admin", response=S.VideoOut, tag="media")
-def get_media(req: Req, video_id: str) -> S.VideoOut:
+@route(bp, "/admin/media/{video_id}", "GET", auth="admin", response=S.VideoOut, tag="media", ids=("video_id",))
+def get_media(req: Req[None, None], video_id: str) -> VideoOut:
     """One video with its variants, eligibility and newest job."""
     return _video_detail(store.get_video(video_id))
 
 
-@route(bp, "/admin/media/{video_id}/optimise", "POST", auth="admin", response=S.JobQueued, status=202, errors=(409,), tag="media")
-def optimise_media(req: Req, video_id: str) -> Reply:
+@route(
+    bp,
+    "/admin/media/{video_id}/optimise",
+    "POST",
+    auth="admin",
+    response=S.JobQueued,
+    status=202,
+    errors=(409,),
+    tag="media",
+    audit=Audit("media.optimise", target="video:{video_id}", params=False),
+    ids=("video_id",),
+)
+def optimise_media(req: Req[None, None], video_id: str) -> Reply:
     """Queue the 720p optimisation: 202 when eligible and idle; 409 already_optimised / already_queued."""
-    target = f"video:{video_id}"
-    try:
-        job = service.request_optimisation(video_id)
-    except ApiError as err:
-        audit.record(req.actor, "media.optimise", target, {}, {"status": err.status, "code": err.code})
-        raise
-    audit.record(req.actor, "media.optimise", target, {}, {"status": 202, "job_id": job.job_id})
+    job = service.request_optimisation(video_id)
+    if req.audit is not None:
+        req.audit.result["job_id"] = job.job_id
     return Reply({"job_id": job.job_id}, status=202)

@@ -24,7 +24,9 @@ class UploadOut(Out):
     max_bytes: int
 
 
-class HomeworkOut(Out):
+class _FileOut(Out):
+    """What every uploaded file's answer starts with (homework and videos)."""
+
     id: str
     student_id: str
     customer_id: str
@@ -32,6 +34,9 @@ class HomeworkOut(Out):
     content_type: str
     size_bytes: int
     status: Literal["awaiting_upload", "uploaded"]
+
+
+class HomeworkOut(_FileOut):
     created_at: str
     uploaded_at: str | None = None
     download_url: str | None = Field(None, description="Short-lived (5 min) link, once uploaded.")
@@ -52,14 +57,7 @@ class VariantOut(Out):
     url: str | None = Field(None, description="Short-lived (5 min) download link.")
 
 
-class VideoOut(Out):
-    id: str
-    student_id: str
-    customer_id: str
-    filename: str
-    content_type: str
-    size_bytes: int
-    status: Literal["awaiting_upload", "uploaded"]
+class VideoOut(_FileOut):
     variants: list[VariantOut]
     variant_count: int
     optimisable: bool

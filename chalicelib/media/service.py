@@ -1,63 +1,82 @@
-"""Media use cases: uploads, completing them, and queueing optimisation exactly once.
+"""Media use cases: starting uploads, completing them, the lists, and queueing optimisation exactly once.
 
-Queueing goes through the job runtime's ``dispatch`` with a dedupe key derived from the video's
-newest job (``after:<job_id>`` or ``after:none``): two clicks that saw the same state produce the same
-key, so only one job is created, whichever process or thread gets there first.
+Every upload (homework, a video by one presigned POST, a resumable video) is admitted the same way: the
+customer id can name a storage prefix, the student is theirs, the declared file is of an allowed type and
+size, and today's quota counts it. Queueing goes through the job runtime's ``dispatch`` with a dedupe key
+derived from the video's newest job (``after:<job_id>`` or ``after:none``): two clicks that saw the same
+state produce the same key, so only one job is created, whichever process or thread gets there first.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.academic import students
-from chalicelib.core.errors import ApiError, BadRequest, Conflict, PayloadTooLarge, ValidationFailed
+from chalicelib.core.errors import Conflicting, DomainError
 from chalicelib.core.observability import logger, metrics
-from chalicelib.core.settings import get_settings
+from chalicelib.core.settings import Settings, get_settings
 from chalicelib.jobs import ledger, states
 from chalicelib.jobs.dispatch import dispatch
 from chalicelib.jobs.ledger import Job
-from chalicelib.media import domain, objects, precheck, quota, store
+from chalicelib.media import domain, multipart, objects, precheck, quota, store
 from chalicelib.media.store import Homework, Video
 
+if TYPE_CHECKING:
+    from chalicelib.media.schemas import HomeworkQuery, MediaQuery
+
 JOB_TYPE = "process_video_proof"
+HOMEWORK_POST_EXPIRES_S = 900
 
 
-def _rule_error(exc: domain.MediaRuleError) -> ApiError:
-    return ValidationFailed(str(exc), code=exc.code, details={"fields": {exc.field: str(exc)}})
+@dataclass(frozen=True)
+class UploadKind:
+    """What a kind of upload admits: its quota's (and incident area's) name, types and size cap."""
+
+    name: str
+    types: dict[str, tuple[str, ...]]
+    max_bytes: Callable[[Settings], int]
 
 
-def _check_declared(filename: str, content_type: str, size_bytes: int, allowed: dict[str, tuple[str, ...]], cap: int) -> str:
-    try:
-        ext = domain.extension_for(filename, content_type, allowed)
-    except domain.MediaRuleError as exc:
-        raise _rule_error(exc) from exc
-    if size_bytes > cap:
-        raise PayloadTooLarge(
-            f"The file is {size_bytes} bytes; uploads here accept at most {cap}.",
-            code="file_too_large",
-            details={"max_bytes": cap, "size_bytes": size_bytes, "fields": {"size_bytes": f"must be at most {cap}"}},
-        )
-    return ext
+HOMEWORK = UploadKind("homework", domain.HOMEWORK_TYPES, lambda s: s.homework_max_bytes)
+VIDEOS = UploadKind("videos", domain.VIDEO_TYPES, lambda s: s.video_max_bytes)
 
 
-def _safe_customer(customer_id: str) -> None:
-    try:
-        domain.customer_prefix(customer_id)
-    except domain.MediaRuleError as exc:
-        raise BadRequest(str(exc), code=exc.code) from exc
+def _admit(
+    kind: UploadKind, customer_id: str, student_id: str, filename: str, content_type: str, size_bytes: int
+) -> tuple[str, str]:
+    """``(content type, key extension)`` of an upload the customer may start, counted against today's quota."""
+    domain.check_customer(customer_id)
+    students.get_owned(student_id, customer_id)
+    content_type = content_type.lower()
+    ext = domain.check_declared(filename, content_type, size_bytes, kind.types, kind.max_bytes(get_settings()))
+    quota.reserve(customer_id, size_bytes, kind.name)
+    return content_type, ext
+
+
+def _owned_scope(customer_id: str | None, student_id: str | None) -> None:
+    """A customer's ``student_id`` filter must name one of their students (404 otherwise)."""
+    if customer_id is not None and student_id:
+        students.get_owned(student_id, customer_id)
 
 
 # --- homework ----------------------------------------------------------------------------------
 
 
-def start_homework(customer_id: str, student_id: str, filename: str, content_type: str, size_bytes: int) -> tuple[Homework, dict]:
-    _safe_customer(customer_id)
-    students.get_owned(student_id, customer_id)
-    content_type = content_type.lower()
-    ext = _check_declared(filename, content_type, size_bytes, domain.HOMEWORK_TYPES, get_settings().homework_max_bytes)
-    quota.reserve(customer_id, size_bytes, "homework")
+def start_homework(
+    customer_id: str, student_id: str, filename: str, content_type: str, size_bytes: int
+) -> tuple[Homework, dict[str, Any]]:
+    """A homework row awaiting its file, and the presigned POST for it."""
+    content_type, ext = _admit(HOMEWORK, customer_id, student_id, filename, content_type, size_bytes)
     hw = store.create_homework(customer_id, student_id, filename, content_type, size_bytes, ext)
-    return hw, objects.presigned_post(hw.key, content_type, size_bytes, expires_s=900)
+    return hw, objects.presigned_post(hw.key, content_type, size_bytes, expires_s=HOMEWORK_POST_EXPIRES_S)
+
+
+def list_homework(query: HomeworkQuery, customer_id: str | None = None) -> tuple[list[Homework], str | None]:
+    """Homework newest first: everyone's (admin) or one customer's; optionally one student's."""
+    _owned_scope(customer_id, query.student_id)
+    return store.list_homework(query.limit, query.next_token, customer_id=customer_id, student_id=query.student_id)
 
 
 def _submitted_key(hw: Homework, etag: str | None) -> str:
@@ -72,7 +91,7 @@ def _already_kept(hw: Homework) -> tuple[str, objects.UploadedObject] | None:
     for key in objects.keys_under(domain.homework_submitted_prefix(hw.customer_id, hw.student_id, hw.id)):
         try:  # only complete writes under this prefix, and only copies of verified uploads
             return key, objects.verify_upload(key, hw.content_type, int(hw.size_bytes))
-        except ApiError:  # gone meanwhile, or (never expected) not what was declared: verify_upload deleted it
+        except DomainError:  # gone meanwhile, or (never expected) not what was declared: verify_upload deleted it
             continue
     return None
 
@@ -88,11 +107,12 @@ def complete_homework(homework_id: str, customer_id: str) -> Homework:
     hw = store.get_homework(homework_id, customer_id)
     if hw.status == domain.UPLOADED:
         return hw
+    etag: str | None
     try:
         uploaded = objects.verify_upload(hw.key, hw.content_type, int(hw.size_bytes))
         kept = _submitted_key(hw, uploaded.etag)
         etag = objects.copy_verified(hw.key, kept, str(uploaded.etag))
-    except Conflict as exc:
+    except Conflicting as exc:
         if exc.code != "upload_missing":
             raise
         found = _already_kept(hw)  # copied (and the upload deleted) by a complete that did not record it
@@ -111,14 +131,24 @@ def complete_homework(homework_id: str, customer_id: str) -> Homework:
 # --- videos ------------------------------------------------------------------------------------
 
 
-def start_video(customer_id: str, student_id: str, filename: str, content_type: str, size_bytes: int) -> tuple[Video, dict]:
-    _safe_customer(customer_id)
-    students.get_owned(student_id, customer_id)
-    content_type = content_type.lower()
-    ext = _check_declared(filename, content_type, size_bytes, domain.VIDEO_TYPES, get_settings().video_max_bytes)
-    quota.reserve(customer_id, size_bytes, "videos")
+def start_video(
+    customer_id: str, student_id: str, filename: str, content_type: str, size_bytes: int, *, resumable: bool = False
+) -> tuple[Video, dict[str, Any] | None, dict[str, Any] | None]:
+    """A video awaiting its original: ``(video, presigned POST, None)``, or with ``resumable``
+    ``(video, None, multipart session)`` (see media/multipart.py)."""
+    content_type, ext = _admit(VIDEOS, customer_id, student_id, filename, content_type, size_bytes)
+    if resumable:
+        video, session = multipart.open_upload(customer_id, student_id, filename, content_type, size_bytes, ext)
+        return video, None, session
     video = store.create_video(customer_id, student_id, filename, content_type, size_bytes, ext)
-    return video, objects.presigned_post(video.original_key, content_type, size_bytes)
+    return video, objects.presigned_post(video.original_key, content_type, size_bytes), None
+
+
+def list_videos(query: MediaQuery, customer_id: str | None = None) -> tuple[list[Video], str | None]:
+    """Videos newest first: everyone's (admin) or one customer's; by student and eligibility."""
+    _owned_scope(customer_id, query.student_id)
+    q = query
+    return store.list_videos(q.limit, q.next_token, customer_id=customer_id, student_id=q.student_id, optimisable=q.optimisable)
 
 
 def current_job(video: Video) -> Job | None:
@@ -130,7 +160,8 @@ def current_job(video: Video) -> Job | None:
     return max(candidates, key=lambda j: j.job_id) if candidates else None
 
 
-def _queue(video: Video, previous: Job | None, reason: str) -> tuple[Job, bool]:
+def queue_optimisation(video: Video, previous: Job | None, reason: str) -> tuple[Job, bool]:
+    """Dispatch the job once per state of the video's newest job (``created`` False for a duplicate)."""
     job, created = dispatch(
         JOB_TYPE,
         {"video_id": video.id, "reason": reason},
@@ -145,9 +176,7 @@ def complete_video(video_id: str, customer_id: str) -> tuple[Video, Job | None]:
     """Verify the upload, record the ``original`` variant and queue optimisation (idempotent)."""
     video = store.get_video(video_id, customer_id)
     if video.status != domain.UPLOADED:
-        if video.upload_id:  # a resumable upload: S3 assembles the parts first (chalicelib/media/multipart.py)
-            from chalicelib.media import multipart
-
+        if video.upload_id:  # a resumable upload: S3 assembles the parts first
             multipart.assemble(video)
         uploaded = objects.verify_upload(video.original_key, video.content_type, int(video.size_bytes))
         precheck.check_video_upload(video.original_key, video.content_type, uploaded.size_bytes)
@@ -156,28 +185,31 @@ def complete_video(video_id: str, customer_id: str) -> tuple[Video, Job | None]:
     previous = current_job(video)
     job = previous
     if domain.is_optimisable(int(video.variant_count)) and previous is None:
-        job, _ = _queue(video, None, "upload")
+        job, _ = queue_optimisation(video, None, "upload")
     return store.get_video(video.id), job
 
 
-def request_optimisation(video_id: str) -> Job:
-    """The admin's button: a new job when eligible and none is queued or running, else 409."""
+def request_optimisation(video_id: str, *, newest_job: Callable[[Video], Job | None] = current_job) -> Job:
+    """The admin's button: a new job when eligible and none is queued or running, else 409.
+
+    ``newest_job``: how the video's newest job is read (default :func:`current_job`).
+    """
     video = store.get_video(video_id)
     count = int(video.variant_count)
     if domain.eligibility(count) == domain.OPTIMISED:
-        raise Conflict("This video is already optimised.", code="already_optimised", details={"variant_count": count})
+        raise Conflicting("This video is already optimised.", code="already_optimised", details={"variant_count": count})
     if not domain.is_optimisable(count):
-        raise Conflict("The original has not been uploaded yet.", code="not_uploaded", details={"variant_count": count})
-    previous = current_job(video)
+        raise Conflicting("The original has not been uploaded yet.", code="not_uploaded", details={"variant_count": count})
+    previous = newest_job(video)
     if previous is not None and previous.state in (states.QUEUED, states.RUNNING):
-        raise Conflict(
+        raise Conflicting(
             "An optimisation job for this video is already queued or running.",
             code="already_queued",
             details={"job_id": previous.job_id, "state": previous.state},
         )
-    job, created = _queue(video, previous, "admin")
+    job, created = queue_optimisation(video, previous, "admin")
     if not created:
-        raise Conflict(
+        raise Conflicting(
             "An optimisation job for this video was just queued.",
             code="already_queued",
             details={"job_id": job.job_id, "state": job.state},
@@ -186,8 +218,8 @@ def request_optimisation(video_id: str) -> Job:
     return job
 
 
-def job_summaries(videos: list[Video]) -> dict[str, dict[str, Any]]:
-    """``video_id → job dict`` for a page of videos, by one batch read of their newest jobs."""
+def newest_jobs(videos: list[Video]) -> dict[str, Job]:
+    """``video_id → newest job`` for a page of videos, by one batch read of their remembered jobs."""
     ids = {v.last_job_id for v in videos if v.last_job_id}
     jobs = {j.job_id: j for j in Job.batch_get(list(ids))} if ids else {}
-    return {v.id: jobs[v.last_job_id].to_dict() for v in videos if v.last_job_id in jobs}
+    return {v.id: jobs[v.last_job_id] for v in videos if v.last_job_id in jobs}

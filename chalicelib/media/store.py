@@ -1,4 +1,5 @@
-"""Homework and videos: pynamodb models and their queries (no HTTP, no S3 here).
+"""Homework and videos: pynamodb models and their queries (no HTTP, no S3 here); a missing row is a
+``Missing`` (404 ``homework_not_found`` / ``video_not_found``), a refused transition is ``False``.
 
 Every list is an index query (per kind, customer, student, or eligibility); none scans. A video's
 ``eligibility`` index attribute is derived from ``variant_count`` in the same conditional write that
@@ -10,11 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from pynamodb.attributes import ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import DeleteError, UpdateError
+from pynamodb.exceptions import DeleteError
 from pynamodb.models import Model
 
-from chalicelib.core.db import UTCDateTime, condition_failed, decode_token, gsi, meta, new_id, page, utcnow
-from chalicelib.core.errors import NotFound
+from chalicelib.core.db import UTCDateTime, condition_failed, gsi, meta, new_id, query_page, transition, utcnow
+from chalicelib.core.errors import Missing
 from chalicelib.media import domain
 
 HOMEWORK, VIDEO = "homework", "video"
@@ -42,7 +43,7 @@ class Homework(Model):
     by_student = gsi("by_student", "student_id", "id")
 
 
-class Variant(MapAttribute):
+class Variant(MapAttribute[str, Any]):
     name = UnicodeAttribute()
     key = UnicodeAttribute()
     size_bytes = NumberAttribute()
@@ -50,6 +51,22 @@ class Variant(MapAttribute):
     width = NumberAttribute(null=True)
     height = NumberAttribute(null=True)
     duration_s = NumberAttribute(null=True)
+
+
+def variant(
+    name: str,
+    key: str,
+    size_bytes: int,
+    content_type: str | None = None,
+    *,
+    width: int | None = None,
+    height: int | None = None,
+    duration_s: float | None = None,
+) -> Variant:
+    """A variant entry (typed: pynamodb's ``MapAttribute.__init__`` takes untyped ``**attributes``)."""
+    return Variant(  # type: ignore[no-untyped-call]  # MapAttribute.__init__ is unannotated in pynamodb
+        name=name, key=key, size_bytes=size_bytes, content_type=content_type, width=width, height=height, duration_s=duration_s
+    )
 
 
 class Video(Model):
@@ -83,16 +100,15 @@ class Video(Model):
     by_eligibility = gsi("by_eligibility", "eligibility", "id")
 
 
-def _list(index: Any, hash_value: str, limit: int, next_token: str | None, newest_first: bool = True, **kw: Any) -> Any:
-    it = index.query(
-        hash_value,
-        scan_index_forward=not newest_first,
-        limit=limit,
-        page_size=limit,
-        last_evaluated_key=decode_token(next_token),
-        **kw,
-    )
-    return page(it, limit)
+def _get[M: (Homework, Video)](model: type[M], noun: str, item_id: str, customer_id: str | None, consistent: bool = True) -> M:
+    """One row; for a customer, someone else's is indistinguishable from a missing one (404 ``<noun>_not_found``)."""
+    try:
+        item = model.get(item_id, consistent_read=consistent)
+    except model.DoesNotExist:
+        item = None
+    if item is None or (customer_id is not None and item.customer_id != customer_id):
+        raise Missing(f"{noun.capitalize()} {item_id} does not exist.", code=f"{noun}_not_found", details={f"{noun}_id": item_id})
+    return item
 
 
 # --- homework ----------------------------------------------------------------------------------
@@ -116,13 +132,7 @@ def create_homework(customer_id: str, student_id: str, filename: str, content_ty
 
 def get_homework(homework_id: str, customer_id: str | None = None) -> Homework:
     """One homework; for a customer, someone else's is indistinguishable from a missing one (404)."""
-    try:
-        hw = Homework.get(homework_id, consistent_read=True)
-    except Homework.DoesNotExist:
-        hw = None
-    if hw is None or (customer_id is not None and hw.customer_id != customer_id):
-        raise NotFound(f"Homework {homework_id} does not exist.", code="homework_not_found", details={"homework_id": homework_id})
-    return hw
+    return _get(Homework, "homework", homework_id, customer_id)
 
 
 def record_homework_submitted(hw: Homework, kept_key: str, etag: str | None) -> bool:
@@ -131,23 +141,22 @@ def record_homework_submitted(hw: Homework, kept_key: str, etag: str | None) -> 
     False (and ``hw`` refreshed to what is recorded) when another complete got there first.
     """
     upload_key = hw.key
-    try:
-        hw.update(
-            actions=[
-                Homework.status.set(domain.UPLOADED),
-                Homework.uploaded_at.set(utcnow()),
-                Homework.key.set(kept_key),
-                Homework.upload_key.set(upload_key),
-                Homework.etag.set(etag),
-            ],
-            condition=(Homework.status == domain.AWAITING_UPLOAD) & (Homework.key == upload_key),
-        )
+    actions = [
+        Homework.status.set(domain.UPLOADED),
+        Homework.uploaded_at.set(utcnow()),
+        Homework.key.set(kept_key),
+        Homework.upload_key.set(upload_key),
+        Homework.etag.set(etag),  # type: ignore[arg-type]  # None stores NULL; the stubs accept only str
+    ]
+    return _transition_or_refresh(hw, actions, (Homework.status == domain.AWAITING_UPLOAD) & (Homework.key == upload_key))
+
+
+def _transition_or_refresh(item: Homework | Video, actions: list[Any], condition: Any) -> bool:
+    """:func:`transition`; when the condition refused it, ``item`` is refreshed to what is recorded."""
+    if transition(item, actions, condition):
         return True
-    except UpdateError as exc:
-        if not condition_failed(exc):
-            raise
-        hw.refresh(consistent_read=True)
-        return False
+    item.refresh(consistent_read=True)
+    return False
 
 
 def list_homework(
@@ -155,10 +164,12 @@ def list_homework(
 ) -> tuple[list[Homework], str | None]:
     if student_id:
         filt = Homework.customer_id == customer_id if customer_id else None
-        return _list(Homework.by_student, student_id, limit, next_token, filter_condition=filt)
+        return query_page(
+            Homework.by_student.query, student_id, filter_condition=filt, limit=limit, next_token=next_token, newest_first=True
+        )
     if customer_id:
-        return _list(Homework.by_customer, customer_id, limit, next_token)
-    return _list(Homework.by_kind, HOMEWORK, limit, next_token)
+        return query_page(Homework.by_customer.query, customer_id, limit=limit, next_token=next_token, newest_first=True)
+    return query_page(Homework.by_kind.query, HOMEWORK, limit=limit, next_token=next_token, newest_first=True)
 
 
 # --- videos ------------------------------------------------------------------------------------
@@ -212,38 +223,24 @@ def delete_awaiting(video: Video) -> bool:
 
 
 def get_video(video_id: str, customer_id: str | None = None, consistent: bool = True) -> Video:
-    try:
-        video = Video.get(video_id, consistent_read=consistent)
-    except Video.DoesNotExist:
-        video = None
-    if video is None or (customer_id is not None and video.customer_id != customer_id):
-        raise NotFound(f"Video {video_id} does not exist.", code="video_not_found", details={"video_id": video_id})
-    return video
+    """One video; for a customer, someone else's is indistinguishable from a missing one (404)."""
+    return _get(Video, "video", video_id, customer_id, consistent)
 
 
 def record_original(video: Video, size_bytes: int, etag: str | None) -> bool:
     """Record the ``original`` variant once. False if it was already recorded (a repeated complete)."""
     now = utcnow()
-    original = Variant(name=domain.ORIGINAL, key=video.original_key, size_bytes=size_bytes, content_type=video.content_type)
-    try:
-        video.update(
-            actions=[
-                Video.variants.set([original]),
-                Video.variant_count.set(1),
-                Video.eligibility.set(domain.OPTIMISABLE),
-                Video.status.set(domain.UPLOADED),
-                Video.original_etag.set(etag),
-                Video.uploaded_at.set(now),
-                Video.updated_at.set(now),
-            ],
-            condition=(Video.variant_count == 0) | Video.variant_count.does_not_exist(),
-        )
-        return True
-    except UpdateError as exc:
-        if not condition_failed(exc):
-            raise
-        video.refresh(consistent_read=True)
-        return False
+    original = variant(domain.ORIGINAL, video.original_key, size_bytes, video.content_type)
+    actions = [
+        Video.variants.set([original]),
+        Video.variant_count.set(1),
+        Video.eligibility.set(domain.OPTIMISABLE),
+        Video.status.set(domain.UPLOADED),
+        Video.original_etag.set(etag),  # type: ignore[arg-type]  # None stores NULL; the stubs accept only str
+        Video.uploaded_at.set(now),
+        Video.updated_at.set(now),
+    ]
+    return _transition_or_refresh(video, actions, (Video.variant_count == 0) | Video.variant_count.does_not_exist())
 
 
 def record_optimised(video_id: str, original: Variant, variant: Variant, poster_key: str) -> bool:
@@ -253,35 +250,21 @@ def record_optimised(video_id: str, original: Variant, variant: Variant, poster_
     variant is never added twice. Returns False when the video was already optimised.
     """
     now = utcnow()
-    try:
-        Video(id=video_id).update(
-            actions=[
-                Video.variants.set([original, variant]),
-                Video.variant_count.set(2),
-                Video.eligibility.set(domain.OPTIMISED),
-                Video.poster_key.set(poster_key),
-                Video.optimised_at.set(now),
-                Video.updated_at.set(now),
-            ],
-            condition=Video.id.exists() & (Video.variant_count == 1),
-        )
-        return True
-    except UpdateError as exc:
-        if condition_failed(exc):
-            return False
-        raise
+    actions = [
+        Video.variants.set([original, variant]),
+        Video.variant_count.set(2),
+        Video.eligibility.set(domain.OPTIMISED),
+        Video.poster_key.set(poster_key),
+        Video.optimised_at.set(now),
+        Video.updated_at.set(now),
+    ]
+    return transition(Video(id=video_id), actions, Video.id.exists() & (Video.variant_count == 1))
 
 
 def set_last_job(video_id: str, job_id: str) -> None:
     """Remember the newest job (for list pages: one batch read of jobs instead of a query per video)."""
-    try:
-        Video(id=video_id).update(
-            actions=[Video.last_job_id.set(job_id)],
-            condition=Video.id.exists() & (Video.last_job_id.does_not_exist() | (Video.last_job_id < job_id)),
-        )
-    except UpdateError as exc:
-        if not condition_failed(exc):
-            raise
+    newer = Video.last_job_id.does_not_exist() | (Video.last_job_id < job_id)
+    transition(Video(id=video_id), [Video.last_job_id.set(job_id)], Video.id.exists() & newer)
 
 
 def list_videos(
@@ -299,10 +282,14 @@ def list_videos(
             filt = Video.customer_id == customer_id
         if wanted:
             filt = (filt & (Video.eligibility == wanted)) if filt is not None else Video.eligibility == wanted
-        return _list(Video.by_student, student_id, limit, next_token, filter_condition=filt)
+        return query_page(
+            Video.by_student.query, student_id, filter_condition=filt, limit=limit, next_token=next_token, newest_first=True
+        )
     if customer_id:
         filt = Video.eligibility == wanted if wanted else None
-        return _list(Video.by_customer, customer_id, limit, next_token, filter_condition=filt)
+        return query_page(
+            Video.by_customer.query, customer_id, filter_condition=filt, limit=limit, next_token=next_token, newest_first=True
+        )
     if wanted:
-        return _list(Video.by_eligibility, wanted, limit, next_token)
-    return _list(Video.by_kind, VIDEO, limit, next_token)
+        return query_page(Video.by_eligibility.query, wanted, limit=limit, next_token=next_token, newest_first=True)
+    return query_page(Video.by_kind.query, VIDEO, limit=limit, next_token=next_token, newest_first=True)

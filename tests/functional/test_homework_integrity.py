@@ -293,7 +293,7 @@ def test_submitted_keys_are_named_by_a_real_etag_only():
 def test_the_copy_etag_check_applies_only_where_an_etag_is_the_md5(aws, monkeypatch, encryption, refused):
     """Under SSE-S3 a copy's ETag equals its source's, so a different one means different bytes; under
     SSE-KMS every copy gets its own ETag, and S3's ``CopySourceIfMatch`` alone decides."""
-    from chalicelib.core.errors import Conflict
+    from chalicelib.core.errors import Conflicting
     from chalicelib.media import objects
 
     s3, deleted = _app_s3(), []
@@ -301,7 +301,7 @@ def test_the_copy_etag_check_applies_only_where_an_etag_is_the_md5(aws, monkeypa
     monkeypatch.setattr(s3, "copy_object", lambda **kw: answer)
     monkeypatch.setattr(objects, "delete", deleted.append)
     if refused:
-        with pytest.raises(Conflict) as exc:
+        with pytest.raises(Conflicting) as exc:
             objects.copy_verified("src", "dst", '"' + "0" * 32 + '"')
         assert exc.value.code == "upload_changed" and deleted == ["dst"]
     else:

@@ -89,7 +89,7 @@ def test_the_worker_fails_a_too_long_video_permanently_after_its_probe(client, t
     video_id, _ = _upload(client, tokens, student, clip.read_bytes())
     assert post(client, f"/customer/videos/{video_id}/complete", tokens.customer_a).status_code == 202
     capped = dataclasses.replace(get_settings(), video_max_seconds=2)
-    monkeypatch.setattr(pipeline, "get_settings", lambda: capped)
+    monkeypatch.setattr(pipeline, "TOOLS", dataclasses.replace(pipeline.TOOLS, settings=lambda: capped))
     results = run_media_queue()
     assert len(results) == 1 and results[0]["batchItemFailures"] == []  # deleted, not redelivered
     job = ledger.latest_for_entity("video", video_id)
@@ -103,14 +103,14 @@ def test_a_transcode_that_runs_out_of_time_fails_permanently_not_three_times(cli
     clip = make_clip(tmp_path / "c.mp4", 320, 240, seconds=2)
     video_id, _ = _upload(client, tokens, student, clip.read_bytes())
     assert post(client, f"/customer/videos/{video_id}/complete", tokens.customer_a).status_code == 202
-    real = pipeline._ffmpeg
+    real = pipeline.run_ffmpeg
 
     def slow(args, stderr_path, timeout_s):
         if "-movflags" in args:  # the transcode, not the probes
             raise subprocess.TimeoutExpired(args, timeout_s)
         return real(args, stderr_path, timeout_s)
 
-    monkeypatch.setattr(pipeline, "_ffmpeg", slow)
+    monkeypatch.setattr(pipeline, "TOOLS", dataclasses.replace(pipeline.TOOLS, run=slow))
     results = run_media_queue()
     assert len(results) == 1 and results[0]["batchItemFailures"] == []
     job = ledger.latest_for_entity("video", video_id)
@@ -119,18 +119,14 @@ def test_a_transcode_that_runs_out_of_time_fails_permanently_not_three_times(cli
     assert _media_depth() == 0
 
 
-def test_the_precheck_reads_little(aws, monkeypatch):
+def test_the_precheck_reads_little(aws):
     """A 2 GB original is checked with a few ranged reads, never downloaded."""
     calls = []
     data = fake_mp4(duration_s=60, media_bytes=5000)
 
-    def fake_reader(key):
-        def read(offset, length):
-            calls.append(length)
-            return data[offset : offset + length]
+    def read(offset, length):
+        calls.append(length)
+        return data[offset : offset + length]
 
-        return read
-
-    monkeypatch.setattr(precheck, "_reader", fake_reader)
-    assert precheck.check_video_upload("k", "video/mp4", len(data)) == 60
+    assert precheck.check_video_upload("k", "video/mp4", len(data), read=read) == 60
     assert len(calls) <= 4 and sum(calls) <= 4096 + 48

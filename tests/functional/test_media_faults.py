@@ -6,6 +6,7 @@ data, a half-recorded video or a job stuck in ``running``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
 from datetime import timedelta
@@ -98,7 +99,7 @@ def test_ffmpeg_killed_by_a_signal_is_retried_and_succeeds(client, tokens, stude
 
     marker = tmp_path / "killed-once"
     fake = _fake_ffmpeg(tmp_path, f'if [ ! -e "{marker}" ]; then touch "{marker}"; kill -9 $$; fi')
-    monkeypatch.setattr(pipeline, "ffmpeg_path", lambda: fake)
+    monkeypatch.setattr(pipeline, "TOOLS", dataclasses.replace(pipeline.TOOLS, ffmpeg=lambda: fake))
     video_id = submit(client, tokens, student, clips["360p"])
 
     first = run_media_queue(max_batches=1)
@@ -118,7 +119,7 @@ def test_ffmpeg_exiting_non_zero_fails_the_job_clearly_with_an_incident(client, 
     from chalicelib.media import pipeline, store
 
     fake = _fake_ffmpeg(tmp_path, 'echo "Conversion failed: injected encoder error" >&2; exit 1')
-    monkeypatch.setattr(pipeline, "ffmpeg_path", lambda: fake)
+    monkeypatch.setattr(pipeline, "TOOLS", dataclasses.replace(pipeline.TOOLS, ffmpeg=lambda: fake))
     video_id = submit(client, tokens, student, clips["360p"])
 
     results = run_media_queue(max_batches=1)

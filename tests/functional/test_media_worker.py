@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 from pathlib import Path
@@ -88,7 +89,7 @@ def test_1080p_clip_becomes_a_playable_faststart_720p_with_poster(client, tokens
     r = post(client, f"/admin/media/{video_id}/optimise", tokens.admin)
     assert r.status_code == 409 and r.json_body["error"]["code"] == "already_optimised"
     from chalicelib.jobs import ledger
-    from chalicelib.media.pipeline import process_video_proof
+    from chalicelib.media.jobs import process_video_proof
 
     job = ledger.get(v["job"]["job_id"])
     assert process_video_proof(job, None)["skipped"] == "already_optimised"
@@ -134,7 +135,7 @@ def _queue_unchecked(student: str, data: bytes, tmp_path: Path) -> str:
     path.write_bytes(data)
     upload_file_to(video.original_key, path, "video/mp4")
     store.record_original(video, len(data), None)
-    service._queue(video, None, "test")
+    service.queue_optimisation(video, None, "test")
     return video.id
 
 
@@ -158,7 +159,8 @@ def test_upload_failure_midway_leaves_nothing_and_the_job_retries(client, tokens
     from chalicelib.media import pipeline, store
 
     # Force multipart for the small test output and break the first UploadPart of the 720p file.
-    monkeypatch.setattr(pipeline, "UPLOAD", TransferConfig(multipart_threshold=8 * 1024, max_concurrency=2))
+    small_parts = TransferConfig(multipart_threshold=8 * 1024, max_concurrency=2)
+    monkeypatch.setattr(pipeline, "TOOLS", dataclasses.replace(pipeline.TOOLS, upload=small_parts))
     calls = {"parts": 0}
 
     def fail_part(params, **kwargs):
@@ -200,7 +202,8 @@ def test_not_enough_tmp_fails_early_and_clearly(client, tokens, student, clips, 
     from chalicelib.media import pipeline
 
     usage = namedtuple("usage", "total used free")
-    monkeypatch.setattr(pipeline.shutil, "disk_usage", lambda p: usage(10 * 1024**2, 9 * 1024**2, 1024**2))
+    full = lambda p: usage(10 * 1024**2, 9 * 1024**2, 1024**2)  # noqa: E731
+    monkeypatch.setattr(pipeline, "TOOLS", dataclasses.replace(pipeline.TOOLS, disk_usage=full))
     video_id = submit(client, tokens, student, clips["360p"])
     run_media_queue(max_batches=1)
     job = ledger.latest_for_entity("video", video_id)

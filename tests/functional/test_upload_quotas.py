@@ -19,9 +19,9 @@ NOON = 20_000 * DAY + DAY // 2  # a fixed UTC noon: 12 h to the next day
 def caps(monkeypatch):
     def set_caps(count: int, max_bytes: int) -> None:
         capped = dataclasses.replace(get_settings(), upload_quota_count=count, upload_quota_bytes=max_bytes)
-        monkeypatch.setattr(quota, "get_settings", lambda: capped)
+        monkeypatch.setattr(quota, "config", dataclasses.replace(quota.config, settings=lambda: capped))
 
-    monkeypatch.setattr(quota, "_clock", lambda: NOON)
+    monkeypatch.setattr(quota, "config", quota.QuotaConfig(clock=lambda: NOON))
     return set_caps
 
 
@@ -82,7 +82,8 @@ def test_a_new_day_is_a_new_window_whatever_ttl_did(client, tokens, students, ca
     a, _ = students
     assert _homework(client, tokens.customer_a, a).status_code == 201
     assert _homework(client, tokens.customer_a, a).status_code == 429
-    monkeypatch.setattr(quota, "_clock", lambda: NOON + DAY // 2)  # midnight exactly: the next day
+    midnight = dataclasses.replace(quota.config, clock=lambda: NOON + DAY // 2)  # midnight exactly: the next day
+    monkeypatch.setattr(quota, "config", midnight)
     assert _homework(client, tokens.customer_a, a).status_code == 201
     assert quota.usage("cust-a", NOON) == (1, 100)  # yesterday's row is still there, and not read
 
