@@ -7,10 +7,10 @@ index queries (all, per actor, per action), never scans.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from pynamodb.attributes import JSONAttribute, UnicodeAttribute
-from pynamodb.models import MetaProtocol, Model
+from pynamodb.models import Model
 
 from chalicelib.core.db import UTCDateTime, gsi, iso, meta, new_id, query_page, utcnow
 from chalicelib.core.observability import logger, metrics
@@ -27,7 +27,7 @@ def min_id_at(moment: datetime) -> str:
 
 
 class AuditEntry(Model):
-    Meta = cast(MetaProtocol, meta("audit"))  # core.db.meta builds it at run time
+    Meta = meta("audit")
     id = UnicodeAttribute(hash_key=True)
     kind = UnicodeAttribute(default=KIND)
     actor_role = UnicodeAttribute()

@@ -21,6 +21,7 @@ def flush_metrics(raise_on_empty_metrics: bool = False) -> None:
         metrics.namespace = get_settings().metrics_namespace
     metrics.flush_metrics(raise_on_empty_metrics=raise_on_empty_metrics)
 
+
 _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 

@@ -9,12 +9,12 @@ a takeover cannot overwrite the newer run's outcome).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from pynamodb.attributes import JSONAttribute, ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.condition import Condition
-from pynamodb.models import MetaProtocol, Model
+from pynamodb.models import Model
 
 from chalicelib.core.db import UTCDateTime, gsi, iso, meta, new_id, query_page, transition, utcnow
 from chalicelib.core.errors import Missing
@@ -33,7 +33,7 @@ class JobError(MapAttribute[str, Any]):
 
 
 class Job(Model):
-    Meta = cast(MetaProtocol, meta("jobs"))  # core.db.meta builds it at run time
+    Meta = meta("jobs")
     job_id = UnicodeAttribute(hash_key=True)
     type = UnicodeAttribute()
     state = UnicodeAttribute()
@@ -93,7 +93,7 @@ class Job(Model):
 class JobDedupe(Model):
     """``dedupe_key → job_id``: written in the same transaction as the job, so a key maps to one job."""
 
-    Meta = cast(MetaProtocol, meta("job-dedupe"))
+    Meta = meta("job-dedupe")
     dedupe_key = UnicodeAttribute(hash_key=True)
     job_id = UnicodeAttribute()
     created_at = UTCDateTime()

@@ -29,7 +29,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
 from chalicelib.core import aws
-from chalicelib.core.observability import logger, metrics
+from chalicelib.core.observability import flush_metrics, logger, metrics
 from chalicelib.core.settings import MB, Settings, get_settings
 from chalicelib.jobs.errors import PermanentJobError, TransientJobError
 from chalicelib.media import domain, objects, store
@@ -127,7 +127,7 @@ class Run:
         log = logger.info if outcome in ("optimised", "skipped") else logger.warning
         log("video proof processed", extra={"video": self.facts})
         try:
-            metrics.flush_metrics()
+            flush_metrics()
         except Exception:  # noqa: BLE001 - metrics must never fail the job
             logger.warning("metrics flush failed", exc_info=True)
 
