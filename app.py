@@ -6,22 +6,34 @@ from chalicelib.academic.routes import bp as academic_bp
 from chalicelib.academic.schedule_routes import bp as schedules_bp
 from chalicelib.academic.task_routes import bp as tasks_bp
 from chalicelib.console.routes import bp as console_bp
+from chalicelib.core.api import register_blueprints
 from chalicelib.core.middleware import correlation, flush_metrics
 from chalicelib.incidents import capture
 from chalicelib.incidents.routes import bp as incidents_bp
 from chalicelib.integrity.jobs import bp as integrity_jobs_bp
 from chalicelib.integrity.routes import bp as integrity_bp
 from chalicelib.jobs.handlers import bp as job_handlers_bp
-from chalicelib.operations.routes import bp as jobs_bp  # before media's: the OpenAPI document lists routes in import order
-
-# isort: split
 from chalicelib.media.routes import bp as media_bp
+from chalicelib.operations.routes import bp as operations_bp
 from chalicelib.system.routes import bp as system_bp
 
 app = Chalice(app_name="academy-ops")
 app.register_middleware(correlation, "http")
 app.register_middleware(flush_metrics, "all")
-BLUEPRINTS = (system_bp, academic_bp, schedules_bp, tasks_bp, media_bp, incidents_bp, jobs_bp, job_handlers_bp, console_bp)
-for blueprint in (*BLUEPRINTS, integrity_bp, integrity_jobs_bp):
-    app.register_blueprint(blueprint)
+# The order of the OpenAPI document: a new capability's routes go where its section should read.
+BLUEPRINTS = (
+    academic_bp,
+    schedules_bp,
+    tasks_bp,
+    console_bp,
+    incidents_bp,
+    integrity_bp,
+    operations_bp,
+    media_bp,
+    system_bp,
+    # event handlers only: the job queues and dead-letter queues, the scheduled integrity sweep
+    job_handlers_bp,
+    integrity_jobs_bp,
+)
+register_blueprints(app, BLUEPRINTS)
 capture.install()  # unhandled route and job errors become incidents, in every function (each one's module is this one)

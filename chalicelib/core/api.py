@@ -20,12 +20,12 @@ from __future__ import annotations
 import importlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Literal, TypeVar
 
-from chalice import Blueprint, Response
+from chalice import Blueprint, Chalice, Response
 
 from chalicelib.core.auth import ANONYMOUS, Principal, principal_from_header
 from chalicelib.core.db import ENTITY_ID
@@ -173,6 +173,8 @@ class RouteSpec:
     also: dict[int, ModelLike | None] = field(default_factory=dict)
     audit: Audit | None = None
     ids: dict[str, re.Pattern[str]] = field(default_factory=dict)
+    blueprint: Blueprint | None = None  # where it was declared (the document lists blueprints in registration order)
+    module: str = ""  # the module that declared it
 
 
 @dataclass(frozen=True)
@@ -189,6 +191,23 @@ class Audit:
 
 
 ROUTES: list[RouteSpec] = []
+_REGISTERED: list[Blueprint] = []  # in the order the app registered them (see register_blueprints)
+
+
+def register_blueprints(app: Chalice, blueprints: Sequence[Blueprint]) -> None:
+    """Register ``blueprints`` on ``app`` in this order, which is also the order of the OpenAPI document
+    (so the document does not depend on the order in which modules happen to be imported)."""
+    for bp in blueprints:
+        app.register_blueprint(bp)
+        if bp not in _REGISTERED:
+            _REGISTERED.append(bp)
+
+
+def _document_order(routes: list[RouteSpec]) -> list[RouteSpec]:
+    """Routes grouped by blueprint in registration order, each blueprint's in declaration order;
+    routes of blueprints the app never registered (none in the product) come last."""
+    rank = {id(bp): n for n, bp in enumerate(_REGISTERED)}
+    return sorted(routes, key=lambda spec: rank.get(id(spec.blueprint), len(rank)))
 
 
 def route(
@@ -241,6 +260,8 @@ def route(
             also=dict(also or {}),
             audit=Audit(audit) if isinstance(audit, str) else audit,
             ids=id_patterns,
+            blueprint=bp,
+            module=fn.__module__,
         )
         ROUTES.append(spec)
 
@@ -539,7 +560,7 @@ def openapi_document(routes: list[RouteSpec] | None = None, title: str = "Academ
     components: dict[str, Any] = {}
     error_ref = _schema_ref(ErrorEnvelope, components)
     paths: dict[str, Any] = {}
-    for spec in routes if routes is not None else ROUTES:
+    for spec in routes if routes is not None else _document_order(ROUTES):
         op: dict[str, Any] = {"operationId": spec.name, "summary": spec.summary, "tags": [spec.tag]}
         op["x-academy-auth"] = spec.auth  # who may call it: public, optional, user, admin or customer
         params: list[dict[str, Any]] = [

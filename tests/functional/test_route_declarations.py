@@ -106,3 +106,26 @@ def test_a_refused_caller_is_not_recorded(widgets, tokens):
 def test_ids_must_name_path_parameters():
     with pytest.raises(ValueError, match="not path parameters"):  # refused before it is declared
         route(Blueprint("x"), "/admin/things", "GET", auth="admin", ids=("thing_id",))
+
+
+def test_the_document_follows_registration_order_not_import_order():
+    """Sorting app.py's imports (ruff does) must not reorder openapi.json: it lists blueprints as app.py registers them."""
+    import subprocess
+    import sys
+
+    import app  # noqa: F401 - every route declared
+
+    script = (
+        "import importlib, json, sys\n"
+        "for m in sys.argv[1:]: importlib.import_module(m)\n"
+        "import app\n"
+        "from chalicelib.core.api import openapi_document\n"
+        "print(json.dumps(openapi_document(), default=str))\n"
+    )
+    modules = sorted({spec.module for spec in api.ROUTES if spec.module.startswith("chalicelib.")})
+    assert len(modules) > 5
+    docs = {
+        subprocess.run([sys.executable, "-c", script, *order], capture_output=True, text=True, check=True).stdout
+        for order in (modules, modules[::-1])
+    }
+    assert len(docs) == 1
