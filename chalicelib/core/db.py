@@ -14,7 +14,7 @@ import re
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pynamodb.attributes import Attribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.connection import Connection
@@ -24,6 +24,9 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.core.errors import BadRequest
 from chalicelib.core.settings import get_settings
+
+if TYPE_CHECKING:
+    from pynamodb.models import MetaProtocol
 
 
 def _one_botocore_session_per_thread() -> None:
@@ -70,9 +73,10 @@ class _TableMeta(type):
         return get_settings().region
 
 
-def meta(short_name: str) -> type:
+def meta(short_name: str) -> MetaProtocol:
     """A pynamodb ``Meta`` for the table ``academy-<stage>-<short_name>`` (on-demand billing)."""
-    return _TableMeta("Meta", (), {"short_name": short_name, "billing_mode": "PAY_PER_REQUEST"})
+    # the class itself is the Meta: its table_name and region are properties of _TableMeta
+    return cast("MetaProtocol", _TableMeta("Meta", (), {"short_name": short_name, "billing_mode": "PAY_PER_REQUEST"}))
 
 
 def index_meta(index_name: str, projection: Any) -> type:

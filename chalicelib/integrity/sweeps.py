@@ -222,7 +222,7 @@ def _drop_variant(r: dict[str, Any]) -> bool:
 
 
 def _scan_attendance(cursor: str | None, budget: int) -> ScanPage:
-    from chalicelib.academic.schedules import Attendance, Schedule
+    from chalicelib.schedules.store import Attendance, Schedule
 
     rows, nxt = _scan(Attendance, cursor, budget, attributes_to_get=["schedule_id", "key"])
     ids = {r.schedule_id for r in rows}
@@ -244,7 +244,7 @@ def _scan_attendance(cursor: str | None, budget: int) -> ScanPage:
 def _delete_attendance(r: dict[str, Any]) -> bool:
     from pynamodb.exceptions import DeleteError
 
-    from chalicelib.academic.schedules import Attendance, Schedule
+    from chalicelib.schedules.store import Attendance, Schedule
 
     try:
         Schedule.get(r["schedule_id"], attributes_to_get=["id"])
@@ -264,9 +264,10 @@ def _delete_attendance(r: dict[str, Any]) -> bool:
 
 
 def _scan_future(cursor: str | None, budget: int) -> ScanPage:
-    from chalicelib.academic import recurrence
-    from chalicelib.academic.tasks import DAILY, TaskInstance
     from chalicelib.core.db import decode_token
+    from chalicelib.tasks import domain as recurrence
+    from chalicelib.tasks.domain import DAILY
+    from chalicelib.tasks.store import TaskInstance
 
     now = utcnow()
     floor = recurrence.earliest_today(now).isoformat()
@@ -291,8 +292,9 @@ def _scan_future(cursor: str | None, budget: int) -> ScanPage:
 def _delete_future_instance(r: dict[str, Any]) -> bool:
     from pynamodb.exceptions import DeleteError
 
-    from chalicelib.academic import recurrence
-    from chalicelib.academic.tasks import DAILY, TaskInstance
+    from chalicelib.tasks import domain as recurrence
+    from chalicelib.tasks.domain import DAILY
+    from chalicelib.tasks.store import TaskInstance
 
     try:
         inst = TaskInstance.get(r["task_id"], r["date"], consistent_read=True)
@@ -455,7 +457,7 @@ def _retry_job(r: dict[str, Any]) -> bool:
 
 # --- orphan_jobs ---------------------------------------------------------------------------------
 
-ENTITY_MODELS = {"video": ("chalicelib.media.store", "Video"), "schedule": ("chalicelib.academic.schedules", "Schedule")}
+ENTITY_MODELS = {"video": ("chalicelib.media.store", "Video"), "schedule": ("chalicelib.schedules.store", "Schedule")}
 ENTITY_GONE_BY_DESIGN = {"delete_schedule"}  # a delete job outlives the schedule it removed
 
 

@@ -15,13 +15,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from chalicelib.academic import students
 from chalicelib.core.db import iso, new_id, utcnow
 from chalicelib.core.errors import ApiError, Conflict, ValidationFailed
 from chalicelib.core.observability import logger, metrics
 from chalicelib.core.settings import get_settings
 from chalicelib.media import domain, objects, quota, service, store
 from chalicelib.media.store import Video
+from chalicelib.students import store as students
 
 UPLOAD_LIFETIME = timedelta(days=1)  # the bucket's AbortIncompleteMultipartUpload rule (infra/template.py)
 

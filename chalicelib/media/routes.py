@@ -6,13 +6,13 @@ from typing import Any
 
 from chalice import Blueprint
 
-from chalicelib.academic import students
 from chalicelib.core import audit
 from chalicelib.core.api import Reply, Req, route, schemas
 from chalicelib.core.db import iso
 from chalicelib.core.errors import ApiError
 from chalicelib.media import domain, multipart, objects, service, store
 from chalicelib.media.store import Homework, Video
+from chalicelib.students import store as students
 
 bp = Blueprint(__name__)
 S = schemas("chalicelib.media.schemas")  # the models, imported on first use

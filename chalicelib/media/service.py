@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.academic import students
 from chalicelib.core.errors import ApiError, BadRequest, Conflict, PayloadTooLarge, ValidationFailed
 from chalicelib.core.observability import logger, metrics
 from chalicelib.core.settings import get_settings
@@ -18,6 +17,7 @@ from chalicelib.jobs.dispatch import dispatch
 from chalicelib.jobs.ledger import Job
 from chalicelib.media import domain, objects, precheck, quota, store
 from chalicelib.media.store import Homework, Video
+from chalicelib.students import store as students
 
 JOB_TYPE = "process_video_proof"
 
