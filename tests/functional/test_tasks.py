@@ -109,8 +109,8 @@ def test_unknown_ids_roles_and_instance_rules(client, tokens):
 
 
 def _seed_daily(n: int, tz: str = "UTC", starts_on: date | None = None) -> list[str]:
-    from chalicelib.tasks.store import Task
     from chalicelib.core.db import new_id, utcnow
+    from chalicelib.tasks.store import Task
 
     ids = []
     with Task.batch_write() as batch:
@@ -279,7 +279,8 @@ def test_backfill_and_scheduler_take_turns(client, tokens, monkeypatch):
     running.release()
     backfilling = store.Lease("backfill", recurrence.BACKFILL_LEASE_S)
     assert backfilling.acquire()
-    assert service.run_scheduler(timings=service.Timings(scheduler_wait_s=0.3))["skipped"] == 1  # the batch outlived the scheduler's patience
+    impatient = service.Timings(scheduler_wait_s=0.3)
+    assert service.run_scheduler(timings=impatient)["skipped"] == 1  # the batch outlived the scheduler's patience
     # A backfill batch that finishes while the scheduler waits: the scheduler runs after it, not an hour later.
     threading.Timer(0.5, backfilling.release).start()
     waited = service.run_scheduler(timings=service.Timings(scheduler_wait_s=10.0))
@@ -292,7 +293,7 @@ def test_backfill_and_scheduler_take_turns(client, tokens, monkeypatch):
 
 
 def test_done_survives_rerun_and_ended_or_deleted_tasks_get_nothing(client, tokens):
-    from chalicelib.tasks import service, store
+    from chalicelib.tasks import service
 
     live = make_task(client, tokens, timezone="UTC")["task"]
     ending = make_task(client, tokens, timezone="UTC", ends_on=today_in("UTC").isoformat())["task"]
@@ -327,7 +328,7 @@ def test_scheduled_function_is_wired_to_an_hourly_cron(client, app, aws):
 
 def _damage(task_id: str, tz: str, days_ahead: int) -> None:
     """What the old bug did: instances for future dates, created at task creation."""
-    from chalicelib.tasks import service, store
+    from chalicelib.tasks import store
 
     today = today_in(tz)
     cands = [recurrence.Candidate(task_id, today + timedelta(days=d), tz) for d in range(-2, days_ahead + 1)]
