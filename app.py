@@ -2,9 +2,6 @@
 
 from chalice import Chalice
 
-from chalicelib.academic.routes import bp as academic_bp
-from chalicelib.academic.schedule_routes import bp as schedules_bp
-from chalicelib.academic.task_routes import bp as tasks_bp
 from chalicelib.console.routes import bp as console_bp
 from chalicelib.core.api import register_blueprints
 from chalicelib.core.middleware import correlation, flush_metrics
@@ -15,14 +12,18 @@ from chalicelib.integrity.routes import bp as integrity_bp
 from chalicelib.jobs.handlers import bp as job_handlers_bp
 from chalicelib.media.routes import bp as media_bp
 from chalicelib.operations.routes import bp as operations_bp
+from chalicelib.schedules.routes import bp as schedules_bp
+from chalicelib.students.routes import bp as students_bp
 from chalicelib.system.routes import bp as system_bp
+from chalicelib.tasks.jobs import bp as task_jobs_bp
+from chalicelib.tasks.routes import bp as tasks_bp
 
 app = Chalice(app_name="academy-ops")
 app.register_middleware(correlation, "http")
 app.register_middleware(flush_metrics, "all")
 # The order of the OpenAPI document: a new capability's routes go where its section should read.
 BLUEPRINTS = (
-    academic_bp,
+    students_bp,
     schedules_bp,
     tasks_bp,
     console_bp,
@@ -31,8 +32,9 @@ BLUEPRINTS = (
     operations_bp,
     media_bp,
     system_bp,
-    # event handlers only: the job queues and dead-letter queues, the scheduled integrity sweep
+    # event handlers only: the job queues and their dead-letter queues, and the scheduled functions
     job_handlers_bp,
+    task_jobs_bp,
     integrity_jobs_bp,
 )
 register_blueprints(app, BLUEPRINTS)

@@ -54,17 +54,17 @@ def _raw_batch(client: Any, table: str, requests: list[dict[str, Any]]) -> None:
 
 
 def _schedule_with_attendance(n: int) -> tuple[Any, list[str]]:
-    from chalicelib.academic import recurrence, schedules
-    from chalicelib.academic.students import create as create_student
+    from chalicelib.schedules import domain, service
+    from chalicelib.students.store import create as create_student
 
     students = [create_student("bench-cust", f"S{i}").id for i in range(10)]
     start = datetime(2020, 1, 6, 16, tzinfo=UTC)
-    times = recurrence.ScheduleTimes(start, start + timedelta(hours=1), "weekly", None, "UTC")
-    s = schedules.create("Bench", students, times)
+    times = domain.ScheduleTimes(start, start + timedelta(hours=1), "weekly", None, "UTC")
+    s = service.create("Bench", students, times)
     first = date(2020, 1, 6)
     recs = [(first + timedelta(weeks=i // len(students)), students[i % len(students)], "present") for i in range(n)]
-    schedules.bulk_put_attendance(s, recs)
-    keys = [schedules.attendance_key(d, sid) for d, sid, _ in recs]
+    service.bulk_put_attendance(s, recs)
+    keys = [domain.attendance_key(d, sid) for d, sid, _ in recs]
     return s, keys
 
 
@@ -81,10 +81,11 @@ def _run_job(job_id: str) -> None:
 
 
 def _job_path_delete(schedule_id: str) -> float:
-    from chalicelib.academic import schedules
+    from chalicelib.schedules import service
+    from chalicelib.schedules import store as schedules
 
     t0 = time.perf_counter()
-    out = schedules.delete(schedule_id)
+    out = service.delete(schedule_id)
     _run_job(out["job_id"])
     took = time.perf_counter() - t0
     left = sum(1 for _ in schedules.Attendance.query(schedule_id, consistent_read=True))
@@ -114,7 +115,7 @@ def _raw_keys(client: Any, table: str, schedule_id: str) -> list[str]:
 def _bench_delete() -> list[dict]:
     import boto3
 
-    from chalicelib.academic import schedules
+    from chalicelib.schedules import store as schedules
 
     ddb = boto3.client("dynamodb")
     table = schedules.Attendance.Meta.table_name
@@ -161,9 +162,9 @@ def _bench_delete() -> list[dict]:
 def _bench_scheduler() -> list[dict]:
     import boto3
 
-    from chalicelib.academic import tasks
-    from chalicelib.academic.tasks import Task, TaskInstance
     from chalicelib.core.db import new_id, utcnow
+    from chalicelib.tasks import service, store
+    from chalicelib.tasks.store import Task, TaskInstance
 
     now = datetime(2025, 5, 1, 0, 5, tzinfo=UTC)
     with Task.batch_write() as batch:
@@ -181,10 +182,10 @@ def _bench_scheduler() -> list[dict]:
                     updated_at=utcnow(),
                 )
             )
-    lease_client = tasks.InstanceWriterLease._get_connection().connection.client
+    lease_client = store.InstanceWriterLease._get_connection().connection.client
     writes = Writes(TaskInstance._get_connection().connection.client, lease_client)
     t0 = time.perf_counter()
-    first = tasks.run_scheduler(now=now)
+    first = service.run_scheduler(now=now)
     ours = time.perf_counter() - t0
     if first["created"] != TASKS:
         raise AssertionError(f"scheduler created {first['created']} of {TASKS}")
@@ -234,7 +235,7 @@ def _bench_scheduler() -> list[dict]:
 
     writes.reset()
     t0 = time.perf_counter()
-    second = tasks.run_scheduler(now=now)
+    second = service.run_scheduler(now=now)
     again = time.perf_counter() - t0
     instance_writes = writes.by_table.get(TaskInstance.Meta.table_name, 0)
     lease_writes = writes.by_table.get(Task.Meta.table_name, 0)

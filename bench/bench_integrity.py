@@ -59,8 +59,8 @@ class Reads:
 
 
 def _fill_attendance() -> None:
-    from chalicelib.academic.schedules import Attendance, Schedule
     from chalicelib.core.db import new_id, utcnow
+    from chalicelib.schedules.store import Attendance, Schedule
 
     now = utcnow()
     live = []
@@ -80,8 +80,9 @@ def _fill_attendance() -> None:
 
 
 def _fill_future() -> None:
-    from chalicelib.academic.tasks import DAILY, TaskInstance
     from chalicelib.core.db import utcnow
+    from chalicelib.tasks.domain import DAILY
+    from chalicelib.tasks.store import TaskInstance
 
     now = utcnow()
     with TaskInstance.batch_write() as b:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pynamodb.models import Model
 
-from chalicelib.academic.schedules import Attendance, Schedule, ScheduleMember
-from chalicelib.academic.students import Student
-from chalicelib.academic.tasks import Task, TaskInstance
 from chalicelib.core.audit import AuditEntry
 from chalicelib.incidents.store import Incident, IncidentGroup, RateCounter
 from chalicelib.jobs.ledger import Job, JobDedupe
 from chalicelib.media.store import Homework, Video
+from chalicelib.schedules.store import Attendance, Schedule, ScheduleMember
+from chalicelib.students.store import Student
+from chalicelib.tasks.store import Task, TaskInstance
 
 ALL_MODELS: list[type[Model]] = [Student, AuditEntry, Job, JobDedupe, Homework, Video, Incident, IncidentGroup, RateCounter]
 ALL_MODELS += [Schedule, ScheduleMember, Attendance, Task, TaskInstance]

@@ -4,7 +4,7 @@ A capability declares a route with :func:`route` on its Chalice blueprint, namin
 models through :func:`schemas` (a module of models, imported on the first request that needs it, so a
 cold start, and every Lambda that never serves HTTP, skips pydantic and the model classes)::
 
-    S = schemas("chalicelib.academic.schemas")
+    S = schemas("chalicelib.students.schemas")
 
     @route(bp, "/admin/students", "POST", auth="admin", body=S.StudentIn, response=S.StudentOut, status=201)
     def create_student(req: Req) -> S.StudentOut: ...   # S.StudentOut(...) constructs one

@@ -20,7 +20,7 @@ from chalicelib.integrity import domain
 from chalicelib.integrity.domain import Finding, Repair, ScanPage
 
 # The entity kinds a job may name whose rows the orphan-jobs check looks up: kind → (module, model).
-ENTITY_MODELS = {"video": ("chalicelib.media.store", "Video"), "schedule": ("chalicelib.academic.schedules", "Schedule")}
+ENTITY_MODELS = {"video": ("chalicelib.media.store", "Video"), "schedule": ("chalicelib.schedules.store", "Schedule")}
 
 
 def _s3() -> Any:
@@ -127,7 +127,7 @@ def drop_variant(r: Repair, now: datetime) -> bool:
 
 
 def scan_attendance(cursor: str | None, budget: int, now: datetime) -> ScanPage:
-    from chalicelib.academic.schedules import Attendance, Schedule
+    from chalicelib.schedules.store import Attendance, Schedule
 
     rows, nxt = _scan(Attendance, cursor, budget, attributes_to_get=["schedule_id", "key"])
     ids = {r.schedule_id for r in rows}
@@ -160,7 +160,7 @@ def _delete(item: Any, condition: Any) -> bool:
 
 
 def delete_attendance(r: Repair, now: datetime) -> bool:
-    from chalicelib.academic.schedules import Attendance, Schedule
+    from chalicelib.schedules.store import Attendance, Schedule
 
     try:
         Schedule.get(r["schedule_id"], attributes_to_get=["id"])
@@ -174,11 +174,11 @@ def delete_attendance(r: Repair, now: datetime) -> bool:
 
 
 def scan_future(cursor: str | None, budget: int, now: datetime) -> ScanPage:
-    from chalicelib.academic import recurrence
-    from chalicelib.academic.recurrence import DAILY
-    from chalicelib.academic.tasks import TaskInstance
+    from chalicelib.core.calendar import earliest_today
+    from chalicelib.tasks.domain import DAILY, is_future
+    from chalicelib.tasks.store import TaskInstance
 
-    floor = recurrence.earliest_today(now).isoformat()
+    floor = earliest_today(now).isoformat()
     items, nxt = query_page(
         TaskInstance.by_series.query, DAILY, limit=budget, next_token=cursor, range_key_condition=TaskInstance.date > floor
     )
@@ -191,21 +191,20 @@ def scan_future(cursor: str | None, budget: int, now: datetime) -> ScanPage:
             {"action": "delete_future_instance", "task_id": i.task_id, "date": i.date},
         )
         for i in items
-        if recurrence.is_future(date.fromisoformat(i.date), i.timezone, now)
+        if is_future(date.fromisoformat(i.date), i.timezone, now)
     ]
     return ScanPage(found, len(items), nxt)
 
 
 def delete_future_instance(r: Repair, now: datetime) -> bool:
-    from chalicelib.academic import recurrence
-    from chalicelib.academic.recurrence import DAILY
-    from chalicelib.academic.tasks import TaskInstance
+    from chalicelib.tasks.domain import DAILY, is_future
+    from chalicelib.tasks.store import TaskInstance
 
     try:
         inst = TaskInstance.get(r["task_id"], r["date"], consistent_read=True)
     except TaskInstance.DoesNotExist:
         return False
-    if inst.series != DAILY or not recurrence.is_future(date.fromisoformat(inst.date), inst.timezone, now):
+    if inst.series != DAILY or not is_future(date.fromisoformat(inst.date), inst.timezone, now):
         return False  # its day has come meanwhile: keep it
     return _delete(inst, TaskInstance.date.exists())
 

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.academic import students
 from chalicelib.core.errors import Conflicting, DomainError
 from chalicelib.core.observability import logger, metrics
 from chalicelib.core.settings import Settings, get_settings
@@ -22,6 +21,7 @@ from chalicelib.jobs.dispatch import dispatch
 from chalicelib.jobs.ledger import Job
 from chalicelib.media import domain, multipart, objects, precheck, quota, store
 from chalicelib.media.store import Homework, Video
+from chalicelib.students import store as students
 
 if TYPE_CHECKING:
     from chalicelib.media.schemas import HomeworkQuery, MediaQuery

@@ -386,10 +386,11 @@ def test_tasks_create_mark_done_and_prune_future_instances(page: Any, stack: Sta
     seeded = stack.attached_python(
         f"""
         from datetime import date
-        from chalicelib.academic import tasks
+        from chalicelib.tasks import store
+        from chalicelib.tasks.domain import Candidate
         from chalicelib.core.db import utcnow
         for d in {days!r}:
-            tasks._new_instance(tasks.Candidate({task_id!r}, date.fromisoformat(d), "UTC"), "test-damage", utcnow()).save()
+            store.new_instance(Candidate({task_id!r}, date.fromisoformat(d), "UTC"), "test-damage", utcnow()).save()
         """
     )
     assert seeded.returncode == 0, seeded.stderr[-2000:]

@@ -27,7 +27,7 @@ def test_an_integrity_finding_is_repaired_from_the_incident_hub(new_page: Any, s
     _attached(
         stack,
         """
-        from chalicelib.academic.schedules import Attendance
+        from chalicelib.schedules.store import Attendance
         from chalicelib.core.db import utcnow
         from chalicelib.integrity import service
         now = utcnow()
@@ -49,7 +49,7 @@ def test_an_integrity_finding_is_repaired_from_the_incident_hub(new_page: Any, s
     left = _attached(
         stack,
         """
-        from chalicelib.academic.schedules import Attendance
+        from chalicelib.schedules.store import Attendance
         print(sum(1 for a in Attendance.scan() if a.schedule_id == "01JBROWSERGONE000000000000"))
         """,
     )

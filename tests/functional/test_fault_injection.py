@@ -36,7 +36,7 @@ def _ddb_client(model):
 
 
 def test_dynamodb_throttling_on_a_route_is_503_with_retry_after_and_an_incident(client, tokens, monkeypatch):
-    from chalicelib.academic.students import Student
+    from chalicelib.students.store import Student
 
     seen = []
     monkeypatch.setattr(observability, "_sinks", [lambda exc, ctx: seen.append(ctx)])
@@ -53,7 +53,7 @@ def test_dynamodb_throttling_on_a_route_is_503_with_retry_after_and_an_incident(
 
 
 def test_dynamodb_5xx_on_a_route_is_a_clean_500(client, tokens, monkeypatch):
-    from chalicelib.academic.students import Student
+    from chalicelib.students.store import Student
 
     monkeypatch.setattr(observability, "_sinks", [])
     s = client.http.post("/admin/students", headers=tokens.h(tokens.admin), body=json.dumps({"customer_id": "c", "name": "A"}))

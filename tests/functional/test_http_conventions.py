@@ -16,15 +16,13 @@ def test_request_id_is_echoed_or_generated(client):
 
 
 def test_unhandled_error_is_a_clean_500_with_request_id_and_reaches_the_seam(client, tokens, monkeypatch):
-    from chalicelib.academic import students
-
-    def boom(_id):
-        raise RuntimeError("database on fire: secret internals")
+    from chalicelib.students.store import Student
+    from tests.faults import raising
 
     seen = []
-    monkeypatch.setattr(students, "get", boom)
     monkeypatch.setattr(observability, "_sinks", [lambda exc, ctx: seen.append((exc, ctx))])
-    r = client.http.get("/admin/students/x1", headers={**tokens.h(tokens.admin), "X-Request-Id": "req-500"})
+    with raising(Student, "GetItem", RuntimeError("database on fire: secret internals")):
+        r = client.http.get("/admin/students/x1", headers={**tokens.h(tokens.admin), "X-Request-Id": "req-500"})
     assert r.status_code == 500
     body = r.json_body
     assert body["error"]["code"] == "internal_error"
@@ -37,17 +35,15 @@ def test_unhandled_error_is_a_clean_500_with_request_id_and_reaches_the_seam(cli
 
 
 def test_a_failing_sink_never_breaks_the_response(client, tokens, monkeypatch):
-    from chalicelib.academic import students
-
-    def boom(_id):
-        raise RuntimeError("x")
+    from chalicelib.students.store import Student
+    from tests.faults import raising
 
     def bad_sink(exc, ctx):
         raise ValueError("sink down")
 
-    monkeypatch.setattr(students, "get", boom)
     monkeypatch.setattr(observability, "_sinks", [bad_sink])
-    r = client.http.get("/admin/students/x1", headers=tokens.h(tokens.admin))
+    with raising(Student, "GetItem", RuntimeError("x")):
+        r = client.http.get("/admin/students/x1", headers=tokens.h(tokens.admin))
     assert r.status_code == 500 and r.json_body["error"]["code"] == "internal_error"
 
 

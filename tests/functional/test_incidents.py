@@ -305,13 +305,11 @@ def test_the_app_installs_the_sink(app):
 
 
 def test_a_route_that_raises_files_exactly_one_backend_incident(client, tokens, clock, monkeypatch):
-    from chalicelib.academic import students
+    from chalicelib.students.store import Student
+    from tests.faults import raising
 
-    def boom(_id):
-        raise RuntimeError("students table on fire: password=hunter2")
-
-    monkeypatch.setattr(students, "get", boom)
-    r = client.http.get("/admin/students/stu-9", headers={**tokens.h(tokens.admin), "X-Request-Id": "req-boom"})
+    with raising(Student, "GetItem", RuntimeError("students table on fire: password=hunter2")):
+        r = client.http.get("/admin/students/stu-9", headers={**tokens.h(tokens.admin), "X-Request-Id": "req-boom"})
     assert r.status_code == 500
     assert r.json_body == {
         "error": {
@@ -342,17 +340,15 @@ def test_a_route_that_raises_files_exactly_one_backend_incident(client, tokens, 
 
 
 def test_a_failure_while_recording_never_breaks_the_failing_request(client, tokens, hub, monkeypatch):
-    from chalicelib.academic import students
-
-    def boom(_id):
-        raise RuntimeError("original failure")
+    from chalicelib.students.store import Student
+    from tests.faults import raising
 
     def store_down(*a, **kw):
         raise ConnectionError("incident store unreachable")
 
-    monkeypatch.setattr(students, "get", boom)
     hub.update = store_down  # the intake's write: the incident store is down
-    r = client.http.get("/admin/students/stu-9", headers=tokens.h(tokens.admin))
+    with raising(Student, "GetItem", RuntimeError("original failure")):
+        r = client.http.get("/admin/students/stu-9", headers=tokens.h(tokens.admin))
     assert r.status_code == 500 and r.json_body["error"]["code"] == "internal_error"
     monkeypatch.undo()
     hub.update = store.update_item

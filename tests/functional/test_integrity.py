@@ -84,7 +84,7 @@ def test_video_variants_count_and_missing_objects(client, tokens, student, aws):
 
 
 def test_attendance_of_a_missing_schedule(client, tokens, student):
-    from chalicelib.academic.schedules import Attendance
+    from chalicelib.schedules.store import Attendance
 
     when = {"starts_at": "2026-01-05T15:00:00Z", "ends_at": "2026-01-05T16:00:00Z"}
     sched = post(client, "/admin/schedules", tokens.admin, {"title": "Maths", "student_ids": [student], **when}).json_body
@@ -104,7 +104,8 @@ def test_attendance_of_a_missing_schedule(client, tokens, student):
 
 
 def test_future_instances_of_recurring_tasks(client, tokens):
-    from chalicelib.academic.tasks import DAILY, TaskInstance
+    from chalicelib.tasks.domain import DAILY
+    from chalicelib.tasks.store import TaskInstance
 
     task = post(client, "/admin/tasks", tokens.admin, {"title": "Read", "recurrence": "daily"}).json_body["task"]
     future = (utcnow() + timedelta(days=3)).date().isoformat()
@@ -164,7 +165,7 @@ def test_abandoned_multipart_uploads_are_aborted_and_their_video_removed(client,
 
 
 def test_a_budget_bounds_each_run_and_the_cursor_resumes(client, tokens, student):
-    from chalicelib.academic.schedules import Attendance
+    from chalicelib.schedules.store import Attendance
 
     now = utcnow()
     for i in range(7):
@@ -191,7 +192,7 @@ def test_a_stuck_queued_job_is_sent_again(client, tokens, student, aws):
 
 
 def _orphans(n: int) -> None:
-    from chalicelib.academic.schedules import Attendance
+    from chalicelib.schedules.store import Attendance
 
     now = utcnow()
     for i in range(n):
@@ -263,7 +264,7 @@ def test_an_open_job_whose_video_is_gone_is_cancelled(client, tokens, student, a
 
 
 def test_the_console_button_repairs_one_finding_from_its_incident(client, tokens):
-    from chalicelib.academic.schedules import Attendance
+    from chalicelib.schedules.store import Attendance
 
     _orphans(1)
     service.run_check("attendance_orphans")  # dry run: files the incident with its repair
@@ -326,7 +327,8 @@ def test_the_button_sets_the_variant_count_and_drops_a_missing_variant(client, t
 
 
 def test_the_button_deletes_a_future_instance(client, tokens):
-    from chalicelib.academic.tasks import DAILY, TaskInstance
+    from chalicelib.tasks.domain import DAILY
+    from chalicelib.tasks.store import TaskInstance
 
     task = post(client, "/admin/tasks", tokens.admin, {"title": "Read", "recurrence": "daily"}).json_body["task"]
     future = (utcnow() + timedelta(days=3)).date().isoformat()

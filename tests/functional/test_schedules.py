@@ -38,22 +38,23 @@ def make_schedule(client, tokens, student_ids, **kw):
 
 
 def seed_attendance(schedule_id: str, student_ids: list[str], n: int) -> None:
-    from chalicelib.academic import schedules
+    from chalicelib.schedules import service
+    from chalicelib.schedules.store import Schedule
 
-    s = schedules.Schedule.get(schedule_id)
+    s = Schedule.get(schedule_id)
     first = date(2025, 1, 6)
     recs = [(first + timedelta(weeks=i // len(student_ids)), student_ids[i % len(student_ids)], "present") for i in range(n)]
-    assert schedules.bulk_put_attendance(s, recs) == n
+    assert service.bulk_put_attendance(s, recs) == n
 
 
 def attendance_count(schedule_id: str) -> int:
-    from chalicelib.academic.schedules import Attendance
+    from chalicelib.schedules.store import Attendance
 
     return sum(1 for _ in Attendance.query(schedule_id, consistent_read=True))
 
 
 def members_of(schedule_id: str, student_ids: list[str]) -> int:
-    from chalicelib.academic.schedules import ScheduleMember
+    from chalicelib.schedules.store import ScheduleMember
 
     return sum(1 for s in student_ids for _ in ScheduleMember.query(s, ScheduleMember.schedule_id == schedule_id))
 
@@ -74,6 +75,18 @@ def drain_jobs(app, max_rounds: int = 50) -> int:
             return total
         total += received
     return total
+
+
+def tune_delete_job(monkeypatch, tuning) -> None:
+    """The ``delete_schedule`` job type runs with ``tuning`` (its body's seam) for the rest of the test."""
+    from dataclasses import replace
+    from functools import partial
+
+    from chalicelib.jobs import registry
+    from chalicelib.schedules import service
+
+    tuned = replace(registry.get("delete_schedule"), fn=partial(service.run_delete_job, tuning=tuning))
+    monkeypatch.setitem(registry.JOB_TYPES, "delete_schedule", tuned)
 
 
 def run_job_directly(job_id: str) -> None:
@@ -212,8 +225,8 @@ def test_delete_large_by_job(client, app, tokens, students, n):
     assert again.status_code == 202 and again.json_body["job_id"] == r.json_body["job_id"]
     drain_jobs(app)
     assert attendance_count(s["id"]) == 0 and members_of(s["id"], students) == 0
-    from chalicelib.academic import schedules
     from chalicelib.jobs import ledger
+    from chalicelib.schedules import store as schedules
 
     assert schedules.find(s["id"]) is None
     job = ledger.get(r.json_body["job_id"])
@@ -227,11 +240,11 @@ class Killed(BaseException):
 
 @pytest.mark.parametrize("crash", [RuntimeError, Killed])
 def test_crash_between_chunks_resumes_without_orphans(client, tokens, students, monkeypatch, crash):
-    from chalicelib.academic import schedules
     from chalicelib.jobs import ledger
     from chalicelib.jobs.ledger import Job
+    from chalicelib.schedules import store as schedules
+    from chalicelib.schedules.domain import DeleteTuning
 
-    monkeypatch.setattr(schedules, "DELETE_CHUNK", 100)
     s = make_schedule(client, tokens, students)
     seed_attendance(s["id"], students, 450)
     # Intercept the job's SQS message so the test controls when (and how often) the job runs.
@@ -243,7 +256,7 @@ def test_crash_between_chunks_resumes_without_orphans(client, tokens, students, 
         if deleted >= 200:
             raise crash("died between chunks")
 
-    monkeypatch.setattr(schedules, "after_chunk", die)
+    tune_delete_job(monkeypatch, DeleteTuning(chunk=100, after_chunk=die))
     try:
         run_job_directly(job_id)
     except Exception:  # noqa: BLE001 - a transient failure: the worker re-raises so SQS redelivers
@@ -258,7 +271,7 @@ def test_crash_between_chunks_resumes_without_orphans(client, tokens, students, 
         Job(job_id=job_id).update(actions=[Job.heartbeat_at.set(utcnow() - timedelta(hours=1))])
     assert attendance_count(s["id"]) == 250
     assert call(client, "get", f"/admin/schedules/{s['id']}", tokens.admin).status_code == 404
-    monkeypatch.setattr(schedules, "after_chunk", lambda deleted: None)
+    tune_delete_job(monkeypatch, DeleteTuning(chunk=100))
     run_job_directly(job_id)
     assert attendance_count(s["id"]) == 0 and schedules.find(s["id"]) is None
     assert members_of(s["id"], students) == 0
@@ -268,7 +281,7 @@ def test_crash_between_chunks_resumes_without_orphans(client, tokens, students, 
 def test_delete_job_reads_keys_in_few_pages_and_deletes_in_batches_of_25(client, tokens, students):
     """1,000 records: one probe (≤ 100 keys) at the request, then one full keys-only pass and one empty
     check in the job; 40 BatchWriteItems of 25. (It used to re-query the partition for every chunk.)"""
-    from chalicelib.academic import schedules
+    from chalicelib.schedules import store as schedules
 
     s = make_schedule(client, tokens, students)
     seed_attendance(s["id"], students, 1000)
@@ -294,50 +307,55 @@ def test_delete_job_reads_keys_in_few_pages_and_deletes_in_batches_of_25(client,
     assert attendance_count(s["id"]) == 0 and schedules.find(s["id"]) is None
 
 
-def test_delete_job_heartbeats_on_time_not_per_chunk(client, tokens, students, monkeypatch):
+def test_delete_job_heartbeats_on_time_not_per_chunk(client, tokens, students):
     from types import SimpleNamespace
 
-    from chalicelib.academic import schedules
+    from chalicelib.schedules import service
+    from chalicelib.schedules.domain import DeleteTuning
 
-    monkeypatch.setattr(schedules, "DELETE_CHUNK", 100)
     beats: list[int] = []
     ctx = SimpleNamespace(heartbeat=lambda: beats.append(1), remaining_ms=lambda: 600_000)
-    for every, expected in ((schedules.HEARTBEAT_EVERY_S, 0), (0.0, 5)):
-        monkeypatch.setattr(schedules, "HEARTBEAT_EVERY_S", every)
+    for every, expected in ((DeleteTuning().heartbeat_every_s, 0), (0.0, 5)):
+        tuning = DeleteTuning(chunk=100, heartbeat_every_s=every)
         s = make_schedule(client, tokens, students)
         seed_attendance(s["id"], students, 450)
         beats.clear()
         job = SimpleNamespace(job_id=f"job-{every}", payload={"schedule_id": s["id"]})
-        assert schedules.run_delete_job(job, ctx) == {"schedule_id": s["id"], "attendance_deleted": 450}
+        assert service.run_delete_job(job, ctx, tuning) == {"schedule_id": s["id"], "attendance_deleted": 450}
         assert len(beats) == expected and attendance_count(s["id"]) == 0
 
 
-def test_attendance_written_between_listing_and_inline_delete_cannot_survive(client, tokens, students, monkeypatch):
+def test_attendance_written_between_listing_and_inline_delete_cannot_survive(client, tokens, students):
     """The interleaving that would orphan a record: the delete lists 3 records, a write lands, the
-    delete commits. The delete's transaction is conditioned on the schedule's rev, so it retries."""
-    from chalicelib.academic import schedules
+    delete commits. The delete's transaction is conditioned on the schedule's rev, so it retries.
+    The write lands at the AWS client, right after the delete's listing query has answered."""
+    from chalicelib.schedules import service
+    from chalicelib.schedules.store import Attendance
 
     a = students[0]
     s = make_schedule(client, tokens, [a])
     seed_attendance(s["id"], [a], 3)
-    real = schedules._attendance_keys
     raced = []
 
-    def listing_then_write(schedule_id, limit):
-        keys = real(schedule_id, limit)
+    def listing_then_write(**_) -> None:
         if not raced:
-            raced.append(schedules.put_attendance(schedule_id, date(2025, 6, 2), a, "present", None, "admin-2"))
-        return keys
+            raced.append(service.put_attendance(s["id"], date(2025, 6, 2), a, "present", None, "admin-2"))
 
-    monkeypatch.setattr(schedules, "_attendance_keys", listing_then_write)
-    r = call(client, "delete", f"/admin/schedules/{s['id']}", tokens.admin)
+    events = Attendance._get_connection().connection.client.meta.events
+    events.register("after-call.dynamodb.Query", listing_then_write, unique_id="race-after-listing")
+    try:
+        r = call(client, "delete", f"/admin/schedules/{s['id']}", tokens.admin)
+    finally:
+        events.unregister("after-call.dynamodb.Query", unique_id="race-after-listing")
+    assert raced
     assert r.status_code == 200 and r.json_body == {"deleted": True, "attendance_deleted": 4}
     assert attendance_count(s["id"]) == 0
 
 
 def test_concurrent_attendance_writes_during_large_delete_never_survive(client, app, tokens, students):
-    from chalicelib.academic import schedules
-    from chalicelib.core.errors import ApiError
+    from chalicelib.core.errors import DomainError
+    from chalicelib.schedules import service
+    from chalicelib.schedules import store as schedules
 
     a = students[0]
     s = make_schedule(client, tokens, [a])
@@ -350,9 +368,9 @@ def test_concurrent_attendance_writes_during_large_delete_never_survive(client, 
         while not stop.is_set() and week < 400:
             day = date(2028, 1, 3) + timedelta(weeks=week)
             try:
-                schedules.put_attendance(s["id"], day, a, "present", None, "admin-2")
+                service.put_attendance(s["id"], day, a, "present", None, "admin-2")
                 outcomes.append("written")
-            except ApiError as exc:
+            except DomainError as exc:
                 outcomes.append(exc.code)
             week += 1
 

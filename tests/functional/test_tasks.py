@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from chalicelib.academic import recurrence
+from chalicelib.tasks import domain as recurrence
 
 
 def call(client, method, path, token, body=None):
@@ -26,7 +26,7 @@ def make_task(client, tokens, **kw):
 
 
 def instances(task_id: str) -> dict[str, str]:
-    from chalicelib.academic.tasks import TaskInstance
+    from chalicelib.tasks.store import TaskInstance
 
     return {i.date: i.status for i in TaskInstance.query(task_id, consistent_read=True)}
 
@@ -109,8 +109,8 @@ def test_unknown_ids_roles_and_instance_rules(client, tokens):
 
 
 def _seed_daily(n: int, tz: str = "UTC", starts_on: date | None = None) -> list[str]:
-    from chalicelib.academic.tasks import Task
     from chalicelib.core.db import new_id, utcnow
+    from chalicelib.tasks.store import Task
 
     ids = []
     with Task.batch_write() as batch:
@@ -137,7 +137,7 @@ class InstanceWrites:
     OPS = ("PutItem", "BatchWriteItem", "TransactWriteItems", "UpdateItem", "DeleteItem")
 
     def __init__(self) -> None:
-        from chalicelib.academic.tasks import InstanceWriterLease, TaskInstance
+        from chalicelib.tasks.store import InstanceWriterLease, TaskInstance
 
         self.table = TaskInstance.Meta.table_name
         self.calls = 0
@@ -155,51 +155,48 @@ class InstanceWrites:
 
 
 def test_scheduler_twice_makes_one_instance_per_task_per_day_and_the_rerun_writes_nothing(aws):
-    from chalicelib.academic import tasks
+    from chalicelib.tasks import service, store
 
     ids = _seed_daily(250)
     now = datetime(2025, 5, 1, 0, 5, tzinfo=UTC)
     writes = InstanceWrites()
-    first = tasks.run_scheduler(now=now, page_size=100)
+    first = service.run_scheduler(now=now, page_size=100)
     assert first["created"] == 250 and first["existing"] == 0 and first["skipped"] == 0
     assert writes.calls == 10  # BatchWriteItem, 25 instances each
     writes.calls = 0
-    second = tasks.run_scheduler(now=now)
+    second = service.run_scheduler(now=now)
     assert second["created"] == 0 and second["existing"] == 250 and second["skipped"] == 0
     assert writes.calls == 0
-    assert tasks.current_lease() is None  # released at the end of each run
+    assert store.current_lease() is None  # released at the end of each run
     for task_id in ids:
         assert instances(task_id) == {"2025-05-01": "open"}
 
 
-def test_concurrent_scheduler_runs_one_writes_the_others_skip(aws, monkeypatch):
+def test_concurrent_scheduler_runs_one_writes_the_others_skip(aws):
     """EventBridge may fire twice: while one run holds the lease, every other run returns at once
     (skipped, nothing read or written); free-for-all threads still make one instance per task per day."""
-    from chalicelib.academic import tasks
+    from chalicelib.tasks import service, store
 
     ids = _seed_daily(120)
     now = datetime(2025, 5, 1, 0, 5, tzinfo=UTC)
     inside, others_done = threading.Event(), threading.Event()
-    real_put = tasks._batch_put
 
-    def slow_put(items, lease, retries=8):
+    def slow_put(items, lease):
         inside.set()
         assert others_done.wait(30)
-        return real_put(items, lease, retries)
+        return store.batch_put(items, lease)
 
-    monkeypatch.setattr(tasks, "_batch_put", slow_put)
     results: list[dict] = []
-    holder = threading.Thread(target=lambda: results.append(tasks.run_scheduler(now=now)))
+    holder = threading.Thread(target=lambda: results.append(service.run_scheduler(now=now, writer=slow_put)))
     holder.start()
     assert inside.wait(30)
     writes = InstanceWrites()
-    others = [tasks.run_scheduler(now=now) for _ in range(3)]
+    others = [service.run_scheduler(now=now) for _ in range(3)]
     assert writes.calls == 0
     others_done.set()
     holder.join(30)
     assert [r["skipped"] for r in others] == [1, 1, 1] and all(r["created"] == r["tasks"] == 0 for r in others)
     assert results[0]["created"] == 120 and results[0]["skipped"] == 0
-    monkeypatch.setattr(tasks, "_batch_put", real_put)
 
     nxt = now + timedelta(days=1)
     barrier = threading.Barrier(4)
@@ -207,7 +204,7 @@ def test_concurrent_scheduler_runs_one_writes_the_others_skip(aws, monkeypatch):
 
     def run() -> None:
         barrier.wait()
-        results.append(tasks.run_scheduler(now=nxt))
+        results.append(service.run_scheduler(now=nxt))
 
     threads = [threading.Thread(target=run) for _ in range(4)]
     for t in threads:
@@ -220,59 +217,58 @@ def test_concurrent_scheduler_runs_one_writes_the_others_skip(aws, monkeypatch):
         assert instances(task_id) == {"2025-05-01": "open", "2025-05-02": "open"}
 
 
-def test_a_crashed_runs_lease_expires_and_the_next_run_proceeds(aws, monkeypatch):
+def test_a_crashed_runs_lease_expires_and_the_next_run_proceeds(aws):
     import time
 
-    from chalicelib.academic import tasks
+    from chalicelib.tasks import service, store
 
     ids = _seed_daily(30)
     now = datetime(2025, 5, 1, 0, 5, tzinfo=UTC)
-    crashed = tasks.Lease("scheduler", tasks.SCHEDULER_LEASE_S)
+    crashed = store.Lease("scheduler", recurrence.SCHEDULER_LEASE_S)
     assert crashed.acquire()  # ... and the process dies without releasing it
-    blocked = tasks.run_scheduler(now=now)
+    blocked = service.run_scheduler(now=now)
     assert blocked["skipped"] == 1 and blocked["created"] == 0 and instances(ids[0]) == {}
-    monkeypatch.setattr(tasks, "wall_clock", lambda: time.time() + tasks.SCHEDULER_LEASE_S + 1)
-    later = tasks.run_scheduler(now=now)
+    expired = service.Timings(clock=recurrence.Clock(wall=lambda: time.time() + recurrence.SCHEDULER_LEASE_S + 1))
+    later = service.run_scheduler(now=now, timings=expired)
     assert later["skipped"] == 0 and later["created"] == 30
-    assert tasks.current_lease() is None
+    assert store.current_lease() is None
     crashed.release()  # the dead run's late release cannot remove someone else's lease
     assert all(instances(t) == {"2025-05-01": "open"} for t in ids)
 
 
-def test_a_run_that_lost_its_lease_stops_writing(aws, monkeypatch):
+def test_a_run_that_lost_its_lease_stops_writing(aws):
     import time
 
-    from chalicelib.academic import tasks
+    from chalicelib.tasks import service, store
 
     ids = _seed_daily(260)
     now = datetime(2025, 5, 1, 0, 5, tzinfo=UTC)
-    real_put = tasks._batch_put
     calls = []
+    stalled = [0.0]  # seconds the run's clocks have jumped
+    clock = recurrence.Clock(wall=lambda: time.time() + stalled[0], mono=lambda: time.monotonic() + stalled[0])
 
-    def put_then_stall(items, lease, retries=8):
+    def put_then_stall(items, lease):
         calls.append(len(items))
         if len(calls) == 2:  # the run stalls past its lease; another run takes over
-            monkeypatch.setattr(tasks, "wall_clock", lambda: time.time() + tasks.SCHEDULER_LEASE_S + 1)
-            monkeypatch.setattr(tasks, "mono_clock", lambda: time.monotonic() + tasks.SCHEDULER_LEASE_S + 1)
-            assert tasks.Lease("scheduler", tasks.SCHEDULER_LEASE_S).acquire()
-        return real_put(items, lease, retries)
+            stalled[0] = recurrence.SCHEDULER_LEASE_S + 1
+            assert store.Lease("scheduler", recurrence.SCHEDULER_LEASE_S, clock).acquire()
+        return store.batch_put(items, lease)
 
-    monkeypatch.setattr(tasks, "_batch_put", put_then_stall)
-    stats = tasks.run_scheduler(now=now)
+    stats = service.run_scheduler(now=now, timings=service.Timings(clock=clock), writer=put_then_stall)
     assert stats["lease_lost"] == 1 and stats["created"] == 25
     assert sum(1 for t in ids if instances(t)) == 25
-    assert tasks.current_lease() is not None  # the other run's lease is untouched
+    assert store.current_lease() is not None  # the other run's lease is untouched
 
 
 def test_backfill_and_scheduler_take_turns(client, tokens, monkeypatch):
-    from chalicelib.academic import tasks
+    from chalicelib.tasks import service, store
 
     tz = "UTC"
     start = today_in(tz) - timedelta(days=3)
     task = make_task(client, tokens, timezone=tz, starts_on=start.isoformat())["task"]
     body = {"from": start.isoformat(), "to": today_in(tz).isoformat(), "apply": True}
-    monkeypatch.setattr(tasks, "BACKFILL_WAIT_S", 0.3)
-    running = tasks.Lease("scheduler", tasks.SCHEDULER_LEASE_S)
+    monkeypatch.setattr(service, "TIMINGS", service.Timings(backfill_wait_s=0.3))
+    running = store.Lease("scheduler", recurrence.SCHEDULER_LEASE_S)
     assert running.acquire()
     r = call(client, "post", "/admin/tasks/backfill", tokens.admin, body)
     assert r.status_code == 409 and r.json_body["error"]["code"] == "instance_writer_busy", r.body
@@ -281,24 +277,23 @@ def test_backfill_and_scheduler_take_turns(client, tokens, monkeypatch):
     dry = call(client, "post", "/admin/tasks/backfill", tokens.admin, {**body, "apply": False})
     assert dry.status_code == 200 and dry.json_body["matched"] == 3  # a dry run needs no lease
     running.release()
-    backfilling = tasks.Lease("backfill", tasks.BACKFILL_LEASE_S)
+    backfilling = store.Lease("backfill", recurrence.BACKFILL_LEASE_S)
     assert backfilling.acquire()
-    monkeypatch.setattr(tasks, "SCHEDULER_WAIT_S", 0.3)
-    assert tasks.run_scheduler()["skipped"] == 1  # the batch outlived the scheduler's patience
+    impatient = service.Timings(scheduler_wait_s=0.3)
+    assert service.run_scheduler(timings=impatient)["skipped"] == 1  # the batch outlived the scheduler's patience
     # A backfill batch that finishes while the scheduler waits: the scheduler runs after it, not an hour later.
-    monkeypatch.setattr(tasks, "SCHEDULER_WAIT_S", 10.0)
     threading.Timer(0.5, backfilling.release).start()
-    waited = tasks.run_scheduler()
+    waited = service.run_scheduler(timings=service.Timings(scheduler_wait_s=10.0))
     assert waited["skipped"] == 0 and waited["created"] == 1  # today's
-    assert tasks.current_lease() is None
+    assert store.current_lease() is None
     r = call(client, "post", "/admin/tasks/backfill", tokens.admin, body)
     assert r.status_code == 200 and r.json_body["created"] == 2 and r.json_body["existing"] == 2, r.body  # the 2 missed days
-    assert tasks.current_lease() is None
-    assert tasks.run_scheduler()["created"] == 0
+    assert store.current_lease() is None
+    assert service.run_scheduler()["created"] == 0
 
 
 def test_done_survives_rerun_and_ended_or_deleted_tasks_get_nothing(client, tokens):
-    from chalicelib.academic import tasks
+    from chalicelib.tasks import service
 
     live = make_task(client, tokens, timezone="UTC")["task"]
     ending = make_task(client, tokens, timezone="UTC", ends_on=today_in("UTC").isoformat())["task"]
@@ -306,10 +301,10 @@ def test_done_survives_rerun_and_ended_or_deleted_tasks_get_nothing(client, toke
     today = today_in("UTC").isoformat()
     call(client, "patch", f"/admin/tasks/{live['id']}/instances/{today}", tokens.admin, {"status": "done"})
     assert call(client, "delete", f"/admin/tasks/{gone['id']}", tokens.admin).status_code == 200
-    tasks.run_scheduler()
+    service.run_scheduler()
     assert instances(live["id"]) == {today: "done"}
     tomorrow = datetime.now(UTC) + timedelta(days=1)
-    stats = tasks.run_scheduler(now=tomorrow)
+    stats = service.run_scheduler(now=tomorrow)
     tomorrow_s = tomorrow.date().isoformat()
     assert instances(live["id"]) == {today: "done", tomorrow_s: "open"}
     assert instances(ending["id"]) == {today: "open"} and stats["retired"] == 1
@@ -333,11 +328,11 @@ def test_scheduled_function_is_wired_to_an_hourly_cron(client, app, aws):
 
 def _damage(task_id: str, tz: str, days_ahead: int) -> None:
     """What the old bug did: instances for future dates, created at task creation."""
-    from chalicelib.academic import tasks
+    from chalicelib.tasks import store
 
     today = today_in(tz)
-    cands = [tasks.Candidate(task_id, today + timedelta(days=d), tz) for d in range(-2, days_ahead + 1)]
-    tasks.ensure_instances(cands, "create")
+    cands = [recurrence.Candidate(task_id, today + timedelta(days=d), tz) for d in range(-2, days_ahead + 1)]
+    store.ensure_instances(cands, "create")
 
 
 def test_delete_ends_recurrence_removes_future_keeps_past(client, tokens):

@@ -53,13 +53,13 @@ def test_backfill_dry_run_then_apply(client, tokens, api_url):
 def test_backfill_waits_out_a_running_scheduler_then_applies(client, tokens, api_url, monkeypatch):
     import threading
 
-    from chalicelib.academic import tasks
+    from chalicelib.tasks import service, store
 
     today = today_in("UTC")
     task = make_task(client, tokens, timezone="UTC", starts_on=(today - timedelta(days=3)).isoformat())["task"]
-    monkeypatch.setattr(tasks, "BACKFILL_WAIT_S", 0.2)  # the server answers 409 quickly
+    monkeypatch.setattr(service, "TIMINGS", service.Timings(backfill_wait_s=0.2))  # the server answers 409 quickly
     naps: list[float] = []
-    scheduler = tasks.Lease("scheduler", 30)
+    scheduler = store.Lease("scheduler", 30)
     assert scheduler.acquire()
     threading.Timer(1.0, scheduler.release).start()  # the scheduler run ends a moment later
     args = ["backfill", "--from", (today - timedelta(days=3)).isoformat(), "--to", today.isoformat(), "--apply", "--json"]

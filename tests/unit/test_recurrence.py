@@ -9,8 +9,9 @@ from zoneinfo import available_timezones
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.academic import recurrence
-from chalicelib.academic.recurrence import ScheduleTimes, TaskWindow
+from chalicelib.schedules.domain import ScheduleTimes, active_until_key
+from chalicelib.tasks import domain as recurrence
+from chalicelib.tasks.domain import TaskWindow
 
 ZONES = sorted(z for z in available_timezones() if "/" in z and not z.startswith(("posix/", "right/")))
 DST_ZONES = ["Europe/London", "America/New_York", "Australia/Lord_Howe", "America/Santiago", "Europe/Chisinau", "Asia/Tehran"]
@@ -99,7 +100,7 @@ def test_weekly_and_one_off_occurrences():
     assert not weekly.occurs_on(date(2025, 1, 6)) and not weekly.occurs_on(date(2025, 3, 4))
     one = ScheduleTimes(start, start + timedelta(hours=1), "none", None, "UTC")
     assert one.occurs_on(date(2025, 1, 6)) and one.occurs_on(date(2025, 1, 7)) and not one.occurs_on(date(2025, 1, 8))
-    assert recurrence.active_until_key(ScheduleTimes(start, start, "weekly")) == "9999-12-31"
+    assert active_until_key(ScheduleTimes(start, start, "weekly")) == "9999-12-31"
 
 
 def test_earliest_today_is_never_after_any_zone():
@@ -113,7 +114,7 @@ def test_instance_writer_leases_outlive_the_lambdas_that_hold_them():
     import json
     from pathlib import Path
 
-    from chalicelib.academic import tasks
+    from chalicelib.tasks import domain as tasks
 
     config = json.loads((Path(__file__).resolve().parents[2] / ".chalice" / "config.json").read_text())
     default = config.get("lambda_timeout", 60)  # Chalice's default

@@ -1,4 +1,4 @@
-"""The academic capability's job types."""
+"""Schedules: the job types (the cascade delete of a large schedule)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 @job_type("delete_schedule", queue="jobs", timeout_s=120)
 def delete_schedule(job: Job, ctx: JobContext) -> dict[str, Any]:
-    """Delete a schedule's attendance in resumable chunks, then the schedule (see schedules.run_delete_job)."""
-    from chalicelib.academic import schedules
+    """Delete a schedule's attendance in resumable chunks, then the schedule (see service.run_delete_job)."""
+    from chalicelib.schedules import service
 
-    return schedules.run_delete_job(job, ctx)
+    return service.run_delete_job(job, ctx)

@@ -1,0 +1,158 @@
+"""Admin > Academic > Schedules and attendance: HTTP routes (parse → service → reply)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from chalice.app import Blueprint
+
+from chalicelib.core.api import Audit, Reply, Req, route, schemas
+from chalicelib.core.calendar import parse_date, utc
+from chalicelib.core.db import iso
+from chalicelib.core.errors import ValidationFailed
+from chalicelib.schedules import service, store
+from chalicelib.schedules.domain import ScheduleTimes
+
+if TYPE_CHECKING:
+    from chalicelib.schedules.schemas import AttendanceIn, AttendanceOut, AttendanceQuery, ScheduleIn, ScheduleOut, ScheduleQuery
+
+bp = Blueprint(__name__)
+S = schemas("chalicelib.schedules.schemas")  # the models, imported on first use
+
+
+def schedule_out(s: store.Schedule) -> ScheduleOut:
+    out: ScheduleOut = S.ScheduleOut(
+        id=s.id,
+        title=s.title,
+        student_ids=s.member_ids(),
+        starts_at=iso(s.starts_at) or "",
+        ends_at=iso(s.ends_at) or "",
+        recurrence=s.recurrence,
+        until=s.until,
+        timezone=s.timezone,
+        created_at=iso(s.created_at) or "",
+        updated_at=iso(s.updated_at) or "",
+    )
+    return out
+
+
+def attendance_out(a: store.Attendance) -> AttendanceOut:
+    out: AttendanceOut = S.AttendanceOut(
+        schedule_id=a.schedule_id,
+        date=a.date,
+        student_id=a.student_id,
+        status=a.status,
+        note=a.note,
+        created_at=iso(a.created_at) or "",
+        updated_at=iso(a.updated_at) or "",
+        updated_by=a.updated_by,
+    )
+    return out
+
+
+@route(
+    bp,
+    "/admin/schedules",
+    "POST",
+    auth="admin",
+    body=S.ScheduleIn,
+    response=S.ScheduleOut,
+    status=201,
+    tag="schedules",
+    audit="schedule.create",
+)
+def create_schedule(req: Req[ScheduleIn, None]) -> ScheduleOut:
+    """Create a schedule for one or more students."""
+    body = req.body
+    times = ScheduleTimes(utc(body.starts_at), utc(body.ends_at), body.recurrence, body.until, body.timezone)
+    s = service.create(body.title, body.student_ids, times)
+    if req.audit:
+        req.audit.target = f"schedule:{s.id}"
+    return schedule_out(s)
+
+
+@route(bp, "/admin/schedules", "GET", auth="admin", query=S.ScheduleQuery, response=S.page("ScheduleOut"), tag="schedules")
+def list_schedules(req: Req[None, ScheduleQuery]) -> dict[str, Any]:
+    """Live schedules (filters: student_id, from, to), by first session date."""
+    q = req.query
+    if q.from_ and q.to and q.to < q.from_:
+        raise ValidationFailed("'to' is before 'from'.", details={"fields": {"query.to": "must be on or after from"}})
+    if q.student_id:
+        items, token = store.list_for_student(q.student_id, q.limit, q.next_token, q.from_, q.to)
+    else:
+        items, token = store.list_all(q.limit, q.next_token, q.from_, q.to)
+    return {"items": [schedule_out(s).model_dump(mode="json") for s in items], "next_token": token}
+
+
+@route(
+    bp,
+    "/admin/schedules/{schedule_id}",
+    "GET",
+    auth="admin",
+    response=S.ScheduleOut,
+    errors=(400,),
+    tag="schedules",
+    ids=("schedule_id",),
+)
+def get_schedule(req: Req[None, None], schedule_id: str) -> ScheduleOut:
+    """Read one schedule (404 once it is being deleted)."""
+    return schedule_out(store.get(schedule_id))
+
+
+@route(
+    bp,
+    "/admin/schedules/{schedule_id}",
+    "DELETE",
+    auth="admin",
+    response=S.DeletedOut,
+    also={202: S.DeletedOut},
+    tag="schedules",
+    errors=(400, 409),
+    audit=Audit("schedule.delete", target="schedule:{schedule_id}", params=False),
+    ids=("schedule_id",),
+)
+def delete_schedule(req: Req[None, None], schedule_id: str) -> Reply:
+    """Delete a schedule and all its attendance (one transaction up to 99 records, else a job: 202)."""
+    result = service.delete(schedule_id)
+    if req.audit:
+        req.audit.result.update(result)
+    return Reply(result, status=200 if result.get("deleted") else 202)
+
+
+@route(
+    bp,
+    "/admin/schedules/{schedule_id}/attendance/{date}/{student_id}",
+    "PUT",
+    auth="admin",
+    body=S.AttendanceIn,
+    response=S.AttendanceOut,
+    tag="schedules",
+    errors=(409,),
+    audit=Audit("attendance.put", target="schedule:{schedule_id}"),
+    ids=("schedule_id", "student_id"),
+)
+def put_attendance(req: Req[AttendanceIn, None], schedule_id: str, date: str, student_id: str) -> AttendanceOut:
+    """Record (upsert) one student's attendance for one session date."""
+    body = req.body
+    day = parse_date(date)
+    if req.audit:
+        req.audit.params = {"date": day.isoformat(), "student_id": student_id, **body.model_dump()}
+    a = service.put_attendance(schedule_id, day, student_id, body.status, body.note, req.principal.id)
+    return attendance_out(a)
+
+
+@route(
+    bp,
+    "/admin/schedules/{schedule_id}/attendance",
+    "GET",
+    auth="admin",
+    query=S.AttendanceQuery,
+    response=S.page("AttendanceOut"),
+    tag="schedules",
+    ids=("schedule_id",),
+)
+def list_attendance(req: Req[None, AttendanceQuery], schedule_id: str) -> dict[str, Any]:
+    """A schedule's attendance, by date then student (filters: from, to)."""
+    q = req.query
+    items, token = service.list_attendance(schedule_id, q.limit, q.next_token, q.from_, q.to)
+    return {"items": [attendance_out(a).model_dump(mode="json") for a in items], "next_token": token}

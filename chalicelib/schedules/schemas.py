@@ -1,0 +1,79 @@
+"""Schedules: request and response models of the schedules and attendance routes (imported on first use)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from chalicelib.core.calendar import local_date
+from chalicelib.core.schema import ListQuery, Out, Strict
+from chalicelib.core.validators import CalendarDate, EntityId, Name, Text, Timestamp, TimeZone
+from chalicelib.schedules.domain import MAX_STUDENTS
+
+
+class ScheduleIn(Strict):
+    title: Name
+    student_ids: list[EntityId] = Field(min_length=1, max_length=MAX_STUDENTS)
+    starts_at: Timestamp
+    ends_at: Timestamp
+    recurrence: Literal["none", "weekly"] = "none"
+    until: CalendarDate | None = Field(None, description="Last date of a weekly schedule (inclusive); open-ended if absent.")
+    timezone: TimeZone = Field("UTC", description="Zone whose calendar dates attendance uses.")
+
+    @model_validator(mode="after")
+    def _order(self) -> ScheduleIn:
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        if self.until is not None and self.recurrence != "weekly":
+            raise ValueError("until is only for weekly schedules")
+        if self.until is not None and self.until < local_date(self.timezone, self.starts_at):
+            raise ValueError("until is before the first session")
+        return self
+
+
+class ScheduleOut(Out):
+    id: str
+    title: str
+    student_ids: list[str]
+    starts_at: str
+    ends_at: str
+    recurrence: str
+    until: str | None
+    timezone: str
+    created_at: str
+    updated_at: str
+
+
+class ScheduleQuery(ListQuery):
+    student_id: EntityId | None = None
+    from_: CalendarDate | None = Field(None, alias="from", description="Only schedules with a session on or after this date.")
+    to: CalendarDate | None = Field(None, description="Only schedules with a session on or before this date.")
+
+
+class AttendanceIn(Strict):
+    status: Literal["present", "absent", "late"]
+    note: Text | None = None
+
+
+class AttendanceOut(Out):
+    schedule_id: str
+    date: str
+    student_id: str
+    status: str
+    note: str | None
+    created_at: str
+    updated_at: str
+    updated_by: str | None
+
+
+class AttendanceQuery(ListQuery):
+    from_: CalendarDate | None = Field(None, alias="from")
+    to: CalendarDate | None = None
+
+
+class DeletedOut(Out):
+    deleted: bool | None = None
+    attendance_deleted: int | None = None
+    status: str | None = None
+    job_id: str | None = None

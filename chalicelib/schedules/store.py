@@ -1,0 +1,343 @@
+"""Schedules, their members and attendance: pynamodb models and queries (no HTTP).
+
+Keys:
+- ``schedules``: ``id``. Sparse GSI ``by_kind`` (``kind``, ``first_on``) lists live schedules; a
+  schedule being deleted loses ``kind`` and so vanishes from lists at once.
+- ``schedule-members``: ``student_id`` + ``schedule_id`` — the student filter is a key query.
+- ``attendance``: ``schedule_id`` + ``key`` (``<date>#<student_id>``) — an upsert target, and the
+  whole of a schedule's attendance is one partition (the cascade delete queries it, never scans).
+
+Every attendance write is a transaction that also updates the schedule (``rev + 1``, conditioned on
+the schedule being active). The small delete's transaction is conditioned on the ``rev`` it read, so
+an attendance write that slipped in between listing and deleting cancels the delete (which retries)
+instead of surviving it; after a schedule is marked ``deleting`` every attendance write fails.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime
+from typing import cast
+
+from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import DeleteError, TransactWriteError
+from pynamodb.expressions.condition import Condition
+from pynamodb.models import Model
+
+from chalicelib.core.db import UTCDateTime, gsi, meta, new_id, query_page, transaction, transition, utcnow
+from chalicelib.core.errors import Conflicting, Missing
+from chalicelib.schedules.domain import ACTIVE, DELETING, KIND, NONE, RETRIES, ScheduleTimes, active_until_key, attendance_key
+
+
+class Schedule(Model):
+    Meta = meta("schedules")
+    id = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute(null=True)
+    title = UnicodeAttribute()
+    student_ids = ListAttribute(of=UnicodeAttribute, default=list)
+    starts_at = UTCDateTime()
+    ends_at = UTCDateTime()
+    recurrence = UnicodeAttribute(default=NONE)
+    until = UnicodeAttribute(null=True)
+    timezone = UnicodeAttribute(default="UTC")
+    first_on = UnicodeAttribute()
+    active_until = UnicodeAttribute()
+    state = UnicodeAttribute(default=ACTIVE)
+    rev = NumberAttribute(default=0)
+    delete_job_id = UnicodeAttribute(null=True)
+    created_at = UTCDateTime()
+    updated_at = UTCDateTime()
+    # Live schedules by first session date (sparse: a deleting schedule has no ``kind``).
+    by_kind = gsi("by_kind", "kind", "first_on")
+
+    def member_ids(self) -> list[str]:
+        # pynamodb types the elements of ListAttribute(of=UnicodeAttribute) as the attribute class; they are str
+        return cast("list[str]", list(self.student_ids or []))
+
+    def times(self) -> ScheduleTimes:
+        return ScheduleTimes(
+            self.starts_at,
+            self.ends_at,
+            self.recurrence,
+            date.fromisoformat(self.until) if self.until else None,
+            self.timezone,
+        )
+
+
+class ScheduleMember(Model):
+    """One item per (student, schedule): the ``student_id`` filter is a key query."""
+
+    Meta = meta("schedule-members")
+    student_id = UnicodeAttribute(hash_key=True)
+    schedule_id = UnicodeAttribute(range_key=True)
+    first_on = UnicodeAttribute()
+    active_until = UnicodeAttribute()
+
+
+class Attendance(Model):
+    Meta = meta("attendance")
+    schedule_id = UnicodeAttribute(hash_key=True)
+    key = UnicodeAttribute(range_key=True)  # "<YYYY-MM-DD>#<student_id>"
+    date = UnicodeAttribute()
+    student_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    note = UnicodeAttribute(null=True)
+    created_at = UTCDateTime()
+    updated_at = UTCDateTime()
+    updated_by = UnicodeAttribute(null=True)
+
+
+def not_found(schedule_id: str) -> Missing:
+    return Missing(f"Schedule {schedule_id} does not exist.", code="schedule_not_found", details={"schedule_id": schedule_id})
+
+
+def deleting(schedule_id: str) -> Conflicting:
+    return Conflicting(
+        f"Schedule {schedule_id} is being deleted; attendance can no longer be recorded.",
+        code="schedule_deleting",
+        details={"schedule_id": schedule_id},
+    )
+
+
+def busy(schedule_id: str | None = None) -> Conflicting:
+    if schedule_id is None:
+        return Conflicting("The schedule is busy; try again.", code="schedule_busy")
+    return Conflicting(
+        f"Schedule {schedule_id} keeps changing while being deleted; try again.",
+        code="schedule_busy",
+        details={"schedule_id": schedule_id},
+    )
+
+
+# --- create and read ---------------------------------------------------------------------------
+
+
+def create(title: str, student_ids: list[str], times: ScheduleTimes) -> Schedule:
+    """Write a schedule and its membership items in one transaction (the students were checked)."""
+    now = utcnow()
+    schedule = Schedule(
+        id=new_id(),
+        kind=KIND,
+        title=title,
+        student_ids=student_ids,
+        starts_at=times.starts_at,
+        ends_at=times.ends_at,
+        recurrence=times.recurrence,
+        until=times.until.isoformat() if times.until else None,
+        timezone=times.timezone,
+        first_on=times.first_date().isoformat(),
+        active_until=active_until_key(times),
+        state=ACTIVE,
+        rev=0,
+        created_at=now,
+        updated_at=now,
+    )
+    with transaction() as tx:
+        tx.save(schedule, condition=Schedule.id.does_not_exist())
+        for sid in student_ids:
+            tx.save(
+                ScheduleMember(
+                    student_id=sid, schedule_id=schedule.id, first_on=schedule.first_on, active_until=schedule.active_until
+                )
+            )
+    return schedule
+
+
+def find(schedule_id: str) -> Schedule | None:
+    try:
+        return Schedule.get(schedule_id, consistent_read=True)
+    except Schedule.DoesNotExist:
+        return None
+
+
+def get(schedule_id: str) -> Schedule:
+    """A live schedule; one being deleted is gone for every reader (404)."""
+    s = find(schedule_id)
+    if s is None or s.state != ACTIVE:
+        raise not_found(schedule_id)
+    return s
+
+
+def list_all(limit: int, next_token: str | None, from_: date | None, to: date | None) -> tuple[list[Schedule], str | None]:
+    """Live schedules with a session in [from, to], by first date (index query on ``by_kind``)."""
+    return query_page(
+        Schedule.by_kind.query,
+        KIND,
+        limit=limit,
+        next_token=next_token,
+        range_key_condition=Schedule.first_on <= to.isoformat() if to else None,
+        filter_condition=Schedule.active_until >= from_.isoformat() if from_ else None,
+    )
+
+
+def list_for_student(
+    student_id: str, limit: int, next_token: str | None, from_: date | None, to: date | None
+) -> tuple[list[Schedule], str | None]:
+    """A student's live schedules (membership key query, then one batch read of the schedules)."""
+    filt = None
+    if to:
+        filt = ScheduleMember.first_on <= to.isoformat()
+    if from_:
+        cond = ScheduleMember.active_until >= from_.isoformat()
+        filt = cond if filt is None else filt & cond
+    members, token = query_page(ScheduleMember.query, student_id, limit=limit, next_token=next_token, filter_condition=filt)
+    ids = [m.schedule_id for m in members]
+    found = {s.id: s for s in Schedule.batch_get(ids, consistent_read=True)} if ids else {}
+    live = [found[i] for i in ids if i in found and found[i].state == ACTIVE]
+    stale = [m for m in members if m.schedule_id not in found]
+    if stale:  # left behind by a delete that died after its transaction: heal on read
+        with ScheduleMember.batch_write() as batch:
+            for m in stale:
+                batch.delete(m)
+    return live, token
+
+
+# --- attendance ----------------------------------------------------------------------------------
+
+
+def _reasons(exc: TransactWriteError) -> list[str | None]:
+    return [r.code if r else None for r in (exc.cancellation_reasons or [])]
+
+
+def write_attendance(
+    schedule_id: str, day: date, student_id: str, status: str, note: str | None, actor_id: str | None
+) -> Attendance:
+    """Upsert one attendance record, in one transaction with ``rev + 1`` on the schedule, conditioned on
+    the schedule being live at commit time (else 404, or 409 ``schedule_deleting``)."""
+    key = attendance_key(day, student_id)
+    for attempt in range(RETRIES):
+        now = utcnow()
+        record = Attendance(schedule_id=schedule_id, key=key)
+        try:
+            with transaction() as tx:
+                tx.update(
+                    Schedule(id=schedule_id),
+                    actions=[Schedule.rev.add(1), Schedule.updated_at.set(now)],
+                    condition=Schedule.id.exists() & (Schedule.state == ACTIVE),
+                )
+                tx.update(
+                    record,
+                    actions=[
+                        Attendance.date.set(day.isoformat()),
+                        Attendance.student_id.set(student_id),
+                        Attendance.status.set(status),
+                        Attendance.note.set(note) if note is not None else Attendance.note.remove(),
+                        Attendance.created_at.set(Attendance.created_at | now),
+                        Attendance.updated_at.set(now),
+                        Attendance.updated_by.set(actor_id or "unknown"),
+                    ],
+                )
+        except TransactWriteError as exc:
+            reasons = _reasons(exc)
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                if find(schedule_id) is None:
+                    raise not_found(schedule_id) from exc
+                raise deleting(schedule_id) from exc
+            if "TransactionConflict" in reasons and attempt < RETRIES - 1:
+                time.sleep(0.02 * (attempt + 1))
+                continue
+            raise
+        return Attendance.get(schedule_id, key, consistent_read=True)
+    raise busy()  # pragma: no cover
+
+
+def list_attendance(
+    schedule_id: str, limit: int, next_token: str | None, from_: date | None = None, to: date | None = None
+) -> tuple[list[Attendance], str | None]:
+    """A schedule's attendance, by date then student."""
+    cond: Condition | None = None
+    if from_ and to:
+        cond = Attendance.key.between(from_.isoformat(), f"{to.isoformat()}#\uffff")
+    elif from_:
+        cond = Attendance.key >= from_.isoformat()
+    elif to:
+        cond = Attendance.key <= f"{to.isoformat()}#\uffff"
+    return query_page(Attendance.query, schedule_id, limit=limit, next_token=next_token, range_key_condition=cond)
+
+
+def put_attendance_records(schedule_id: str, records: Iterable[tuple[date, str, str]], at: datetime, by: str) -> int:
+    """Write attendance directly in 25-item batches: no per-record transaction (seeding only)."""
+    n = 0
+    with Attendance.batch_write() as batch:
+        for day, student_id, status in records:
+            batch.save(
+                Attendance(
+                    schedule_id=schedule_id,
+                    key=attendance_key(day, student_id),
+                    date=day.isoformat(),
+                    student_id=student_id,
+                    status=status,
+                    created_at=at,
+                    updated_at=at,
+                    updated_by=by,
+                )
+            )
+            n += 1
+    return n
+
+
+# --- delete ----------------------------------------------------------------------------------------
+
+
+def attendance_keys(schedule_id: str, limit: int) -> list[str]:
+    """Up to ``limit`` attendance keys (consistent; only the sort key is read)."""
+    it = Attendance.query(schedule_id, consistent_read=True, limit=limit, page_size=limit, attributes_to_get=["key"])
+    return [a.key for a in it]
+
+
+def all_attendance_keys(schedule_id: str) -> Iterator[str]:
+    """Every attendance key of a schedule, in 1 MB pages (consistent; only the sort key is read)."""
+    for a in Attendance.query(schedule_id, consistent_read=True, attributes_to_get=["key"]):
+        yield a.key
+
+
+def delete_attendance(schedule_id: str, keys: Iterable[str]) -> None:
+    """Delete attendance records by key (one BatchWriteItem per 25)."""
+    with Attendance.batch_write() as batch:
+        for key in keys:
+            batch.delete(Attendance(schedule_id=schedule_id, key=key))
+
+
+def delete_members(schedule_id: str, student_ids: Iterable[str]) -> None:
+    with ScheduleMember.batch_write() as batch:
+        for sid in student_ids:
+            batch.delete(ScheduleMember(student_id=sid, schedule_id=schedule_id))
+
+
+def delete_at_rev(schedule: Schedule, keys: list[str]) -> bool:
+    """One transaction: the listed attendance and the schedule, conditioned on the schedule still being
+    active at the ``rev`` read. False: an attendance write or another delete got in first (look again)."""
+    try:
+        with transaction() as tx:
+            for key in keys:
+                tx.delete(Attendance(schedule_id=schedule.id, key=key))
+            tx.delete(schedule, condition=(Schedule.state == ACTIVE) & (Schedule.rev == schedule.rev))
+    except TransactWriteError as exc:
+        if any(r in ("ConditionalCheckFailed", "TransactionConflict") for r in _reasons(exc)):
+            return False
+        raise
+    return True
+
+
+def mark_deleting(schedule_id: str, job_id: str) -> bool:
+    """Hide the schedule from every read and refuse attendance writes from now on. False: it is gone."""
+    return transition(
+        Schedule(id=schedule_id),
+        [
+            Schedule.state.set(DELETING),
+            Schedule.kind.remove(),
+            Schedule.delete_job_id.set(job_id),
+            Schedule.updated_at.set(utcnow()),
+        ],
+        Schedule.id.exists(),
+    )
+
+
+def delete_deleting(schedule: Schedule) -> None:
+    """Delete a schedule marked deleting (gone meanwhile is fine; anything else is raised, for a retry)."""
+    try:
+        schedule.delete(condition=Schedule.state == DELETING)
+    except DeleteError:
+        if find(schedule.id) is not None:
+            raise

@@ -1,0 +1,113 @@
+"""Tasks: which local day an instance is for, the writers' lease timings, the scheduler's limits (pure).
+
+The local *date* is what counts (see :mod:`chalicelib.core.calendar`): an instance is keyed by
+``(task_id, local_date)``, so there can never be two for one day.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from chalicelib.core.calendar import days, earliest_today, local_date
+
+__all__ = ["days", "earliest_today", "local_date"]  # re-exported: the calendar helpers task code uses
+
+NONE = "none"
+DAILY = "daily"
+KIND = "task"
+ACTIVE = "active"
+ENDED = "ended"
+OPEN = "open"
+DONE = "done"
+MAX_BACKFILL_DAYS = 366
+MAX_WORK_ITEMS = 5000  # candidate instances per prune/backfill request (bounded work per call)
+BATCH_GET = 100  # DynamoDB BatchGetItem keys per request
+BATCH_WRITE = 25  # DynamoDB BatchWriteItem items per request
+LEASE_ID = "lease#instance-writer"  # reserved key in the tasks table ('#' is never in a task id)
+SCHEDULER_LEASE_S = 960  # the scheduler's Lambda timeout (900 s) + a minute
+BACKFILL_LEASE_S = 120  # an API request's Lambda timeout (30 s), generously
+LEASE_MARGIN_S = 60  # never write with less than this left on the lease (renew first)
+BACKFILL_WAIT_S = 10.0  # how long backfill waits for a running scheduler before answering 409
+SCHEDULER_WAIT_S = 60.0  # how long the scheduler waits for a backfill batch (one API request) to finish
+
+
+@dataclass(frozen=True)
+class Clock:
+    """The lease's two clocks: wall time for the shared expiry (epoch seconds, compared by every
+    holder), monotonic time for a holder's own deadline. Tests pass shifted ones."""
+
+    wall: Callable[[], float] = time.time
+    mono: Callable[[], float] = time.monotonic
+
+
+SYSTEM_CLOCK = Clock()
+
+
+@dataclass(frozen=True)
+class TaskWindow:
+    """What the scheduler needs to know about a task: zone and its active date range."""
+
+    task_id: str
+    timezone: str
+    starts_on: date
+    ends_on: date | None = None
+
+    def active_on(self, d: date) -> bool:
+        return self.starts_on <= d and (self.ends_on is None or d <= self.ends_on)
+
+    def ended_by(self, today: date) -> bool:
+        return self.ends_on is not None and today > self.ends_on
+
+
+def due_today(task: TaskWindow, now: datetime) -> date | None:
+    """The local date the scheduler must ensure an instance for, or None (not started / ended)."""
+    today = local_date(task.timezone, now)
+    return today if task.active_on(today) else None
+
+
+def backfill_dates(task: TaskWindow, start: date, end: date, now: datetime) -> list[date]:
+    """Days in [start, end] on which the task was active, never after the task's local today."""
+    today = local_date(task.timezone, now)
+    lo = max(start, task.starts_on)
+    hi = min(end, today, task.ends_on or end)
+    return list(days(lo, hi))
+
+
+def creation_date(recurrence: str, starts_on: date, today: date) -> date | None:
+    """The one instance a new task gets: a daily task never gets a future one (the scheduler makes it)."""
+    if recurrence == DAILY and starts_on > today:
+        return None
+    return starts_on
+
+
+def is_future(d: date, tz: str, now: datetime) -> bool:
+    return d > local_date(tz, now)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An instance that should exist: ``(task_id, date)`` is its key."""
+
+    task_id: str
+    date: date
+    timezone: str
+    series: str | None = DAILY
+
+
+@dataclass
+class EnsureResult:
+    checked: int = 0
+    missing: int = 0
+    created: int = 0
+    existing: int = 0
+    sample: list[dict[str, str]] = field(default_factory=list)
+
+    def add(self, other: EnsureResult, sample_size: int) -> None:
+        self.checked += other.checked
+        self.missing += other.missing
+        self.created += other.created
+        self.existing += other.existing
+        self.sample = (self.sample + other.sample)[:sample_size]
