@@ -277,16 +277,31 @@ def test_academy_token_cli_against_a_rehearsal_prints_the_id_token_alone(pool_se
         ({"custom:customer_id": 7}, None),
     ],
 )
-def test_principal_id_is_custom_customer_id_else_sub(extra, expected):
-    """Any verified token: the claim where present (a non-empty string, else 401), else ``sub``."""
+def test_principal_id_is_custom_customer_id_else_sub(extra, expected, monkeypatch):
+    """Any verified token: the claim where present (a non-empty string, else 401), else ``sub``.
+
+    Pinned to the test stage's dev tokens whatever an earlier test left in the environment (a
+    chalice.test.Client of another stage sets its variables process-wide).
+    """
+    from chalicelib.core import settings
+
+    monkeypatch.setenv("ACADEMY_STAGE", "test")
+    monkeypatch.setenv("ACADEMY_AUTH_MODE", "dev")
+    settings.get_settings.cache_clear()
+    try:
+        _check_principal(settings.get_settings(), extra, expected)
+    finally:
+        settings.get_settings.cache_clear()  # the next test reads its own environment
+
+
+def _check_principal(s, extra, expected):
     import time
 
     import jwt
 
-    from chalicelib.core import auth, settings
+    from chalicelib.core import auth
     from chalicelib.core.errors import Unauthorized
 
-    s = settings.get_settings()
     now = int(time.time())
     claims = {
         "sub": "the-sub",
