@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
-from chalicelib.core.calendar import local_date
+from chalicelib.core.calendar import local_date, zone
 
 NONE = "none"
 WEEKLY = "weekly"
@@ -71,3 +72,85 @@ class DeleteTuning:
     heartbeat_every_s: float = 20.0
     after_chunk: Callable[[int], None] = _no_op
     min_remaining_ms: int = 30_000  # stop (and let the next attempt resume) with less time than this left
+
+
+# --- occurrences, exceptions, orphans (issue 17) ---------------------------------------------------
+
+CANCEL = "cancel"
+MOVE = "move"
+SCHEDULED = "scheduled"
+MOVED = "moved"
+CANCELLED = "cancelled"
+MAX_LESSON_RANGE_DAYS = 92
+ORPHAN_LIST_CAP = 20  # records named in a 409 would_orphan_attendance
+
+
+def occurrences(times: ScheduleTimes, from_: date, to: date) -> list[date]:
+    """The local dates in [from_, to] on which a session starts (a one-off: its first date only)."""
+    first = times.first_date()
+    if times.recurrence != WEEKLY:
+        return [first] if from_ <= first <= to else []
+    last = to if times.until is None else min(to, times.until)
+    start = max(from_, first)
+    offset = (-(start - first).days) % 7
+    d = start + timedelta(days=offset)
+    out: list[date] = []
+    while d <= last:
+        out.append(d)
+        d += timedelta(days=7)
+    return out
+
+
+def is_occurrence(times: ScheduleTimes, d: date) -> bool:
+    """Whether a session *starts* on local date ``d`` (the identity of a lesson)."""
+    return bool(occurrences(times, d, d))
+
+
+def session_times(times: ScheduleTimes, d: date) -> tuple[datetime, datetime]:
+    """The UTC start and end of the session on occurrence date ``d``: the first session's local wall
+    time kept on ``d`` (so a weekly lesson stays at 16:00 local across a DST change)."""
+    tz = zone(times.timezone)
+    local_start = times.starts_at.astimezone(tz)
+    start = datetime.combine(d, local_start.timetz().replace(tzinfo=None), tzinfo=tz).astimezone(UTC)
+    return start, start + (times.ends_at - times.starts_at)
+
+
+@dataclass(frozen=True)
+class Lesson:
+    date: date
+    status: str  # scheduled | moved | cancelled
+    starts_at: datetime
+    ends_at: datetime
+    reason: str | None = None
+
+
+def lesson(times: ScheduleTimes, d: date, exception: dict[str, Any] | None, closure: str | None = None) -> Lesson:
+    """One occurrence with its exception (``{"action": "cancel"|"move", ...}``) and closure applied; a
+    closure wins over a move (the academy is shut)."""
+    start, end = session_times(times, d)
+    if closure is not None:
+        return Lesson(d, CANCELLED, start, end, f"closure: {closure}")
+    if exception and exception.get("action") == CANCEL:
+        return Lesson(d, CANCELLED, start, end, "cancelled")
+    if exception and exception.get("action") == MOVE:
+        moved_start = datetime.fromisoformat(exception["starts_at"])
+        moved_end = datetime.fromisoformat(exception["ends_at"])
+        return Lesson(d, MOVED, moved_start, moved_end, "moved")
+    return Lesson(d, SCHEDULED, start, end)
+
+
+def split_key(key: str) -> tuple[date, str]:
+    day, _, student_id = key.partition("#")
+    return date.fromisoformat(day), student_id
+
+
+def orphaned(keys: Iterable[str], times: ScheduleTimes, student_ids: Iterable[str]) -> list[tuple[date, str]]:
+    """Attendance records (by key) a schedule with ``times`` and ``student_ids`` would no longer own:
+    the student left, or the date is no longer an occurrence."""
+    members = set(student_ids)
+    out = []
+    for key in keys:
+        day, sid = split_key(key)
+        if sid not in members or not times.occurs_on(day):
+            out.append((day, sid))
+    return out

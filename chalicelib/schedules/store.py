@@ -7,6 +7,11 @@ Keys:
 - ``attendance``: ``schedule_id`` + ``key`` (``<date>#<student_id>``) — an upsert target, and the
   whole of a schedule's attendance is one partition (the cascade delete queries it, never scans).
 
+Edits (``update``) and exception writes (``set_exceptions``) are updates conditioned on the ``rev``
+read and bump it, so two admins editing from the same ``rev`` cannot both win (the second gets 409
+``stale_revision``), and an attendance write that lands between an edit's orphan check and its
+commit makes the edit fail instead of leaving a record the edit would have orphaned.
+
 Every attendance write is a transaction that also updates the schedule (``rev + 1``, conditioned on
 the schedule being active). The small delete's transaction is conditioned on the ``rev`` it read, so
 an attendance write that slipped in between listing and deleting cancels the delete (which retries)
@@ -18,16 +23,27 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
-from typing import cast
+from typing import Any, cast
 
-from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import JSONAttribute, ListAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DeleteError, TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 
 from chalicelib.core.db import UTCDateTime, gsi, meta, new_id, query_page, transaction, transition, utcnow
 from chalicelib.core.errors import Conflicting, Missing
-from chalicelib.schedules.domain import ACTIVE, DELETING, KIND, NONE, RETRIES, ScheduleTimes, active_until_key, attendance_key
+from chalicelib.schedules.domain import (
+    ACTIVE,
+    DELETING,
+    KIND,
+    NONE,
+    RETRIES,
+    TX_LIMIT,
+    ScheduleTimes,
+    active_until_key,
+    attendance_key,
+    is_occurrence,
+)
 
 
 class Schedule(Model):
@@ -46,6 +62,10 @@ class Schedule(Model):
     state = UnicodeAttribute(default=ACTIVE)
     rev = NumberAttribute(default=0)
     delete_job_id = UnicodeAttribute(null=True)
+    # Per-occurrence exceptions of this schedule: {"<YYYY-MM-DD>": {"action": "cancel"} |
+    # {"action": "move", "starts_at": iso, "ends_at": iso}} — on the schedule item itself, so every
+    # exception write is conditioned on (and bumps) the same ``rev`` as edits and attendance writes.
+    exceptions = JSONAttribute(null=True)
     created_at = UTCDateTime()
     updated_at = UTCDateTime()
     # Live schedules by first session date (sparse: a deleting schedule has no ``kind``).
@@ -63,6 +83,10 @@ class Schedule(Model):
             date.fromisoformat(self.until) if self.until else None,
             self.timezone,
         )
+
+    def exception_map(self) -> dict[str, dict[str, Any]]:
+        raw = self.exceptions or {}
+        return {str(k): dict(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
 
 
 class ScheduleMember(Model):
@@ -341,3 +365,82 @@ def delete_deleting(schedule: Schedule) -> None:
     except DeleteError:
         if find(schedule.id) is not None:
             raise
+
+
+# --- edits and exceptions (issue 17) ---------------------------------------------------------------
+
+
+def stale(schedule_id: str, rev: int, current: int) -> Conflicting:
+    return Conflicting(
+        f"Schedule {schedule_id} changed since revision {rev} (now {current}); reload and try again.",
+        code="stale_revision",
+        details={"schedule_id": schedule_id, "rev": rev, "current_rev": current},
+    )
+
+
+def _fail_at_rev(schedule_id: str, rev: int, exc: TransactWriteError) -> Exception:
+    current = find(schedule_id)
+    if current is None or current.state != ACTIVE:
+        return not_found(schedule_id)
+    if current.rev != rev:
+        return stale(schedule_id, rev, int(current.rev))
+    return exc
+
+
+def update(
+    schedule: Schedule, rev: int, title: str, student_ids: list[str], times: ScheduleTimes, drop_keys: list[str]
+) -> Schedule:
+    """One transaction: the schedule's new fields (``rev + 1``, conditioned on being active at ``rev``),
+    its membership items kept in step, exceptions on dates that are no longer sessions dropped, and the
+    attendance records in ``drop_keys`` (the confirmed orphans) deleted."""
+    now = utcnow()
+    first_on = times.first_date().isoformat()
+    until_key = active_until_key(times)
+    old = set(schedule.member_ids())
+    new = set(student_ids)
+    dates_moved = first_on != schedule.first_on or until_key != schedule.active_until
+    put = [sid for sid in student_ids if sid not in old or dates_moved]
+    removed = [sid for sid in schedule.member_ids() if sid not in new]
+    exceptions = {d: e for d, e in schedule.exception_map().items() if is_occurrence(times, date.fromisoformat(d))}
+    if 1 + len(put) + len(removed) + len(drop_keys) > TX_LIMIT:
+        raise Conflicting(
+            "This edit changes too much at once (more than 100 rows); split it into smaller edits.",
+            code="edit_too_large",
+            details={"schedule_id": schedule.id, "rows": 1 + len(put) + len(removed) + len(drop_keys)},
+        )
+    try:
+        with transaction() as tx:
+            tx.update(
+                Schedule(id=schedule.id),
+                actions=[
+                    Schedule.title.set(title),
+                    Schedule.student_ids.set(cast("list[UnicodeAttribute]", student_ids)),
+                    Schedule.starts_at.set(times.starts_at),
+                    Schedule.ends_at.set(times.ends_at),
+                    Schedule.until.set(times.until.isoformat()) if times.until else Schedule.until.remove(),
+                    Schedule.first_on.set(first_on),
+                    Schedule.active_until.set(until_key),
+                    Schedule.exceptions.set(exceptions),
+                    Schedule.rev.add(1),
+                    Schedule.updated_at.set(now),
+                ],
+                condition=(Schedule.state == ACTIVE) & (Schedule.rev == rev),
+            )
+            for sid in put:
+                tx.save(ScheduleMember(student_id=sid, schedule_id=schedule.id, first_on=first_on, active_until=until_key))
+            for sid in removed:
+                tx.delete(ScheduleMember(student_id=sid, schedule_id=schedule.id))
+            for key in drop_keys:
+                tx.delete(Attendance(schedule_id=schedule.id, key=key))
+    except TransactWriteError as exc:
+        raise _fail_at_rev(schedule.id, rev, exc) from exc
+    return get(schedule.id)
+
+
+def set_exceptions(schedule: Schedule, exceptions: dict[str, dict[str, Any]]) -> bool:
+    """Replace the exception map, conditioned on the ``rev`` read (``rev + 1``). False: lost a race."""
+    return transition(
+        Schedule(id=schedule.id),
+        [Schedule.exceptions.set(exceptions), Schedule.rev.add(1), Schedule.updated_at.set(utcnow())],
+        (Schedule.state == ACTIVE) & (Schedule.rev == schedule.rev),
+    )
