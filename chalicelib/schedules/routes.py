@@ -58,6 +58,7 @@ def attendance_out(a: store.Attendance) -> AttendanceOut:
     body=S.ScheduleIn,
     response=S.ScheduleOut,
     status=201,
+    errors=(409,),
     tag="schedules",
     audit="schedule.create",
 )

@@ -9,7 +9,7 @@ from itertools import batched
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.core.db import utcnow
-from chalicelib.core.errors import Invalid
+from chalicelib.core.errors import Conflicting, Invalid
 from chalicelib.schedules import store
 from chalicelib.schedules.domain import ACTIVE, DELETING, INLINE_DELETE_MAX, RETRIES, DeleteTuning, ScheduleTimes
 from chalicelib.schedules.store import Attendance, Schedule
@@ -21,15 +21,23 @@ if TYPE_CHECKING:
 
 
 def create(title: str, student_ids: list[str], times: ScheduleTimes) -> Schedule:
-    """Create a schedule and its membership items in one transaction. Unknown students → 400."""
+    """Create a schedule and its membership items in one transaction. Unknown students → 400;
+    archived ones → 409 ``archived_students`` (restore them first)."""
     unique = list(dict.fromkeys(student_ids))
-    found = students.existing_ids(unique)
+    found = students.active_by_id(unique)
     missing = [s for s in unique if s not in found]
     if missing:
         raise Invalid(
             f"Unknown students: {', '.join(missing)}.",
             code="unknown_students",
             details={"fields": {"student_ids": f"unknown: {', '.join(missing)}"}, "unknown": missing},
+        )
+    archived = [s for s in unique if not found[s]]
+    if archived:
+        raise Conflicting(
+            f"Archived students cannot join a schedule: {', '.join(archived)}.",
+            code="archived_students",
+            details={"archived": archived},
         )
     return store.create(title, unique, times)
 

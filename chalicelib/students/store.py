@@ -1,12 +1,20 @@
-"""Students: the pynamodb model and its queries (no HTTP here)."""
+"""Students: the pynamodb model and its queries (no HTTP here).
+
+Archive instead of delete: an archived student keeps its row (and so its homework, videos and
+attendance) but loses ``kind``, so it leaves the ``by_kind`` list at once, and gains ``archived_kind``,
+so the sparse ``by_archived`` index lists exactly the archived ones. Every edit is one conditional
+UpdateItem on the ``rev`` the admin read (a stale one is 409 ``stale_revision``).
+"""
 
 from __future__ import annotations
 
-from pynamodb.attributes import UnicodeAttribute
+from typing import Any
+
+from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
-from chalicelib.core.db import UTCDateTime, gsi, meta, new_id, query_page, utcnow
-from chalicelib.core.errors import Missing
+from chalicelib.core.db import UTCDateTime, gsi, meta, new_id, query_page, transition, utcnow
+from chalicelib.core.errors import Conflicting, Missing
 
 KIND = "student"
 
@@ -14,13 +22,18 @@ KIND = "student"
 class Student(Model):
     Meta = meta("students")
     id = UnicodeAttribute(hash_key=True)
-    kind = UnicodeAttribute(default=KIND)
+    kind = UnicodeAttribute(null=True, default=KIND)
+    archived_kind = UnicodeAttribute(null=True)
     customer_id = UnicodeAttribute()
     name = UnicodeAttribute()
     timezone = UnicodeAttribute(default="UTC")
+    notes = UnicodeAttribute(null=True)
+    active = BooleanAttribute(default=True)
+    rev = NumberAttribute(default=0)
     created_at = UTCDateTime()
     by_customer = gsi("by_customer", "customer_id", "id")
-    by_kind = gsi("by_kind", "kind", "id")
+    by_kind = gsi("by_kind", "kind", "id")  # sparse: live students only
+    by_archived = gsi("by_archived", "archived_kind", "id")  # sparse: archived students only
 
 
 def _not_found(student_id: str) -> Missing:
@@ -57,7 +70,12 @@ def get_owned(student_id: str, customer_id: str) -> Student:
 
 def existing_ids(student_ids: list[str]) -> set[str]:
     """Which of ``student_ids`` exist (one batch read of the keys)."""
-    return {s.id for s in Student.batch_get(student_ids, attributes_to_get=["id"])}
+    return set(active_by_id(student_ids))
+
+
+def active_by_id(student_ids: list[str]) -> dict[str, bool]:
+    """Each existing student of ``student_ids`` → whether it is active (one batch read)."""
+    return {s.id: s.active is not False for s in Student.batch_get(student_ids, attributes_to_get=["id", "active"])}
 
 
 def list_all(limit: int, next_token: str | None) -> tuple[list[Student], str | None]:
@@ -66,3 +84,41 @@ def list_all(limit: int, next_token: str | None) -> tuple[list[Student], str | N
 
 def list_for_customer(customer_id: str, limit: int, next_token: str | None) -> tuple[list[Student], str | None]:
     return query_page(Student.by_customer.query, customer_id, limit=limit, next_token=next_token)
+
+
+def list_archived(limit: int, next_token: str | None) -> tuple[list[Student], str | None]:
+    return query_page(Student.by_archived.query, KIND, limit=limit, next_token=next_token)
+
+
+def update(student_id: str, rev: int, changes: dict[str, Any]) -> Student:
+    """Apply ``changes`` (name, timezone, notes, active) at ``rev``: one conditional UpdateItem.
+
+    Unknown → 404; changed since the admin read it → 409 ``stale_revision`` {rev, current_rev}.
+    Rows written before ``rev`` existed have none: they are at revision 0.
+    """
+    student = get(student_id)
+    actions: list[Any] = [Student.rev.add(1)]
+    for field in ("name", "timezone"):
+        if field in changes:
+            actions.append(getattr(Student, field).set(changes[field]))
+    if "notes" in changes:
+        notes = changes["notes"]
+        actions.append(Student.notes.set(notes) if notes else Student.notes.remove())
+    if "active" in changes:
+        active = bool(changes["active"])
+        actions.append(Student.active.set(active))
+        if active:
+            actions += [Student.kind.set(KIND), Student.archived_kind.remove()]
+        else:
+            actions += [Student.kind.remove(), Student.archived_kind.set(KIND)]
+    at_rev = Student.rev == rev
+    if rev == 0:
+        at_rev = at_rev | Student.rev.does_not_exist()
+    if not transition(student, actions, condition=Student.id.exists() & at_rev):
+        current = get(student_id)
+        raise Conflicting(
+            f"Student {student_id} changed since revision {rev} (now {current.rev}): reload it and retry.",
+            code="stale_revision",
+            details={"student_id": student_id, "rev": rev, "current_rev": int(current.rev or 0)},
+        )
+    return student

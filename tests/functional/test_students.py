@@ -148,3 +148,92 @@ def test_admin_write_is_audited(client, tokens, student):
     assert entries[0]["action"] == "student.create"
     assert entries[0]["actor"] == {"role": "admin", "id": "admin-1"}
     assert entries[0]["target"] == f"student:{student['id']}"
+
+
+def patch(client, path, token, body):
+    return client.http.patch(
+        path,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        body=body if isinstance(body, (str, bytes)) else json.dumps(body),
+    )
+
+
+def test_patch_edits_at_the_revision_read_and_bumps_it(client, tokens, student):
+    sid = student["id"]
+    assert student["rev"] == 0 and student["active"] is True and student["notes"] is None
+    r = patch(client, f"/admin/students/{sid}", tokens.admin, {"rev": 0, "name": "Ada L.", "notes": "Prefers mornings"})
+    assert r.status_code == 200, r.body
+    assert r.json_body["name"] == "Ada L." and r.json_body["notes"] == "Prefers mornings" and r.json_body["rev"] == 1
+    assert get(client, f"/admin/students/{sid}", tokens.admin).json_body == r.json_body
+    # a second admin still holding revision 0: refused, and nothing of theirs is written
+    r = patch(client, f"/admin/students/{sid}", tokens.admin, {"rev": 0, "name": "Stale"})
+    assert r.status_code == 409 and r.json_body["error"]["code"] == "stale_revision"
+    assert r.json_body["error"]["details"]["current_rev"] == 1
+    assert get(client, f"/admin/students/{sid}", tokens.admin).json_body["name"] == "Ada L."
+    r = patch(client, f"/admin/students/{sid}", tokens.admin, {"rev": 1, "notes": ""})
+    assert r.status_code == 200 and r.json_body["notes"] is None and r.json_body["rev"] == 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "No rev"},
+        {"rev": 0},
+        {"rev": "0", "name": "x"},
+        {"rev": -1, "name": "x"},
+        {"rev": 0, "name": ""},
+        {"rev": 0, "name": None},
+        {"rev": 0, "active": "false"},
+        {"rev": 0, "timezone": "Mars/Olympus"},
+        {"rev": 0, "customer_id": "cust-b"},
+        {"rev": 0, "notes": "x" * 2001},
+    ],
+)
+def test_patch_refuses_bad_input_and_changes_nothing(client, tokens, student, body):
+    r = patch(client, f"/admin/students/{student['id']}", tokens.admin, body)
+    assert r.status_code == 400, (body, r.body)
+    assert get(client, f"/admin/students/{student['id']}", tokens.admin).json_body == student
+
+
+def test_patch_unknown_or_malformed_student_is_404_and_customers_are_refused(client, tokens, student):
+    for sid in ("01JZZZZZZZZZZZZZZZZZZZZZZZ", "not an id"):
+        r = patch(client, f"/admin/students/{sid}", tokens.admin, {"rev": 0, "name": "x"})
+        assert r.status_code == 404 and r.json_body["error"]["code"] == "student_not_found"
+    r = patch(client, f"/admin/students/{student['id']}", tokens.customer_a, {"rev": 0, "name": "x"})
+    assert r.status_code == 403
+    r = patch(client, f"/admin/students/{student['id']}", tokens.admin, "{not json")
+    assert r.status_code == 400
+
+
+def test_archive_leaves_the_list_keeps_the_record_and_refuses_new_schedules(client, tokens, student):
+    sid = student["id"]
+    other = post(client, "/admin/students", tokens.admin, {"customer_id": "cust-a", "name": "Bea"}).json_body
+    r = patch(client, f"/admin/students/{sid}", tokens.admin, {"rev": 0, "active": False})
+    assert r.status_code == 200 and r.json_body["active"] is False
+    listed = get(client, "/admin/students", tokens.admin).json_body["items"]
+    assert [s["id"] for s in listed] == [other["id"]]
+    archived = get(client, "/admin/students?archived=true", tokens.admin).json_body["items"]
+    assert [s["id"] for s in archived] == [sid]
+    assert get(client, f"/admin/students/{sid}", tokens.admin).json_body["active"] is False
+    # the family still sees its child's record (history stays)
+    mine = get(client, "/customer/students", tokens.customer_a).json_body["items"]
+    assert sid in [s["id"] for s in mine]
+    lesson = {"title": "Algebra", "starts_at": "2030-01-07T16:00:00Z", "ends_at": "2030-01-07T17:00:00Z"}
+    r = post(client, "/admin/schedules", tokens.admin, {**lesson, "student_ids": [other["id"], sid]})
+    assert r.status_code == 409 and r.json_body["error"]["code"] == "archived_students"
+    assert r.json_body["error"]["details"]["archived"] == [sid]
+    assert get(client, "/admin/schedules", tokens.admin).json_body["items"] == []
+    # restored: back in the list, out of the archive, and schedulable again
+    r = patch(client, f"/admin/students/{sid}", tokens.admin, {"rev": 1, "active": True})
+    assert r.status_code == 200 and r.json_body["active"] is True
+    assert sid in [s["id"] for s in get(client, "/admin/students", tokens.admin).json_body["items"]]
+    assert get(client, "/admin/students?archived=true", tokens.admin).json_body["items"] == []
+    r = post(client, "/admin/schedules", tokens.admin, {**lesson, "student_ids": [sid]})
+    assert r.status_code == 201, r.body
+
+
+def test_patch_is_audited(client, tokens, student):
+    patch(client, f"/admin/students/{student['id']}", tokens.admin, {"rev": 0, "name": "Ada L."})
+    r = get(client, "/admin/audit?action=student.update", tokens.admin)
+    assert r.status_code == 200, r.body
+    assert [e["action"] for e in r.json_body["items"]] == ["student.update"]
