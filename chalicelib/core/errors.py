@@ -112,3 +112,13 @@ class Invalid(DomainError):
     """The input breaks a domain rule that its schema cannot express (a date range, a file's content)."""
 
     status, code = 400, "validation_error"
+
+
+def stale_revision(noun: str, entity_id: str, rev: int, current: int) -> Conflicting:
+    """409 ``stale_revision``: the entity changed since the revision the caller read (optimistic concurrency)."""
+    key = f"{noun.lower()}_id"
+    return Conflicting(
+        f"{noun} {entity_id} changed since revision {rev} (now {current}); reload it and try again.",
+        code="stale_revision",
+        details={key: entity_id, "rev": rev, "current_rev": current},
+    )

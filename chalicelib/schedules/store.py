@@ -31,7 +31,7 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 
 from chalicelib.core.db import UTCDateTime, gsi, meta, new_id, query_page, transaction, transition, utcnow
-from chalicelib.core.errors import Conflicting, Missing
+from chalicelib.core.errors import Conflicting, Missing, stale_revision
 from chalicelib.schedules.domain import (
     ACTIVE,
     DELETING,
@@ -371,11 +371,7 @@ def delete_deleting(schedule: Schedule) -> None:
 
 
 def stale(schedule_id: str, rev: int, current: int) -> Conflicting:
-    return Conflicting(
-        f"Schedule {schedule_id} changed since revision {rev} (now {current}); reload and try again.",
-        code="stale_revision",
-        details={"schedule_id": schedule_id, "rev": rev, "current_rev": current},
-    )
+    return stale_revision("Schedule", schedule_id, rev, current)
 
 
 def _fail_at_rev(schedule_id: str, rev: int, exc: TransactWriteError) -> Exception:

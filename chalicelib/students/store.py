@@ -14,7 +14,7 @@ from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttrib
 from pynamodb.models import Model
 
 from chalicelib.core.db import UTCDateTime, gsi, meta, new_id, query_page, transition, utcnow
-from chalicelib.core.errors import Conflicting, Missing
+from chalicelib.core.errors import Missing, stale_revision
 
 KIND = "student"
 
@@ -96,7 +96,7 @@ def update(student_id: str, rev: int, changes: dict[str, Any]) -> Student:
     Unknown → 404; changed since the admin read it → 409 ``stale_revision`` {rev, current_rev}.
     Rows written before ``rev`` existed have none: they are at revision 0.
     """
-    student = get(student_id)
+    student = Student(id=student_id)  # no read first: the condition decides, and a refusal reads once to say why
     actions: list[Any] = [Student.rev.add(1)]
     for field in ("name", "timezone"):
         if field in changes:
@@ -115,10 +115,6 @@ def update(student_id: str, rev: int, changes: dict[str, Any]) -> Student:
     if rev == 0:
         at_rev = at_rev | Student.rev.does_not_exist()
     if not transition(student, actions, condition=Student.id.exists() & at_rev):
-        current = get(student_id)
-        raise Conflicting(
-            f"Student {student_id} changed since revision {rev} (now {current.rev}): reload it and retry.",
-            code="stale_revision",
-            details={"student_id": student_id, "rev": rev, "current_rev": int(current.rev or 0)},
-        )
+        current = get(student_id)  # 404 when it does not exist
+        raise stale_revision("Student", student_id, rev, int(current.rev or 0))
     return student

@@ -237,3 +237,34 @@ def test_patch_is_audited(client, tokens, student):
     r = get(client, "/admin/audit?action=student.update", tokens.admin)
     assert r.status_code == 200, r.body
     assert [e["action"] for e in r.json_body["items"]] == ["student.update"]
+
+
+def test_concurrent_edits_at_one_revision_one_wins_one_is_stale(client, tokens, student):
+    """Two admins save at the revision they both read: the store's one conditional write lets exactly one in."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chalicelib.core.errors import Conflicting
+    from chalicelib.students import store
+
+    def save(name: str) -> str:
+        try:
+            return store.update(student["id"], 0, {"name": name}).name
+        except Conflicting as exc:
+            assert exc.code == "stale_revision" and exc.details["current_rev"] == 1
+            return "409"
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = sorted(pool.map(save, ["First", "Second"]))
+    assert outcomes[0] == "409" and outcomes[1] in ("First", "Second")
+    now = get(client, f"/admin/students/{student['id']}", tokens.admin).json_body
+    assert now["rev"] == 1 and now["name"] == outcomes[1]
+
+
+def test_a_row_written_before_revisions_is_at_revision_zero(client, tokens, student):
+    from chalicelib.students.store import Student
+
+    Student(id=student["id"]).update(actions=[Student.rev.remove()])  # as the rows of the first contract were
+    r = patch(client, f"/admin/students/{student['id']}", tokens.admin, {"rev": 1, "name": "Not at 1"})
+    assert r.status_code == 409 and r.json_body["error"]["details"]["current_rev"] == 0
+    r = patch(client, f"/admin/students/{student['id']}", tokens.admin, {"rev": 0, "name": "Ada L."})
+    assert r.status_code == 200 and r.json_body["rev"] == 1 and r.json_body["name"] == "Ada L."
