@@ -49,6 +49,7 @@ PAGES: dict[tuple[str, str], Page] = {
         Page("admin", "incidents", "Incident Hub", "page-incidents.js"),
         Page("customer", "homework", "Homework upload", "page-upload.js"),
         Page("customer", "videos", "Video upload", "page-upload.js"),
+        Page("customer", "tasks", "Tasks", "page-family-tasks.js"),
     )
 }
 

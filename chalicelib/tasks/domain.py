@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from chalicelib.core.calendar import days, earliest_today, local_date
 
@@ -32,6 +32,24 @@ BACKFILL_LEASE_S = 120  # an API request's Lambda timeout (30 s), generously
 LEASE_MARGIN_S = 60  # never write with less than this left on the lease (renew first)
 BACKFILL_WAIT_S = 10.0  # how long backfill waits for a running scheduler before answering 409
 SCHEDULER_WAIT_S = 60.0  # how long the scheduler waits for a backfill batch (one API request) to finish
+FAMILY_DEFAULT_DAYS = 14  # what a family sees of a student's tasks when it names no range: the last two weeks
+FAMILY_MAX_DAYS = 62  # the longest range one family read may ask for (bounded work: one key query per task)
+FAMILY_MAX_TASKS = 100  # tasks of one student one family read looks at (more is reported as truncated)
+
+
+def family_window(today: date, from_: date | None, to: date | None) -> tuple[date, date]:
+    """The dates a family read covers for a task whose local date is ``today``: ``from_``..``to``, never
+    past today (a family sees today's and past instances, not the scheduler's future ones). Default: the
+    last :data:`FAMILY_DEFAULT_DAYS` days. A reversed range or one longer than :data:`FAMILY_MAX_DAYS` is
+    refused (:class:`ValueError`; the caller answers 400)."""
+    if from_ is not None and to is not None:
+        if from_ > to:
+            raise ValueError("from is after to")
+        if (to - from_).days + 1 > FAMILY_MAX_DAYS:
+            raise ValueError(f"a range covers at most {FAMILY_MAX_DAYS} days")
+    end = min(to or today, today)
+    start = from_ if from_ is not None else end - timedelta(days=FAMILY_DEFAULT_DAYS - 1)
+    return start, end
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from chalicelib.core.db import iso
 from chalicelib.tasks import service, store
 
 if TYPE_CHECKING:
-    from chalicelib.tasks.schemas import BackfillIn, InstancePatch, InstanceQuery, PruneIn, TaskIn, TaskQuery
+    from chalicelib.tasks.schemas import BackfillIn, FamilyTaskQuery, InstancePatch, InstanceQuery, PruneIn, TaskIn, TaskQuery
 
 bp = Blueprint(__name__)
 S = schemas("chalicelib.tasks.schemas")  # the models, imported on first use
@@ -169,3 +169,35 @@ def backfill(req: Req[BackfillIn, None]) -> Reply:
     if req.audit:
         req.audit.result.update({k: result[k] for k in ("dry_run", "tasks", "matched", "created", "next_cursor")})
     return Reply(result)
+
+
+@route(
+    bp,
+    "/customer/students/{student_id}/tasks",
+    "GET",
+    auth="customer",
+    query=S.FamilyTaskQuery,
+    response=S.FamilyTasks,
+    errors=(400, 404),
+    tag="tasks",
+    ids=("student_id",),
+)
+def family_tasks(req: Req[None, FamilyTaskQuery], student_id: str) -> dict[str, Any]:
+    """The signed-in customer's own student's tasks: today's and past instances (default: the last
+    two weeks; ``from``/``to`` cover at most 62 days; never the future)."""
+    q = req.query
+    got = service.family_tasks(student_id, str(req.principal.id), q.from_, q.to)
+    items = [
+        {
+            "id": t.id,
+            "title": t.title,
+            "description": t.description,
+            "recurrence": t.recurrence,
+            "timezone": t.timezone,
+            "status": t.status,
+            "today": today.isoformat(),
+            "instances": [{"date": i.date, "status": i.status, "done_at": iso(i.done_at)} for i in instances],
+        }
+        for t, today, instances in got.tasks
+    ]
+    return {"student_id": got.student_id, "items": items, "truncated": got.truncated}

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, StrictBool
 
-from chalicelib.core.schema import ListQuery, Out, Strict
+from chalicelib.core.schema import ListQuery, Out, Query, Strict
 from chalicelib.core.validators import CalendarDate, EntityId, Name, Text, TimeZone
 from chalicelib.tasks.domain import MAX_WORK_ITEMS
 
@@ -104,3 +104,31 @@ class BackfillOut(Out):
     existing: int
     sample: list[dict[str, Any]]
     next_cursor: str | None
+
+
+class FamilyTaskQuery(Query):
+    from_: CalendarDate | None = Field(None, alias="from", description="Default: 13 days before to.")
+    to: CalendarDate | None = Field(None, description="Default and latest: today in the task's zone.")
+
+
+class FamilyInstanceOut(Out):
+    date: str
+    status: str
+    done_at: str | None
+
+
+class FamilyTaskOut(Out):
+    id: str
+    title: str
+    description: str | None
+    recurrence: str
+    timezone: str
+    status: str
+    today: str = Field(description="The task's local date now: its instance for this date is today's.")
+    instances: list[FamilyInstanceOut] = Field(description="Dated today or earlier, newest first.")
+
+
+class FamilyTasks(Out):
+    student_id: str
+    items: list[FamilyTaskOut]
+    truncated: bool = Field(description="The student has more tasks than one read shows.")

@@ -282,3 +282,37 @@ def backfill(
         "sample": r.sample,
         "next_cursor": next_cursor,
     }
+
+
+@dataclass(frozen=True)
+class FamilyTasks:
+    """What a family sees of one student's tasks: each task with its instances in the range read."""
+
+    student_id: str
+    tasks: list[tuple[Task, date, list[TaskInstance]]]  # (task, its local today, instances newest first)
+    truncated: bool
+
+
+def family_tasks(
+    student_id: str, customer_id: str, from_: date | None, to: date | None, now: datetime | None = None
+) -> FamilyTasks:
+    """A customer's own student's tasks with today's and past instances (each in the task's own zone).
+
+    Someone else's student is 404, as a missing one. One index query for the tasks, then one key query
+    per task (at most :data:`~chalicelib.tasks.domain.FAMILY_MAX_TASKS`); no scan."""
+    now = now or utcnow()
+    try:
+        domain.family_window(domain.local_date("UTC", now), from_, to)  # the range's own rules, before any read
+    except ValueError as exc:
+        raise Invalid(str(exc), details={"from": str(from_), "to": str(to)}) from exc
+    students.get_owned(student_id, customer_id)
+    tasks, truncated = store.tasks_of_student(student_id, domain.FAMILY_MAX_TASKS)
+    out: list[tuple[Task, date, list[TaskInstance]]] = []
+    for task in tasks:
+        today = domain.local_date(task.timezone, now)
+        start, end = domain.family_window(today, from_, to)
+        if start > end or task.starts_on > end.isoformat():
+            out.append((task, today, []))
+            continue
+        out.append((task, today, store.instances_between(task.id, start, end)))
+    return FamilyTasks(student_id, out, truncated)

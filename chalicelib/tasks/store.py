@@ -403,3 +403,15 @@ def recurring_after(floor: date, limit: int, cursor: str | None) -> tuple[list[T
 def daily_tasks(limit: int, cursor: str | None) -> tuple[list[Task], str | None]:
     """One page of daily tasks (``by_recurrence``, creation order)."""
     return query_page(Task.by_recurrence.query, DAILY, limit=limit, next_token=cursor)
+
+
+def tasks_of_student(student_id: str, limit: int) -> tuple[list[Task], bool]:
+    """Up to ``limit`` of a student's tasks (``by_student``, creation order) and whether there were more."""
+    tasks = list(Task.by_student.query(student_id, limit=limit + 1))
+    return tasks[:limit], len(tasks) > limit
+
+
+def instances_between(task_id: str, start: date, end: date) -> list[TaskInstance]:
+    """A task's instances dated ``start``..``end`` inclusive, newest first (one key query)."""
+    cond = TaskInstance.date.between(start.isoformat(), end.isoformat())
+    return list(TaskInstance.query(task_id, range_key_condition=cond, scan_index_forward=False))

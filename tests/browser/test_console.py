@@ -577,3 +577,21 @@ def test_schedules_filter_by_student(page: Any, stack: Stack) -> None:
     page.get_by_role("button", name="Filter", exact=True).click()
     expect(page.locator("tr", has_text=f"Only Grace {stamp}")).to_be_visible()
     expect(page.locator("tr", has_text=f"Only Ada {stamp}")).to_have_count(0)
+
+
+def test_a_parent_sees_today_and_past_task_instances(page: Any, stack: Stack) -> None:
+    need(stack, "GET", "/admin/tasks")
+    student = ensure_student(stack, CUSTOMER, f"Tasks child {int(time.time() * 1000)}")
+    title = f"Practice scales {int(time.time() * 1000)}"
+    task = stack.ok(
+        "POST", "/admin/tasks", {"title": title, "student_id": student["id"], "recurrence": "daily", "timezone": "UTC"}
+    )
+    today = task["task"]["starts_on"]
+    stack.ok("PATCH", f"/admin/tasks/{task['task']['id']}/instances/{today}", {"status": "done"})
+
+    sign_in(page, stack, "customer", at="/console/customer/tasks")
+    page.get_by_label("Student").select_option(student["id"])
+    card = page.locator(f"[data-task='{task['task']['id']}']")
+    expect(card).to_contain_text(title)
+    expect(card).to_contain_text("Today: Done")
+    expect(card.locator("tbody tr")).to_have_count(1)

@@ -111,6 +111,8 @@ def owned(client, tokens):
     hw = post(client, "/customer/homework", tokens.customer_a, {**upload, "filename": "a.pdf", "content_type": "application/pdf"})
     video = post(client, "/customer/videos", tokens.customer_a, {**upload, "filename": "a.mp4", "content_type": "video/mp4"})
     assert hw.status_code == video.status_code == 201
+    task = post(client, "/admin/tasks", tokens.admin, {"title": "Read 20 min", "student_id": student, "recurrence": "daily"})
+    assert task.status_code == 201, task.body  # today's instance: what the family tasks route shows A
     return {
         "student_id": student,
         "homework_id": hw.json_body["homework"]["id"],

@@ -8,7 +8,10 @@ const NAV = {
     { heading: "Insights", links: [["media", "Media"], ["jobs", "Jobs"]] },
     { heading: "Support", links: [["incidents", "Incident Hub"]] },
   ],
-  customer: [{ heading: "Customers", links: [["homework", "Homework upload"], ["videos", "Video upload"]] }],
+  customer: [
+    { heading: "Customers", links: [["homework", "Homework upload"], ["videos", "Video upload"]] },
+    { heading: "My students", links: [["tasks", "Tasks"]] },
+  ],
 };
 const HOME = { admin: apiPath("/console/admin/schedules"), customer: apiPath("/console/customer/homework") };
 
