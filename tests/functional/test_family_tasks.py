@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -30,14 +30,14 @@ def _task(client, tokens, sid, **kw):
 def test_family_sees_today_and_past_never_the_future(client, tokens, family):
     from chalicelib.tasks import service
 
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     task = _task(client, tokens, family["student"], timezone="UTC", starts_on=(today - timedelta(days=5)).isoformat())
     once = _task(client, tokens, family["student"], recurrence="none", title="Essay", timezone="UTC")
     # the backfill writes the past days and the scheduler's future one exists too: the family sees neither future
     service.backfill(today - timedelta(days=5), today, apply=True, cursor=None, limit=100, task_id=task["id"])
     from chalicelib.tasks.store import TaskInstance
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     tomorrow = (today + timedelta(days=1)).isoformat()
     TaskInstance(task_id=task["id"], date=tomorrow, series="daily", source="scheduler", created_at=now, updated_at=now).save()
     r = client.http.patch(
