@@ -136,6 +136,7 @@ def test_a_response_over_6_mb_is_an_error(function: Function) -> None:
 
 def test_memory_over_memory_size_kills_the_instance(function: Function) -> None:
     """Peak RSS above MemorySize (256 MB here) fails the invocation as Lambda's OOM kill does."""
+    function.spec.timeout_s = 30  # the kill, not the 2 s timeout, must end it even on a loaded machine's cold start
     with pytest.raises(FunctionError, match="signal: killed") as err:
         function.invoke({"do": "hog"})
     assert err.value.error["errorType"] == "Runtime.OutOfMemory"
