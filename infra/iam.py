@@ -85,7 +85,7 @@ ACCESS: dict[str, Access] = {
             "incidents": ("by_group",),
             "jobs": ("by_entity", "by_state", "by_type"),
             "schedules": ("by_kind",),
-            "students": ("by_archived", "by_customer", "by_kind"),
+            "students": ("by_archived", "by_customer", "by_kind", "by_name"),
             "task-instances": ("by_series",),
             "tasks": ("by_kind", "by_recurrence", "by_student"),
             "videos": ("by_customer", "by_eligibility", "by_kind", "by_student"),
