@@ -5,6 +5,7 @@ from chalice import Chalice
 from chalicelib.console.routes import bp as console_bp
 from chalicelib.core.api import register_blueprints
 from chalicelib.core.middleware import correlation, flush_metrics
+from chalicelib.customers.routes import bp as customers_bp
 from chalicelib.incidents import capture
 from chalicelib.incidents.routes import bp as incidents_bp
 from chalicelib.integrity.jobs import bp as integrity_jobs_bp
@@ -24,6 +25,7 @@ app.register_middleware(flush_metrics, "all")
 # The order of the OpenAPI document: a new capability's routes go where its section should read.
 BLUEPRINTS = (
     students_bp,
+    customers_bp,
     schedules_bp,
     tasks_bp,
     console_bp,

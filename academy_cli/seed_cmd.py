@@ -24,6 +24,11 @@ DEMO_STUDENTS: dict[str, list[tuple[str, str]]] = {
     "cust-demo-2": [("Grace Hopper", "America/New_York")],
     "cust-demo-3": [("Emmy Noether", "Europe/Berlin"), ("Srinivasa Ramanujan", "Asia/Kolkata")],
 }
+DEMO_FAMILIES: dict[str, tuple[str, str]] = {
+    DEV_CUSTOMER: ("The Lovelace and Turing family", "lovelace@example.com"),
+    "cust-demo-2": ("The Hoppers", "hopper@example.com"),
+    "cust-demo-3": ("The Noether and Ramanujan family", "noether@example.com"),
+}
 
 
 @dataclass
@@ -76,8 +81,20 @@ def seed_students(api: SeedApi) -> str:
     return f"students: {made} created, {skipped} already there ({len(DEMO_STUDENTS)} customers)"
 
 
+def seed_families(api: SeedApi) -> str:
+    """The demo customers' records (one per sign-in identity; their students name it)."""
+    existing = {c["customer_id"] for c in api.list_all("/admin/customers")}
+    made = 0
+    for customer, (name, email) in DEMO_FAMILIES.items():
+        if customer not in existing:
+            api.call("POST", "/admin/customers", {"customer_id": customer, "display_name": name, "contact_email": email})
+            made += 1
+    return f"families: {made} created, {len(DEMO_FAMILIES) - made} already there"
+
+
 # Order matters: later seeders may use what earlier ones made (api.created).
 SEEDERS: list[Callable[[SeedApi], str]] = [seed_students]
+SEEDERS += [seed_families]
 
 
 def register(cli: click.Group) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pynamodb.models import Model
 
 from chalicelib.core.audit import AuditEntry
+from chalicelib.customers.store import Customer
 from chalicelib.incidents.store import Incident, IncidentGroup, RateCounter
 from chalicelib.jobs.ledger import Job, JobDedupe
 from chalicelib.media.store import Homework, Video
@@ -14,3 +15,4 @@ from chalicelib.tasks.store import Task, TaskInstance
 
 ALL_MODELS: list[type[Model]] = [Student, AuditEntry, Job, JobDedupe, Homework, Video, Incident, IncidentGroup, RateCounter]
 ALL_MODELS += [Schedule, ScheduleMember, Attendance, Task, TaskInstance]
+ALL_MODELS += [Customer]

@@ -64,6 +64,7 @@ ACCESS: dict[str, Access] = {
             {
                 "attendance": ("DeleteItem", "GetItem", "Query", "UpdateItem"),
                 "audit": ("PutItem",),
+                "customers": ("GetItem", "PutItem", "UpdateItem"),
                 "homework": ("BatchGetItem", "GetItem", "PutItem", "UpdateItem"),
                 "incident-groups": ("GetItem",),
                 "incidents": ("GetItem",),  # the repair button reads the finding's incident
@@ -80,12 +81,13 @@ ACCESS: dict[str, Access] = {
         ),
         indexes={
             "audit": ("by_action", "by_kind"),
+            "customers": ("by_kind",),
             "homework": ("by_customer", "by_kind", "by_student"),
             "incident-groups": ("by_area", "by_kind", "by_source", "by_status"),
             "incidents": ("by_group",),
             "jobs": ("by_entity", "by_state", "by_type"),
             "schedules": ("by_kind",),
-            "students": ("by_archived", "by_customer", "by_kind"),
+            "students": ("by_archived", "by_customer", "by_kind", "by_name"),
             "task-instances": ("by_series",),
             "tasks": ("by_kind", "by_recurrence", "by_student"),
             "videos": ("by_customer", "by_eligibility", "by_kind", "by_student"),

@@ -42,6 +42,8 @@ class Page:
 PAGES: dict[tuple[str, str], Page] = {
     (p.area, p.slug): p
     for p in (
+        Page("admin", "students", "Students", "page-students.js"),
+        Page("admin", "family", "Families", "page-family.js"),
         Page("admin", "schedules", "Schedules", "page-schedules.js"),
         Page("admin", "tasks", "Tasks", "page-tasks.js"),
         Page("admin", "media", "Media", "page-media.js"),

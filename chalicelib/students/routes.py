@@ -9,6 +9,7 @@ from chalice.app import Blueprint
 from chalicelib.core.api import LIST_QUERY, Req, route, schemas
 from chalicelib.core.db import iso
 from chalicelib.students import store
+from chalicelib.students.domain import prefix_key
 
 if TYPE_CHECKING:
     from chalicelib.core.schema import ListQuery
@@ -57,9 +58,13 @@ def create_student(req: Req[StudentIn, None]) -> StudentOut:
 
 @route(bp, "/admin/students", "GET", auth="admin", query=S.StudentQuery, response=StudentPage, tag="students")
 def list_students(req: Req[None, StudentQuery]) -> dict[str, Any]:
-    """List the active students (creation order); ``?archived=true`` lists the archived ones instead."""
-    lister = store.list_archived if req.query.archived else store.list_all
-    items, token = lister(req.query.limit, req.query.next_token)
+    """List the active students (creation order); ``?q=`` searches them by name prefix (name order);
+    ``?archived=true`` lists the archived ones instead."""
+    if req.query.q is not None:
+        items, token = store.search(prefix_key(req.query.q), req.query.limit, req.query.next_token)
+    else:
+        lister = store.list_archived if req.query.archived else store.list_all
+        items, token = lister(req.query.limit, req.query.next_token)
     return {"items": [student_out(s).model_dump(mode="json") for s in items], "next_token": token}
 
 

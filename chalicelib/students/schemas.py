@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from chalicelib.core.schema import ListQuery, Out, Strict
 from chalicelib.core.validators import EntityId, Name, QueryBool, TimeZone
+from chalicelib.students.domain import MAX_QUERY, prefix_key
 
 
 class StudentIn(Strict):
@@ -37,6 +38,21 @@ class StudentPatch(Strict):
 
 class StudentQuery(ListQuery):
     archived: QueryBool = Field(False, description="true: only archived students; false (default): only active ones.")
+    q: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_QUERY,
+        description="Name prefix, case-insensitive (active students only, in name order; not with archived=true).",
+    )
+
+    @model_validator(mode="after")
+    def _search(self) -> StudentQuery:
+        if self.q is not None:
+            if not prefix_key(self.q):
+                raise ValueError("q must name at least one character that is not white space.")
+            if self.archived:
+                raise ValueError("q searches the active students: it cannot be combined with archived=true.")
+        return self
 
 
 class StudentOut(Out):

@@ -1,8 +1,8 @@
 """Students: the pynamodb model and its queries (no HTTP here).
 
 Archive instead of delete: an archived student keeps its row (and so its homework, videos and
-attendance) but loses ``kind``, so it leaves the ``by_kind`` list at once, and gains ``archived_kind``,
-so the sparse ``by_archived`` index lists exactly the archived ones. Every edit is one conditional
+attendance) but loses ``kind``, so it leaves the ``by_kind`` list (and the ``by_name`` search) at once,
+and gains ``archived_kind``, so the sparse ``by_archived`` index lists exactly the archived ones. Every edit is one conditional
 UpdateItem on the ``rev`` the admin read (a stale one is 409 ``stale_revision``).
 """
 
@@ -15,6 +15,7 @@ from pynamodb.models import Model
 
 from chalicelib.core.db import UTCDateTime, gsi, meta, new_id, query_page, transition, utcnow
 from chalicelib.core.errors import Missing, stale_revision
+from chalicelib.students.domain import name_key
 
 KIND = "student"
 
@@ -26,6 +27,7 @@ class Student(Model):
     archived_kind = UnicodeAttribute(null=True)
     customer_id = UnicodeAttribute()
     name = UnicodeAttribute()
+    name_key = UnicodeAttribute(null=True)  # domain.name_key(name); rows written before it have none (see backfill)
     timezone = UnicodeAttribute(default="UTC")
     notes = UnicodeAttribute(null=True)
     active = BooleanAttribute(default=True)
@@ -34,6 +36,7 @@ class Student(Model):
     by_customer = gsi("by_customer", "customer_id", "id")
     by_kind = gsi("by_kind", "kind", "id")  # sparse: live students only
     by_archived = gsi("by_archived", "archived_kind", "id")  # sparse: archived students only
+    by_name = gsi("by_name", "kind", "name_key")  # live students by name key: the prefix search (begins_with)
 
 
 def _not_found(student_id: str) -> Missing:
@@ -41,7 +44,9 @@ def _not_found(student_id: str) -> Missing:
 
 
 def create(customer_id: str, name: str, timezone: str = "UTC") -> Student:
-    student = Student(id=new_id(), customer_id=customer_id, name=name, timezone=timezone, created_at=utcnow())
+    student = Student(
+        id=new_id(), customer_id=customer_id, name=name, name_key=name_key(name), timezone=timezone, created_at=utcnow()
+    )
     student.save(condition=Student.id.does_not_exist())
     return student
 
@@ -79,7 +84,35 @@ def active_by_id(student_ids: list[str]) -> dict[str, bool]:
 
 
 def list_all(limit: int, next_token: str | None) -> tuple[list[Student], str | None]:
-    return query_page(Student.by_kind.query, KIND, limit=limit, next_token=next_token)
+    items, token = query_page(Student.by_kind.query, KIND, limit=limit, next_token=next_token)
+    for student in items:
+        if student.name_key is None:
+            backfill_name_key(student)
+    return items, token
+
+
+def search(prefix: str, limit: int, next_token: str | None) -> tuple[list[Student], str | None]:
+    """Live students whose name key begins with ``prefix`` (a :func:`domain.prefix_key`), in name order:
+    one Query of the ``by_name`` index, never a scan. Archived students have no ``kind``, so they are not in it."""
+    return query_page(
+        Student.by_name.query,
+        KIND,
+        range_key_condition=Student.name_key.startswith(prefix),
+        limit=limit,
+        next_token=next_token,
+    )
+
+
+def backfill_name_key(student: Student) -> bool:
+    """Give a row written before ``name_key`` existed its key (so the search finds it), without a new
+    revision: it is not an edit. Only while the name is still the one read and the key still missing;
+    False when the row moved on (an edit then sets the key itself)."""
+    key = name_key(student.name)
+    cond = Student.id.exists() & Student.name_key.does_not_exist() & (Student.name == student.name)
+    if transition(Student(id=student.id), [Student.name_key.set(key)], condition=cond):
+        student.name_key = key
+        return True
+    return False
 
 
 def list_for_customer(customer_id: str, limit: int, next_token: str | None) -> tuple[list[Student], str | None]:
@@ -101,6 +134,8 @@ def update(student_id: str, rev: int, changes: dict[str, Any]) -> Student:
     for field in ("name", "timezone"):
         if field in changes:
             actions.append(getattr(Student, field).set(changes[field]))
+    if "name" in changes:
+        actions.append(Student.name_key.set(name_key(changes["name"])))
     if "notes" in changes:
         notes = changes["notes"]
         actions.append(Student.notes.set(notes) if notes else Student.notes.remove())

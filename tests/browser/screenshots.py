@@ -37,6 +37,10 @@ def seed(stack: Stack, tmp: Path) -> dict[str, Any]:
     ada = ensure_student(stack, CUSTOMER, "Ada Lovelace")
     alan = ensure_student(stack, CUSTOMER, "Alan Turing")
     ensure_student(stack, "cust-demo-2", "Grace Hopper")
+    for cid, family in ((CUSTOMER, "The Lovelace and Turing family"), ("cust-demo-2", "The Hoppers")):
+        body = {"customer_id": cid, "display_name": family, "contact_email": f"{cid}@example.com"}
+        if stack.api("GET", f"/admin/customers/{cid}").status_code == 404:
+            stack.ok("POST", "/admin/customers", body)
     today = datetime.now(UTC).date()
     monday = today - timedelta(days=today.weekday())
     made: dict[str, Any] = {}
@@ -153,6 +157,14 @@ def shoot(stack: Stack, out: Path, made: dict[str, Any]) -> list[Path]:
             page.locator("tbody tr", has_text="Reading log").get_by_role("button", name="Instances of Reading log").click()
             page.locator("#instances tbody tr").first.wait_for()
             snap("tasks")
+            page.goto(f"{stack.url}/console/admin/students")
+            page.locator("#student-list tbody tr").first.wait_for()
+            snap("students")
+            page.goto(f"{stack.url}/console/admin/family?customer={CUSTOMER}")
+            page.locator("#family-students tbody tr").first.wait_for()
+            page.locator("#family-students tbody tr", has_text="Ada Lovelace").get_by_role("button").click()
+            page.locator("#family-student-detail table").first.wait_for()
+            snap("family")
             page.goto(f"{stack.url}/console/admin/media")
             page.locator("tbody tr").first.wait_for()
             if label == "desktop":

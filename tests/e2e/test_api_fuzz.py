@@ -58,6 +58,7 @@ PARAM_KINDS = {
     "schedules": "schedule",
     "task_id": "task",
     "tasks": "task",
+    "customers": "customer",
     "customer_id": "customer",
     "date": "date",
     "attendance": "date",
@@ -104,6 +105,9 @@ class Seeder:
         student = self.call("POST", "/admin/students", self.admin, {"customer_id": "cust-demo-1", "name": "Fuzz Seed"}, (201,))
         student_id = (student or {}).get("id")
         self.keep("student", student_id)
+        if self.has("post", "/admin/customers"):
+            body = {"customer_id": "cust-demo-1", "display_name": "Fuzz family", "contact_email": "fuzz@example.com"}
+            self.call("POST", "/admin/customers", self.admin, body, (200, 201))
         if student_id and self.has("post", "/customer/homework"):
             body = {"student_id": student_id, "filename": "essay.pdf", "content_type": "application/pdf", "size_bytes": 9}
             hw = self.call("POST", "/customer/homework", self.customer, body, (201,))

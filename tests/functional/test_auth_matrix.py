@@ -107,6 +107,14 @@ def owned(client, tokens):
 
     student = post(client, "/admin/students", tokens.admin, {"customer_id": "cust-a", "name": "Ada"}).json_body["id"]
     post(client, "/admin/students", tokens.admin, {"customer_id": "cust-b", "name": "Bob"})
+    for cid, family in (("cust-a", "Ada's family"), ("cust-b", "Bob's family")):  # customer records (GET /customer/profile)
+        made = post(
+            client,
+            "/admin/customers",
+            tokens.admin,
+            {"customer_id": cid, "display_name": family, "contact_email": f"{cid}@example.com"},
+        )
+        assert made.status_code == 201, made.body
     upload = {"student_id": student, "size_bytes": 100}
     hw = post(client, "/customer/homework", tokens.customer_a, {**upload, "filename": "a.pdf", "content_type": "application/pdf"})
     video = post(client, "/customer/videos", tokens.customer_a, {**upload, "filename": "a.mp4", "content_type": "video/mp4"})
@@ -117,6 +125,7 @@ def owned(client, tokens):
         "student_id": student,
         "homework_id": hw.json_body["homework"]["id"],
         "video_id": video.json_body["video"]["id"],
+        "customer_id": "cust-a",
     }
 
 
