@@ -344,7 +344,7 @@ export async function render(main, { title, page }) {
 
   function statusOf(x) {
     if (x.status === "reviewed") return badge("reviewed", "ok");
-    if (x.status === "uploaded") return badge(kind.noun === "homework" ? "awaiting review" : "uploaded", kind.noun === "homework" ? "info" : "ok");
+    if (x.status === "uploaded") return badge(kind.noun === "homework" ? "uploaded, awaiting review" : "uploaded", kind.noun === "homework" ? "info" : "ok");
     return badge("not finished", "warn");
   }
 
