@@ -82,7 +82,7 @@ ACCESS: dict[str, Access] = {
         indexes={
             "audit": ("by_action", "by_kind"),
             "customers": ("by_kind",),
-            "homework": ("by_customer", "by_kind", "by_student"),
+            "homework": ("by_customer", "by_kind", "by_status", "by_student"),
             "incident-groups": ("by_area", "by_kind", "by_source", "by_status"),
             "incidents": ("by_group",),
             "jobs": ("by_entity", "by_state", "by_type"),

@@ -46,6 +46,7 @@ PAGES: dict[tuple[str, str], Page] = {
         Page("admin", "family", "Families", "page-family.js"),
         Page("admin", "schedules", "Schedules", "page-schedules.js"),
         Page("admin", "tasks", "Tasks", "page-tasks.js"),
+        Page("admin", "homework", "Homework", "page-homework.js"),
         Page("admin", "media", "Media", "page-media.js"),
         Page("admin", "jobs", "Jobs", "page-jobs.js"),
         Page("admin", "incidents", "Incident Hub", "page-incidents.js"),

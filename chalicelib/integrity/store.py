@@ -219,7 +219,7 @@ def scan_homework(cursor: str | None, budget: int, now: datetime) -> ScanPage:
     rows, nxt = _scan(Homework, cursor, budget)
     found = []
     for hw in rows:
-        if hw.status != media.UPLOADED:
+        if hw.status not in media.SUBMITTED:  # uploaded or reviewed: its kept file must exist
             continue
         head = _head(hw.key)
         if head is None or int(head["ContentLength"]) != int(hw.size_bytes):

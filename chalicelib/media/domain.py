@@ -17,6 +17,9 @@ from chalicelib.core.errors import DomainError, Invalid
 
 ORIGINAL, OPTIMISED_720P, POSTER = "original", "720p", "poster"
 AWAITING_UPLOAD, UPLOADED = "awaiting_upload", "uploaded"
+REVIEWED = "reviewed"  # homework only: an admin wrote feedback on the submitted file
+HOMEWORK_STATUSES = (AWAITING_UPLOAD, UPLOADED, REVIEWED)
+SUBMITTED = (UPLOADED, REVIEWED)  # a homework whose verified file is kept (downloads, review, integrity)
 OPTIMISABLE, OPTIMISED = "optimisable", "optimised"
 
 # content type -> accepted filename extensions (first = the extension used in the key)
@@ -448,3 +451,55 @@ def max_video_seconds_message(duration_s: float, max_s: int) -> str:
         f"The video is {duration_s:.0f} s long; videos of at most {max_s} s ({max_s // 60} min) can be "
         "optimised within the worker's time. Upload a shorter video."
     )
+
+
+# --- homework review -----------------------------------------------------------------------------
+
+MAX_REVIEWS = 20  # the history a homework keeps (oldest dropped first): bounded item size
+MAX_FEEDBACK_CHARS = 4000
+# The admin list's default order: what awaits review first, then what was reviewed, then what awaits its file.
+# Each phase is one index query (newest first); the cursor names the phase and the key inside it.
+REVIEW_ORDER = (UPLOADED, REVIEWED, AWAITING_UPLOAD)
+
+
+def appended_reviews[T](history: list[T], review: T, keep: int = MAX_REVIEWS) -> list[T]:
+    """``history`` + ``review``, keeping the newest ``keep`` (re-review appends; the history stays bounded)."""
+    return [*history, review][-keep:]
+
+
+# --- inline or attachment ------------------------------------------------------------------------
+
+INLINE_TYPES = frozenset({"application/pdf", "image/jpeg", "image/png"})  # what every browser renders itself
+
+
+def disposition(content_type: str, filename: str, *, inline: bool | None = None) -> str:
+    """A Content-Disposition for a download: ``inline`` for PDF and browser images, else ``attachment``.
+
+    The filename is reduced to printable characters without quotes or backslashes (a header value)."""
+    if inline is None:
+        inline = content_type.lower() in INLINE_TYPES
+    safe = "".join(c for c in filename if c.isprintable() and c not in '"\\')
+    return f'{"inline" if inline else "attachment"}; filename="{safe}"'
+
+
+# --- ULID bounds of a date range (the ids are ULIDs: their first 10 characters are the time) ------
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def ulid_time_prefix(ms: int) -> str:
+    """The 10-character time part of every ULID minted at ``ms`` milliseconds since the epoch."""
+    if not 0 <= ms < 2**48:
+        raise ValueError("time out of the ULID range")
+    out = []
+    for _ in range(10):
+        out.append(_CROCKFORD[ms & 31])
+        ms >>= 5
+    return "".join(reversed(out))
+
+
+def ulid_bounds(start_ms: int | None, end_ms: int | None) -> tuple[str, str]:
+    """``(lowest, highest)`` ids minted in ``[start_ms, end_ms)`` (either open): a key-range condition."""
+    lo = ulid_time_prefix(start_ms or 0) + "0" * 16
+    hi = ulid_time_prefix(end_ms - 1) + "Z" * 16 if end_ms is not None else "Z" * 26
+    return lo, hi

@@ -52,13 +52,25 @@ def presigned_post(key: str, content_type: str, size_bytes: int, expires_s: int 
     }
 
 
-def presigned_get(key: str | None, filename: str | None = None, expires_s: int = DOWNLOAD_EXPIRES_S) -> str | None:
+def presigned_get(
+    key: str | None,
+    filename: str | None = None,
+    expires_s: int = DOWNLOAD_EXPIRES_S,
+    *,
+    disposition: str | None = None,
+    content_type: str | None = None,
+) -> str | None:
+    """A presigned GET (≤ 5 min). ``filename``: an attachment of that name; ``disposition``: that header
+    instead (e.g. ``inline``); ``content_type``: the Content-Type S3 answers with. S3 serves Range requests (206)."""
     if not key:
         return None
     params: dict[str, Any] = {"Bucket": get_settings().bucket_name, "Key": key}
-    if filename:
-        safe = "".join(c for c in filename if c.isprintable() and c not in '"\\')
-        params["ResponseContentDisposition"] = f'attachment; filename="{safe}"'
+    if disposition:
+        params["ResponseContentDisposition"] = disposition
+    elif filename:
+        params["ResponseContentDisposition"] = domain.disposition("", filename, inline=False)
+    if content_type:
+        params["ResponseContentType"] = content_type
     return str(aws.client("s3").generate_presigned_url("get_object", Params=params, ExpiresIn=expires_s))
 
 

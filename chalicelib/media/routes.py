@@ -17,7 +17,17 @@ from chalicelib.media.store import Homework, Video
 
 if TYPE_CHECKING:
     from chalicelib.jobs.ledger import Job
-    from chalicelib.media.schemas import HomeworkOut, HomeworkQuery, MediaQuery, PartsIn, UploadIn, VideoOut, VideoUploadIn
+    from chalicelib.media.schemas import (
+        AdminHomeworkQuery,
+        HomeworkOut,
+        HomeworkQuery,
+        MediaQuery,
+        PartsIn,
+        ReviewIn,
+        UploadIn,
+        VideoOut,
+        VideoUploadIn,
+    )
 
 bp = Blueprint(__name__)
 S = schemas("chalicelib.media.schemas")  # the models, imported on first use
@@ -30,7 +40,8 @@ VideoPage = S.page("VideoOut")
 
 
 def homework_out(hw: Homework) -> HomeworkOut:
-    uploaded = hw.status == domain.UPLOADED
+    uploaded = hw.status in domain.SUBMITTED
+    reviews = [S.ReviewOut(feedback=r.feedback, reviewer=r.reviewer, at=iso(r.at) or "") for r in hw.reviews or []]
     out: HomeworkOut = S.HomeworkOut(
         id=hw.id,
         student_id=hw.student_id,
@@ -42,6 +53,10 @@ def homework_out(hw: Homework) -> HomeworkOut:
         created_at=iso(hw.created_at) or "",
         uploaded_at=iso(hw.uploaded_at),
         download_url=objects.presigned_get(hw.key, hw.filename) if uploaded else None,
+        rev=int(hw.rev or 0),
+        feedback=reviews[-1].feedback if reviews else None,
+        reviewed_at=iso(hw.reviewed_at),
+        reviews=reviews,
     )
     return out
 
@@ -138,10 +153,69 @@ def get_my_homework(req: Req[None, None], homework_id: str) -> HomeworkOut:
     return homework_out(store.get_homework(homework_id, str(req.principal.id)))
 
 
-@route(bp, "/admin/homework", "GET", auth="admin", query=S.HomeworkQuery, response=HomeworkPage, tag="media")
-def list_homework(req: Req[None, HomeworkQuery]) -> dict[str, Any]:
-    """Every homework upload, newest first (filter by student)."""
-    return _homework_page(*service.list_homework(req.query))
+@route(
+    bp,
+    "/customer/homework/{homework_id}/file",
+    "GET",
+    auth="customer",
+    response=S.FileLink,
+    errors=(409,),
+    tag="media",
+    ids=("homework_id",),
+)
+def get_my_homework_file(req: Req[None, None], homework_id: str) -> dict[str, Any]:
+    """A short-lived (≤ 300 s) link to one's own submitted file: inline for PDF and images, else a download."""
+    return service.homework_file(store.get_homework(homework_id, str(req.principal.id)))
+
+
+@route(bp, "/admin/homework", "GET", auth="admin", query=S.AdminHomeworkQuery, response=HomeworkPage, tag="media")
+def list_homework(req: Req[None, AdminHomeworkQuery]) -> dict[str, Any]:
+    """Homework to review: unreviewed (uploaded) first, then reviewed, then awaiting upload, each newest first;
+    ``status`` lists one status only. Filters: ``student_id``, ``from``/``to`` (creation dates, UTC, inclusive).
+    One index query per phase (never a scan); ``next_token`` carries the phase, so just follow it."""
+    return _homework_page(*service.list_homework_review(req.query))
+
+
+@route(bp, "/admin/homework/{homework_id}", "GET", auth="admin", response=S.HomeworkOut, tag="media", ids=("homework_id",))
+def get_homework(req: Req[None, None], homework_id: str) -> HomeworkOut:
+    """One homework with its review history and ``rev`` (send it back with a review)."""
+    return homework_out(store.get_homework(homework_id))
+
+
+@route(
+    bp,
+    "/admin/homework/{homework_id}/file",
+    "GET",
+    auth="admin",
+    response=S.FileLink,
+    errors=(409,),
+    tag="media",
+    ids=("homework_id",),
+)
+def get_homework_file(req: Req[None, None], homework_id: str) -> dict[str, Any]:
+    """A short-lived (≤ 300 s) link to the submitted file: inline for PDF and images, else a download; 409 before upload."""
+    return service.homework_file(store.get_homework(homework_id))
+
+
+@route(
+    bp,
+    "/admin/homework/{homework_id}/review",
+    "POST",
+    auth="admin",
+    body=S.ReviewIn,
+    response=S.HomeworkOut,
+    errors=(404, 409),
+    tag="media",
+    audit=Audit("homework.review", target="homework:{homework_id}"),
+    ids=("homework_id",),
+)
+def review_homework(req: Req[ReviewIn, None], homework_id: str) -> HomeworkOut:
+    """Mark a submitted homework ``reviewed`` with feedback at the ``rev`` read (409 ``stale_revision`` if it moved
+    on; 409 ``homework_not_uploaded`` before its file). A re-review appends to the history the customer sees."""
+    hw = service.review_homework(homework_id, req.body.rev, req.body.feedback, str(req.principal.id))
+    if req.audit is not None:
+        req.audit.result["rev"] = int(hw.rev or 0)
+    return homework_out(hw)
 
 
 # --- videos ------------------------------------------------------------------------------------
@@ -193,6 +267,36 @@ def get_my_video(req: Req[None, None], video_id: str) -> VideoOut:
     return _video_detail(store.get_video(video_id, str(req.principal.id)))
 
 
+@route(
+    bp,
+    "/customer/videos/{video_id}/play",
+    "GET",
+    auth="customer",
+    response=S.PlaybackOut,
+    errors=(409,),
+    tag="media",
+    ids=("video_id",),
+)
+def play_my_video(req: Req[None, None], video_id: str) -> dict[str, Any]:
+    """What a ``<video>`` plays: the 720p variant once it exists, else the original (presigned, ranged GETs work)."""
+    return service.playback(store.get_video(video_id, str(req.principal.id)))
+
+
+@route(
+    bp,
+    "/customer/videos/{video_id}/download",
+    "GET",
+    auth="customer",
+    response=S.FileLink,
+    errors=(409,),
+    tag="media",
+    ids=("video_id",),
+)
+def download_my_video(req: Req[None, None], video_id: str) -> dict[str, Any]:
+    """A short-lived link that downloads the original as uploaded (an attachment)."""
+    return service.original_download(store.get_video(video_id, str(req.principal.id)))
+
+
 @route(bp, "/admin/media", "GET", auth="admin", query=S.MediaQuery, response=VideoPage, tag="media")
 def list_media(req: Req[None, MediaQuery]) -> dict[str, Any]:
     """Admin > Insights > Media: videos newest first; ``optimisable`` filters by variant count."""
@@ -203,6 +307,29 @@ def list_media(req: Req[None, MediaQuery]) -> dict[str, Any]:
 def get_media(req: Req[None, None], video_id: str) -> VideoOut:
     """One video with its variants, eligibility and newest job."""
     return _video_detail(store.get_video(video_id))
+
+
+@route(
+    bp, "/admin/media/{video_id}/play", "GET", auth="admin", response=S.PlaybackOut, errors=(409,), tag="media", ids=("video_id",)
+)
+def play_media(req: Req[None, None], video_id: str) -> dict[str, Any]:
+    """What a ``<video>`` plays: the 720p variant once it exists, else the original (presigned, ranged GETs work)."""
+    return service.playback(store.get_video(video_id))
+
+
+@route(
+    bp,
+    "/admin/media/{video_id}/download",
+    "GET",
+    auth="admin",
+    response=S.FileLink,
+    errors=(409,),
+    tag="media",
+    ids=("video_id",),
+)
+def download_media(req: Req[None, None], video_id: str) -> dict[str, Any]:
+    """A short-lived link that downloads the original as uploaded (an attachment)."""
+    return service.original_download(store.get_video(video_id))
 
 
 @route(

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, StrictBool, StrictInt
 
 from chalicelib.core.schema import ListQuery, Out, Strict
-from chalicelib.core.validators import EntityId, QueryBool
+from chalicelib.core.validators import CalendarDate, EntityId, QueryBool
 
 
 class UploadIn(Strict):
@@ -36,10 +36,54 @@ class _FileOut(Out):
     status: Literal["awaiting_upload", "uploaded"]
 
 
+HomeworkStatus = Literal["awaiting_upload", "uploaded", "reviewed"]  # media.domain.HOMEWORK_STATUSES
+
+
+class ReviewOut(Out):
+    feedback: str
+    reviewer: str
+    at: str
+
+
 class HomeworkOut(_FileOut):
+    status: HomeworkStatus  # type: ignore[assignment]  # a homework can also be reviewed
+    rev: int = Field(0, description="Send it back with a review (409 stale_revision if the homework moved on).")
     created_at: str
     uploaded_at: str | None = None
     download_url: str | None = Field(None, description="Short-lived (5 min) link, once uploaded.")
+    feedback: str | None = Field(None, description="The latest review's feedback, once reviewed.")
+    reviewed_at: str | None = None
+    reviews: list[ReviewOut] = Field(default_factory=list, description="Every review kept, oldest first (bounded).")
+
+
+class ReviewIn(Strict):
+    feedback: str = Field(min_length=1, max_length=4000, description="Written feedback the customer sees.")
+    rev: StrictInt = Field(ge=0, description="The homework's rev as read (409 stale_revision if it moved on).")
+
+
+class AdminHomeworkQuery(ListQuery):
+    student_id: EntityId | None = Field(None, description="Only this student's homework.")
+    status: HomeworkStatus | None = Field(
+        None, description="Only this status. Without it: uploaded (unreviewed) first, then reviewed, then awaiting_upload."
+    )
+    from_: CalendarDate | None = Field(None, alias="from", description="Created on or after this date (UTC).")
+    to: CalendarDate | None = Field(None, description="Created on or before this date (UTC).")
+
+
+class FileLink(Out):
+    url: str = Field(description="Presigned S3 GET; it serves Range requests (206).")
+    expires_in: int = Field(description="Seconds the link stays valid (≤ 300).")
+    disposition: Literal["inline", "attachment"]
+    content_type: str
+    filename: str
+
+
+class PlaybackOut(Out):
+    url: str = Field(description="Presigned S3 GET of the variant to play; it serves Range requests (206).")
+    poster_url: str | None = None
+    variant: Literal["720p", "original"]
+    content_type: str
+    expires_in: int
 
 
 class HomeworkCreated(Out):

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.core.errors import Conflicting, DomainError
+from chalicelib.core.errors import Conflicting, DomainError, stale_revision
 from chalicelib.core.observability import logger, metrics
 from chalicelib.core.settings import Settings, get_settings
 from chalicelib.jobs import ledger, states
@@ -24,7 +25,7 @@ from chalicelib.media.store import Homework, Video
 from chalicelib.students import store as students
 
 if TYPE_CHECKING:
-    from chalicelib.media.schemas import HomeworkQuery, MediaQuery
+    from chalicelib.media.schemas import AdminHomeworkQuery, HomeworkQuery, MediaQuery
 
 JOB_TYPE = "process_video_proof"
 HOMEWORK_POST_EXPIRES_S = 900
@@ -105,7 +106,7 @@ def complete_homework(homework_id: str, customer_id: str) -> Homework:
     copy is finished by the next one, which finds and re-verifies the copy. Repeats return the same homework.
     """
     hw = store.get_homework(homework_id, customer_id)
-    if hw.status == domain.UPLOADED:
+    if hw.status in domain.SUBMITTED:  # uploaded, or reviewed since
         return hw
     etag: str | None
     try:
@@ -128,7 +129,104 @@ def complete_homework(homework_id: str, customer_id: str) -> Homework:
     return hw
 
 
+def _not_submitted(hw: Homework) -> Conflicting:
+    return Conflicting(
+        "This homework's file has not been uploaded yet.",
+        code="homework_not_uploaded",
+        details={"homework_id": hw.id, "status": hw.status},
+    )
+
+
+def review_homework(homework_id: str, rev: int, feedback: str, reviewer: str) -> Homework:
+    """Mark a submitted homework ``reviewed`` with written feedback, at the revision the admin read.
+
+    Unknown → 404; not uploaded yet → 409 ``homework_not_uploaded``; changed since ``rev`` (another review,
+    a completion) → 409 ``stale_revision``. A re-review appends to the bounded history (domain.MAX_REVIEWS).
+    """
+    hw = store.get_homework(homework_id)
+    for _ in range(2):  # the read, then once more only to explain a refusal
+        if hw.status not in domain.SUBMITTED:
+            raise _not_submitted(hw)
+        if int(hw.rev or 0) != rev:
+            raise stale_revision("Homework", hw.id, rev, int(hw.rev or 0))
+        if store.record_review(hw, rev, feedback, reviewer):
+            metrics.add_metric(name="HomeworkReviewed", unit="Count", value=1)
+            return hw
+    raise stale_revision("Homework", hw.id, rev, int(hw.rev or 0))  # pragma: no cover  (refused twice at one rev)
+
+
+def list_homework_review(query: AdminHomeworkQuery) -> tuple[list[Homework], str | None]:
+    """The admin's list: one status, or unreviewed first (then reviewed, then awaiting); newest first in each."""
+    statuses = (query.status,) if query.status else domain.REVIEW_ORDER
+    id_range = None
+    if query.from_ or query.to:
+        start = _day_ms(query.from_) if query.from_ else None
+        end = _day_ms(query.to) + 86_400_000 if query.to else None  # ``to`` is inclusive
+        if start is not None and end is not None and start >= end:
+            from chalicelib.core.errors import Invalid
+
+            raise Invalid("`from` must not be after `to`.", details={"fields": {"from": "after to"}})
+        id_range = domain.ulid_bounds(start, end)
+    return store.list_homework_review(
+        query.limit, query.next_token, statuses=statuses, student_id=query.student_id, id_range=id_range
+    )
+
+
+def _day_ms(day: date) -> int:
+    """Milliseconds since the epoch at the start of ``day`` (UTC)."""
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
+
+
+def homework_file(hw: Homework) -> dict[str, Any]:
+    """A short-lived presigned GET of the kept file: inline for PDF and browser images, else an attachment."""
+    if hw.status not in domain.SUBMITTED:
+        raise _not_submitted(hw)
+    disp = domain.disposition(hw.content_type, hw.filename)
+    return {
+        "url": objects.presigned_get(hw.key, disposition=disp, content_type=hw.content_type),
+        "expires_in": objects.DOWNLOAD_EXPIRES_S,
+        "disposition": disp.split(";")[0],
+        "content_type": hw.content_type,
+        "filename": hw.filename,
+    }
+
+
 # --- videos ------------------------------------------------------------------------------------
+
+
+def _not_playable(video: Video) -> Conflicting:
+    return Conflicting("This video has not been uploaded yet.", code="video_not_uploaded", details={"video_id": video.id})
+
+
+def playback(video: Video) -> dict[str, Any]:
+    """What the page's ``<video>`` plays: the 720p variant when it exists, else the original (a ranged GET works)."""
+    by_name = {v.name: v for v in video.variants or []}
+    chosen = by_name.get(domain.OPTIMISED_720P) or by_name.get(domain.ORIGINAL)
+    if chosen is None:
+        raise _not_playable(video)
+    ctype = chosen.content_type or ("video/mp4" if chosen.name == domain.OPTIMISED_720P else video.content_type)
+    return {
+        "url": objects.presigned_get(chosen.key, disposition="inline", content_type=ctype),
+        "poster_url": objects.presigned_get(video.poster_key),
+        "variant": chosen.name,
+        "content_type": ctype,
+        "expires_in": objects.DOWNLOAD_EXPIRES_S,
+    }
+
+
+def original_download(video: Video) -> dict[str, Any]:
+    """A presigned GET of the original, as an attachment named like the upload."""
+    original = next((v for v in video.variants or [] if v.name == domain.ORIGINAL), None)
+    if original is None:
+        raise _not_playable(video)
+    disp = domain.disposition(video.content_type, video.filename, inline=False)
+    return {
+        "url": objects.presigned_get(original.key, disposition=disp, content_type=video.content_type),
+        "expires_in": objects.DOWNLOAD_EXPIRES_S,
+        "disposition": "attachment",
+        "content_type": video.content_type,
+        "filename": video.filename,
+    }
 
 
 def start_video(

@@ -8,6 +8,7 @@ changes the variants, so the two cannot disagree.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pynamodb.attributes import ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
@@ -19,6 +20,19 @@ from chalicelib.core.errors import Missing
 from chalicelib.media import domain
 
 HOMEWORK, VIDEO = "homework", "video"
+
+
+class Review(MapAttribute[str, Any]):
+    """One review of a homework: the admin's written feedback, who wrote it, when."""
+
+    feedback = UnicodeAttribute()
+    reviewer = UnicodeAttribute()
+    at = UTCDateTime()
+
+
+def review(feedback: str, reviewer: str, at: datetime) -> Review:
+    """A review entry (typed: pynamodb's ``MapAttribute.__init__`` takes untyped ``**attributes``)."""
+    return Review(feedback=feedback, reviewer=reviewer, at=at)  # type: ignore[no-untyped-call]  # unannotated in pynamodb
 
 
 class Homework(Model):
@@ -38,9 +52,15 @@ class Homework(Model):
     status = UnicodeAttribute(default=domain.AWAITING_UPLOAD)
     created_at = UTCDateTime()
     uploaded_at = UTCDateTime(null=True)
+    # Review: every write after creation adds 1 to ``rev`` (an admin's review is conditional on the one read);
+    # ``reviews`` is the bounded history, newest last (domain.MAX_REVIEWS). Rows older than ``rev`` are at 0.
+    rev = NumberAttribute(default=0)
+    reviews = ListAttribute(of=Review, default=list)
+    reviewed_at = UTCDateTime(null=True)
     by_kind = gsi("by_kind", "kind", "id")
     by_customer = gsi("by_customer", "customer_id", "id")
     by_student = gsi("by_student", "student_id", "id")
+    by_status = gsi("by_status", "status", "id")  # the admin list: one status, newest first, a date range by id
 
 
 class Variant(MapAttribute[str, Any]):
@@ -147,6 +167,7 @@ def record_homework_submitted(hw: Homework, kept_key: str, etag: str | None) -> 
         Homework.key.set(kept_key),
         Homework.upload_key.set(upload_key),
         Homework.etag.set(etag),  # type: ignore[arg-type]  # None stores NULL; the stubs accept only str
+        Homework.rev.add(1),
     ]
     return _transition_or_refresh(hw, actions, (Homework.status == domain.AWAITING_UPLOAD) & (Homework.key == upload_key))
 
@@ -157,6 +178,27 @@ def _transition_or_refresh(item: Homework | Video, actions: list[Any], condition
         return True
     item.refresh(consistent_read=True)
     return False
+
+
+def _at_rev(rev: int) -> Any:
+    """The row is still at ``rev`` (rows written before ``rev`` existed are at 0)."""
+    cond = Homework.rev == rev
+    return cond | Homework.rev.does_not_exist() if rev == 0 else cond
+
+
+def record_review(hw: Homework, rev: int, feedback: str, reviewer: str) -> bool:
+    """Append a review (bounded history), status ``reviewed``, ``rev`` + 1: one conditional UpdateItem, only
+    while the row is still at ``rev`` and submitted. False (and ``hw`` refreshed) when the condition refused it."""
+    now = utcnow()
+    history = domain.appended_reviews(list(hw.reviews or []), review(feedback, reviewer, now))
+    actions = [
+        Homework.status.set(domain.REVIEWED),
+        Homework.reviews.set(history),
+        Homework.reviewed_at.set(now),
+        Homework.rev.add(1),
+    ]
+    submitted = Homework.status.is_in(*domain.SUBMITTED)
+    return _transition_or_refresh(hw, actions, Homework.id.exists() & submitted & _at_rev(rev))
 
 
 def list_homework(
@@ -293,3 +335,70 @@ def list_videos(
     if wanted:
         return query_page(Video.by_eligibility.query, wanted, limit=limit, next_token=next_token, newest_first=True)
     return query_page(Video.by_kind.query, VIDEO, limit=limit, next_token=next_token, newest_first=True)
+
+
+# --- the admin's homework list: filters, unreviewed first ----------------------------------------
+
+
+def _phase_token(phase: int, inner: str | None) -> str:
+    return f"{phase}:{inner or ''}"
+
+
+def _open_phase_token(token: str | None, phases: int) -> tuple[int, str | None]:
+    """``(phase, cursor inside it)`` of a position :func:`list_homework_review` issued (the route sealed it)."""
+    if not token:
+        return 0, None
+    head, sep, inner = token.partition(":")
+    if not sep or not head.isdigit() or int(head) >= phases:
+        from chalicelib.core.cursors import invalid
+
+        raise invalid("next_token", "malformed")
+    return int(head), inner or None
+
+
+def list_homework_review(
+    limit: int,
+    next_token: str | None,
+    *,
+    statuses: tuple[str, ...],
+    student_id: str | None = None,
+    id_range: tuple[str, str] | None = None,
+) -> tuple[list[Homework], str | None]:
+    """Homework in ``statuses`` order (each phase newest first), optionally one student's, ids in ``id_range``.
+
+    One index query per phase, never a scan: ``by_status`` (status, id) — or, for one student,
+    ``by_student`` (student_id, id) filtered on the status. The date range is a key condition on the
+    ULID ids. The cursor is ``<phase>:<cursor inside the phase>``: a page that ends a phase with room
+    left continues into the next one, so a client just follows ``next_token`` across the phases.
+    """
+    phase, inner = _open_phase_token(next_token, len(statuses))
+    rng = Homework.id.between(*id_range) if id_range else None
+    items: list[Homework] = []
+    while phase < len(statuses):
+        status = statuses[phase]
+        if student_id:
+            got, inner = query_page(
+                Homework.by_student.query,
+                student_id,
+                range_key_condition=rng,
+                filter_condition=Homework.status == status,
+                limit=limit - len(items),
+                next_token=inner,
+                newest_first=True,
+            )
+        else:
+            got, inner = query_page(
+                Homework.by_status.query,
+                status,
+                range_key_condition=rng,
+                limit=limit - len(items),
+                next_token=inner,
+                newest_first=True,
+            )
+        items += got
+        if inner:  # this phase has more: continue inside it
+            return items, _phase_token(phase, inner)
+        phase += 1
+        if len(items) >= limit:
+            return items, _phase_token(phase, None) if phase < len(statuses) else None
+    return items, None

@@ -119,6 +119,7 @@ def owned(client, tokens):
     hw = post(client, "/customer/homework", tokens.customer_a, {**upload, "filename": "a.pdf", "content_type": "application/pdf"})
     video = post(client, "/customer/videos", tokens.customer_a, {**upload, "filename": "a.mp4", "content_type": "video/mp4"})
     assert hw.status_code == video.status_code == 201
+    _complete_with_variant(client, tokens, hw.json_body, video.json_body)
     task = post(client, "/admin/tasks", tokens.admin, {"title": "Read 20 min", "student_id": student, "recurrence": "daily"})
     assert task.status_code == 201, task.body  # today's instance: what the family tasks route shows A
     return {
@@ -127,6 +128,43 @@ def owned(client, tokens):
         "video_id": video.json_body["video"]["id"],
         "customer_id": "cust-a",
     }
+
+
+def _complete_with_variant(client, tokens, hw: dict, video: dict) -> None:
+    """A's homework uploaded and completed, and A's video completed with a 720p variant and a poster: the
+    review, file, play and download routes then serve A (and must not serve B)."""
+    import tempfile
+    from pathlib import Path
+
+    from chalicelib.media import store
+    from tests.media_support import post, upload_file_to, upload_form
+
+    pdf = b"%PDF-1.4\n" + b"x" * 91  # the 100 bytes declared
+    assert upload_form(hw["upload"], pdf) in (200, 204)
+    assert post(client, f"/customer/homework/{hw['homework']['id']}/complete", tokens.customer_a).status_code == 200
+    v = store.get_video(video["video"]["id"])  # its original and 720p stored directly (the upload checks need > 100 bytes)
+    prefix = v.original_key.rsplit("/", 1)[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = Path(tmp) / "clip.mp4"
+        clip.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(88))
+        for key, ctype in (
+            (v.original_key, "video/mp4"),
+            (f"{prefix}/720p.mp4", "video/mp4"),
+            (f"{prefix}/poster.jpg", "image/jpeg"),
+        ):
+            upload_file_to(key, clip, ctype)
+    assert store.record_original(v, 100, None)
+    optimised = store.variant("720p", f"{prefix}/720p.mp4", 100, "video/mp4", width=1280, height=720)
+    assert store.record_optimised(v.id, v.variants[0], optimised, f"{prefix}/poster.jpg")
+
+
+def _unsigned(value):
+    """``value`` with each presigned URL's query (its signature and expiry, which change by the second) cut off."""
+    if isinstance(value, dict):
+        return {k: _unsigned(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unsigned(v) for v in value]
+    return value.split("?", 1)[0] if isinstance(value, str) and value.startswith("http") else value
 
 
 def _owned_request(spec: RouteSpec, owned: dict[str, str]) -> tuple[str, bytes | None, bool]:
@@ -160,7 +198,10 @@ def customer_spec(request) -> RouteSpec:
 def test_customer_b_never_reaches_customer_a_resources(client, tokens, owned, customer_spec):
     spec = customer_spec
     path, body, names_a = _owned_request(spec, owned)
-    before = {k: client.http.get(f"/customer/{k}", headers=tokens.h(tokens.customer_a)).json_body for k in ("homework", "videos")}
+    before = {
+        k: _unsigned(client.http.get(f"/customer/{k}", headers=tokens.h(tokens.customer_a)).json_body)
+        for k in ("homework", "videos")
+    }
 
     def call(token: str):
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
@@ -173,7 +214,10 @@ def test_customer_b_never_reaches_customer_a_resources(client, tokens, owned, cu
         assert "cust-a" not in as_b.body.decode() and "Ada" not in as_b.body.decode()  # nothing of A's beyond the id B sent
     else:  # a list of one's own: nothing of A's in it
         assert as_b.status_code == 200 and not any(v in as_b.body.decode() for v in owned.values())
-    after = {k: client.http.get(f"/customer/{k}", headers=tokens.h(tokens.customer_a)).json_body for k in ("homework", "videos")}
+    after = {
+        k: _unsigned(client.http.get(f"/customer/{k}", headers=tokens.h(tokens.customer_a)).json_body)
+        for k in ("homework", "videos")
+    }
     assert after == before, "customer B's request changed customer A's data"
 
     as_a = call(tokens.customer_a)

@@ -4,7 +4,7 @@ import { busy, clear, field, h, messageArea } from "./ui.js";
 
 const NAV = {
   admin: [
-    { heading: "Academic", links: [["students", "Students"], ["family", "Families"], ["schedules", "Schedules"], ["tasks", "Tasks"]] },
+    { heading: "Academic", links: [["students", "Students"], ["family", "Families"], ["schedules", "Schedules"], ["tasks", "Tasks"], ["homework", "Homework"]] },
     { heading: "Insights", links: [["media", "Media"], ["jobs", "Jobs"]] },
     { heading: "Support", links: [["incidents", "Incident Hub"]] },
   ],

@@ -3,7 +3,8 @@
 // running), hidden as soon as it is clicked, restored with the API's reason if the API refuses,
 // and never dispatched twice (one request in flight per video, whatever the clicks).
 import { ApiError, api, qs, reason } from "./api.js";
-import { badge, clear, clipText, fail, field, fmtBytes, fmtDateTime, h, icon, loadAll, messageArea } from "./ui.js";
+import { showPlayer } from "./player.js";
+import { badge, busy, clear, clipText, fail, field, fmtBytes, fmtDateTime, h, icon, loadAll, messageArea } from "./ui.js";
 
 const AREA = "admin.insights.media";
 const ACTIVE = new Set(["queued", "running"]);
@@ -38,7 +39,10 @@ export async function render(main, { title }) {
   const tbody = h("tbody");
   const listBox = h("div");
   const moreBox = h("div", { class: "actions" });
-  clear(main, h("h1", {}, title), h("p", { class: "muted" }, "Videos uploaded as proof. A video with only its original can be optimised to a 720p MP4 with a poster frame."), messages.el, filterForm, listBox, moreBox);
+  const playerTitle = h("h2", {}, "Video");
+  const playerBody = h("div");
+  const playerBox = h("section", { class: "card player-box", "aria-label": "Video player", hidden: true, tabindex: "-1" }, playerTitle, playerBody);
+  clear(main, h("h1", {}, title), h("p", { class: "muted" }, "Videos uploaded as proof. A video with only its original can be optimised to a 720p MP4 with a poster frame."), messages.el, filterForm, playerBox, listBox, moreBox);
 
   const studentNames = new Map();
   try {
@@ -79,8 +83,33 @@ export async function render(main, { title }) {
     },
     { label: "State", render: (v) => h("div", { class: "state-cell", tabindex: "-1" }, stateOf(v), rowErrors.has(v.id) ? h("span", { class: "inline-error", role: "alert" }, rowErrors.get(v.id)) : null, v.job && v.job.state === "failed" && v.job.last_error ? h("span", { class: "inline-error" }, clipText(v.job.last_error.message, 120)) : null) },
     { label: "Updated", render: (v) => fmtDateTime(v.updated_at) },
-    { label: "Actions", class: "actions-cell", render: (v) => (canOptimise(v) && !inFlight.has(v.id) ? optimiseButton(v) : null) },
+    { label: "Actions", class: "actions-cell", render: (v) => [v.status === "uploaded" ? playButton(v) : null, canOptimise(v) && !inFlight.has(v.id) ? optimiseButton(v) : null] },
   ];
+
+  /** Play in the page: a <video> on the presigned /play URL (720p once it exists, else the original), streamed by the browser. */
+  function playButton(v) {
+    const b = h("button", { type: "button", class: "btn secondary small play", "aria-label": `Play ${v.filename}` }, "Play");
+    b.addEventListener("click", () =>
+      busy(b, "Loading…", async () => {
+        const path = `/admin/media/${encodeURIComponent(v.id)}`;
+        playerBox.hidden = false;
+        try {
+          await showPlayer(playerBody, {
+            playPath: `${path}/play`,
+            downloadPath: `${path}/download`,
+            filename: v.filename,
+            onError: (err, action) => fail(messages, err, { action, area: `${AREA}.download`, entities: [{ type: "video", id: v.id }] }),
+          });
+          playerTitle.textContent = v.filename;
+          playerBox.focus();
+        } catch (err) {
+          playerBox.hidden = true;
+          fail(messages, err, { action: `play ${v.filename}`, area: `${AREA}.play`, entities: [{ type: "video", id: v.id }] });
+        }
+      }),
+    );
+    return b;
+  }
 
   function rowFor(v) {
     return h(

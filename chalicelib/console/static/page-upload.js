@@ -4,6 +4,7 @@
 // Incident Hub with the backend's own error body.
 import { ApiError, api, plainWords, report } from "./api.js";
 import { StorageError, fingerprint, forgetUpload, pendingUploads, saveUpload, savedUpload, sendParts } from "./multipart.js";
+import { showPlayer } from "./player.js";
 import { badge, busy, clear, field, fmtBytes, fmtDateTime, h, loadAll, messageArea, table } from "./ui.js";
 
 const KINDS = {
@@ -115,7 +116,10 @@ export async function render(main, { title, page }) {
     progressBox,
   );
   const listBox = h("div");
-  clear(main, h("h1", {}, title), h("p", { class: "muted" }, kind.intro), messages.el, form, h("h2", {}, `Your ${kind.noun === "video" ? "videos" : "homework"}`), listBox);
+  const playerTitle = h("h2", {}, "Video");
+  const playerBody = h("div");
+  const playerBox = h("section", { class: "card player-box", "aria-label": "Video player", hidden: true, tabindex: "-1" }, playerTitle, playerBody);
+  clear(main, h("h1", {}, title), h("p", { class: "muted" }, kind.intro), messages.el, form, playerBox, h("h2", {}, `Your ${kind.noun === "video" ? "videos" : "homework"}`), listBox);
 
   let students = [];
   try {
@@ -338,6 +342,49 @@ export async function render(main, { title, page }) {
     return text;
   }
 
+  function statusOf(x) {
+    if (x.status === "reviewed") return badge("reviewed", "ok");
+    if (x.status === "uploaded") return badge(kind.noun === "homework" ? "uploaded, awaiting review" : "uploaded", kind.noun === "homework" ? "info" : "ok");
+    return badge("not finished", "warn");
+  }
+
+  /** The latest feedback, and the earlier reviews behind a disclosure (a re-review keeps them). */
+  function feedbackOf(x) {
+    const reviews = x.reviews || [];
+    if (!reviews.length) return "";
+    const latest = h("p", { class: "feedback" }, x.feedback || reviews[reviews.length - 1].feedback);
+    if (reviews.length < 2) return latest;
+    const earlier = reviews.slice(0, -1).reverse().map((r) => h("li", {}, h("p", { class: "feedback" }, r.feedback), h("p", { class: "muted small" }, fmtDateTime(r.at))));
+    return h("div", {}, latest, h("details", {}, h("summary", {}, `${earlier.length} earlier review${earlier.length === 1 ? "" : "s"}`), h("ol", { class: "reviews" }, earlier)));
+  }
+
+  /** Play one's own video in the page: a <video> on the presigned /play URL (streamed, never loaded into JS). */
+  function playButton(x) {
+    const b = h("button", { type: "button", class: "btn secondary small", "aria-label": `Play ${x.filename}` }, "Play");
+    b.addEventListener("click", () =>
+      busy(b, "Loading…", async () => {
+        playerBox.hidden = false;
+        try {
+          const path = `${kind.path}/${encodeURIComponent(x.id)}`;
+          await showPlayer(playerBody, {
+            playPath: `${path}/play`,
+            downloadPath: `${path}/download`,
+            filename: x.filename,
+            onError: (err, action) => messages.set("error", plainWords(err, action)),
+          });
+          playerTitle.textContent = x.filename;
+          playerBox.focus();
+        } catch (err) {
+          playerBox.hidden = true;
+          const text = plainWords(err, `play ${x.filename}`);
+          messages.set("error", text);
+          report(err, { area: `${kind.area}.play`, message: text, entities: [{ type: "video", id: x.id }] });
+        }
+      }),
+    );
+    return b;
+  }
+
   async function loadList() {
     try {
       const items = await loadAll(api, kind.path, 200);
@@ -345,10 +392,12 @@ export async function render(main, { title, page }) {
         { label: "File", render: (x) => (x.download_url ? h("a", { href: x.download_url, rel: "noopener", target: "_blank" }, x.filename) : x.filename) },
         { label: "Student", render: (x) => studentName(x.student_id) },
         { label: "Size", class: "nowrap", render: (x) => fmtBytes(x.size_bytes) },
-        { label: "Status", render: (x) => (x.status === "uploaded" ? badge("uploaded", "ok") : badge("not finished", "warn")) },
+        { label: "Status", render: statusOf },
         { label: "Sent", render: (x) => fmtDateTime(x.uploaded_at || x.created_at) },
       ];
       if (kind.noun === "video") columns.splice(4, 0, { label: "Playback", render: (x) => (x.variant_count > 1 ? badge("optimised", "ok") : x.status === "uploaded" ? badge("original only", "") : "") });
+      if (kind.noun === "homework") columns.push({ label: "Feedback", render: feedbackOf });
+      if (kind.noun === "video") columns.push({ label: "Watch", class: "actions-cell", render: (x) => (x.status === "uploaded" ? playButton(x) : "") });
       clear(listBox, table(columns, items, { caption: `Your ${kind.noun} uploads`, empty: `Nothing uploaded yet.` }));
     } catch (err) {
       const text = plainWords(err, "load your uploads");
