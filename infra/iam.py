@@ -70,7 +70,7 @@ ACCESS: dict[str, Access] = {
                 "incident-limits": ("GetItem", "UpdateItem"),  # incident rate counters; upload quotas (media/quota.py)
                 "job-dedupe": ("GetItem", "PutItem"),
                 "jobs": ("BatchGetItem", "GetItem", "PutItem", "UpdateItem"),
-                "schedule-members": ("BatchWriteItem", "PutItem", "Query"),
+                "schedule-members": ("BatchWriteItem", "DeleteItem", "PutItem", "Query"),
                 "schedules": ("BatchGetItem", "DeleteItem", "GetItem", "PutItem", "UpdateItem"),
                 "students": ("BatchGetItem", "GetItem", "PutItem", "UpdateItem"),
                 "task-instances": ("BatchGetItem", "BatchWriteItem", "DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"),

@@ -14,7 +14,15 @@ from chalicelib.schedules import service, store
 from chalicelib.schedules.domain import ScheduleTimes
 
 if TYPE_CHECKING:
-    from chalicelib.schedules.schemas import AttendanceIn, AttendanceOut, AttendanceQuery, ScheduleIn, ScheduleOut, ScheduleQuery
+    from chalicelib.schedules.schemas import (
+        AttendanceIn,
+        AttendanceOut,
+        AttendanceQuery,
+        ScheduleIn,
+        ScheduleOut,
+        SchedulePatch,
+        ScheduleQuery,
+    )
 
 bp = Blueprint(__name__)
 S = schemas("chalicelib.schedules.schemas")  # the models, imported on first use
@@ -30,6 +38,7 @@ def schedule_out(s: store.Schedule) -> ScheduleOut:
         recurrence=s.recurrence,
         until=s.until,
         timezone=s.timezone,
+        rev=int(s.rev or 0),
         created_at=iso(s.created_at) or "",
         updated_at=iso(s.updated_at) or "",
     )
@@ -98,6 +107,29 @@ def list_schedules(req: Req[None, ScheduleQuery]) -> dict[str, Any]:
 def get_schedule(req: Req[None, None], schedule_id: str) -> ScheduleOut:
     """Read one schedule (404 once it is being deleted)."""
     return schedule_out(store.get(schedule_id))
+
+
+@route(
+    bp,
+    "/admin/schedules/{schedule_id}",
+    "PATCH",
+    auth="admin",
+    body=S.SchedulePatch,
+    response=S.ScheduleOut,
+    errors=(400, 404, 409),
+    tag="schedules",
+    audit=Audit("schedule.update", target="schedule:{schedule_id}"),
+    ids=("schedule_id",),
+)
+def update_schedule(req: Req[SchedulePatch, None], schedule_id: str) -> ScheduleOut:
+    """Edit a schedule at the revision read (409 ``stale_revision``): title, times, students, weekly end.
+    Recorded attendance the edit would orphan is refused (409 ``would_orphan_attendance``) unless confirmed."""
+    body = req.body
+    changes = body.model_dump(include=body.model_fields_set - {"rev", "confirm"})
+    s, dropped = service.update(schedule_id, body.rev, changes, confirm=body.confirm)
+    if req.audit:
+        req.audit.result["attendance_deleted"] = dropped
+    return schedule_out(s)
 
 
 @route(

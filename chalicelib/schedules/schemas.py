@@ -32,6 +32,30 @@ class ScheduleIn(Strict):
         return self
 
 
+class SchedulePatch(Strict):
+    """An admin's edit of a schedule at the ``rev`` they read: at least one of the fields. ``until: null``
+    makes a weekly schedule open-ended. A change that would orphan recorded attendance (a student who
+    has records leaves, a date with records stops being a session) is refused with 409
+    ``would_orphan_attendance`` naming the records, unless ``confirm: true`` (they are then deleted)."""
+
+    rev: int = Field(ge=0, description="The revision the edit is based on (409 stale_revision if it moved on).")
+    title: Name | None = None
+    starts_at: Timestamp | None = Field(None, description="The first session's start (the weekly wall time follows it).")
+    ends_at: Timestamp | None = Field(None, description="The first session's end.")
+    student_ids: list[EntityId] | None = Field(None, min_length=1, max_length=MAX_STUDENTS)
+    until: CalendarDate | None = Field(None, description="Last date of a weekly schedule (inclusive); null: open-ended.")
+    confirm: bool = Field(False, description="Delete the attendance records the edit would orphan.")
+
+    @model_validator(mode="after")
+    def _something(self) -> SchedulePatch:
+        if not self.model_fields_set - {"rev", "confirm"}:
+            raise ValueError("Give at least one of title, starts_at, ends_at, student_ids, until.")
+        for name in ("title", "starts_at", "ends_at", "student_ids"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null.")
+        return self
+
+
 class ScheduleOut(Out):
     id: str
     title: str
@@ -41,6 +65,7 @@ class ScheduleOut(Out):
     recurrence: str
     until: str | None
     timezone: str
+    rev: int = 0
     created_at: str
     updated_at: str
 

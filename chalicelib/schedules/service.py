@@ -8,10 +8,22 @@ from datetime import date, datetime
 from itertools import batched
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.core.calendar import utc
 from chalicelib.core.db import utcnow
 from chalicelib.core.errors import Conflicting, Invalid
 from chalicelib.schedules import store
-from chalicelib.schedules.domain import ACTIVE, DELETING, INLINE_DELETE_MAX, RETRIES, DeleteTuning, ScheduleTimes
+from chalicelib.schedules.domain import (
+    ACTIVE,
+    DELETING,
+    INLINE_DELETE_MAX,
+    ORPHAN_LIST_CAP,
+    RETRIES,
+    WEEKLY,
+    DeleteTuning,
+    ScheduleTimes,
+    attendance_key,
+    orphaned,
+)
 from chalicelib.schedules.store import Attendance, Schedule
 from chalicelib.students import store as students
 
@@ -20,10 +32,10 @@ if TYPE_CHECKING:
     from chalicelib.jobs.worker import JobContext
 
 
-def create(title: str, student_ids: list[str], times: ScheduleTimes) -> Schedule:
-    """Create a schedule and its membership items in one transaction. Unknown students → 400;
-    archived ones → 409 ``archived_students`` (restore them first)."""
-    unique = list(dict.fromkeys(student_ids))
+def _check_students(unique: list[str]) -> None:
+    """Unknown students → 400 ``unknown_students``; archived ones → 409 ``archived_students``."""
+    if not unique:
+        return
     found = students.active_by_id(unique)
     missing = [s for s in unique if s not in found]
     if missing:
@@ -39,7 +51,63 @@ def create(title: str, student_ids: list[str], times: ScheduleTimes) -> Schedule
             code="archived_students",
             details={"archived": archived},
         )
+
+
+def create(title: str, student_ids: list[str], times: ScheduleTimes) -> Schedule:
+    """Create a schedule and its membership items in one transaction. Unknown students → 400;
+    archived ones → 409 ``archived_students`` (restore them first)."""
+    unique = list(dict.fromkeys(student_ids))
+    _check_students(unique)
     return store.create(title, unique, times)
+
+
+def _edited_times(schedule: Schedule, changes: dict[str, Any]) -> ScheduleTimes:
+    old = schedule.times()
+    starts_at = utc(changes["starts_at"]) if "starts_at" in changes else old.starts_at
+    ends_at = utc(changes["ends_at"]) if "ends_at" in changes else old.ends_at
+    until = changes["until"] if "until" in changes else old.until
+    times = ScheduleTimes(starts_at, ends_at, old.recurrence, until, old.timezone)
+    fields: dict[str, str] = {}
+    if ends_at <= starts_at:
+        fields["ends_at"] = "must be after starts_at"
+    if until is not None and old.recurrence != WEEKLY:
+        fields["until"] = "only for weekly schedules"
+    elif until is not None and until < times.first_date():
+        fields["until"] = "is before the first session"
+    if fields:
+        raise Invalid("The edited schedule is not valid.", details={"fields": fields})
+    return times
+
+
+def update(schedule_id: str, rev: int, changes: dict[str, Any], *, confirm: bool = False) -> tuple[Schedule, int]:
+    """Edit a schedule at ``rev`` → (the schedule, attendance records deleted).
+
+    Stale ``rev`` → 409 ``stale_revision``; new students must exist (400) and be active (409
+    ``archived_students``; archived members may stay). Attendance the edit would orphan (its student
+    leaves, its date stops being a session) → 409 ``would_orphan_attendance`` naming the records,
+    unless ``confirm`` (they are deleted in the edit's transaction). The commit is conditioned on ``rev``
+    and every attendance write bumps it, so a record written after the orphan check fails the edit (409).
+    """
+    schedule = store.get(schedule_id)
+    if int(schedule.rev or 0) != rev:
+        raise store.stale(schedule_id, rev, int(schedule.rev or 0))
+    title = changes.get("title") or schedule.title
+    member_ids = list(dict.fromkeys(changes["student_ids"])) if "student_ids" in changes else schedule.member_ids()
+    _check_students([sid for sid in member_ids if sid not in schedule.member_ids()])
+    times = _edited_times(schedule, changes)
+    orphans = orphaned(store.all_attendance_keys(schedule_id), times, member_ids)
+    if orphans and not confirm:
+        raise Conflicting(
+            f"This edit would orphan {len(orphans)} attendance record(s); confirm to delete them, or keep them.",
+            code="would_orphan_attendance",
+            details={
+                "schedule_id": schedule_id,
+                "count": len(orphans),
+                "records": [{"date": d.isoformat(), "student_id": sid} for d, sid in orphans[:ORPHAN_LIST_CAP]],
+            },
+        )
+    drop = [attendance_key(d, sid) for d, sid in orphans]
+    return store.update(schedule, rev, title, member_ids, times, drop), len(drop)
 
 
 def list_attendance(

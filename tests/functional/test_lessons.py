@@ -1,0 +1,157 @@
+"""Rescheduling, exceptions, closures, lessons and attendance (issue 17): edits at a revision, orphan
+protection, per-date cancel/move, academy-wide closures, lesson reads, bulk attendance and reports."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from tests.functional.test_schedules import call, make_schedule
+
+
+@pytest.fixture
+def kids(client, tokens):
+    out = []
+    for name, cust in (("Ada", "cust-a"), ("Bob", "cust-a"), ("Cyd", "cust-b")):
+        r = call(client, "post", "/admin/students", tokens.admin, {"customer_id": cust, "name": name})
+        assert r.status_code == 201
+        out.append(r.json_body["id"])
+    return out
+
+
+def patch(client, tokens, sid, body):
+    return call(client, "patch", f"/admin/schedules/{sid}", tokens.admin, body)
+
+
+def put_att(client, tokens, sid, day, student, status="present"):
+    return call(client, "put", f"/admin/schedules/{sid}/attendance/{day}/{student}", tokens.admin, {"status": status})
+
+
+# --- PATCH /admin/schedules/{id} -----------------------------------------------------------------
+
+
+def test_patch_edits_at_revision_and_bumps_it(client, tokens, kids):
+    a, b, _ = kids
+    s = make_schedule(client, tokens, [a])
+    assert s["rev"] == 0
+    r = patch(client, tokens, s["id"], {"rev": 0, "title": "Algebra", "student_ids": [a, b], "until": "2025-03-31"})
+    assert r.status_code == 200, r.body
+    assert (r.json_body["title"], r.json_body["student_ids"], r.json_body["until"], r.json_body["rev"]) == (
+        "Algebra",
+        [a, b],
+        "2025-03-31",
+        1,
+    )
+    # the membership index follows: b's schedules now include it
+    only_b = call(client, "get", f"/admin/schedules?student_id={b}", tokens.admin).json_body["items"]
+    assert [x["id"] for x in only_b] == [s["id"]]
+    # a later wall time on the same dates; until: null makes it open-ended again
+    r = patch(client, tokens, s["id"], {"rev": 1, "starts_at": "2025-01-06T18:00:00Z", "ends_at": "2025-01-06T19:00:00Z"})
+    assert r.status_code == 200 and r.json_body["starts_at"] == "2025-01-06T18:00:00.000Z"
+    r = patch(client, tokens, s["id"], {"rev": 2, "until": None})
+    assert r.status_code == 200 and r.json_body["until"] is None and r.json_body["rev"] == 3
+    # removing b leaves b's schedule list
+    r = patch(client, tokens, s["id"], {"rev": 3, "student_ids": [a]})
+    assert r.status_code == 200
+    assert call(client, "get", f"/admin/schedules?student_id={b}", tokens.admin).json_body["items"] == []
+
+
+def test_patch_stale_revision_is_409(client, tokens, kids):
+    s = make_schedule(client, tokens, kids[:1])
+    assert patch(client, tokens, s["id"], {"rev": 0, "title": "One"}).status_code == 200
+    r = patch(client, tokens, s["id"], {"rev": 0, "title": "Two"})
+    assert r.status_code == 409 and r.json_body["error"]["code"] == "stale_revision"
+    assert r.json_body["error"]["details"]["current_rev"] == 1
+    assert call(client, "get", f"/admin/schedules/{s['id']}", tokens.admin).json_body["title"] == "One"
+
+
+def test_two_concurrent_patches_at_one_revision_one_wins(client, tokens, kids):
+    s = make_schedule(client, tokens, kids[:1])
+    barrier = threading.Barrier(2)
+    codes: list[int] = []
+
+    def edit(title: str) -> None:
+        barrier.wait()
+        codes.append(patch(client, tokens, s["id"], {"rev": 0, "title": title}).status_code)
+
+    threads = [threading.Thread(target=edit, args=(t,)) for t in ("Left", "Right")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(codes) == [200, 409]
+    assert call(client, "get", f"/admin/schedules/{s['id']}", tokens.admin).json_body["rev"] == 1
+
+
+def test_attendance_written_after_the_read_makes_the_edit_stale(client, tokens, kids):
+    s = make_schedule(client, tokens, kids[:1])
+    assert put_att(client, tokens, s["id"], "2025-01-13", kids[0]).status_code == 200
+    r = patch(client, tokens, s["id"], {"rev": 0, "title": "Late"})
+    assert r.status_code == 409 and r.json_body["error"]["code"] == "stale_revision"
+
+
+def test_patch_refuses_archived_and_unknown_students(client, tokens, kids):
+    a, b, _ = kids
+    s = make_schedule(client, tokens, [a])
+    r = call(client, "patch", f"/admin/students/{b}", tokens.admin, {"rev": 0, "active": False})
+    assert r.status_code == 200, r.body
+    r = patch(client, tokens, s["id"], {"rev": 0, "student_ids": [a, b]})
+    assert r.status_code == 409 and r.json_body["error"]["code"] == "archived_students"
+    assert r.json_body["error"]["details"]["archived"] == [b]
+    r = patch(client, tokens, s["id"], {"rev": 0, "student_ids": [a, "01UNKNOWN"]})
+    assert r.status_code == 400 and r.json_body["error"]["code"] == "unknown_students"
+
+
+def test_patch_that_would_orphan_attendance_is_409_unless_confirmed(client, tokens, kids):
+    from tests.functional.test_schedules import attendance_count
+
+    a, b, _ = kids
+    s = make_schedule(client, tokens, [a, b])
+    for day, who in (("2025-01-13", b), ("2025-01-20", a), ("2025-01-27", a)):
+        assert put_att(client, tokens, s["id"], day, who).status_code == 200
+    rev = call(client, "get", f"/admin/schedules/{s['id']}", tokens.admin).json_body["rev"]
+    # removing b (who has a record) and ending before the 27th: two records named
+    r = patch(client, tokens, s["id"], {"rev": rev, "student_ids": [a], "until": "2025-01-20"})
+    assert r.status_code == 409 and r.json_body["error"]["code"] == "would_orphan_attendance", r.body
+    details = r.json_body["error"]["details"]
+    assert details["count"] == 2
+    assert details["records"] == [{"date": "2025-01-13", "student_id": b}, {"date": "2025-01-27", "student_id": a}]
+    # moving the first session to a Tuesday moves every past lesson: all three are named
+    r = patch(client, tokens, s["id"], {"rev": rev, "starts_at": "2025-01-07T16:00:00Z", "ends_at": "2025-01-07T17:00:00Z"})
+    assert r.status_code == 409 and r.json_body["error"]["details"]["count"] == 3
+    assert attendance_count(s["id"]) == 3
+    # confirmed: the two records go with the edit; the one still owned stays
+    r = patch(client, tokens, s["id"], {"rev": rev, "student_ids": [a], "until": "2025-01-20", "confirm": True})
+    assert r.status_code == 200, r.body
+    items = call(client, "get", f"/admin/schedules/{s['id']}/attendance", tokens.admin).json_body["items"]
+    assert [(i["date"], i["student_id"]) for i in items] == [("2025-01-20", a)]
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"title": "No rev"}, 400),
+        ({"rev": 0}, 400),
+        ({"rev": "0", "title": "T"}, 400),
+        ({"rev": -1, "title": "T"}, 400),
+        ({"rev": 0, "title": None}, 400),
+        ({"rev": 0, "student_ids": []}, 400),
+        ({"rev": 0, "starts_at": "tomorrow"}, 400),
+        ({"rev": 0, "ends_at": "2025-01-06T15:00:00Z"}, 400),
+        ({"rev": 0, "until": "2024-12-01"}, 400),
+        ({"rev": 0, "recurrence": "none"}, 400),
+        ({"rev": 0, "confirm": "yes", "title": "T"}, 400),
+    ],
+)
+def test_patch_bad_bodies(client, tokens, kids, body, status):
+    s = make_schedule(client, tokens, kids[:1])
+    r = patch(client, tokens, s["id"], body)
+    assert r.status_code == status, r.body
+
+
+def test_patch_unknown_schedule_and_roles(client, tokens, kids):
+    assert patch(client, tokens, "01NOPE", {"rev": 0, "title": "T"}).status_code == 404
+    s = make_schedule(client, tokens, kids[:1])
+    r = call(client, "patch", f"/admin/schedules/{s['id']}", tokens.customer_a, {"rev": 0, "title": "T"})
+    assert r.status_code == 403
