@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import date as date_
 from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint
 
 from chalicelib.core.api import Audit, Reply, Req, route, schemas
-from chalicelib.core.calendar import parse_date, utc
+from chalicelib.core.calendar import parse_date, utc, zone
 from chalicelib.core.db import iso
 from chalicelib.core.errors import ValidationFailed
 from chalicelib.schedules import service, store
-from chalicelib.schedules.domain import ScheduleTimes
+from chalicelib.schedules.domain import Lesson, ScheduleTimes
 
 if TYPE_CHECKING:
     from chalicelib.schedules.schemas import (
         AttendanceIn,
         AttendanceOut,
         AttendanceQuery,
+        ExceptionIn,
+        ExceptionOut,
+        LessonOut,
         ScheduleIn,
         ScheduleOut,
         SchedulePatch,
@@ -41,6 +45,33 @@ def schedule_out(s: store.Schedule) -> ScheduleOut:
         rev=int(s.rev or 0),
         created_at=iso(s.created_at) or "",
         updated_at=iso(s.updated_at) or "",
+    )
+    return out
+
+
+def lesson_out(s: store.Schedule, one: Lesson, zones: dict[str, str], only: str | None = None) -> LessonOut:
+    """A lesson with its local times in each student's zone (``only``: just that student)."""
+    ids = [only] if only else s.member_ids()
+    people = []
+    for sid in ids:
+        tz = zones.get(sid, "UTC")
+        people.append(
+            S.LessonStudentOut(
+                student_id=sid,
+                timezone=tz,
+                local_starts_at=one.starts_at.astimezone(zone(tz)).isoformat(),
+                local_ends_at=one.ends_at.astimezone(zone(tz)).isoformat(),
+            )
+        )
+    out: LessonOut = S.LessonOut(
+        schedule_id=s.id,
+        title=s.title,
+        date=one.date.isoformat(),
+        status=one.status,
+        reason=one.reason,
+        starts_at=iso(one.starts_at) or "",
+        ends_at=iso(one.ends_at) or "",
+        students=people,
     )
     return out
 
@@ -189,3 +220,54 @@ def list_attendance(req: Req[None, AttendanceQuery], schedule_id: str) -> dict[s
     q = req.query
     items, token = service.list_attendance(schedule_id, q.limit, q.next_token, q.from_, q.to)
     return {"items": [attendance_out(a).model_dump(mode="json") for a in items], "next_token": token}
+
+
+# --- exceptions -------------------------------------------------------------------------------------
+
+
+def _one_lesson(s: store.Schedule, day: date_) -> LessonOut:
+    return lesson_out(s, service.lessons(s, day, day)[0], service.zones(s.member_ids()))
+
+
+@route(
+    bp,
+    "/admin/schedules/{schedule_id}/exceptions/{date}",
+    "PUT",
+    auth="admin",
+    body=S.ExceptionIn,
+    response=S.ExceptionOut,
+    errors=(400, 404, 409),
+    tag="schedules",
+    audit=Audit("schedule.exception.put", target="schedule:{schedule_id}"),
+    ids=("schedule_id",),
+)
+def put_exception(req: Req[ExceptionIn, None], schedule_id: str, date: str) -> ExceptionOut:
+    """Cancel one lesson (its recorded attendance becomes ``cancelled``) or move it to another time."""
+    body = req.body
+    day = parse_date(date)
+    if req.audit:
+        req.audit.params = {"date": day.isoformat(), **body.model_dump(mode="json")}
+    s, cancelled = service.set_exception(schedule_id, day, body.action, body.reason, body.to_time)
+    if req.audit:
+        req.audit.result["attendance_cancelled"] = cancelled
+    out: ExceptionOut = S.ExceptionOut(lesson=_one_lesson(s, day), attendance_cancelled=cancelled)
+    return out
+
+
+@route(
+    bp,
+    "/admin/schedules/{schedule_id}/exceptions/{date}",
+    "DELETE",
+    auth="admin",
+    response=S.LessonOut,
+    errors=(400, 404, 409),
+    tag="schedules",
+    audit=Audit("schedule.exception.delete", target="schedule:{schedule_id}", params=False),
+    ids=("schedule_id",),
+)
+def delete_exception(req: Req[None, None], schedule_id: str, date: str) -> LessonOut:
+    """Undo one lesson's cancel or move (404 ``exception_not_found`` when it has none)."""
+    day = parse_date(date)
+    if req.audit:
+        req.audit.params = {"date": day.isoformat()}
+    return _one_lesson(service.delete_exception(schedule_id, day), day)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from chalicelib.core.calendar import local_date
 from chalicelib.core.schema import ListQuery, Out, Strict
@@ -76,9 +76,51 @@ class ScheduleQuery(ListQuery):
     to: CalendarDate | None = Field(None, description="Only schedules with a session on or before this date.")
 
 
+AttendanceCode = Literal["present", "absent", "late", "excused", "cancelled"]
+
+
 class AttendanceIn(Strict):
-    status: Literal["present", "absent", "late"]
+    status: AttendanceCode = Field(description="cancelled: the lesson was cancelled after the fact (for this student).")
     note: Text | None = None
+
+
+class ExceptionIn(Strict):
+    """One date's exception: ``cancel`` it, or ``move`` it to ``to_time`` (the session keeps its length)."""
+
+    action: Literal["cancel", "move"]
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+    to_time: Timestamp | None = Field(None, description="move only: the moved session's start.")
+
+    @model_validator(mode="after")
+    def _shape(self) -> ExceptionIn:
+        if self.action == "move" and self.to_time is None:
+            raise ValueError("to_time is required to move a lesson")
+        if self.action == "cancel" and self.to_time is not None:
+            raise ValueError("to_time is only for action move")
+        return self
+
+
+class LessonStudentOut(Out):
+    student_id: str
+    timezone: str
+    local_starts_at: str = Field(description="The start in the student's time zone (ISO 8601 with offset).")
+    local_ends_at: str
+
+
+class LessonOut(Out):
+    schedule_id: str
+    title: str
+    date: str = Field(description="The occurrence date (the lesson's identity, also for a moved lesson).")
+    status: Literal["scheduled", "moved", "cancelled"]
+    reason: str | None = None
+    starts_at: str
+    ends_at: str
+    students: list[LessonStudentOut]
+
+
+class ExceptionOut(Out):
+    lesson: LessonOut
+    attendance_cancelled: int = Field(0, description="Records of the date marked cancelled by this cancel.")
 
 
 class AttendanceOut(Out):

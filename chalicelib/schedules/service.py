@@ -10,18 +10,25 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.core.calendar import utc
 from chalicelib.core.db import utcnow
-from chalicelib.core.errors import Conflicting, Invalid
+from chalicelib.core.errors import Conflicting, Invalid, Missing
 from chalicelib.schedules import store
 from chalicelib.schedules.domain import (
     ACTIVE,
+    CANCEL,
+    CANCELLED,
     DELETING,
     INLINE_DELETE_MAX,
     ORPHAN_LIST_CAP,
     RETRIES,
     WEEKLY,
     DeleteTuning,
+    Lesson,
     ScheduleTimes,
     attendance_key,
+    is_occurrence,
+    lesson,
+    moved_exception,
+    occurrences,
     orphaned,
 )
 from chalicelib.schedules.store import Attendance, Schedule
@@ -133,13 +140,93 @@ def put_attendance(
             code="student_not_on_schedule",
             details={"fields": {"student_id": "not on this schedule"}, "student_id": student_id},
         )
-    if not schedule.times().occurs_on(day):
-        raise Invalid(
-            f"Schedule {schedule_id} has no session on {day.isoformat()}.",
-            code="not_a_session_date",
-            details={"fields": {"date": "no session of this schedule on this date"}, "date": day.isoformat()},
-        )
+    _check_lesson(schedule, day)
     return store.write_attendance(schedule_id, day, student_id, status, note, actor_id)
+
+
+def _not_a_session(schedule_id: str, day: date) -> Invalid:
+    return Invalid(
+        f"Schedule {schedule_id} has no session on {day.isoformat()}.",
+        code="not_a_session_date",
+        details={"fields": {"date": "no session of this schedule on this date"}, "date": day.isoformat()},
+    )
+
+
+def _check_lesson(schedule: Schedule, day: date) -> None:
+    """Attendance can be recorded on ``day``: a session date (400) that is not cancelled (409; the write's
+    condition is the guard, this only answers early)."""
+    if not schedule.times().occurs_on(day):
+        raise _not_a_session(schedule.id, day)
+    if schedule.exception_map().get(day.isoformat(), {}).get("action") == CANCEL:
+        raise store.lesson_cancelled(schedule.id, day)
+
+
+# --- exceptions and lessons ---------------------------------------------------------------------------
+
+
+def closures_on(days: list[date]) -> dict[date, str]:
+    """The academy-wide closures covering ``days``: date → reason."""
+    return {}
+
+
+def zones(student_ids: list[str]) -> dict[str, str]:
+    """Each student's time zone (one batch read; a student gone meanwhile reads as UTC)."""
+    if not student_ids:
+        return {}
+    found = students.Student.batch_get(list(dict.fromkeys(student_ids)), attributes_to_get=["id", "timezone"])
+    return {s.id: s.timezone or "UTC" for s in found}
+
+
+def lessons(schedule: Schedule, from_: date, to: date) -> list[Lesson]:
+    """The schedule's lessons in [from_, to] with their exceptions and the closures applied."""
+    times = schedule.times()
+    dates = occurrences(times, from_, to)
+    exceptions = schedule.exception_map()
+    closed = closures_on(dates)
+    return [lesson(times, d, exceptions.get(d.isoformat()), closed.get(d)) for d in dates]
+
+
+def set_exception(schedule_id: str, day: date, action: str, reason: str | None, to_time: datetime | None) -> tuple[Schedule, int]:
+    """Cancel or move one occurrence → (the schedule, attendance records marked ``cancelled``).
+
+    A date that is not a session → 400. Cancelling a date with attendance marks those records
+    ``cancelled`` in the same transaction, conditioned on the ``rev`` read: an attendance write that
+    commits first makes it retry (and mark that record too); one that commits after is refused."""
+    for attempt in range(RETRIES):
+        schedule = store.get(schedule_id)
+        times = schedule.times()
+        if not is_occurrence(times, day):
+            raise _not_a_session(schedule_id, day)
+        exceptions = schedule.exception_map()
+        keys: list[str] = []
+        if action == CANCEL:
+            exceptions[day.isoformat()] = {"action": CANCEL, **({"reason": reason} if reason else {})}
+            keys = [a.key for a in store.attendance_on(schedule_id, day) if a.status != CANCELLED]
+        else:
+            assert to_time is not None  # the schema requires it for a move
+            exceptions[day.isoformat()] = moved_exception(times, utc(to_time), reason)
+        if store.set_exceptions(schedule, exceptions, keys):
+            return store.get(schedule_id), len(keys)
+        time.sleep(0.01 * attempt)
+    raise store.busy(schedule_id)
+
+
+def delete_exception(schedule_id: str, day: date) -> Schedule:
+    """Undo one date's exception (404 ``exception_not_found`` when it has none). Records marked
+    ``cancelled`` by the cancel stay so; record the lesson's attendance again."""
+    for attempt in range(RETRIES):
+        schedule = store.get(schedule_id)
+        exceptions = schedule.exception_map()
+        if exceptions.pop(day.isoformat(), None) is None:
+            raise Missing(
+                f"Schedule {schedule_id} has no exception on {day.isoformat()}.",
+                code="exception_not_found",
+                details={"schedule_id": schedule_id, "date": day.isoformat()},
+            )
+        if store.set_exceptions(schedule, exceptions):
+            return store.get(schedule_id)
+        time.sleep(0.01 * attempt)
+    raise store.busy(schedule_id)
 
 
 def bulk_put_attendance(schedule: Schedule, records: Iterable[tuple[date, str, str]], now: datetime | None = None) -> int:

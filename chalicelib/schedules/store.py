@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from typing import Any, cast
 
-from pynamodb.attributes import JSONAttribute, ListAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import JSONAttribute, ListAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.exceptions import DeleteError, TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
@@ -34,6 +34,7 @@ from chalicelib.core.db import UTCDateTime, gsi, meta, new_id, query_page, trans
 from chalicelib.core.errors import Conflicting, Missing, stale_revision
 from chalicelib.schedules.domain import (
     ACTIVE,
+    CANCELLED,
     DELETING,
     KIND,
     NONE,
@@ -42,6 +43,7 @@ from chalicelib.schedules.domain import (
     ScheduleTimes,
     active_until_key,
     attendance_key,
+    cancelled_dates,
     is_occurrence,
 )
 
@@ -66,6 +68,9 @@ class Schedule(Model):
     # {"action": "move", "starts_at": iso, "ends_at": iso}} — on the schedule item itself, so every
     # exception write is conditioned on (and bumps) the same ``rev`` as edits and attendance writes.
     exceptions = JSONAttribute(null=True)
+    # The dates ``exceptions`` cancels, as a set beside it: an attendance write is conditioned on its date
+    # not being in it, so a cancel racing an attendance write cannot leave a record on a cancelled lesson.
+    cancelled_on = UnicodeSetAttribute(null=True)
     created_at = UTCDateTime()
     updated_at = UTCDateTime()
     # Live schedules by first session date (sparse: a deleting schedule has no ``kind``).
@@ -224,45 +229,67 @@ def _reasons(exc: TransactWriteError) -> list[str | None]:
     return [r.code if r else None for r in (exc.cancellation_reasons or [])]
 
 
+def lesson_cancelled(schedule_id: str, day: date) -> Conflicting:
+    return Conflicting(
+        f"The lesson of schedule {schedule_id} on {day.isoformat()} is cancelled; attendance cannot be recorded.",
+        code="lesson_cancelled",
+        details={"schedule_id": schedule_id, "date": day.isoformat()},
+    )
+
+
 def write_attendance(
     schedule_id: str, day: date, student_id: str, status: str, note: str | None, actor_id: str | None
 ) -> Attendance:
-    """Upsert one attendance record, in one transaction with ``rev + 1`` on the schedule, conditioned on
-    the schedule being live at commit time (else 404, or 409 ``schedule_deleting``)."""
-    key = attendance_key(day, student_id)
+    """Upsert one attendance record (see :func:`write_lesson_attendance`)."""
+    write_lesson_attendance(schedule_id, day, [(student_id, status, note)], actor_id)
+    return Attendance.get(schedule_id, attendance_key(day, student_id), consistent_read=True)
+
+
+def write_lesson_attendance(
+    schedule_id: str, day: date, records: list[tuple[str, str, str | None]], actor_id: str | None
+) -> None:
+    """Upsert the attendance of one lesson (``(student_id, status, note)`` each) in one transaction with
+    ``rev + 1`` on the schedule, conditioned at commit time on the schedule being live (else 404, or 409
+    ``schedule_deleting``) and the date not being cancelled (409 ``lesson_cancelled``): a cancel that
+    commits first refuses the write, one that commits after sees the records (and marks them cancelled)."""
     for attempt in range(RETRIES):
         now = utcnow()
-        record = Attendance(schedule_id=schedule_id, key=key)
         try:
             with transaction() as tx:
                 tx.update(
                     Schedule(id=schedule_id),
                     actions=[Schedule.rev.add(1), Schedule.updated_at.set(now)],
-                    condition=Schedule.id.exists() & (Schedule.state == ACTIVE),
+                    condition=Schedule.id.exists()
+                    & (Schedule.state == ACTIVE)
+                    & ~Schedule.cancelled_on.contains(day.isoformat()),
                 )
-                tx.update(
-                    record,
-                    actions=[
-                        Attendance.date.set(day.isoformat()),
-                        Attendance.student_id.set(student_id),
-                        Attendance.status.set(status),
-                        Attendance.note.set(note) if note is not None else Attendance.note.remove(),
-                        Attendance.created_at.set(Attendance.created_at | now),
-                        Attendance.updated_at.set(now),
-                        Attendance.updated_by.set(actor_id or "unknown"),
-                    ],
-                )
+                for student_id, status, note in records:
+                    tx.update(
+                        Attendance(schedule_id=schedule_id, key=attendance_key(day, student_id)),
+                        actions=[
+                            Attendance.date.set(day.isoformat()),
+                            Attendance.student_id.set(student_id),
+                            Attendance.status.set(status),
+                            Attendance.note.set(note) if note is not None else Attendance.note.remove(),
+                            Attendance.created_at.set(Attendance.created_at | now),
+                            Attendance.updated_at.set(now),
+                            Attendance.updated_by.set(actor_id or "unknown"),
+                        ],
+                    )
         except TransactWriteError as exc:
             reasons = _reasons(exc)
             if reasons and reasons[0] == "ConditionalCheckFailed":
-                if find(schedule_id) is None:
+                current = find(schedule_id)
+                if current is None:
                     raise not_found(schedule_id) from exc
-                raise deleting(schedule_id) from exc
+                if current.state != ACTIVE:
+                    raise deleting(schedule_id) from exc
+                raise lesson_cancelled(schedule_id, day) from exc
             if "TransactionConflict" in reasons and attempt < RETRIES - 1:
                 time.sleep(0.02 * (attempt + 1))
                 continue
             raise
-        return Attendance.get(schedule_id, key, consistent_read=True)
+        return
     raise busy()  # pragma: no cover
 
 
@@ -417,6 +444,7 @@ def update(
                     Schedule.first_on.set(first_on),
                     Schedule.active_until.set(until_key),
                     Schedule.exceptions.set(exceptions),
+                    _cancelled_on(exceptions),
                     Schedule.rev.add(1),
                     Schedule.updated_at.set(now),
                 ],
@@ -433,10 +461,41 @@ def update(
     return get(schedule.id)
 
 
-def set_exceptions(schedule: Schedule, exceptions: dict[str, dict[str, Any]]) -> bool:
-    """Replace the exception map, conditioned on the ``rev`` read (``rev + 1``). False: lost a race."""
-    return transition(
-        Schedule(id=schedule.id),
-        [Schedule.exceptions.set(exceptions), Schedule.rev.add(1), Schedule.updated_at.set(utcnow())],
-        (Schedule.state == ACTIVE) & (Schedule.rev == schedule.rev),
-    )
+def _cancelled_on(exceptions: dict[str, dict[str, Any]]) -> Any:
+    dates = cancelled_dates(exceptions)
+    return Schedule.cancelled_on.set(dates) if dates else Schedule.cancelled_on.remove()  # no empty sets in DynamoDB
+
+
+def set_exceptions(schedule: Schedule, exceptions: dict[str, dict[str, Any]], cancel_keys: Iterable[str] = ()) -> bool:
+    """Replace the exception map (and its set of cancelled dates), conditioned on the ``rev`` read
+    (``rev + 1``), and in the same transaction mark the attendance records ``cancel_keys`` ``cancelled``
+    (a lesson cancelled after the fact). False: lost a race (an edit or an attendance write got in first)."""
+    now = utcnow()
+    try:
+        with transaction() as tx:
+            tx.update(
+                Schedule(id=schedule.id),
+                actions=[
+                    Schedule.exceptions.set(exceptions),
+                    _cancelled_on(exceptions),
+                    Schedule.rev.add(1),
+                    Schedule.updated_at.set(now),
+                ],
+                condition=(Schedule.state == ACTIVE) & (Schedule.rev == schedule.rev),
+            )
+            for key in cancel_keys:
+                tx.update(
+                    Attendance(schedule_id=schedule.id, key=key),
+                    actions=[Attendance.status.set(CANCELLED), Attendance.updated_at.set(now)],
+                    condition=Attendance.key.exists(),
+                )
+    except TransactWriteError as exc:
+        if any(r in ("ConditionalCheckFailed", "TransactionConflict") for r in _reasons(exc)):
+            return False
+        raise
+    return True
+
+
+def attendance_on(schedule_id: str, day: date) -> list[Attendance]:
+    """A schedule's attendance on one date (a key query on the partition, consistent)."""
+    return list(Attendance.query(schedule_id, Attendance.key.startswith(f"{day.isoformat()}#"), consistent_read=True))

@@ -155,3 +155,123 @@ def test_patch_unknown_schedule_and_roles(client, tokens, kids):
     s = make_schedule(client, tokens, kids[:1])
     r = call(client, "patch", f"/admin/schedules/{s['id']}", tokens.customer_a, {"rev": 0, "title": "T"})
     assert r.status_code == 403
+
+
+# --- exceptions: cancel / move one date --------------------------------------------------------------
+
+
+def exc(client, tokens, sid, day, body, token=None):
+    return call(client, "put", f"/admin/schedules/{sid}/exceptions/{day}", token or tokens.admin, body)
+
+
+def test_cancel_a_date_refuses_attendance_and_marks_recorded_ones_cancelled(client, tokens, kids):
+    a, b, _ = kids
+    s = make_schedule(client, tokens, [a, b])
+    assert put_att(client, tokens, s["id"], "2025-01-13", a, "late").status_code == 200
+    r = exc(client, tokens, s["id"], "2025-01-13", {"action": "cancel", "reason": "Holiday"})
+    assert r.status_code == 200, r.body
+    assert r.json_body["attendance_cancelled"] == 1
+    lesson = r.json_body["lesson"]
+    assert (lesson["date"], lesson["status"], lesson["reason"]) == ("2025-01-13", "cancelled", "Holiday")
+    items = call(client, "get", f"/admin/schedules/{s['id']}/attendance", tokens.admin).json_body["items"]
+    assert [(i["student_id"], i["status"]) for i in items] == [(a, "cancelled")]
+    r = put_att(client, tokens, s["id"], "2025-01-13", b)
+    assert r.status_code == 409 and r.json_body["error"]["code"] == "lesson_cancelled"
+    # another date is untouched; undoing the cancel lets attendance in again
+    assert put_att(client, tokens, s["id"], "2025-01-20", b).status_code == 200
+    r = call(client, "delete", f"/admin/schedules/{s['id']}/exceptions/2025-01-13", tokens.admin)
+    assert r.status_code == 200 and r.json_body["status"] == "scheduled"
+    assert put_att(client, tokens, s["id"], "2025-01-13", b).status_code == 200
+    r = call(client, "delete", f"/admin/schedules/{s['id']}/exceptions/2025-01-13", tokens.admin)
+    assert r.status_code == 404 and r.json_body["error"]["code"] == "exception_not_found"
+
+
+def test_the_cancel_condition_is_the_guard_not_the_read(client, tokens, kids):
+    """A write that read the schedule before the cancel committed is still refused at commit."""
+    from datetime import date
+
+    from chalicelib.core.errors import DomainError
+    from chalicelib.schedules import store
+
+    a = kids[0]
+    s = make_schedule(client, tokens, [a])
+    assert exc(client, tokens, s["id"], "2025-01-13", {"action": "cancel"}).status_code == 200
+    with pytest.raises(DomainError) as info:
+        store.write_attendance(s["id"], date(2025, 1, 13), a, "present", None, "admin-2")  # skips the service's read
+    assert info.value.code == "lesson_cancelled"
+    assert store.attendance_on(s["id"], date(2025, 1, 13)) == []
+
+
+def test_attendance_racing_a_cancel_ends_cancelled(client, tokens, kids):
+    """The write lands between the cancel's read of the date's records and its commit: the cancel's rev
+    condition fails, it re-reads and marks that record cancelled too."""
+    from datetime import date
+
+    from chalicelib.schedules import service, store
+    from chalicelib.schedules.store import Attendance
+
+    a, b, _ = kids
+    s = make_schedule(client, tokens, [a, b])
+    raced = []
+
+    def write_after_listing(**_) -> None:
+        if not raced:
+            raced.append(store.write_attendance(s["id"], date(2025, 1, 13), b, "present", None, "admin-2"))
+
+    events = Attendance._get_connection().connection.client.meta.events
+    events.register("after-call.dynamodb.Query", write_after_listing, unique_id="race-cancel")
+    try:
+        _, cancelled = service.set_exception(s["id"], date(2025, 1, 13), "cancel", None, None)
+    finally:
+        events.unregister("after-call.dynamodb.Query", unique_id="race-cancel")
+    assert raced and cancelled == 1
+    assert [x.status for x in store.attendance_on(s["id"], date(2025, 1, 13))] == ["cancelled"]
+
+
+def test_move_a_date_keeps_its_length_and_identity(client, tokens, kids):
+    a = kids[0]
+    s = make_schedule(client, tokens, [a])
+    r = exc(client, tokens, s["id"], "2025-01-13", {"action": "move", "to_time": "2025-01-14T09:30:00+01:00", "reason": "Room"})
+    assert r.status_code == 200, r.body
+    lesson = r.json_body["lesson"]
+    assert (lesson["date"], lesson["status"], lesson["reason"]) == ("2025-01-13", "moved", "Room")
+    assert (lesson["starts_at"], lesson["ends_at"]) == ("2025-01-14T08:30:00.000Z", "2025-01-14T09:30:00.000Z")
+    assert r.json_body["attendance_cancelled"] == 0
+    assert put_att(client, tokens, s["id"], "2025-01-13", a).status_code == 200  # a moved lesson takes attendance
+
+
+@pytest.mark.parametrize(
+    ("day", "body", "status"),
+    [
+        ("2025-01-14", {"action": "cancel"}, 400),  # not a session date
+        ("2025-13-01", {"action": "cancel"}, 400),
+        ("2025-01-13", {"action": "skip"}, 400),
+        ("2025-01-13", {"action": "move"}, 400),  # no to_time
+        ("2025-01-13", {"action": "cancel", "to_time": "2025-01-14T10:00:00Z"}, 400),
+        ("2025-01-13", {"action": "move", "to_time": "2025-01-14T10:00:00"}, 400),  # naive
+        ("2025-01-13", {"action": "cancel", "reason": 5}, 400),
+        ("2025-01-13", {"action": "cancel", "extra": 1}, 400),
+    ],
+)
+def test_bad_exceptions(client, tokens, kids, day, body, status):
+    s = make_schedule(client, tokens, kids[:1])
+    r = exc(client, tokens, s["id"], day, body)
+    assert r.status_code == status, r.body
+
+
+def test_exceptions_unknown_schedule_and_roles(client, tokens, kids):
+    assert exc(client, tokens, "01NOPE", "2025-01-13", {"action": "cancel"}).status_code == 404
+    assert call(client, "delete", "/admin/schedules/01NOPE/exceptions/2025-01-13", tokens.admin).status_code == 404
+    s = make_schedule(client, tokens, kids[:1])
+    assert exc(client, tokens, s["id"], "2025-01-13", {"action": "cancel"}, tokens.customer_a).status_code == 403
+
+
+def test_an_edit_drops_exceptions_on_dates_it_removes(client, tokens, kids):
+    s = make_schedule(client, tokens, kids[:1])
+    assert exc(client, tokens, s["id"], "2025-01-27", {"action": "cancel"}).status_code == 200
+    rev = call(client, "get", f"/admin/schedules/{s['id']}", tokens.admin).json_body["rev"]
+    assert patch(client, tokens, s["id"], {"rev": rev, "until": "2025-01-20"}).status_code == 200
+    from chalicelib.schedules.store import Schedule
+
+    row = Schedule.get(s["id"])
+    assert row.exception_map() == {} and not row.cancelled_on
