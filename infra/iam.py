@@ -64,6 +64,7 @@ ACCESS: dict[str, Access] = {
             {
                 "attendance": ("DeleteItem", "GetItem", "Query", "UpdateItem"),
                 "audit": ("PutItem",),
+                "closures": ("BatchGetItem", "ConditionCheckItem", "DeleteItem", "GetItem", "PutItem"),
                 "homework": ("BatchGetItem", "GetItem", "PutItem", "UpdateItem"),
                 "incident-groups": ("GetItem",),
                 "incidents": ("GetItem",),  # the repair button reads the finding's incident
@@ -80,6 +81,7 @@ ACCESS: dict[str, Access] = {
         ),
         indexes={
             "audit": ("by_action", "by_kind"),
+            "closures": ("by_kind",),
             "homework": ("by_customer", "by_kind", "by_student"),
             "incident-groups": ("by_area", "by_kind", "by_source", "by_status"),
             "incidents": ("by_group",),

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
         AttendanceIn,
         AttendanceOut,
         AttendanceQuery,
+        ClosureIn,
+        ClosureOut,
+        ClosureQuery,
         ExceptionIn,
         ExceptionOut,
         LessonOut,
@@ -72,6 +75,18 @@ def lesson_out(s: store.Schedule, one: Lesson, zones: dict[str, str], only: str 
         starts_at=iso(one.starts_at) or "",
         ends_at=iso(one.ends_at) or "",
         students=people,
+    )
+    return out
+
+
+def closure_out(c: store.Closure) -> ClosureOut:
+    out: ClosureOut = S.ClosureOut(
+        id=c.closure_id,
+        starts_on=c.starts_on,
+        ends_on=c.ends_on,
+        reason=c.reason,
+        created_at=iso(c.created_at) or "",
+        created_by=c.created_by,
     )
     return out
 
@@ -271,3 +286,54 @@ def delete_exception(req: Req[None, None], schedule_id: str, date: str) -> Lesso
     if req.audit:
         req.audit.params = {"date": day.isoformat()}
     return _one_lesson(service.delete_exception(schedule_id, day), day)
+
+
+# --- academy-wide closures ----------------------------------------------------------------------------
+
+
+@route(
+    bp,
+    "/admin/closures",
+    "POST",
+    auth="admin",
+    body=S.ClosureIn,
+    response=S.ClosureOut,
+    status=201,
+    errors=(400, 409),
+    tag="schedules",
+    audit="closure.create",
+)
+def create_closure(req: Req[ClosureIn, None]) -> ClosureOut:
+    """Close the academy for a range of days (≤ 92): every lesson in it is cancelled, attendance refused.
+    A day already closed → 409 ``closure_overlaps``."""
+    body = req.body
+    c = service.create_closure(body.starts_on, body.ends_on, body.reason, req.principal.id)
+    if req.audit:
+        req.audit.target = f"closure:{c.closure_id}"
+    return closure_out(c)
+
+
+@route(bp, "/admin/closures", "GET", auth="admin", query=S.ClosureQuery, response=S.page("ClosureOut"), tag="schedules")
+def list_closures(req: Req[None, ClosureQuery]) -> dict[str, Any]:
+    """Closures overlapping [from, to], by first day."""
+    q = req.query
+    if q.from_ and q.to and q.to < q.from_:
+        raise ValidationFailed("'to' is before 'from'.", details={"fields": {"query.to": "must be on or after from"}})
+    items, token = store.list_closures(q.limit, q.next_token, q.from_, q.to)
+    return {"items": [closure_out(c).model_dump(mode="json") for c in items], "next_token": token}
+
+
+@route(
+    bp,
+    "/admin/closures/{closure_id}",
+    "DELETE",
+    auth="admin",
+    response=S.ClosureOut,
+    errors=(404,),
+    tag="schedules",
+    audit=Audit("closure.delete", target="closure:{closure_id}", params=False),
+    ids=("closure_id",),
+)
+def delete_closure(req: Req[None, None], closure_id: str) -> ClosureOut:
+    """Reopen the days of a closure (the deleted closure is returned)."""
+    return closure_out(service.delete_closure(closure_id))

@@ -144,3 +144,25 @@ class DeletedOut(Out):
     attendance_deleted: int | None = None
     status: str | None = None
     job_id: str | None = None
+
+
+class ClosureIn(Strict):
+    """An academy-wide closure (a holiday): every lesson on these days is cancelled."""
+
+    starts_on: CalendarDate = Field(description="First closed day.")
+    ends_on: CalendarDate = Field(description="Last closed day (inclusive; at most 92 days in all).")
+    reason: Name
+
+
+class ClosureOut(Out):
+    id: str
+    starts_on: str
+    ends_on: str
+    reason: str
+    created_at: str
+    created_by: str | None = None
+
+
+class ClosureQuery(ListQuery):
+    from_: CalendarDate | None = Field(None, alias="from", description="Only closures ending on or after this date.")
+    to: CalendarDate | None = Field(None, description="Only closures starting on or before this date.")

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from itertools import batched
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.core.calendar import days as calendar_days
 from chalicelib.core.calendar import utc
 from chalicelib.core.db import utcnow
 from chalicelib.core.errors import Conflicting, Invalid, Missing
@@ -18,6 +19,7 @@ from chalicelib.schedules.domain import (
     CANCELLED,
     DELETING,
     INLINE_DELETE_MAX,
+    MAX_LESSON_RANGE_DAYS,
     ORPHAN_LIST_CAP,
     RETRIES,
     WEEKLY,
@@ -159,14 +161,37 @@ def _check_lesson(schedule: Schedule, day: date) -> None:
         raise _not_a_session(schedule.id, day)
     if schedule.exception_map().get(day.isoformat(), {}).get("action") == CANCEL:
         raise store.lesson_cancelled(schedule.id, day)
+    if closures_on([day]):
+        raise store.lesson_cancelled(schedule.id, day, closed=True)
 
 
 # --- exceptions and lessons ---------------------------------------------------------------------------
 
 
 def closures_on(days: list[date]) -> dict[date, str]:
-    """The academy-wide closures covering ``days``: date → reason."""
-    return {}
+    """The academy-wide closures covering ``days``: date → reason (batch reads by key)."""
+    return {d: c.reason for d, c in store.closed_days(days).items()}
+
+
+def create_closure(from_: date, to: date, reason: str, actor_id: str | None) -> store.Closure:
+    """Close the academy on every day of [from_, to] (≤ 92 days): every lesson on them reads cancelled and
+    attendance is refused. Attendance already recorded on those days is kept (it is history)."""
+    if to < from_:
+        raise Invalid("'to' is before 'from'.", details={"fields": {"to": "must be on or after from"}})
+    n = (to - from_).days + 1
+    if n > MAX_LESSON_RANGE_DAYS:
+        raise Invalid(
+            f"A closure covers at most {MAX_LESSON_RANGE_DAYS} days (this one {n}); split it.",
+            details={"fields": {"to": f"at most {MAX_LESSON_RANGE_DAYS} days after from"}},
+        )
+    return store.create_closure(list(calendar_days(from_, to)), reason, actor_id)
+
+
+def delete_closure(closure_id: str) -> store.Closure:
+    closure = store.get_closure(closure_id)
+    days = list(calendar_days(date.fromisoformat(closure.starts_on), date.fromisoformat(closure.ends_on)))
+    store.delete_closure(closure, days)
+    return closure
 
 
 def zones(student_ids: list[str]) -> dict[str, str]:

@@ -6,6 +6,8 @@ Keys:
 - ``schedule-members``: ``student_id`` + ``schedule_id`` — the student filter is a key query.
 - ``attendance``: ``schedule_id`` + ``key`` (``<date>#<student_id>``) — an upsert target, and the
   whole of a schedule's attendance is one partition (the cascade delete queries it, never scans).
+- ``closures``: ``pk`` — ``closure#<id>`` (a closure, listed by the sparse ``by_kind``) and ``day#<date>``
+  (one per day it covers: closed days are read by key, and attendance writes check them).
 
 Edits (``update``) and exception writes (``set_exceptions``) are updates conditioned on the ``rev``
 read and bump it, so two admins editing from the same ``rev`` cannot both win (the second gets 409
@@ -229,11 +231,12 @@ def _reasons(exc: TransactWriteError) -> list[str | None]:
     return [r.code if r else None for r in (exc.cancellation_reasons or [])]
 
 
-def lesson_cancelled(schedule_id: str, day: date) -> Conflicting:
+def lesson_cancelled(schedule_id: str, day: date, closed: bool = False) -> Conflicting:
+    why = "the academy is closed that day" if closed else "it is cancelled"
     return Conflicting(
-        f"The lesson of schedule {schedule_id} on {day.isoformat()} is cancelled; attendance cannot be recorded.",
+        f"The lesson of schedule {schedule_id} on {day.isoformat()} is cancelled ({why}); attendance cannot be recorded.",
         code="lesson_cancelled",
-        details={"schedule_id": schedule_id, "date": day.isoformat()},
+        details={"schedule_id": schedule_id, "date": day.isoformat(), "closure": closed},
     )
 
 
@@ -263,6 +266,7 @@ def write_lesson_attendance(
                     & (Schedule.state == ACTIVE)
                     & ~Schedule.cancelled_on.contains(day.isoformat()),
                 )
+                tx.condition_check(Closure, day_pk(day), condition=Closure.pk.does_not_exist())
                 for student_id, status, note in records:
                     tx.update(
                         Attendance(schedule_id=schedule_id, key=attendance_key(day, student_id)),
@@ -285,6 +289,8 @@ def write_lesson_attendance(
                 if current.state != ACTIVE:
                     raise deleting(schedule_id) from exc
                 raise lesson_cancelled(schedule_id, day) from exc
+            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                raise lesson_cancelled(schedule_id, day, closed=True) from exc
             if "TransactionConflict" in reasons and attempt < RETRIES - 1:
                 time.sleep(0.02 * (attempt + 1))
                 continue
@@ -499,3 +505,112 @@ def set_exceptions(schedule: Schedule, exceptions: dict[str, dict[str, Any]], ca
 def attendance_on(schedule_id: str, day: date) -> list[Attendance]:
     """A schedule's attendance on one date (a key query on the partition, consistent)."""
     return list(Attendance.query(schedule_id, Attendance.key.startswith(f"{day.isoformat()}#"), consistent_read=True))
+
+
+# --- academy-wide closures (issue 17) --------------------------------------------------------------
+
+
+class Closure(Model):
+    """A closure (``closure#<id>``: its range and reason, listed by the sparse ``by_kind`` index) and one
+    item per day it covers (``day#<YYYY-MM-DD>``), written and deleted in one transaction with it. The
+    day items make two closures of one day impossible, answer "is this day closed" by key, and let an
+    attendance write carry a ConditionCheck that the day is not closed (a closure racing the write
+    cannot leave attendance on a closed day)."""
+
+    Meta = meta("closures")
+    pk = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute(null=True)  # header only
+    closure_id = UnicodeAttribute()
+    starts_on = UnicodeAttribute()
+    ends_on = UnicodeAttribute()
+    reason = UnicodeAttribute()
+    created_at = UTCDateTime()
+    created_by = UnicodeAttribute(null=True)
+    by_kind = gsi("by_kind", "kind", "starts_on")
+
+
+CLOSURE_KIND = "closure"
+
+
+def closure_pk(closure_id: str) -> str:
+    return f"closure#{closure_id}"
+
+
+def day_pk(day: date) -> str:
+    return f"day#{day.isoformat()}"
+
+
+def closure_not_found(closure_id: str) -> Missing:
+    return Missing(f"Closure {closure_id} does not exist.", code="closure_not_found", details={"closure_id": closure_id})
+
+
+def closed_days(days: Iterable[date]) -> dict[date, Closure]:
+    """The closed days among ``days`` → their day item (batch reads by key)."""
+    keys = list(dict.fromkeys(day_pk(d) for d in days))
+    if not keys:
+        return {}
+    return {date.fromisoformat(c.pk.removeprefix("day#")): c for c in Closure.batch_get(keys, consistent_read=True)}
+
+
+def create_closure(days: list[date], reason: str, actor_id: str | None) -> Closure:
+    """One transaction: the header and a day item per day, each conditioned on not existing. A day
+    already closed → 409 ``closure_overlaps`` naming the closures in the way."""
+    now = utcnow()
+    cid = new_id()
+    common: dict[str, Any] = {
+        "closure_id": cid,
+        "starts_on": days[0].isoformat(),
+        "ends_on": days[-1].isoformat(),
+        "reason": reason,
+        "created_at": now,
+        "created_by": actor_id,
+    }
+    header = Closure(pk=closure_pk(cid), kind=CLOSURE_KIND, **common)
+    try:
+        with transaction() as tx:
+            tx.save(header, condition=Closure.pk.does_not_exist())
+            for d in days:
+                tx.save(Closure(pk=day_pk(d), **common), condition=Closure.pk.does_not_exist())
+    except TransactWriteError as exc:
+        if "ConditionalCheckFailed" not in _reasons(exc):
+            raise
+        taken = closed_days(days)
+        ids = sorted({c.closure_id for c in taken.values()})
+        raise Conflicting(
+            f"Some of these days are already closed ({', '.join(ids)}).",
+            code="closure_overlaps",
+            details={"closure_ids": ids, "dates": sorted(d.isoformat() for d in taken)},
+        ) from exc
+    return header
+
+
+def get_closure(closure_id: str) -> Closure:
+    try:
+        return Closure.get(closure_pk(closure_id), consistent_read=True)
+    except Closure.DoesNotExist:
+        raise closure_not_found(closure_id) from None
+
+
+def list_closures(limit: int, next_token: str | None, from_: date | None, to: date | None) -> tuple[list[Closure], str | None]:
+    """Closures overlapping [from, to], by first day (a query of the sparse ``by_kind`` index)."""
+    return query_page(
+        Closure.by_kind.query,
+        CLOSURE_KIND,
+        limit=limit,
+        next_token=next_token,
+        range_key_condition=Closure.starts_on <= to.isoformat() if to else None,
+        filter_condition=Closure.ends_on >= from_.isoformat() if from_ else None,
+    )
+
+
+def delete_closure(closure: Closure, days: list[date]) -> None:
+    """One transaction: the header and its day items (each conditioned on still being this closure's)."""
+    try:
+        with transaction() as tx:
+            tx.delete(closure, condition=Closure.pk.exists())
+            for d in days:
+                tx.delete(Closure(pk=day_pk(d)), condition=Closure.closure_id == closure.closure_id)
+    except TransactWriteError as exc:
+        if "ConditionalCheckFailed" in _reasons(exc):
+            raise closure_not_found(closure.closure_id) from exc  # deleted meanwhile
+        raise

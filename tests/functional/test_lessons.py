@@ -275,3 +275,80 @@ def test_an_edit_drops_exceptions_on_dates_it_removes(client, tokens, kids):
 
     row = Schedule.get(s["id"])
     assert row.exception_map() == {} and not row.cancelled_on
+
+
+# --- academy-wide closures -------------------------------------------------------------------------
+
+
+def close(client, tokens, starts_on, ends_on, reason="Winter break", token=None):
+    body = {"starts_on": starts_on, "ends_on": ends_on, "reason": reason}
+    return call(client, "post", "/admin/closures", token or tokens.admin, body)
+
+
+def test_closure_cancels_lessons_refuses_attendance_and_reopens(client, tokens, kids):
+    a = kids[0]
+    s = make_schedule(client, tokens, [a])
+    r = close(client, tokens, "2025-01-10", "2025-01-21")
+    assert r.status_code == 201, r.body
+    closure = r.json_body
+    assert (closure["starts_on"], closure["ends_on"], closure["reason"]) == ("2025-01-10", "2025-01-21", "Winter break")
+    for day in ("2025-01-13", "2025-01-20"):
+        r = put_att(client, tokens, s["id"], day, a)
+        assert r.status_code == 409 and r.json_body["error"]["code"] == "lesson_cancelled"
+        assert r.json_body["error"]["details"]["closure"] is True
+    assert put_att(client, tokens, s["id"], "2025-01-27", a).status_code == 200
+    # overlapping another closure: 409 naming it; a separate one is fine
+    r = close(client, tokens, "2025-01-21", "2025-01-22")
+    assert r.status_code == 409 and r.json_body["error"]["code"] == "closure_overlaps"
+    assert r.json_body["error"]["details"] == {"closure_ids": [closure["id"]], "dates": ["2025-01-21"]}
+    other = close(client, tokens, "2025-04-01", "2025-04-01", "Inspection").json_body
+    # lists: by first day, filtered by overlap
+    listed = call(client, "get", "/admin/closures", tokens.admin).json_body["items"]
+    assert [c["id"] for c in listed] == [closure["id"], other["id"]]
+    feb = call(client, "get", "/admin/closures?from=2025-01-15&to=2025-03-01", tokens.admin).json_body["items"]
+    assert [c["id"] for c in feb] == [closure["id"]]
+    # deleting reopens the days
+    r = call(client, "delete", f"/admin/closures/{closure['id']}", tokens.admin)
+    assert r.status_code == 200 and r.json_body["id"] == closure["id"]
+    assert put_att(client, tokens, s["id"], "2025-01-13", a).status_code == 200
+    assert call(client, "delete", f"/admin/closures/{closure['id']}", tokens.admin).status_code == 404
+    assert close(client, tokens, "2025-01-21", "2025-01-22").status_code == 201
+
+
+def test_the_closure_check_is_in_the_attendance_transaction(client, tokens, kids):
+    from datetime import date
+
+    from chalicelib.core.errors import DomainError
+    from chalicelib.schedules import store
+
+    a = kids[0]
+    s = make_schedule(client, tokens, [a])
+    assert close(client, tokens, "2025-01-13", "2025-01-13").status_code == 201
+    with pytest.raises(DomainError) as info:
+        store.write_attendance(s["id"], date(2025, 1, 13), a, "present", None, "admin-2")  # no read first
+    assert info.value.code == "lesson_cancelled"
+    assert store.attendance_on(s["id"], date(2025, 1, 13)) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"starts_on": "2025-01-10", "ends_on": "2025-01-09", "reason": "x"},
+        {"starts_on": "2025-01-01", "ends_on": "2025-04-03", "reason": "x"},  # 93 days
+        {"starts_on": "2025-01-10", "ends_on": "2025-01-11"},
+        {"starts_on": "2025-01-10", "ends_on": "2025-01-11", "reason": ""},
+        {"starts_on": "10/01/2025", "ends_on": "2025-01-11", "reason": "x"},
+        {"starts_on": "2025-01-10", "ends_on": "2025-01-11", "reason": "x", "all": True},
+    ],
+)
+def test_bad_closures_are_400(client, tokens, body):
+    r = call(client, "post", "/admin/closures", tokens.admin, body)
+    assert r.status_code == 400, r.body
+
+
+def test_closures_roles_and_ids(client, tokens):
+    assert close(client, tokens, "2025-01-10", "2025-01-10", token=tokens.customer_a).status_code == 403
+    assert call(client, "get", "/admin/closures", tokens.customer_a).status_code == 403
+    assert call(client, "delete", "/admin/closures/01NOPE", tokens.admin).status_code == 404
+    assert call(client, "get", "/admin/closures?from=2025-02-01&to=2025-01-01", tokens.admin).status_code == 400
+    assert close(client, tokens, "2025-01-01", "2025-04-02").status_code == 201  # exactly 92 days
