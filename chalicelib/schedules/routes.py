@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from chalice.app import Blueprint
 
 from chalicelib.core.api import Audit, Reply, Req, route, schemas
-from chalicelib.core.calendar import parse_date, utc, zone
-from chalicelib.core.db import iso
+from chalicelib.core.calendar import local_date, parse_date, utc, zone
+from chalicelib.core.db import iso, utcnow
 from chalicelib.core.errors import ValidationFailed
 from chalicelib.schedules import service, store
 from chalicelib.schedules.domain import Lesson, ScheduleTimes
@@ -24,7 +24,9 @@ if TYPE_CHECKING:
         ClosureQuery,
         ExceptionIn,
         ExceptionOut,
+        LessonList,
         LessonOut,
+        LessonQuery,
         ScheduleIn,
         ScheduleOut,
         SchedulePatch,
@@ -235,6 +237,27 @@ def list_attendance(req: Req[None, AttendanceQuery], schedule_id: str) -> dict[s
     q = req.query
     items, token = service.list_attendance(schedule_id, q.limit, q.next_token, q.from_, q.to)
     return {"items": [attendance_out(a).model_dump(mode="json") for a in items], "next_token": token}
+
+
+@route(
+    bp,
+    "/admin/schedules/{schedule_id}/lessons",
+    "GET",
+    auth="admin",
+    query=S.LessonQuery,
+    response=S.LessonList,
+    errors=(400, 404),
+    tag="schedules",
+    ids=("schedule_id",),
+)
+def list_lessons(req: Req[None, LessonQuery], schedule_id: str) -> LessonList:
+    """A schedule's lessons in [from, to] (≤ 92 days): status scheduled|moved|cancelled (an exception or a
+    closure), the reason, and the times in each student's zone."""
+    s = store.get(schedule_id)
+    start, end = service.lesson_range(req.query.from_, req.query.to, local_date(s.timezone, utcnow()))
+    zones = service.zones(s.member_ids())
+    out: LessonList = S.LessonList(items=[lesson_out(s, one, zones) for one in service.lessons(s, start, end)])
+    return out
 
 
 # --- exceptions -------------------------------------------------------------------------------------

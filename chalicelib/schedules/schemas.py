@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints, model_validator
 
 from chalicelib.core.calendar import local_date
-from chalicelib.core.schema import ListQuery, Out, Strict
+from chalicelib.core.schema import ListQuery, Out, Query, Strict
 from chalicelib.core.validators import CalendarDate, EntityId, Name, Text, Timestamp, TimeZone
 from chalicelib.schedules.domain import MAX_STUDENTS
 
@@ -166,3 +166,12 @@ class ClosureOut(Out):
 class ClosureQuery(ListQuery):
     from_: CalendarDate | None = Field(None, alias="from", description="Only closures ending on or after this date.")
     to: CalendarDate | None = Field(None, description="Only closures starting on or before this date.")
+
+
+class LessonQuery(Query):
+    from_: CalendarDate | None = Field(None, alias="from", description="First date (default: today in the schedule's zone).")
+    to: CalendarDate | None = Field(None, description="Last date (default: 27 days after from; at most 92 days in all).")
+
+
+class LessonList(Out):
+    items: list[LessonOut]

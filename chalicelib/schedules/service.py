@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from itertools import batched
 from typing import TYPE_CHECKING, Any
 
@@ -200,6 +200,24 @@ def zones(student_ids: list[str]) -> dict[str, str]:
         return {}
     found = students.Student.batch_get(list(dict.fromkeys(student_ids)), attributes_to_get=["id", "timezone"])
     return {s.id: s.timezone or "UTC" for s in found}
+
+
+DEFAULT_LESSON_DAYS = 28
+
+
+def lesson_range(from_: date | None, to: date | None, today: date) -> tuple[date, date]:
+    """A lesson read's [from, to]: defaults today .. +27 days; to before from, or more than 92 days → 400."""
+    start = from_ or (to - timedelta(days=DEFAULT_LESSON_DAYS - 1) if to else today)
+    end = to or start + timedelta(days=DEFAULT_LESSON_DAYS - 1)
+    if end < start:
+        raise Invalid("'to' is before 'from'.", details={"fields": {"query.to": "must be on or after from"}})
+    if (end - start).days + 1 > MAX_LESSON_RANGE_DAYS:
+        raise Invalid(
+            f"A lesson read covers at most {MAX_LESSON_RANGE_DAYS} days.",
+            code="range_too_long",
+            details={"fields": {"query.to": f"at most {MAX_LESSON_RANGE_DAYS} days after from"}},
+        )
+    return start, end
 
 
 def lessons(schedule: Schedule, from_: date, to: date) -> list[Lesson]:

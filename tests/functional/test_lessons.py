@@ -352,3 +352,51 @@ def test_closures_roles_and_ids(client, tokens):
     assert call(client, "delete", "/admin/closures/01NOPE", tokens.admin).status_code == 404
     assert call(client, "get", "/admin/closures?from=2025-02-01&to=2025-01-01", tokens.admin).status_code == 400
     assert close(client, tokens, "2025-01-01", "2025-04-02").status_code == 201  # exactly 92 days
+
+
+# --- lesson reads ------------------------------------------------------------------------------------
+
+
+def test_lessons_show_exceptions_closures_and_local_times(client, tokens, kids):
+    a = kids[0]
+    r = call(client, "post", "/admin/students", tokens.admin, {"customer_id": "cust-a", "name": "Eve", "timezone": "Asia/Tokyo"})
+    e = r.json_body["id"]
+    s = make_schedule(client, tokens, [a, e], until="2025-02-03")
+    assert exc(client, tokens, s["id"], "2025-01-13", {"action": "cancel", "reason": "Teacher ill"}).status_code == 200
+    assert exc(client, tokens, s["id"], "2025-01-20", {"action": "move", "to_time": "2025-01-21T16:00:00Z"}).status_code == 200
+    assert close(client, tokens, "2025-01-27", "2025-01-31", "Half term").status_code == 201
+    r = call(client, "get", f"/admin/schedules/{s['id']}/lessons?from=2025-01-01&to=2025-03-31", tokens.admin)
+    assert r.status_code == 200, r.body
+    items = r.json_body["items"]
+    assert [(i["date"], i["status"], i["reason"]) for i in items] == [
+        ("2025-01-06", "scheduled", None),
+        ("2025-01-13", "cancelled", "Teacher ill"),
+        ("2025-01-20", "moved", "moved"),
+        ("2025-01-27", "cancelled", "closure: Half term"),
+        ("2025-02-03", "scheduled", None),
+    ]
+    first = items[0]
+    assert (first["starts_at"], first["ends_at"]) == ("2025-01-06T16:00:00.000Z", "2025-01-06T17:00:00.000Z")
+    zones = {p["student_id"]: (p["timezone"], p["local_starts_at"]) for p in first["students"]}
+    assert zones == {a: ("UTC", "2025-01-06T16:00:00+00:00"), e: ("Asia/Tokyo", "2025-01-07T01:00:00+09:00")}
+    assert items[2]["starts_at"] == "2025-01-21T16:00:00.000Z"
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["from=2025-01-01&to=2025-04-03", "from=2025-02-01&to=2025-01-01", "from=2025-13-01", "to=1/1/2025"],
+)
+def test_lesson_ranges_are_bounded(client, tokens, kids, query):
+    s = make_schedule(client, tokens, kids[:1])
+    r = call(client, "get", f"/admin/schedules/{s['id']}/lessons?{query}", tokens.admin)
+    assert r.status_code == 400, r.body
+
+
+def test_lessons_default_range_unknown_schedule_and_roles(client, tokens, kids):
+    s = make_schedule(client, tokens, kids[:1])
+    r = call(client, "get", f"/admin/schedules/{s['id']}/lessons", tokens.admin)
+    assert r.status_code == 200 and 3 <= len(r.json_body["items"]) <= 4  # weekly, the next 28 days
+    r = call(client, "get", f"/admin/schedules/{s['id']}/lessons?from=2025-01-01&to=2025-04-02", tokens.admin)
+    assert r.status_code == 200 and len(r.json_body["items"]) == 13  # 92 days is the limit
+    assert call(client, "get", "/admin/schedules/01NOPE/lessons", tokens.admin).status_code == 404
+    assert call(client, "get", f"/admin/schedules/{s['id']}/lessons", tokens.customer_a).status_code == 403
