@@ -9,10 +9,11 @@ from chalicelib.customers.store import Customer
 from chalicelib.incidents.store import Incident, IncidentGroup, RateCounter
 from chalicelib.jobs.ledger import Job, JobDedupe
 from chalicelib.media.store import Homework, Video
-from chalicelib.schedules.store import Attendance, Schedule, ScheduleMember
+from chalicelib.schedules.store import Attendance, Closure, Schedule, ScheduleMember
 from chalicelib.students.store import Student
 from chalicelib.tasks.store import Task, TaskInstance
 
 ALL_MODELS: list[type[Model]] = [Student, AuditEntry, Job, JobDedupe, Homework, Video, Incident, IncidentGroup, RateCounter]
 ALL_MODELS += [Schedule, ScheduleMember, Attendance, Task, TaskInstance]
 ALL_MODELS += [Customer]
+ALL_MODELS += [Closure]

@@ -64,6 +64,7 @@ ACCESS: dict[str, Access] = {
             {
                 "attendance": ("DeleteItem", "GetItem", "Query", "UpdateItem"),
                 "audit": ("PutItem",),
+                "closures": ("BatchGetItem", "ConditionCheckItem", "DeleteItem", "GetItem", "PutItem"),
                 "customers": ("GetItem", "PutItem", "UpdateItem"),
                 "homework": ("BatchGetItem", "GetItem", "PutItem", "UpdateItem"),
                 "incident-groups": ("GetItem",),
@@ -71,7 +72,7 @@ ACCESS: dict[str, Access] = {
                 "incident-limits": ("GetItem", "UpdateItem"),  # incident rate counters; upload quotas (media/quota.py)
                 "job-dedupe": ("GetItem", "PutItem"),
                 "jobs": ("BatchGetItem", "GetItem", "PutItem", "UpdateItem"),
-                "schedule-members": ("BatchWriteItem", "PutItem", "Query"),
+                "schedule-members": ("BatchWriteItem", "DeleteItem", "PutItem", "Query"),
                 "schedules": ("BatchGetItem", "DeleteItem", "GetItem", "PutItem", "UpdateItem"),
                 "students": ("BatchGetItem", "GetItem", "PutItem", "UpdateItem"),
                 "task-instances": ("BatchGetItem", "BatchWriteItem", "DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"),
@@ -81,6 +82,7 @@ ACCESS: dict[str, Access] = {
         ),
         indexes={
             "audit": ("by_action", "by_kind"),
+            "closures": ("by_kind",),
             "customers": ("by_kind",),
             "homework": ("by_customer", "by_kind", "by_status", "by_student"),
             "incident-groups": ("by_area", "by_kind", "by_source", "by_status"),

@@ -82,6 +82,7 @@ SCHEDULED = "scheduled"
 MOVED = "moved"
 CANCELLED = "cancelled"
 MAX_LESSON_RANGE_DAYS = 92
+ATTENDANCE_CODES = ("present", "absent", "late", "excused", "cancelled")
 ORPHAN_LIST_CAP = 20  # records named in a 409 would_orphan_attendance
 
 
@@ -130,13 +131,29 @@ def lesson(times: ScheduleTimes, d: date, exception: dict[str, Any] | None, clos
     start, end = session_times(times, d)
     if closure is not None:
         return Lesson(d, CANCELLED, start, end, f"closure: {closure}")
+    reason = (exception or {}).get("reason") or None
     if exception and exception.get("action") == CANCEL:
-        return Lesson(d, CANCELLED, start, end, "cancelled")
+        return Lesson(d, CANCELLED, start, end, reason or "cancelled")
     if exception and exception.get("action") == MOVE:
         moved_start = datetime.fromisoformat(exception["starts_at"])
         moved_end = datetime.fromisoformat(exception["ends_at"])
-        return Lesson(d, MOVED, moved_start, moved_end, "moved")
+        return Lesson(d, MOVED, moved_start, moved_end, reason or "moved")
     return Lesson(d, SCHEDULED, start, end)
+
+
+def cancelled_dates(exceptions: dict[str, dict[str, Any]]) -> set[str]:
+    """The dates an exception map cancels (kept beside it as a set, so a write can be conditioned on it)."""
+    return {d for d, e in exceptions.items() if e.get("action") == CANCEL}
+
+
+def moved_exception(times: ScheduleTimes, to_start: datetime, reason: str | None) -> dict[str, Any]:
+    """A move to ``to_start`` keeping the session's length."""
+    start = to_start.astimezone(UTC)
+    end = start + (times.ends_at - times.starts_at)
+    out: dict[str, Any] = {"action": MOVE, "starts_at": start.isoformat(), "ends_at": end.isoformat()}
+    if reason:
+        out["reason"] = reason
+    return out
 
 
 def split_key(key: str) -> tuple[date, str]:

@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
+from datetime import date as date_
 from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint
 
 from chalicelib.core.api import Audit, Reply, Req, route, schemas
-from chalicelib.core.calendar import parse_date, utc
-from chalicelib.core.db import iso
+from chalicelib.core.calendar import local_date, parse_date, utc, zone
+from chalicelib.core.db import iso, utcnow
 from chalicelib.core.errors import ValidationFailed
 from chalicelib.schedules import service, store
-from chalicelib.schedules.domain import ScheduleTimes
+from chalicelib.schedules.domain import Lesson, ScheduleTimes
 
 if TYPE_CHECKING:
-    from chalicelib.schedules.schemas import AttendanceIn, AttendanceOut, AttendanceQuery, ScheduleIn, ScheduleOut, ScheduleQuery
+    from chalicelib.schedules.schemas import (
+        AttendanceIn,
+        AttendanceOut,
+        AttendanceQuery,
+        ClosureIn,
+        ClosureOut,
+        ClosureQuery,
+        ExceptionIn,
+        ExceptionOut,
+        LessonList,
+        LessonOut,
+        LessonQuery,
+        ScheduleIn,
+        ScheduleOut,
+        SchedulePatch,
+        ScheduleQuery,
+    )
 
 bp = Blueprint(__name__)
 S = schemas("chalicelib.schedules.schemas")  # the models, imported on first use
@@ -30,8 +47,48 @@ def schedule_out(s: store.Schedule) -> ScheduleOut:
         recurrence=s.recurrence,
         until=s.until,
         timezone=s.timezone,
+        rev=int(s.rev or 0),
         created_at=iso(s.created_at) or "",
         updated_at=iso(s.updated_at) or "",
+    )
+    return out
+
+
+def lesson_out(s: store.Schedule, one: Lesson, zones: dict[str, str], only: str | None = None) -> LessonOut:
+    """A lesson with its local times in each student's zone (``only``: just that student)."""
+    ids = [only] if only else s.member_ids()
+    people = []
+    for sid in ids:
+        tz = zones.get(sid, "UTC")
+        people.append(
+            S.LessonStudentOut(
+                student_id=sid,
+                timezone=tz,
+                local_starts_at=one.starts_at.astimezone(zone(tz)).isoformat(),
+                local_ends_at=one.ends_at.astimezone(zone(tz)).isoformat(),
+            )
+        )
+    out: LessonOut = S.LessonOut(
+        schedule_id=s.id,
+        title=s.title,
+        date=one.date.isoformat(),
+        status=one.status,
+        reason=one.reason,
+        starts_at=iso(one.starts_at) or "",
+        ends_at=iso(one.ends_at) or "",
+        students=people,
+    )
+    return out
+
+
+def closure_out(c: store.Closure) -> ClosureOut:
+    out: ClosureOut = S.ClosureOut(
+        id=c.closure_id,
+        starts_on=c.starts_on,
+        ends_on=c.ends_on,
+        reason=c.reason,
+        created_at=iso(c.created_at) or "",
+        created_by=c.created_by,
     )
     return out
 
@@ -103,6 +160,29 @@ def get_schedule(req: Req[None, None], schedule_id: str) -> ScheduleOut:
 @route(
     bp,
     "/admin/schedules/{schedule_id}",
+    "PATCH",
+    auth="admin",
+    body=S.SchedulePatch,
+    response=S.ScheduleOut,
+    errors=(400, 404, 409),
+    tag="schedules",
+    audit=Audit("schedule.update", target="schedule:{schedule_id}"),
+    ids=("schedule_id",),
+)
+def update_schedule(req: Req[SchedulePatch, None], schedule_id: str) -> ScheduleOut:
+    """Edit a schedule at the revision read (409 ``stale_revision``): title, times, students, weekly end.
+    Recorded attendance the edit would orphan is refused (409 ``would_orphan_attendance``) unless confirmed."""
+    body = req.body
+    changes = body.model_dump(include=body.model_fields_set - {"rev", "confirm"})
+    s, dropped = service.update(schedule_id, body.rev, changes, confirm=body.confirm)
+    if req.audit:
+        req.audit.result["attendance_deleted"] = dropped
+    return schedule_out(s)
+
+
+@route(
+    bp,
+    "/admin/schedules/{schedule_id}",
     "DELETE",
     auth="admin",
     response=S.DeletedOut,
@@ -157,3 +237,126 @@ def list_attendance(req: Req[None, AttendanceQuery], schedule_id: str) -> dict[s
     q = req.query
     items, token = service.list_attendance(schedule_id, q.limit, q.next_token, q.from_, q.to)
     return {"items": [attendance_out(a).model_dump(mode="json") for a in items], "next_token": token}
+
+
+@route(
+    bp,
+    "/admin/schedules/{schedule_id}/lessons",
+    "GET",
+    auth="admin",
+    query=S.LessonQuery,
+    response=S.LessonList,
+    errors=(400, 404),
+    tag="schedules",
+    ids=("schedule_id",),
+)
+def list_lessons(req: Req[None, LessonQuery], schedule_id: str) -> LessonList:
+    """A schedule's lessons in [from, to] (≤ 92 days): status scheduled|moved|cancelled (an exception or a
+    closure), the reason, and the times in each student's zone."""
+    s = store.get(schedule_id)
+    start, end = service.lesson_range(req.query.from_, req.query.to, local_date(s.timezone, utcnow()))
+    zones = service.zones(s.member_ids())
+    out: LessonList = S.LessonList(items=[lesson_out(s, one, zones) for one in service.lessons(s, start, end)])
+    return out
+
+
+# --- exceptions -------------------------------------------------------------------------------------
+
+
+def _one_lesson(s: store.Schedule, day: date_) -> LessonOut:
+    return lesson_out(s, service.lessons(s, day, day)[0], service.zones(s.member_ids()))
+
+
+@route(
+    bp,
+    "/admin/schedules/{schedule_id}/exceptions/{date}",
+    "PUT",
+    auth="admin",
+    body=S.ExceptionIn,
+    response=S.ExceptionOut,
+    errors=(400, 404, 409),
+    tag="schedules",
+    audit=Audit("schedule.exception.put", target="schedule:{schedule_id}"),
+    ids=("schedule_id",),
+)
+def put_exception(req: Req[ExceptionIn, None], schedule_id: str, date: str) -> ExceptionOut:
+    """Cancel one lesson (its recorded attendance becomes ``cancelled``) or move it to another time."""
+    body = req.body
+    day = parse_date(date)
+    if req.audit:
+        req.audit.params = {"date": day.isoformat(), **body.model_dump(mode="json")}
+    s, cancelled = service.set_exception(schedule_id, day, body.action, body.reason, body.to_time)
+    if req.audit:
+        req.audit.result["attendance_cancelled"] = cancelled
+    out: ExceptionOut = S.ExceptionOut(lesson=_one_lesson(s, day), attendance_cancelled=cancelled)
+    return out
+
+
+@route(
+    bp,
+    "/admin/schedules/{schedule_id}/exceptions/{date}",
+    "DELETE",
+    auth="admin",
+    response=S.LessonOut,
+    errors=(400, 404, 409),
+    tag="schedules",
+    audit=Audit("schedule.exception.delete", target="schedule:{schedule_id}", params=False),
+    ids=("schedule_id",),
+)
+def delete_exception(req: Req[None, None], schedule_id: str, date: str) -> LessonOut:
+    """Undo one lesson's cancel or move (404 ``exception_not_found`` when it has none)."""
+    day = parse_date(date)
+    if req.audit:
+        req.audit.params = {"date": day.isoformat()}
+    return _one_lesson(service.delete_exception(schedule_id, day), day)
+
+
+# --- academy-wide closures ----------------------------------------------------------------------------
+
+
+@route(
+    bp,
+    "/admin/closures",
+    "POST",
+    auth="admin",
+    body=S.ClosureIn,
+    response=S.ClosureOut,
+    status=201,
+    errors=(400, 409),
+    tag="schedules",
+    audit="closure.create",
+)
+def create_closure(req: Req[ClosureIn, None]) -> ClosureOut:
+    """Close the academy for a range of days (≤ 92): every lesson in it is cancelled, attendance refused.
+    A day already closed → 409 ``closure_overlaps``."""
+    body = req.body
+    c = service.create_closure(body.starts_on, body.ends_on, body.reason, req.principal.id)
+    if req.audit:
+        req.audit.target = f"closure:{c.closure_id}"
+    return closure_out(c)
+
+
+@route(bp, "/admin/closures", "GET", auth="admin", query=S.ClosureQuery, response=S.page("ClosureOut"), tag="schedules")
+def list_closures(req: Req[None, ClosureQuery]) -> dict[str, Any]:
+    """Closures overlapping [from, to], by first day."""
+    q = req.query
+    if q.from_ and q.to and q.to < q.from_:
+        raise ValidationFailed("'to' is before 'from'.", details={"fields": {"query.to": "must be on or after from"}})
+    items, token = store.list_closures(q.limit, q.next_token, q.from_, q.to)
+    return {"items": [closure_out(c).model_dump(mode="json") for c in items], "next_token": token}
+
+
+@route(
+    bp,
+    "/admin/closures/{closure_id}",
+    "DELETE",
+    auth="admin",
+    response=S.ClosureOut,
+    errors=(404,),
+    tag="schedules",
+    audit=Audit("closure.delete", target="closure:{closure_id}", params=False),
+    ids=("closure_id",),
+)
+def delete_closure(req: Req[None, None], closure_id: str) -> ClosureOut:
+    """Reopen the days of a closure (the deleted closure is returned)."""
+    return closure_out(service.delete_closure(closure_id))

@@ -4,14 +4,35 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from itertools import batched
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.core.calendar import days as calendar_days
+from chalicelib.core.calendar import utc
 from chalicelib.core.db import utcnow
-from chalicelib.core.errors import Conflicting, Invalid
+from chalicelib.core.errors import Conflicting, Invalid, Missing
 from chalicelib.schedules import store
-from chalicelib.schedules.domain import ACTIVE, DELETING, INLINE_DELETE_MAX, RETRIES, DeleteTuning, ScheduleTimes
+from chalicelib.schedules.domain import (
+    ACTIVE,
+    CANCEL,
+    CANCELLED,
+    DELETING,
+    INLINE_DELETE_MAX,
+    MAX_LESSON_RANGE_DAYS,
+    ORPHAN_LIST_CAP,
+    RETRIES,
+    WEEKLY,
+    DeleteTuning,
+    Lesson,
+    ScheduleTimes,
+    attendance_key,
+    is_occurrence,
+    lesson,
+    moved_exception,
+    occurrences,
+    orphaned,
+)
 from chalicelib.schedules.store import Attendance, Schedule
 from chalicelib.students import store as students
 
@@ -20,10 +41,10 @@ if TYPE_CHECKING:
     from chalicelib.jobs.worker import JobContext
 
 
-def create(title: str, student_ids: list[str], times: ScheduleTimes) -> Schedule:
-    """Create a schedule and its membership items in one transaction. Unknown students → 400;
-    archived ones → 409 ``archived_students`` (restore them first)."""
-    unique = list(dict.fromkeys(student_ids))
+def _check_students(unique: list[str]) -> None:
+    """Unknown students → 400 ``unknown_students``; archived ones → 409 ``archived_students``."""
+    if not unique:
+        return
     found = students.active_by_id(unique)
     missing = [s for s in unique if s not in found]
     if missing:
@@ -39,7 +60,63 @@ def create(title: str, student_ids: list[str], times: ScheduleTimes) -> Schedule
             code="archived_students",
             details={"archived": archived},
         )
+
+
+def create(title: str, student_ids: list[str], times: ScheduleTimes) -> Schedule:
+    """Create a schedule and its membership items in one transaction. Unknown students → 400;
+    archived ones → 409 ``archived_students`` (restore them first)."""
+    unique = list(dict.fromkeys(student_ids))
+    _check_students(unique)
     return store.create(title, unique, times)
+
+
+def _edited_times(schedule: Schedule, changes: dict[str, Any]) -> ScheduleTimes:
+    old = schedule.times()
+    starts_at = utc(changes["starts_at"]) if "starts_at" in changes else old.starts_at
+    ends_at = utc(changes["ends_at"]) if "ends_at" in changes else old.ends_at
+    until = changes["until"] if "until" in changes else old.until
+    times = ScheduleTimes(starts_at, ends_at, old.recurrence, until, old.timezone)
+    fields: dict[str, str] = {}
+    if ends_at <= starts_at:
+        fields["ends_at"] = "must be after starts_at"
+    if until is not None and old.recurrence != WEEKLY:
+        fields["until"] = "only for weekly schedules"
+    elif until is not None and until < times.first_date():
+        fields["until"] = "is before the first session"
+    if fields:
+        raise Invalid("The edited schedule is not valid.", details={"fields": fields})
+    return times
+
+
+def update(schedule_id: str, rev: int, changes: dict[str, Any], *, confirm: bool = False) -> tuple[Schedule, int]:
+    """Edit a schedule at ``rev`` → (the schedule, attendance records deleted).
+
+    Stale ``rev`` → 409 ``stale_revision``; new students must exist (400) and be active (409
+    ``archived_students``; archived members may stay). Attendance the edit would orphan (its student
+    leaves, its date stops being a session) → 409 ``would_orphan_attendance`` naming the records,
+    unless ``confirm`` (they are deleted in the edit's transaction). The commit is conditioned on ``rev``
+    and every attendance write bumps it, so a record written after the orphan check fails the edit (409).
+    """
+    schedule = store.get(schedule_id)
+    if int(schedule.rev or 0) != rev:
+        raise store.stale(schedule_id, rev, int(schedule.rev or 0))
+    title = changes.get("title") or schedule.title
+    member_ids = list(dict.fromkeys(changes["student_ids"])) if "student_ids" in changes else schedule.member_ids()
+    _check_students([sid for sid in member_ids if sid not in schedule.member_ids()])
+    times = _edited_times(schedule, changes)
+    orphans = orphaned(store.all_attendance_keys(schedule_id), times, member_ids)
+    if orphans and not confirm:
+        raise Conflicting(
+            f"This edit would orphan {len(orphans)} attendance record(s); confirm to delete them, or keep them.",
+            code="would_orphan_attendance",
+            details={
+                "schedule_id": schedule_id,
+                "count": len(orphans),
+                "records": [{"date": d.isoformat(), "student_id": sid} for d, sid in orphans[:ORPHAN_LIST_CAP]],
+            },
+        )
+    drop = [attendance_key(d, sid) for d, sid in orphans]
+    return store.update(schedule, rev, title, member_ids, times, drop), len(drop)
 
 
 def list_attendance(
@@ -65,13 +142,134 @@ def put_attendance(
             code="student_not_on_schedule",
             details={"fields": {"student_id": "not on this schedule"}, "student_id": student_id},
         )
-    if not schedule.times().occurs_on(day):
-        raise Invalid(
-            f"Schedule {schedule_id} has no session on {day.isoformat()}.",
-            code="not_a_session_date",
-            details={"fields": {"date": "no session of this schedule on this date"}, "date": day.isoformat()},
-        )
+    _check_lesson(schedule, day)
     return store.write_attendance(schedule_id, day, student_id, status, note, actor_id)
+
+
+def _not_a_session(schedule_id: str, day: date) -> Invalid:
+    return Invalid(
+        f"Schedule {schedule_id} has no session on {day.isoformat()}.",
+        code="not_a_session_date",
+        details={"fields": {"date": "no session of this schedule on this date"}, "date": day.isoformat()},
+    )
+
+
+def _check_lesson(schedule: Schedule, day: date) -> None:
+    """Attendance can be recorded on ``day``: a session date (400) that is not cancelled (409; the write's
+    condition is the guard, this only answers early)."""
+    if not schedule.times().occurs_on(day):
+        raise _not_a_session(schedule.id, day)
+    if schedule.exception_map().get(day.isoformat(), {}).get("action") == CANCEL:
+        raise store.lesson_cancelled(schedule.id, day)
+    if closures_on([day]):
+        raise store.lesson_cancelled(schedule.id, day, closed=True)
+
+
+# --- exceptions and lessons ---------------------------------------------------------------------------
+
+
+def closures_on(days: list[date]) -> dict[date, str]:
+    """The academy-wide closures covering ``days``: date → reason (batch reads by key)."""
+    return {d: c.reason for d, c in store.closed_days(days).items()}
+
+
+def create_closure(from_: date, to: date, reason: str, actor_id: str | None) -> store.Closure:
+    """Close the academy on every day of [from_, to] (≤ 92 days): every lesson on them reads cancelled and
+    attendance is refused. Attendance already recorded on those days is kept (it is history)."""
+    if to < from_:
+        raise Invalid("'to' is before 'from'.", details={"fields": {"to": "must be on or after from"}})
+    n = (to - from_).days + 1
+    if n > MAX_LESSON_RANGE_DAYS:
+        raise Invalid(
+            f"A closure covers at most {MAX_LESSON_RANGE_DAYS} days (this one {n}); split it.",
+            details={"fields": {"to": f"at most {MAX_LESSON_RANGE_DAYS} days after from"}},
+        )
+    return store.create_closure(list(calendar_days(from_, to)), reason, actor_id)
+
+
+def delete_closure(closure_id: str) -> store.Closure:
+    closure = store.get_closure(closure_id)
+    days = list(calendar_days(date.fromisoformat(closure.starts_on), date.fromisoformat(closure.ends_on)))
+    store.delete_closure(closure, days)
+    return closure
+
+
+def zones(student_ids: list[str]) -> dict[str, str]:
+    """Each student's time zone (one batch read; a student gone meanwhile reads as UTC)."""
+    if not student_ids:
+        return {}
+    found = students.Student.batch_get(list(dict.fromkeys(student_ids)), attributes_to_get=["id", "timezone"])
+    return {s.id: s.timezone or "UTC" for s in found}
+
+
+DEFAULT_LESSON_DAYS = 28
+
+
+def lesson_range(from_: date | None, to: date | None, today: date) -> tuple[date, date]:
+    """A lesson read's [from, to]: defaults today .. +27 days; to before from, or more than 92 days → 400."""
+    start = from_ or (to - timedelta(days=DEFAULT_LESSON_DAYS - 1) if to else today)
+    end = to or start + timedelta(days=DEFAULT_LESSON_DAYS - 1)
+    if end < start:
+        raise Invalid("'to' is before 'from'.", details={"fields": {"query.to": "must be on or after from"}})
+    if (end - start).days + 1 > MAX_LESSON_RANGE_DAYS:
+        raise Invalid(
+            f"A lesson read covers at most {MAX_LESSON_RANGE_DAYS} days.",
+            code="range_too_long",
+            details={"fields": {"query.to": f"at most {MAX_LESSON_RANGE_DAYS} days after from"}},
+        )
+    return start, end
+
+
+def lessons(schedule: Schedule, from_: date, to: date) -> list[Lesson]:
+    """The schedule's lessons in [from_, to] with their exceptions and the closures applied."""
+    times = schedule.times()
+    dates = occurrences(times, from_, to)
+    exceptions = schedule.exception_map()
+    closed = closures_on(dates)
+    return [lesson(times, d, exceptions.get(d.isoformat()), closed.get(d)) for d in dates]
+
+
+def set_exception(schedule_id: str, day: date, action: str, reason: str | None, to_time: datetime | None) -> tuple[Schedule, int]:
+    """Cancel or move one occurrence → (the schedule, attendance records marked ``cancelled``).
+
+    A date that is not a session → 400. Cancelling a date with attendance marks those records
+    ``cancelled`` in the same transaction, conditioned on the ``rev`` read: an attendance write that
+    commits first makes it retry (and mark that record too); one that commits after is refused."""
+    for attempt in range(RETRIES):
+        schedule = store.get(schedule_id)
+        times = schedule.times()
+        if not is_occurrence(times, day):
+            raise _not_a_session(schedule_id, day)
+        exceptions = schedule.exception_map()
+        keys: list[str] = []
+        if action == CANCEL:
+            exceptions[day.isoformat()] = {"action": CANCEL, **({"reason": reason} if reason else {})}
+            keys = [a.key for a in store.attendance_on(schedule_id, day) if a.status != CANCELLED]
+        else:
+            assert to_time is not None  # the schema requires it for a move
+            exceptions[day.isoformat()] = moved_exception(times, utc(to_time), reason)
+        if store.set_exceptions(schedule, exceptions, keys):
+            return store.get(schedule_id), len(keys)
+        time.sleep(0.01 * attempt)
+    raise store.busy(schedule_id)
+
+
+def delete_exception(schedule_id: str, day: date) -> Schedule:
+    """Undo one date's exception (404 ``exception_not_found`` when it has none). Records marked
+    ``cancelled`` by the cancel stay so; record the lesson's attendance again."""
+    for attempt in range(RETRIES):
+        schedule = store.get(schedule_id)
+        exceptions = schedule.exception_map()
+        if exceptions.pop(day.isoformat(), None) is None:
+            raise Missing(
+                f"Schedule {schedule_id} has no exception on {day.isoformat()}.",
+                code="exception_not_found",
+                details={"schedule_id": schedule_id, "date": day.isoformat()},
+            )
+        if store.set_exceptions(schedule, exceptions):
+            return store.get(schedule_id)
+        time.sleep(0.01 * attempt)
+    raise store.busy(schedule_id)
 
 
 def bulk_put_attendance(schedule: Schedule, records: Iterable[tuple[date, str, str]], now: datetime | None = None) -> int:

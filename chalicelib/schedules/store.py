@@ -6,6 +6,8 @@ Keys:
 - ``schedule-members``: ``student_id`` + ``schedule_id`` — the student filter is a key query.
 - ``attendance``: ``schedule_id`` + ``key`` (``<date>#<student_id>``) — an upsert target, and the
   whole of a schedule's attendance is one partition (the cascade delete queries it, never scans).
+- ``closures``: ``pk`` — ``closure#<id>`` (a closure, listed by the sparse ``by_kind``) and ``day#<date>``
+  (one per day it covers: closed days are read by key, and attendance writes check them).
 
 Edits (``update``) and exception writes (``set_exceptions``) are updates conditioned on the ``rev``
 read and bump it, so two admins editing from the same ``rev`` cannot both win (the second gets 409
@@ -25,7 +27,7 @@ from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from typing import Any, cast
 
-from pynamodb.attributes import JSONAttribute, ListAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import JSONAttribute, ListAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.exceptions import DeleteError, TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
@@ -34,6 +36,7 @@ from chalicelib.core.db import UTCDateTime, gsi, meta, new_id, query_page, trans
 from chalicelib.core.errors import Conflicting, Missing, stale_revision
 from chalicelib.schedules.domain import (
     ACTIVE,
+    CANCELLED,
     DELETING,
     KIND,
     NONE,
@@ -42,6 +45,7 @@ from chalicelib.schedules.domain import (
     ScheduleTimes,
     active_until_key,
     attendance_key,
+    cancelled_dates,
     is_occurrence,
 )
 
@@ -66,6 +70,9 @@ class Schedule(Model):
     # {"action": "move", "starts_at": iso, "ends_at": iso}} — on the schedule item itself, so every
     # exception write is conditioned on (and bumps) the same ``rev`` as edits and attendance writes.
     exceptions = JSONAttribute(null=True)
+    # The dates ``exceptions`` cancels, as a set beside it: an attendance write is conditioned on its date
+    # not being in it, so a cancel racing an attendance write cannot leave a record on a cancelled lesson.
+    cancelled_on = UnicodeSetAttribute(null=True)
     created_at = UTCDateTime()
     updated_at = UTCDateTime()
     # Live schedules by first session date (sparse: a deleting schedule has no ``kind``).
@@ -224,45 +231,71 @@ def _reasons(exc: TransactWriteError) -> list[str | None]:
     return [r.code if r else None for r in (exc.cancellation_reasons or [])]
 
 
+def lesson_cancelled(schedule_id: str, day: date, closed: bool = False) -> Conflicting:
+    why = "the academy is closed that day" if closed else "it is cancelled"
+    return Conflicting(
+        f"The lesson of schedule {schedule_id} on {day.isoformat()} is cancelled ({why}); attendance cannot be recorded.",
+        code="lesson_cancelled",
+        details={"schedule_id": schedule_id, "date": day.isoformat(), "closure": closed},
+    )
+
+
 def write_attendance(
     schedule_id: str, day: date, student_id: str, status: str, note: str | None, actor_id: str | None
 ) -> Attendance:
-    """Upsert one attendance record, in one transaction with ``rev + 1`` on the schedule, conditioned on
-    the schedule being live at commit time (else 404, or 409 ``schedule_deleting``)."""
-    key = attendance_key(day, student_id)
+    """Upsert one attendance record (see :func:`write_lesson_attendance`)."""
+    write_lesson_attendance(schedule_id, day, [(student_id, status, note)], actor_id)
+    return Attendance.get(schedule_id, attendance_key(day, student_id), consistent_read=True)
+
+
+def write_lesson_attendance(
+    schedule_id: str, day: date, records: list[tuple[str, str, str | None]], actor_id: str | None
+) -> None:
+    """Upsert the attendance of one lesson (``(student_id, status, note)`` each) in one transaction with
+    ``rev + 1`` on the schedule, conditioned at commit time on the schedule being live (else 404, or 409
+    ``schedule_deleting``) and the date not being cancelled (409 ``lesson_cancelled``): a cancel that
+    commits first refuses the write, one that commits after sees the records (and marks them cancelled)."""
     for attempt in range(RETRIES):
         now = utcnow()
-        record = Attendance(schedule_id=schedule_id, key=key)
         try:
             with transaction() as tx:
                 tx.update(
                     Schedule(id=schedule_id),
                     actions=[Schedule.rev.add(1), Schedule.updated_at.set(now)],
-                    condition=Schedule.id.exists() & (Schedule.state == ACTIVE),
+                    condition=Schedule.id.exists()
+                    & (Schedule.state == ACTIVE)
+                    & ~Schedule.cancelled_on.contains(day.isoformat()),
                 )
-                tx.update(
-                    record,
-                    actions=[
-                        Attendance.date.set(day.isoformat()),
-                        Attendance.student_id.set(student_id),
-                        Attendance.status.set(status),
-                        Attendance.note.set(note) if note is not None else Attendance.note.remove(),
-                        Attendance.created_at.set(Attendance.created_at | now),
-                        Attendance.updated_at.set(now),
-                        Attendance.updated_by.set(actor_id or "unknown"),
-                    ],
-                )
+                tx.condition_check(Closure, day_pk(day), condition=Closure.pk.does_not_exist())
+                for student_id, status, note in records:
+                    tx.update(
+                        Attendance(schedule_id=schedule_id, key=attendance_key(day, student_id)),
+                        actions=[
+                            Attendance.date.set(day.isoformat()),
+                            Attendance.student_id.set(student_id),
+                            Attendance.status.set(status),
+                            Attendance.note.set(note) if note is not None else Attendance.note.remove(),
+                            Attendance.created_at.set(Attendance.created_at | now),
+                            Attendance.updated_at.set(now),
+                            Attendance.updated_by.set(actor_id or "unknown"),
+                        ],
+                    )
         except TransactWriteError as exc:
             reasons = _reasons(exc)
             if reasons and reasons[0] == "ConditionalCheckFailed":
-                if find(schedule_id) is None:
+                current = find(schedule_id)
+                if current is None:
                     raise not_found(schedule_id) from exc
-                raise deleting(schedule_id) from exc
+                if current.state != ACTIVE:
+                    raise deleting(schedule_id) from exc
+                raise lesson_cancelled(schedule_id, day) from exc
+            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                raise lesson_cancelled(schedule_id, day, closed=True) from exc
             if "TransactionConflict" in reasons and attempt < RETRIES - 1:
                 time.sleep(0.02 * (attempt + 1))
                 continue
             raise
-        return Attendance.get(schedule_id, key, consistent_read=True)
+        return
     raise busy()  # pragma: no cover
 
 
@@ -417,6 +450,7 @@ def update(
                     Schedule.first_on.set(first_on),
                     Schedule.active_until.set(until_key),
                     Schedule.exceptions.set(exceptions),
+                    _cancelled_on(exceptions),
                     Schedule.rev.add(1),
                     Schedule.updated_at.set(now),
                 ],
@@ -433,10 +467,150 @@ def update(
     return get(schedule.id)
 
 
-def set_exceptions(schedule: Schedule, exceptions: dict[str, dict[str, Any]]) -> bool:
-    """Replace the exception map, conditioned on the ``rev`` read (``rev + 1``). False: lost a race."""
-    return transition(
-        Schedule(id=schedule.id),
-        [Schedule.exceptions.set(exceptions), Schedule.rev.add(1), Schedule.updated_at.set(utcnow())],
-        (Schedule.state == ACTIVE) & (Schedule.rev == schedule.rev),
+def _cancelled_on(exceptions: dict[str, dict[str, Any]]) -> Any:
+    dates = cancelled_dates(exceptions)
+    return Schedule.cancelled_on.set(dates) if dates else Schedule.cancelled_on.remove()  # no empty sets in DynamoDB
+
+
+def set_exceptions(schedule: Schedule, exceptions: dict[str, dict[str, Any]], cancel_keys: Iterable[str] = ()) -> bool:
+    """Replace the exception map (and its set of cancelled dates), conditioned on the ``rev`` read
+    (``rev + 1``), and in the same transaction mark the attendance records ``cancel_keys`` ``cancelled``
+    (a lesson cancelled after the fact). False: lost a race (an edit or an attendance write got in first)."""
+    now = utcnow()
+    try:
+        with transaction() as tx:
+            tx.update(
+                Schedule(id=schedule.id),
+                actions=[
+                    Schedule.exceptions.set(exceptions),
+                    _cancelled_on(exceptions),
+                    Schedule.rev.add(1),
+                    Schedule.updated_at.set(now),
+                ],
+                condition=(Schedule.state == ACTIVE) & (Schedule.rev == schedule.rev),
+            )
+            for key in cancel_keys:
+                tx.update(
+                    Attendance(schedule_id=schedule.id, key=key),
+                    actions=[Attendance.status.set(CANCELLED), Attendance.updated_at.set(now)],
+                    condition=Attendance.key.exists(),
+                )
+    except TransactWriteError as exc:
+        if any(r in ("ConditionalCheckFailed", "TransactionConflict") for r in _reasons(exc)):
+            return False
+        raise
+    return True
+
+
+def attendance_on(schedule_id: str, day: date) -> list[Attendance]:
+    """A schedule's attendance on one date (a key query on the partition, consistent)."""
+    return list(Attendance.query(schedule_id, Attendance.key.startswith(f"{day.isoformat()}#"), consistent_read=True))
+
+
+# --- academy-wide closures (issue 17) --------------------------------------------------------------
+
+
+class Closure(Model):
+    """A closure (``closure#<id>``: its range and reason, listed by the sparse ``by_kind`` index) and one
+    item per day it covers (``day#<YYYY-MM-DD>``), written and deleted in one transaction with it. The
+    day items make two closures of one day impossible, answer "is this day closed" by key, and let an
+    attendance write carry a ConditionCheck that the day is not closed (a closure racing the write
+    cannot leave attendance on a closed day)."""
+
+    Meta = meta("closures")
+    pk = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute(null=True)  # header only
+    closure_id = UnicodeAttribute()
+    starts_on = UnicodeAttribute()
+    ends_on = UnicodeAttribute()
+    reason = UnicodeAttribute()
+    created_at = UTCDateTime()
+    created_by = UnicodeAttribute(null=True)
+    by_kind = gsi("by_kind", "kind", "starts_on")
+
+
+CLOSURE_KIND = "closure"
+
+
+def closure_pk(closure_id: str) -> str:
+    return f"closure#{closure_id}"
+
+
+def day_pk(day: date) -> str:
+    return f"day#{day.isoformat()}"
+
+
+def closure_not_found(closure_id: str) -> Missing:
+    return Missing(f"Closure {closure_id} does not exist.", code="closure_not_found", details={"closure_id": closure_id})
+
+
+def closed_days(days: Iterable[date]) -> dict[date, Closure]:
+    """The closed days among ``days`` → their day item (batch reads by key)."""
+    keys = list(dict.fromkeys(day_pk(d) for d in days))
+    if not keys:
+        return {}
+    return {date.fromisoformat(c.pk.removeprefix("day#")): c for c in Closure.batch_get(keys, consistent_read=True)}
+
+
+def create_closure(days: list[date], reason: str, actor_id: str | None) -> Closure:
+    """One transaction: the header and a day item per day, each conditioned on not existing. A day
+    already closed → 409 ``closure_overlaps`` naming the closures in the way."""
+    now = utcnow()
+    cid = new_id()
+    common: dict[str, Any] = {
+        "closure_id": cid,
+        "starts_on": days[0].isoformat(),
+        "ends_on": days[-1].isoformat(),
+        "reason": reason,
+        "created_at": now,
+        "created_by": actor_id,
+    }
+    header = Closure(pk=closure_pk(cid), kind=CLOSURE_KIND, **common)
+    try:
+        with transaction() as tx:
+            tx.save(header, condition=Closure.pk.does_not_exist())
+            for d in days:
+                tx.save(Closure(pk=day_pk(d), **common), condition=Closure.pk.does_not_exist())
+    except TransactWriteError as exc:
+        if "ConditionalCheckFailed" not in _reasons(exc):
+            raise
+        taken = closed_days(days)
+        ids = sorted({c.closure_id for c in taken.values()})
+        raise Conflicting(
+            f"Some of these days are already closed ({', '.join(ids)}).",
+            code="closure_overlaps",
+            details={"closure_ids": ids, "dates": sorted(d.isoformat() for d in taken)},
+        ) from exc
+    return header
+
+
+def get_closure(closure_id: str) -> Closure:
+    try:
+        return Closure.get(closure_pk(closure_id), consistent_read=True)
+    except Closure.DoesNotExist:
+        raise closure_not_found(closure_id) from None
+
+
+def list_closures(limit: int, next_token: str | None, from_: date | None, to: date | None) -> tuple[list[Closure], str | None]:
+    """Closures overlapping [from, to], by first day (a query of the sparse ``by_kind`` index)."""
+    return query_page(
+        Closure.by_kind.query,
+        CLOSURE_KIND,
+        limit=limit,
+        next_token=next_token,
+        range_key_condition=Closure.starts_on <= to.isoformat() if to else None,
+        filter_condition=Closure.ends_on >= from_.isoformat() if from_ else None,
     )
+
+
+def delete_closure(closure: Closure, days: list[date]) -> None:
+    """One transaction: the header and its day items (each conditioned on still being this closure's)."""
+    try:
+        with transaction() as tx:
+            tx.delete(closure, condition=Closure.pk.exists())
+            for d in days:
+                tx.delete(Closure(pk=day_pk(d)), condition=Closure.closure_id == closure.closure_id)
+    except TransactWriteError as exc:
+        if "ConditionalCheckFailed" in _reasons(exc):
+            raise closure_not_found(closure.closure_id) from exc  # deleted meanwhile
+        raise
