@@ -80,6 +80,7 @@ ACCESS: dict[str, Access] = {
             },
         ),
         indexes={
+            "attendance": ("by_student",),
             "audit": ("by_action", "by_kind"),
             "closures": ("by_kind",),
             "homework": ("by_customer", "by_kind", "by_student"),
