@@ -81,6 +81,7 @@ ACCESS: dict[str, Access] = {
             },
         ),
         indexes={
+            "attendance": ("by_student",),
             "audit": ("by_action", "by_kind"),
             "closures": ("by_kind",),
             "customers": ("by_kind",),

@@ -17,6 +17,7 @@ from chalicelib.schedules.domain import Lesson, ScheduleTimes
 if TYPE_CHECKING:
     from chalicelib.schedules.schemas import (
         AttendanceIn,
+        AttendanceList,
         AttendanceOut,
         AttendanceQuery,
         ClosureIn,
@@ -24,9 +25,12 @@ if TYPE_CHECKING:
         ClosureQuery,
         ExceptionIn,
         ExceptionOut,
+        LessonAttendanceIn,
         LessonList,
         LessonOut,
         LessonQuery,
+        MissingQuery,
+        MissingReport,
         ScheduleIn,
         ScheduleOut,
         SchedulePatch,
@@ -360,3 +364,70 @@ def list_closures(req: Req[None, ClosureQuery]) -> dict[str, Any]:
 def delete_closure(req: Req[None, None], closure_id: str) -> ClosureOut:
     """Reopen the days of a closure (the deleted closure is returned)."""
     return closure_out(service.delete_closure(closure_id))
+
+
+# --- attendance of a lesson, a student's attendance, the missing report ------------------------------
+
+
+@route(
+    bp,
+    "/admin/schedules/{schedule_id}/lessons/{date}/attendance",
+    "PUT",
+    auth="admin",
+    body=S.LessonAttendanceIn,
+    response=S.AttendanceList,
+    errors=(400, 404, 409),
+    tag="schedules",
+    audit=Audit("attendance.put_lesson", target="schedule:{schedule_id}"),
+    ids=("schedule_id",),
+)
+def put_lesson_attendance(req: Req[LessonAttendanceIn, None], schedule_id: str, date: str) -> AttendanceList:
+    """Record a whole lesson's attendance in one transaction (all or nothing) → the lesson's records."""
+    day = parse_date(date)
+    if req.audit:
+        req.audit.params = {"date": day.isoformat(), **req.body.model_dump()}
+    records: list[tuple[str, str, str | None]] = [(r.student_id, r.status, r.note) for r in req.body.records]
+    items = service.put_lesson_attendance(schedule_id, day, records, req.principal.id)
+    out: AttendanceList = S.AttendanceList(items=[attendance_out(a) for a in items])
+    return out
+
+
+@route(bp, "/admin/attendance/missing", "GET", auth="admin", query=S.MissingQuery, response=S.MissingReport, tag="schedules")
+def missing_attendance(req: Req[None, MissingQuery]) -> MissingReport:
+    """Past lessons in [from, to] (≤ 92 days; default the last 28) with students who have no record."""
+    now = utcnow()
+    q = req.query
+    today = now.date()
+    start, end = service.lesson_range(q.from_, q.to if (q.to or q.from_) else today, today)  # default: the last 28 days
+    rows, truncated = service.missing_attendance(start, end, now)
+    items = [
+        S.MissingLessonOut(
+            schedule_id=s.id,
+            title=s.title,
+            date=one.date.isoformat(),
+            starts_at=iso(one.starts_at) or "",
+            ends_at=iso(one.ends_at) or "",
+            missing_student_ids=absent,
+        )
+        for s, one, absent in rows
+    ]
+    out: MissingReport = S.MissingReport(items=items, truncated=truncated)
+    return out
+
+
+@route(
+    bp,
+    "/admin/students/{student_id}/attendance",
+    "GET",
+    auth="admin",
+    query=S.AttendanceQuery,
+    response=S.page("AttendanceOut"),
+    errors=(400, 404),
+    tag="schedules",
+    ids=("student_id",),
+)
+def list_student_attendance(req: Req[None, AttendanceQuery], student_id: str) -> dict[str, Any]:
+    """A student's attendance on every schedule, by date (filters: from, to)."""
+    q = req.query
+    items, token = service.list_student_attendance(student_id, q.limit, q.next_token, q.from_, q.to)
+    return {"items": [attendance_out(a).model_dump(mode="json") for a in items], "next_token": token}

@@ -175,3 +175,45 @@ class LessonQuery(Query):
 
 class LessonList(Out):
     items: list[LessonOut]
+
+
+class LessonAttendanceRecord(Strict):
+    student_id: EntityId
+    status: AttendanceCode
+    note: Text | None = None
+
+
+class LessonAttendanceIn(Strict):
+    """The attendance of one lesson, for some or all of its students, written in one transaction."""
+
+    records: list[LessonAttendanceRecord] = Field(min_length=1, max_length=MAX_STUDENTS)
+
+    @model_validator(mode="after")
+    def _unique(self) -> LessonAttendanceIn:
+        ids = [r.student_id for r in self.records]
+        if len(set(ids)) != len(ids):
+            raise ValueError("each student at most once")
+        return self
+
+
+class AttendanceList(Out):
+    items: list[AttendanceOut]
+
+
+class MissingQuery(Query):
+    from_: CalendarDate | None = Field(None, alias="from", description="First date (default: 27 days before to).")
+    to: CalendarDate | None = Field(None, description="Last date (default: today, UTC; at most 92 days in all).")
+
+
+class MissingLessonOut(Out):
+    schedule_id: str
+    title: str
+    date: str
+    starts_at: str
+    ends_at: str
+    missing_student_ids: list[str]
+
+
+class MissingReport(Out):
+    items: list[MissingLessonOut] = Field(description="Past, not cancelled lessons with students lacking a record.")
+    truncated: bool = Field(False, description="More lessons lack records than listed: narrow the range.")

@@ -220,12 +220,13 @@ def lesson_range(from_: date | None, to: date | None, today: date) -> tuple[date
     return start, end
 
 
-def lessons(schedule: Schedule, from_: date, to: date) -> list[Lesson]:
-    """The schedule's lessons in [from_, to] with their exceptions and the closures applied."""
+def lessons(schedule: Schedule, from_: date, to: date, closed: dict[date, str] | None = None) -> list[Lesson]:
+    """The schedule's lessons in [from_, to] with their exceptions and the closures (read unless given) applied."""
     times = schedule.times()
     dates = occurrences(times, from_, to)
     exceptions = schedule.exception_map()
-    closed = closures_on(dates)
+    if closed is None:
+        closed = closures_on(dates)
     return [lesson(times, d, exceptions.get(d.isoformat()), closed.get(d)) for d in dates]
 
 
@@ -362,3 +363,60 @@ def run_delete_job(job: Job, ctx: JobContext, tuning: DeleteTuning | None = None
         store.delete_members(schedule_id, schedule.member_ids())
         store.delete_deleting(schedule)
     return {"schedule_id": schedule_id, "attendance_deleted": deleted}
+
+
+# --- attendance of a lesson, reports -------------------------------------------------------------------
+
+
+def put_lesson_attendance(
+    schedule_id: str, day: date, records: list[tuple[str, str, str | None]], actor_id: str | None
+) -> list[Attendance]:
+    """Record the attendance of one lesson (some or all of its students) in one transaction → the
+    lesson's records. Students not on the schedule → 400; a cancelled or closed lesson → 409."""
+    schedule = store.find(schedule_id)
+    if schedule is None:
+        raise store.not_found(schedule_id)
+    if schedule.state != ACTIVE:
+        raise store.deleting(schedule_id)
+    strangers = [sid for sid, _, _ in records if sid not in schedule.member_ids()]
+    if strangers:
+        raise Invalid(
+            f"Not on schedule {schedule_id}: {', '.join(strangers)}.",
+            code="student_not_on_schedule",
+            details={"fields": {"records": "students not on this schedule"}, "student_ids": strangers},
+        )
+    _check_lesson(schedule, day)
+    store.write_lesson_attendance(schedule_id, day, records, actor_id)
+    return store.attendance_on(schedule_id, day)
+
+
+MISSING_CAP = 1000
+
+
+def missing_attendance(from_: date, to: date, now: datetime) -> tuple[list[tuple[Schedule, Lesson, list[str]]], bool]:
+    """Past lessons in [from_, to] (ended before ``now``, not cancelled) whose current students lack a
+    record → (schedule, lesson, missing student ids), by start; True when capped at ``MISSING_CAP``.
+
+    Served by queries only: the live schedules with a session in the range (the ``by_kind`` index),
+    each one's records in the range (a key query of its partition), the closed days (batch reads)."""
+    closed = closures_on(list(calendar_days(from_, to)))
+    out: list[tuple[Schedule, Lesson, list[str]]] = []
+    for schedule in store.live_schedules_between(from_, to):
+        past = [one for one in lessons(schedule, from_, to, closed) if one.status != CANCELLED and one.ends_at <= now]
+        if not past:
+            continue
+        recorded = {(a.date, a.student_id) for a in store.attendance_between(schedule.id, from_, to)}
+        for one in past:
+            absent = [sid for sid in schedule.member_ids() if (one.date.isoformat(), sid) not in recorded]
+            if absent:
+                out.append((schedule, one, absent))
+    out.sort(key=lambda row: (row[1].starts_at, row[0].id))
+    return out[:MISSING_CAP], len(out) > MISSING_CAP
+
+
+def list_student_attendance(
+    student_id: str, limit: int, next_token: str | None, from_: date | None, to: date | None
+) -> tuple[list[Attendance], str | None]:
+    """A student's attendance on every schedule (404 for an unknown student)."""
+    students.get(student_id)
+    return store.list_student_attendance(student_id, limit, next_token, from_, to)

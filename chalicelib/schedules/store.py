@@ -117,6 +117,8 @@ class Attendance(Model):
     created_at = UTCDateTime()
     updated_at = UTCDateTime()
     updated_by = UnicodeAttribute(null=True)
+    # A student's attendance across schedules, by date (the key starts with the date).
+    by_student = gsi("by_student", "student_id", "key")
 
 
 def not_found(schedule_id: str) -> Missing:
@@ -311,6 +313,39 @@ def list_attendance(
     elif to:
         cond = Attendance.key <= f"{to.isoformat()}#\uffff"
     return query_page(Attendance.query, schedule_id, limit=limit, next_token=next_token, range_key_condition=cond)
+
+
+def _key_range(attr: Any, from_: date | None, to: date | None) -> Condition | None:
+    if from_ and to:
+        return cast(Condition, attr.between(from_.isoformat(), f"{to.isoformat()}#\uffff"))
+    if from_:
+        return cast(Condition, attr >= from_.isoformat())
+    if to:
+        return cast(Condition, attr <= f"{to.isoformat()}#\uffff")
+    return None
+
+
+def list_student_attendance(
+    student_id: str, limit: int, next_token: str | None, from_: date | None = None, to: date | None = None
+) -> tuple[list[Attendance], str | None]:
+    """A student's attendance on every schedule, by date (a query of the ``by_student`` index)."""
+    cond = _key_range(Attendance.key, from_, to)
+    return query_page(Attendance.by_student.query, student_id, limit=limit, next_token=next_token, range_key_condition=cond)
+
+
+def attendance_between(schedule_id: str, from_: date, to: date) -> list[Attendance]:
+    """Every record of a schedule in [from_, to] (a key query of its partition, all pages)."""
+    return list(Attendance.query(schedule_id, _key_range(Attendance.key, from_, to)))
+
+
+def live_schedules_between(from_: date, to: date) -> Iterator[Schedule]:
+    """Every live schedule with a session in [from_, to] (the ``by_kind`` index query, all pages)."""
+    return cast(
+        Iterator[Schedule],
+        Schedule.by_kind.query(
+            KIND, Schedule.first_on <= to.isoformat(), filter_condition=Schedule.active_until >= from_.isoformat()
+        ),
+    )
 
 
 def put_attendance_records(schedule_id: str, records: Iterable[tuple[date, str, str]], at: datetime, by: str) -> int:

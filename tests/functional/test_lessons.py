@@ -400,3 +400,146 @@ def test_lessons_default_range_unknown_schedule_and_roles(client, tokens, kids):
     assert r.status_code == 200 and len(r.json_body["items"]) == 13  # 92 days is the limit
     assert call(client, "get", "/admin/schedules/01NOPE/lessons", tokens.admin).status_code == 404
     assert call(client, "get", f"/admin/schedules/{s['id']}/lessons", tokens.customer_a).status_code == 403
+
+
+# --- bulk attendance of a lesson, a student's attendance, the missing report ------------------------
+
+
+def bulk(client, tokens, sid, day, records, token=None):
+    return call(client, "put", f"/admin/schedules/{sid}/lessons/{day}/attendance", token or tokens.admin, {"records": records})
+
+
+def test_bulk_attendance_for_a_lesson_is_one_transaction(client, tokens, kids):
+
+    a, b, c = kids
+    s = make_schedule(client, tokens, [a, b])
+    from chalicelib.core.db import _connection
+
+    calls = []
+    events = _connection().client.meta.events
+
+    def count(**kw) -> None:
+        calls.append(kw["params"]["TransactItems"])
+
+    events.register("provide-client-params.dynamodb.TransactWriteItems", count, unique_id="count-tx")
+    try:
+        r = bulk(
+            client,
+            tokens,
+            s["id"],
+            "2025-01-13",
+            [{"student_id": a, "status": "excused", "note": "dentist"}, {"student_id": b, "status": "late"}],
+        )
+    finally:
+        events.unregister("provide-client-params.dynamodb.TransactWriteItems", unique_id="count-tx")
+    assert r.status_code == 200, r.body
+    assert [(i["student_id"], i["status"], i["note"]) for i in r.json_body["items"]] == sorted(
+        [(a, "excused", "dentist"), (b, "late", None)]
+    )
+    assert len(calls) == 1 and len(calls[0]) == 4  # the schedule, the closure check, two records
+    # one stranger fails the whole lesson: nothing written
+    r = bulk(
+        client, tokens, s["id"], "2025-01-20", [{"student_id": a, "status": "present"}, {"student_id": c, "status": "present"}]
+    )
+    assert r.status_code == 400 and r.json_body["error"]["code"] == "student_not_on_schedule"
+    assert r.json_body["error"]["details"]["student_ids"] == [c]
+    assert call(client, "get", f"/admin/schedules/{s['id']}/attendance?from=2025-01-20", tokens.admin).json_body["items"] == []
+    # a cancelled lesson refuses it all
+    assert exc(client, tokens, s["id"], "2025-01-27", {"action": "cancel"}).status_code == 200
+    r = bulk(client, tokens, s["id"], "2025-01-27", [{"student_id": a, "status": "present"}])
+    assert r.status_code == 409 and r.json_body["error"]["code"] == "lesson_cancelled"
+
+
+@pytest.mark.parametrize(
+    ("day", "records", "status"),
+    [
+        ("2025-01-13", [], 400),
+        ("2025-01-13", "all", 400),
+        ("2025-01-13", [{"student_id": "X", "status": "present"}, {"student_id": "X", "status": "late"}], 400),
+        ("2025-01-13", [{"student_id": "X", "status": "asleep"}], 400),
+        ("2025-01-14", [{"student_id": "A", "status": "present"}], 400),  # not a session date
+        ("2025-02-31", [{"student_id": "A", "status": "present"}], 400),
+    ],
+)
+def test_bad_bulk_attendance(client, tokens, kids, day, records, status):
+    s = make_schedule(client, tokens, kids[:1])
+    records = (
+        [{**r, "student_id": kids[0]} if r.get("student_id") == "A" else r for r in records]
+        if isinstance(records, list)
+        else records
+    )
+    r = bulk(client, tokens, s["id"], day, records)
+    assert r.status_code == status, r.body
+
+
+def test_bulk_attendance_unknown_schedule_and_roles(client, tokens, kids):
+    rec = [{"student_id": kids[0], "status": "present"}]
+    assert bulk(client, tokens, "01NOPE", "2025-01-13", rec).status_code == 404
+    s = make_schedule(client, tokens, kids[:1])
+    assert bulk(client, tokens, s["id"], "2025-01-13", rec, tokens.customer_a).status_code == 403
+
+
+def test_a_students_attendance_across_schedules(client, tokens, kids):
+    a, b, _ = kids
+    s1 = make_schedule(client, tokens, [a, b])
+    s2 = make_schedule(client, tokens, [a], starts_at="2025-01-08T10:00:00Z", ends_at="2025-01-08T11:00:00Z")
+    put_att(client, tokens, s1["id"], "2025-01-13", a, "absent")
+    put_att(client, tokens, s2["id"], "2025-01-08", a, "present")
+    put_att(client, tokens, s1["id"], "2025-01-13", b, "present")
+    r = call(client, "get", f"/admin/students/{a}/attendance", tokens.admin)
+    assert r.status_code == 200, r.body
+    assert [(i["schedule_id"], i["date"], i["status"]) for i in r.json_body["items"]] == [
+        (s2["id"], "2025-01-08", "present"),
+        (s1["id"], "2025-01-13", "absent"),
+    ]
+    r = call(client, "get", f"/admin/students/{a}/attendance?from=2025-01-10&to=2025-01-31", tokens.admin)
+    assert [i["date"] for i in r.json_body["items"]] == ["2025-01-13"]
+    r = call(client, "get", f"/admin/students/{a}/attendance?limit=1", tokens.admin)
+    assert len(r.json_body["items"]) == 1 and r.json_body["next_token"]
+    r = call(client, "get", f"/admin/students/{a}/attendance?limit=1&next_token={r.json_body['next_token']}", tokens.admin)
+    assert [i["date"] for i in r.json_body["items"]] == ["2025-01-13"]
+    assert call(client, "get", "/admin/students/01NOPE/attendance", tokens.admin).status_code == 404
+    assert call(client, "get", f"/admin/students/{a}/attendance?from=x", tokens.admin).status_code == 400
+    assert call(client, "get", f"/admin/students/{a}/attendance", tokens.customer_a).status_code == 403
+
+
+def test_missing_attendance_report_uses_queries_only(client, tokens, kids):
+    from chalicelib.schedules.store import Attendance
+
+    a, b, _ = kids
+    s = make_schedule(client, tokens, [a, b], until="2025-02-03")
+    other = make_schedule(
+        client, tokens, [a], recurrence="none", starts_at="2025-01-15T10:00:00Z", ends_at="2025-01-15T11:00:00Z"
+    )
+    bulk(client, tokens, s["id"], "2025-01-06", [{"student_id": a, "status": "present"}, {"student_id": b, "status": "absent"}])
+    put_att(client, tokens, s["id"], "2025-01-13", a)
+    exc(client, tokens, s["id"], "2025-01-20", {"action": "cancel"})
+    close(client, tokens, "2025-01-27", "2025-01-27")
+    from chalicelib.schedules.store import Closure, Schedule
+    from chalicelib.students.store import Student
+
+    ops = []
+    clients = {
+        id(m._get_connection().connection.client): m._get_connection().connection.client
+        for m in (Attendance, Closure, Schedule, Student)
+    }
+
+    def note(**kw) -> None:
+        ops.append(kw["event_name"].rsplit(".", 1)[-1])
+
+    for c in clients.values():
+        c.meta.events.register("before-call.dynamodb", note, unique_id="ops")
+    try:
+        r = call(client, "get", "/admin/attendance/missing?from=2025-01-01&to=2025-02-28", tokens.admin)
+    finally:
+        for c in clients.values():
+            c.meta.events.unregister("before-call.dynamodb", unique_id="ops")
+    assert r.status_code == 200, r.body
+    rows = [(i["schedule_id"], i["date"], i["missing_student_ids"]) for i in r.json_body["items"]]
+    assert rows == [(s["id"], "2025-01-13", [b]), (other["id"], "2025-01-15", [a]), (s["id"], "2025-02-03", [a, b])]
+    assert r.json_body["truncated"] is False
+    assert "Scan" not in ops and "Query" in ops
+    # by default the last 28 days (nothing of 2025 is in them)
+    assert call(client, "get", "/admin/attendance/missing", tokens.admin).json_body["items"] == []
+    assert call(client, "get", "/admin/attendance/missing?from=2025-01-01&to=2025-06-01", tokens.admin).status_code == 400
+    assert call(client, "get", "/admin/attendance/missing", tokens.customer_a).status_code == 403
