@@ -68,6 +68,26 @@ def register(cli: click.Group) -> None:
         """One job in full (payload, attempts, error history) as JSON."""
         click.echo(json.dumps(api.call("GET", f"/admin/jobs/{job_id}"), indent=2))
 
+    @jobs.command("recount")
+    @click.option("--apply", is_flag=True, help="Repair the counters' drift (default: only report it).")
+    @click.option("--port", default=None, type=int, help="Port of the running local stack (default: the usual one).")
+    @click.option("--aws", "use_env", is_flag=True, help="Use this shell's AWS environment, not the local stack.")
+    def recount_cmd(apply: bool, port: int | None, use_env: bool) -> None:
+        """Recount jobs per state and type from the index; with --apply, repair the counters (audited)."""
+        if not use_env:
+            from academy_cli.localenv import DEFAULT_PORT, StackNotRunning, attach
+
+            try:
+                attach(port or DEFAULT_PORT)
+            except StackNotRunning as exc:
+                raise click.ClickException(str(exc)) from None
+        from chalicelib.jobs import counts
+
+        out = counts.recount(apply=apply, actor={"role": "operator", "id": "academy jobs recount"})
+        click.echo(json.dumps(out, indent=2))
+        if out["drift"] and not apply:
+            click.echo("dry run: nothing changed; re-run with --apply to repair", err=True)
+
     @jobs.command("summary")
     @click.pass_obj
     def summary_cmd(api: ApiClient) -> None:

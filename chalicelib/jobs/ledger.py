@@ -18,7 +18,7 @@ from pynamodb.models import Model
 
 from chalicelib.core.db import UTCDateTime, gsi, iso, meta, new_id, query_page, transition, utcnow
 from chalicelib.core.errors import Missing
-from chalicelib.jobs import states
+from chalicelib.jobs import counts, states
 from chalicelib.jobs.registry import get as get_job_type
 
 
@@ -145,7 +145,34 @@ def latest_for_entity(entity_type: str, entity_id: str) -> Job | None:
     return None
 
 
-# --- writes: each state change one conditional update (core.db.transition) ----------------------
+# --- writes: each state change one conditional update and its counter moves, in one transaction ---
+
+MOVE_ATTEMPTS = 5  # re-reads when the job's state changed between our read and our write
+
+
+def _move(job_id: str, actions: list[Any], condition: Condition, to_state: str, seen: Job | None = None) -> bool:
+    """``condition`` → ``to_state`` (plus ``actions``), with the counters of the job's shard moved in the
+    same transaction. The write's condition adds the state we read, so the counter decremented is the
+    one the job really left; if the state changed under us, we read again and retry. False: refused by
+    ``condition`` (nothing written, no counter moved)."""
+    job = seen
+    for _ in range(MOVE_ATTEMPTS):
+        if job is None:
+            job = find(job_id)
+            if job is None:
+                return False
+        full = Job.job_id.exists() & condition & (Job.state == job.state)
+        if job.state == to_state:  # e.g. a takeover (running → running): no count changes
+            ok = transition(Job(job_id=job_id), actions, full)
+        else:
+            ok = counts.transact(Job(job_id=job_id), actions, full, job.type, job.state, to_state)
+        if ok:
+            return True
+        current = find(job_id)
+        if current is None or current.state == job.state:
+            return False  # ``condition`` itself refused it
+        job = current
+    return False
 
 
 def _this_run(run_id: str) -> Condition:
@@ -176,12 +203,11 @@ def new_job(job_type: str, queue: str, payload: dict[str, Any], entity: dict[str
     return job
 
 
-def start_run(job_id: str, stale_after_s: int) -> tuple[Job, str] | None:
+def start_run(job_id: str, stale_after_s: int, seen: Job | None = None) -> tuple[Job, str] | None:
     """queued → running (or take over a running job whose heartbeat is stale). None: not ours to run."""
     run_id = new_id()
     now = utcnow()
     stale = now - timedelta(seconds=stale_after_s)
-    job = Job(job_id=job_id)
     cond = (Job.state == states.QUEUED) | ((Job.state == states.RUNNING) & (Job.heartbeat_at < stale))
     actions = [
         Job.state.set(states.RUNNING),
@@ -191,9 +217,9 @@ def start_run(job_id: str, stale_after_s: int) -> tuple[Job, str] | None:
         Job.heartbeat_at.set(now),
         Job.updated_at.set(now),
     ]
-    if not transition(job, actions, Job.job_id.exists() & cond):
+    if not _move(job_id, actions, cond, states.RUNNING, seen):
         return None
-    return job, run_id
+    return get(job_id), run_id
 
 
 def heartbeat(job_id: str, run_id: str) -> bool:
@@ -204,7 +230,7 @@ def heartbeat(job_id: str, run_id: str) -> bool:
 def finish(job_id: str, run_id: str, result: Any) -> bool:
     now = utcnow()
     actions = [Job.state.set(states.SUCCEEDED), Job.result.set(result), Job.finished_at.set(now), Job.updated_at.set(now)]
-    return transition(Job(job_id=job_id), actions, _this_run(run_id))
+    return _move(job_id, actions, _this_run(run_id), states.SUCCEEDED)
 
 
 def record_failure(job_id: str, run_id: str | None, exc_type: str, message: str, *, final: bool) -> bool:
@@ -227,7 +253,7 @@ def record_failure(job_id: str, run_id: str | None, exc_type: str, message: str,
         cond = _this_run(run_id)
     else:  # the dead-letter path: any non-terminal job becomes failed
         cond = Job.state.is_in(states.QUEUED, states.RUNNING)
-    return transition(Job(job_id=job_id), actions, cond)
+    return _move(job_id, actions, cond, states.FAILED if final else states.QUEUED, job)
 
 
 def requeue(job_id: str, allowed_from: tuple[str, ...], queued_before: datetime | None = None) -> Job | None:
@@ -236,7 +262,6 @@ def requeue(job_id: str, allowed_from: tuple[str, ...], queued_before: datetime 
     With ``queued_before``, a job queued and untouched since then (its message lost) is re-dispatched too.
     """
     now = utcnow()
-    job = Job(job_id=job_id)
     cond = Job.state.is_in(*allowed_from)
     if queued_before is not None:
         cond = cond | ((Job.state == states.QUEUED) & (Job.updated_at < queued_before))
@@ -247,7 +272,7 @@ def requeue(job_id: str, allowed_from: tuple[str, ...], queued_before: datetime 
         Job.finished_at.remove(),
         Job.updated_at.set(now),
     ]
-    if not transition(job, actions, Job.job_id.exists() & cond):
+    if not _move(job_id, actions, cond, states.QUEUED):
         return None
     return get(job_id)
 
@@ -259,7 +284,7 @@ def cancel(job_id: str, stale_before: datetime | None = None) -> Job | None:
     if stale_before is not None:
         cond = cond | ((Job.state == states.RUNNING) & (Job.heartbeat_at < stale_before))
     actions = [Job.state.set(states.CANCELLED), Job.finished_at.set(now), Job.updated_at.set(now)]
-    if not transition(Job(job_id=job_id), actions, Job.job_id.exists() & cond):
+    if not _move(job_id, actions, cond, states.CANCELLED):
         return None
     return get(job_id)
 
@@ -307,6 +332,8 @@ def put_orphan(raw_body: str, reason: str) -> Job:
         with transaction() as tx:
             tx.save(claim, condition=JobDedupe.dedupe_key.does_not_exist())
             tx.save(job, condition=Job.job_id.does_not_exist())
+            row, adds = counts.moves(job.job_id, job.type, None, states.FAILED)
+            tx.update(row, actions=adds)
     except TransactWriteError:
         existing = _claimed_job(key)  # a concurrent delivery of the same body won the claim
         if existing is None:

@@ -182,7 +182,7 @@ def _run_record(record: SQSRecord, queue_short: str, lambda_context: Any, policy
         if jt is None:
             ledger.record_failure(job.job_id, None, "UnknownJobType", f"no handler for job type {job.type!r}", final=True)
             return
-        claimed = ledger.start_run(job.job_id, stale_after_s=jt.timeout_s)
+        claimed = ledger.start_run(job.job_id, stale_after_s=jt.timeout_s, seen=job)
         if claimed is None:
             current = ledger.find(job.job_id)
             if current is None or current.state != states.RUNNING:
@@ -194,8 +194,7 @@ def _run_record(record: SQSRecord, queue_short: str, lambda_context: Any, policy
             metrics.add_metric(name="JobMessageDeferred", unit="Count", value=1)
             _back_off(record, min(900, jt.timeout_s + 5))
             raise RetryLater(f"job {job.job_id} is running elsewhere")
-        _, run_id = claimed
-        job = ledger.get(job.job_id)
+        job, run_id = claimed
         receive_count = _receive_count(record)
         ctx = JobContext(job, run_id, receive_count, QUEUES[queue_short].max_receive_count, lambda_context)
         started = time.monotonic()

@@ -25,6 +25,7 @@ COUNT_CAP = 50_000  # per state: beyond this the summary says "at least"
 # Succeeded and cancelled jobs pile up for ever and need no attention: counting them exactly would read
 # the whole history on every refresh of the Jobs page (every index item is a full ledger row).
 SETTLED_COUNT_CAP = 1_000
+STUCK_WINDOW = 5  # the summary's stuck count: the oldest running and queued entries it examines (each)
 MAX_PAYLOAD_CHARS = 8192
 DEFAULT_TIMEOUT_S = 300  # a ledger row written before its type's timeout was recorded
 

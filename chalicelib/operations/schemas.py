@@ -57,6 +57,7 @@ class QueueDepth(Out):
 class SummaryOut(Out):
     states: dict[str, int]
     stuck: int
+    stuck_capped: bool = False
     types: dict[str, dict[str, int]]
     capped_states: list[str]
     queues: list[QueueDepth]

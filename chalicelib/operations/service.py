@@ -26,7 +26,7 @@ from typing import Any
 from chalicelib.core.db import utcnow
 from chalicelib.core.errors import DomainError
 from chalicelib.core.observability import metrics
-from chalicelib.jobs import dispatch, ledger, registry, states
+from chalicelib.jobs import counts, dispatch, ledger, registry, states
 from chalicelib.jobs.ledger import Job
 from chalicelib.operations import domain, store
 from chalicelib.operations.domain import Limits
@@ -122,30 +122,26 @@ def _merged(limit: int, next_token: str | None) -> tuple[list[Job], str | None]:
 
 
 def summary(limits: Limits | None = None) -> dict[str, Any]:
-    """Counts per state and per type (index queries reading only type and heartbeat), and SQS depths.
-
-    Counts stop at a cap per state (``capped_states`` lists where): ``count_cap`` for the states that
-    need attention, ``settled_count_cap`` for succeeded and cancelled, so a refresh reads at most a few
-    thousand index items whatever the history."""
-    limits = limits or config.limits
-    by_state: dict[str, int] = {}
-    by_type: dict[str, dict[str, int]] = {}
-    capped: list[str] = []
-    stuck = 0
+    """Counts per state and per type from the ledger's counters (:mod:`chalicelib.jobs.counts`: one
+    BatchGetItem of its shard rows, exact), stuck jobs among the oldest running and queued entries (a
+    window of ``domain.STUCK_WINDOW`` each; ``stuck_capped`` when a window was full: the ``stuck``
+    list is exact), and SQS depths. At most ``SHARDS + 2 x STUCK_WINDOW`` items, whatever the ledger's size."""
+    del limits  # the counts are exact now: nothing is capped
     now = utcnow()
-    for st in states.STATES:
-        counted = store.count_state(st, limits.cap(st), now)
-        for job_type, n in counted.by_type.items():
-            by_type.setdefault(job_type, {})[st] = n
-        stuck += counted.stuck
-        if counted.capped:
-            capped.append(st)
-        by_state[st] = counted.count
+    by_state: dict[str, int] = dict.fromkeys(states.STATES, 0)
+    by_type: dict[str, dict[str, int]] = {}
+    for (st, job_type), n in sorted(counts.read().items()):
+        if n == 0:
+            continue
+        by_state[st] = by_state.get(st, 0) + n
+        by_type.setdefault(job_type, {})[st] = n
+    stuck, stuck_capped = store.count_stuck(now, domain.STUCK_WINDOW)
     return {
         "states": by_state,
         "stuck": stuck,
+        "stuck_capped": stuck_capped,
         "types": by_type,
-        "capped_states": capped,
+        "capped_states": [],
         "queues": store.queue_depths(),
         "counted_at": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
     }

@@ -83,6 +83,22 @@ def count_state(state: str, cap: int, now: datetime) -> StateCount:
     return out
 
 
+def count_stuck(now: datetime, window: int) -> tuple[int, bool]:
+    """Stuck jobs among the ``window`` oldest running and the ``window`` oldest queued entries (≤ 2 x window
+    items read), and whether a window was full (there may be more)."""
+    attrs = ["job_id", "type", "state", "heartbeat_at", "updated_at", "timeout_s"]
+    stuck, capped = 0, False
+    for state in (states.RUNNING, states.QUEUED):
+        read = 0
+        for job in Job.by_state.query(state, attributes_to_get=attrs, limit=window, page_size=window):
+            read += 1
+            timeout_s = int(job.timeout_s or domain.DEFAULT_TIMEOUT_S)
+            if states.is_stuck(state, job.heartbeat_at, timeout_s, now, job.updated_at):
+                stuck += 1
+        capped |= read >= window
+    return stuck, capped
+
+
 # --- SQS -----------------------------------------------------------------------------------------
 
 

@@ -123,6 +123,16 @@ def test_policies_resolve_to_this_stacks_own_resources_only(policies):
         ("JobsDeadLetters", Call("dynamodb:UpdateItem", table_arn(f"academy-{STAGE}-jobs")), True),
         ("JobsDeadLetters", Call("sqs:SendMessage", queue("jobs")), False),
         ("JobsDeadLetters", Call("sqs:ReceiveMessage", queue("media-dlq")), False),
+        # job counters (chalicelib/jobs/counts.py): rows of the jobs table, moved by UpdateItem items of each
+        # transition's TransactWriteItems; read by the summary's BatchGetItem; the recount's repair is an operator's
+        ("APIHandler", Call("dynamodb:UpdateItem", table_arn(f"academy-{STAGE}-jobs"), operation="TransactWriteItems"), True),
+        ("APIHandler", Call("dynamodb:BatchGetItem", table_arn(f"academy-{STAGE}-jobs")), True),
+        ("APIHandler", Call("dynamodb:ConditionCheckItem", table_arn(f"academy-{STAGE}-jobs")), False),
+        ("RunJobs", Call("dynamodb:UpdateItem", table_arn(f"academy-{STAGE}-jobs"), operation="TransactWriteItems"), True),
+        ("RunMediaJobs", Call("dynamodb:UpdateItem", table_arn(f"academy-{STAGE}-jobs"), operation="TransactWriteItems"), True),
+        ("MediaDeadLetters", Call("dynamodb:UpdateItem", table_arn(f"academy-{STAGE}-jobs")), True),
+        ("JobsDeadLetters", Call("dynamodb:BatchGetItem", table_arn(f"academy-{STAGE}-jobs")), False),
+        ("IntegritySweep", Call("dynamodb:UpdateItem", table_arn(f"academy-{STAGE}-jobs")), False),
         # another stage's or account's resources
         ("APIHandler", Call("dynamodb:GetItem", table_arn("academy-prod-students")), False),
         ("APIHandler", Call("dynamodb:GetItem", f"arn:aws:dynamodb:{REGION}:999999999999:table/academy-{STAGE}-students"), False),
