@@ -8,9 +8,11 @@ from chalicelib.core.audit import AuditEntry
 from chalicelib.incidents.store import Incident, IncidentGroup, RateCounter
 from chalicelib.jobs.ledger import Job, JobDedupe
 from chalicelib.media.store import Homework, Video
+from chalicelib.monitors.store import MonitorRun
 from chalicelib.schedules.store import Attendance, Schedule, ScheduleMember
 from chalicelib.students.store import Student
 from chalicelib.tasks.store import Task, TaskInstance
 
 ALL_MODELS: list[type[Model]] = [Student, AuditEntry, Job, JobDedupe, Homework, Video, Incident, IncidentGroup, RateCounter]
 ALL_MODELS += [Schedule, ScheduleMember, Attendance, Task, TaskInstance]
+ALL_MODELS += [MonitorRun]
