@@ -5,7 +5,7 @@ import { busy, clear, field, h, messageArea } from "./ui.js";
 const NAV = {
   admin: [
     { heading: "Academic", links: [["schedules", "Schedules"], ["tasks", "Tasks"]] },
-    { heading: "Insights", links: [["media", "Media"], ["jobs", "Jobs"]] },
+    { heading: "Insights", links: [["media", "Media"], ["jobs", "Jobs"], ["monitors", "Monitors"]] },
     { heading: "Support", links: [["incidents", "Incident Hub"]] },
   ],
   customer: [
