@@ -12,6 +12,8 @@ from chalicelib.integrity.jobs import bp as integrity_jobs_bp
 from chalicelib.integrity.routes import bp as integrity_bp
 from chalicelib.jobs.handlers import bp as job_handlers_bp
 from chalicelib.media.routes import bp as media_bp
+from chalicelib.monitors.jobs import bp as monitor_jobs_bp
+from chalicelib.monitors.routes import bp as monitors_bp
 from chalicelib.operations.routes import bp as operations_bp
 from chalicelib.schedules.routes import bp as schedules_bp
 from chalicelib.students.routes import bp as students_bp
@@ -34,10 +36,12 @@ BLUEPRINTS = (
     operations_bp,
     media_bp,
     system_bp,
+    monitors_bp,
     # event handlers only: the job queues and their dead-letter queues, and the scheduled functions
     job_handlers_bp,
     task_jobs_bp,
     integrity_jobs_bp,
+    monitor_jobs_bp,
 )
 register_blueprints(app, BLUEPRINTS)
 capture.install()  # unhandled route and job errors become incidents, in every function (each one's module is this one)

@@ -9,6 +9,7 @@ from chalicelib.customers.store import Customer
 from chalicelib.incidents.store import Incident, IncidentGroup, RateCounter
 from chalicelib.jobs.ledger import Job, JobDedupe
 from chalicelib.media.store import Homework, Video
+from chalicelib.monitors.store import MonitorRun
 from chalicelib.schedules.store import Attendance, Closure, Schedule, ScheduleMember
 from chalicelib.students.store import Student
 from chalicelib.tasks.store import Task, TaskInstance
@@ -17,3 +18,4 @@ ALL_MODELS: list[type[Model]] = [Student, AuditEntry, Job, JobDedupe, Homework, 
 ALL_MODELS += [Schedule, ScheduleMember, Attendance, Task, TaskInstance]
 ALL_MODELS += [Customer]
 ALL_MODELS += [Closure]
+ALL_MODELS += [MonitorRun]

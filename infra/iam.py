@@ -26,6 +26,8 @@ SWEEP_CURSORS = "system/integrity-cursors.json"  # chalicelib.integrity.jobs.CUR
 EVENT_SOURCE_ACTIONS = ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes")
 RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]
 INCIDENT_WRITES = {"incidents": ("PutItem",), "incident-groups": ("UpdateItem",)}  # the observability seam
+# Every monitored scheduled function records its runs (chalicelib/monitors/store.py: claim the event, upsert the run).
+HEARTBEAT = {"monitor-runs": ("PutItem", "UpdateItem")}
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ ACCESS: dict[str, Access] = {
                 "incident-limits": ("GetItem", "UpdateItem"),  # incident rate counters; upload quotas (media/quota.py)
                 "job-dedupe": ("GetItem", "PutItem"),
                 "jobs": ("BatchGetItem", "GetItem", "PutItem", "UpdateItem"),
+                "monitor-runs": ("BatchGetItem", "Query"),  # Admin > Insights > Monitors
                 "schedule-members": ("BatchWriteItem", "DeleteItem", "PutItem", "Query"),
                 "schedules": ("BatchGetItem", "DeleteItem", "GetItem", "PutItem", "UpdateItem"),
                 "students": ("BatchGetItem", "GetItem", "PutItem", "UpdateItem"),
@@ -153,10 +156,13 @@ ACCESS: dict[str, Access] = {
     "MediaDeadLetters": Access(tables=_merge(_WORKER_LEDGER, _ORPHANS), consumes="media-dlq"),
     # Hourly: today's instance of every active daily task, under the instance-writer lease (a tasks row).
     "DailyTaskInstances": Access(
-        tables={
-            "task-instances": ("BatchGetItem", "BatchWriteItem"),
-            "tasks": ("DeleteItem", "UpdateItem"),
-        },
+        tables=_merge(
+            HEARTBEAT,
+            {
+                "task-instances": ("BatchGetItem", "BatchWriteItem"),
+                "tasks": ("DeleteItem", "UpdateItem"),
+            },
+        ),
         indexes={"tasks": ("by_active_daily",)},
     ),
     # Every 6 h: the integrity sweeps, report-only (findings become incidents; repairs run from the API
@@ -164,6 +170,7 @@ ACCESS: dict[str, Access] = {
     "IntegritySweep": Access(
         tables=_merge(
             INCIDENT_WRITES,
+            HEARTBEAT,
             {
                 "attendance": ("Scan",),  # attendance_orphans
                 "homework": ("BatchGetItem", "Scan"),  # homework_objects; orphan_objects' references
@@ -180,6 +187,11 @@ ACCESS: dict[str, Access] = {
         },
         list_bucket=True,  # orphan_objects (ListObjectsV2 under customers/), and 404 (not 403) for a missing object
         list_uploads=True,  # abandoned_uploads
+    ),
+    # Every 5 min: the monitors' watchdog reads the state rows the scheduled functions wrote (never their
+    # tables), sets watching_since, claims one alert per occurrence (released if filing fails), files incidents.
+    "MonitorWatchdog": Access(
+        tables=_merge(INCIDENT_WRITES, {"monitor-runs": ("BatchGetItem", "DeleteItem", "PutItem", "UpdateItem")}),
     ),
 }
 

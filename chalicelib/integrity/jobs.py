@@ -12,12 +12,15 @@ from typing import Any
 
 from chalice.app import Blueprint, Rate
 
+from chalicelib.monitors.service import monitored
+
 CURSORS_KEY = "system/integrity-cursors.json"
 
 bp = Blueprint(__name__)
 
 
 @bp.schedule(Rate(6, unit=Rate.HOURS), name="integrity_sweep")
+@monitored("integrity_sweep")
 def integrity_sweep(event: Any) -> dict[str, Any]:
     """Report-only: findings become incidents (with their repairs); ``academy doctor --apply`` repairs."""
     return run()

@@ -7,11 +7,13 @@ from typing import Any
 from chalice.app import Blueprint, Cron
 
 from chalicelib.core.observability import logger, metrics
+from chalicelib.monitors.service import monitored
 
 bp = Blueprint(__name__)
 
 
 @bp.schedule(Cron(0, "*", "*", "*", "?", "*"), name="daily_task_instances")
+@monitored("daily_task_instances")
 def daily_task_instances(event: Any) -> dict[str, int]:
     """Hourly: every active daily task gets its instance for its local today (exactly once)."""
     from chalicelib.tasks import service

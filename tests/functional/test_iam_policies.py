@@ -118,6 +118,19 @@ def test_policies_resolve_to_this_stacks_own_resources_only(policies):
         ("IntegritySweep", Call("s3:AbortMultipartUpload", object_arn(BUCKET, f"{VIDEO}/original-parts.mp4")), False),
         ("IntegritySweep", Call("s3:ListBucketMultipartUploads", f"arn:aws:s3:::{BUCKET}"), True),
         ("IntegritySweep", Call("sqs:SendMessage", queue("media")), False),
+        # monitors: each scheduled function writes its runs; the watchdog reads them and files incidents, nothing else
+        ("DailyTaskInstances", Call("dynamodb:UpdateItem", table_arn(f"academy-{STAGE}-monitor-runs")), True),
+        ("DailyTaskInstances", Call("dynamodb:DeleteItem", table_arn(f"academy-{STAGE}-monitor-runs")), False),
+        ("IntegritySweep", Call("dynamodb:PutItem", table_arn(f"academy-{STAGE}-monitor-runs")), True),
+        ("IntegritySweep", Call("dynamodb:Query", table_arn(f"academy-{STAGE}-monitor-runs")), False),
+        ("MonitorWatchdog", Call("dynamodb:BatchGetItem", table_arn(f"academy-{STAGE}-monitor-runs")), True),
+        ("MonitorWatchdog", Call("dynamodb:PutItem", table_arn(f"academy-{STAGE}-incidents")), True),
+        ("MonitorWatchdog", Call("dynamodb:GetItem", table_arn(f"academy-{STAGE}-tasks")), False),  # never what it watches
+        ("MonitorWatchdog", Call("dynamodb:Scan", table_arn(f"academy-{STAGE}-monitor-runs")), False),
+        ("MonitorWatchdog", Call("sqs:SendMessage", queue("jobs")), False),
+        ("MonitorWatchdog", Call("s3:GetObject", object_arn(BUCKET, "system/integrity-cursors.json")), False),
+        ("APIHandler", Call("dynamodb:Query", table_arn(f"academy-{STAGE}-monitor-runs")), True),
+        ("APIHandler", Call("dynamodb:PutItem", table_arn(f"academy-{STAGE}-monitor-runs")), False),  # the API only reads runs
         # general jobs and dead letters: no media at all
         ("RunJobs", Call("s3:GetObject", object_arn(BUCKET, f"{VIDEO}/original.mp4")), False),
         ("JobsDeadLetters", Call("dynamodb:UpdateItem", table_arn(f"academy-{STAGE}-jobs")), True),

@@ -60,7 +60,8 @@ def test_the_package_deploys_with_its_stage_honoured_and_the_template_unchanged(
     assert all(m.report_failures for m in deployed.mappings)
     media = next(f for f in deployed.functions.values() if f.handler.endswith("run_media_jobs"))
     assert media.ephemeral_mb == 10240 and media.memory_mb == 2048 and media.timeout_s == 900 and media.layers
-    assert sorted(r.expression for r in deployed.rules) == ["cron(0 * * * ? *)", "rate(6 hours)"]  # tasks, integrity sweep
+    # tasks, the monitors watchdog, integrity sweep
+    assert sorted(r.expression for r in deployed.rules) == ["cron(0 * * * ? *)", "rate(5 minutes)", "rate(6 hours)"]
     paths = {r.path for r in deployed.routes}
     assert {"/health", "/admin/students", "/console", "/console/static/{name}"} <= paths
     assert deployed.api_stage == "api" and "image/png" in deployed.binary_media_types

@@ -5,7 +5,7 @@ import { busy, clear, field, h, messageArea } from "./ui.js";
 const NAV = {
   admin: [
     { heading: "Academic", links: [["students", "Students"], ["family", "Families"], ["schedules", "Schedules"], ["tasks", "Tasks"], ["homework", "Homework"]] },
-    { heading: "Insights", links: [["media", "Media"], ["jobs", "Jobs"]] },
+    { heading: "Insights", links: [["media", "Media"], ["jobs", "Jobs"], ["monitors", "Monitors"]] },
     { heading: "Support", links: [["incidents", "Incident Hub"]] },
   ],
   customer: [
