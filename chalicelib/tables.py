@@ -5,7 +5,7 @@ from __future__ import annotations
 from pynamodb.models import Model
 
 from chalicelib.core.audit import AuditEntry
-from chalicelib.incidents.store import Incident, IncidentGroup, RateCounter
+from chalicelib.incidents.store import Incident, IncidentGroup, RateCounter, TimelineEntry
 from chalicelib.jobs.ledger import Job, JobDedupe
 from chalicelib.media.store import Homework, Video
 from chalicelib.schedules.store import Attendance, Schedule, ScheduleMember
@@ -14,3 +14,4 @@ from chalicelib.tasks.store import Task, TaskInstance
 
 ALL_MODELS: list[type[Model]] = [Student, AuditEntry, Job, JobDedupe, Homework, Video, Incident, IncidentGroup, RateCounter]
 ALL_MODELS += [Schedule, ScheduleMember, Attendance, Task, TaskInstance]
+ALL_MODELS += [TimelineEntry]
