@@ -26,6 +26,7 @@ SWEEP_CURSORS = "system/integrity-cursors.json"  # chalicelib.integrity.jobs.CUR
 EVENT_SOURCE_ACTIONS = ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes")
 RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]
 INCIDENT_WRITES = {"incidents": ("PutItem",), "incident-groups": ("UpdateItem",)}  # the observability seam
+INCIDENT_WRITES["incident-timeline"] = ("PutItem",)  # the intake's created/reopened timeline entries
 # Every monitored scheduled function records its runs (chalicelib/monitors/store.py: claim the event, upsert the run).
 HEARTBEAT = {"monitor-runs": ("PutItem", "UpdateItem")}
 
@@ -72,6 +73,7 @@ ACCESS: dict[str, Access] = {
                 "incident-groups": ("GetItem",),
                 "incidents": ("GetItem",),  # the repair button reads the finding's incident
                 "incident-limits": ("GetItem", "UpdateItem"),  # incident rate counters; upload quotas (media/quota.py)
+                "incident-timeline": ("Query",),  # a group's timeline (triage)
                 "job-dedupe": ("GetItem", "PutItem"),
                 "jobs": ("BatchGetItem", "GetItem", "PutItem", "UpdateItem"),
                 "monitor-runs": ("BatchGetItem", "Query"),  # Admin > Insights > Monitors

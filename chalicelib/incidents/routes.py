@@ -15,7 +15,7 @@ from chalicelib.incidents.domain import LIMITS
 
 if TYPE_CHECKING:
     from chalicelib.core.schema import ListQuery
-    from chalicelib.incidents.schemas import GroupQuery, IncidentIn, StatusChangeIn
+    from chalicelib.incidents.schemas import AssignIn, GroupQuery, IncidentIn, NoteIn, SnoozeIn, StatusChangeIn
 
 bp = Blueprint(__name__)
 S = schemas("chalicelib.incidents.schemas")  # the models, imported on first use
@@ -117,6 +117,80 @@ def resolve_incident_group(req: Req[StatusChangeIn, None], group_id: str) -> dic
 def reopen_incident_group(req: Req[StatusChangeIn, None], group_id: str) -> dict[str, Any]:
     """Reopen a group (idempotent: reopening an open group answers 200 with changed=false)."""
     return _change(req, group_id, "open")
+
+
+def _audited(req: Any, changed: bool) -> None:
+    if req.audit is not None:
+        req.audit.result["changed"] = changed
+
+
+@route(
+    bp,
+    "/admin/incidents/groups/{group_id}/snooze",
+    "POST",
+    auth="admin",
+    body=S.SnoozeIn,
+    response=S.GroupChangeOut,
+    tag="incidents",
+    audit=Audit("incident_group.snooze", target="incident_group:{group_id}"),
+    ids=("group_id",),
+)
+def snooze_incident_group(req: Req[SnoozeIn, None], group_id: str) -> dict[str, Any]:
+    """Snooze (archive) a group until a time or until N more incidents; the intake reopens it then (idempotent)."""
+    group, changed = service.intake().snooze(group_id, req.actor, until=req.body.until, incidents=req.body.incidents)
+    _audited(req, changed)
+    return {"group": group, "changed": changed}
+
+
+@route(
+    bp,
+    "/admin/incidents/groups/{group_id}/assign",
+    "POST",
+    auth="admin",
+    body=S.AssignIn,
+    response=S.GroupChangeOut,
+    tag="incidents",
+    audit=Audit("incident_group.assign", target="incident_group:{group_id}"),
+    ids=("group_id",),
+)
+def assign_incident_group(req: Req[AssignIn, None], group_id: str) -> dict[str, Any]:
+    """Assign a group to an admin (null unassigns; idempotent)."""
+    group, changed = service.intake().assign(group_id, req.body.assignee, req.actor)
+    _audited(req, changed)
+    return {"group": group, "changed": changed}
+
+
+@route(
+    bp,
+    "/admin/incidents/groups/{group_id}/notes",
+    "POST",
+    auth="admin",
+    body=S.NoteIn,
+    response=S.NoteOut,
+    tag="incidents",
+    audit=Audit("incident_group.note", target="incident_group:{group_id}"),
+    ids=("group_id",),
+)
+def note_incident_group(req: Req[NoteIn, None], group_id: str) -> dict[str, Any]:
+    """Add a note to a group's timeline (the same note twice in a row is one entry)."""
+    changed = service.intake().note(group_id, req.body.note, req.actor)
+    _audited(req, changed)
+    return {"changed": changed}
+
+
+@route(
+    bp,
+    "/admin/incidents/groups/{group_id}/timeline",
+    "GET",
+    auth="admin",
+    query=LIST_QUERY,
+    response=S.page("TimelineEntryOut"),
+    tag="incidents",
+    ids=("group_id",),
+)
+def incident_group_timeline(req: Req[None, ListQuery], group_id: str) -> dict[str, Any]:
+    """A group's timeline (created, assigned, resolved, reopened, snoozed, noted), oldest first (paginated)."""
+    return service.timeline(group_id, req.query.limit, req.query.next_token)
 
 
 # --- the browser reporter ------------------------------------------------------------------------

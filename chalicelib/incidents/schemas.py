@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from chalicelib.core.schema import ListQuery, Out, Strict
 from chalicelib.core.validators import Timestamp
@@ -95,17 +95,21 @@ class GroupOut(Out):
     regressions: int
     first_seen: str | None
     last_seen: str | None
-    status: Literal["open", "resolved"]
+    status: Literal["open", "resolved", "snoozed"]
     latest: dict[str, Any] | None
     resolved_at: str | None
     resolved_by: dict[str, Any] | None
     resolution_note: str | None
     reopened_at: str | None
     reopened_by: dict[str, Any] | None
+    snooze_until: str | None = None
+    snooze_left: int | None = Field(None, description="Snoozed until this many more incidents (the last one reopens it).")
+    snoozed_by: dict[str, Any] | None = None
+    assignee: str | None = None
 
 
 class GroupQuery(ListQuery):
-    status: Literal["open", "resolved"] | None = None
+    status: Literal["open", "resolved", "snoozed"] | None = None
     area: str | None = Field(None, min_length=1, max_length=200)
     source: Literal["frontend", "backend"] | None = None
     since: Timestamp | None = Field(None, description="Groups last seen at or after this time.")
@@ -124,3 +128,39 @@ class StatusChangeIn(Strict):
 class StatusChangeOut(Out):
     group: GroupOut
     changed: bool = Field(description="False when the group already had that status (the call is idempotent).")
+
+
+class SnoozeIn(Strict):
+    until: Timestamp | None = Field(None, description="Reopen at this time (in the future).")
+    incidents: int | None = Field(None, ge=1, le=1_000_000, description="Reopen at the Nth incident from now.")
+
+    @model_validator(mode="after")
+    def _one(self) -> SnoozeIn:
+        if (self.until is None) == (self.incidents is None):
+            raise ValueError("give exactly one of until or incidents")
+        return self
+
+
+class AssignIn(Strict):
+    assignee: str | None = Field(description="An admin's id; null unassigns.", min_length=1, max_length=128, pattern=r"^\S+$")
+
+
+class NoteIn(Strict):
+    note: str = Field(min_length=1, max_length=2000)
+
+
+class GroupChangeOut(Out):
+    group: GroupOut
+    changed: bool = Field(description="False when the group was already in that state (the call is idempotent).")
+
+
+class NoteOut(Out):
+    changed: bool = Field(description="False when this admin's last note on the group is the same text (one entry).")
+
+
+class TimelineEntryOut(Out):
+    id: str
+    event: Literal["created", "assigned", "resolved", "reopened", "snoozed", "noted"]
+    at: str
+    actor: dict[str, Any] | None
+    details: dict[str, Any] | None

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from chalicelib.core.db import iso, new_id
+from chalicelib.core.errors import Invalid
 from chalicelib.core.observability import logger
 from chalicelib.incidents import domain, store
 from chalicelib.incidents.domain import LIMITS, Draft, FloodGuesses, Limits
@@ -79,6 +80,7 @@ class Intake:
         received = datetime.fromtimestamp(now, UTC)
         incident_id = new_id()
         window = domain.window_start(now, self.limits.group_window_s)
+        events: list[str] = []
         stored, window = store.count_in_group(
             draft,
             incident_id,
@@ -87,8 +89,13 @@ class Intake:
             limits=self.limits,
             assume_flooding=self.flooding.flooding(draft.group_id, window),
             update=self.update,
+            events=events,
         )
         self.flooding.saw(draft.group_id, window, stored)
+        for event in events:  # created, reopened (a regression) or woke (a snooze ended): one intake each
+            details = {"incident_id": incident_id, **({"reason": "snooze_ended"} if event == "woke" else {})}
+            name = "reopened" if event == "woke" else event
+            store.add_entry(draft.group_id, name, received, None if event == "created" else store.system_actor(event), details)
         if stored:
             store.put_incident(incident_id, draft, received)
         return Recorded(incident_id, draft.group_id, stored)
@@ -140,8 +147,39 @@ class Intake:
         self, group_id: str, status: str, actor: dict[str, Any], note: str | None = None
     ) -> tuple[dict[str, Any], bool]:
         """Resolve (with an optional note) or reopen a group: (the group, changed). Twice is not an error."""
-        group, changed = store.set_status(group_id, status, actor, self.now(), note)
+        now = self.now()
+        group, changed = store.set_status(group_id, status, actor, now, note)
+        if changed:
+            event = "resolved" if status == "resolved" else "reopened"
+            store.add_entry(group_id, event, now, actor, {"note": note} if note else None)
         return store.group_dict(group), changed
+
+    def snooze(
+        self, group_id: str, actor: dict[str, Any], *, until: datetime | None = None, incidents: int | None = None
+    ) -> tuple[dict[str, Any], bool]:
+        """Snooze a group until a time (in the future) or until ``incidents`` more come in: (the group, changed)."""
+        now = self.now()
+        until = _utc(until)
+        if until is not None and until <= now:
+            raise Invalid("until must be in the future.", code="snooze_until_past", details={"until": iso(until)})
+        group, changed = store.snooze(group_id, until, incidents, actor, now)
+        if changed:
+            store.add_entry(group_id, "snoozed", now, actor, {"until": iso(until), "incidents": incidents})
+        return store.group_dict(group), changed
+
+    def assign(self, group_id: str, assignee: str | None, actor: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Assign a group to an admin (None unassigns): (the group, changed)."""
+        group, changed = store.assign(group_id, assignee, actor)
+        if changed:
+            store.add_entry(group_id, "assigned", self.now(), actor, {"assignee": assignee})
+        return store.group_dict(group), changed
+
+    def note(self, group_id: str, text: str, actor: dict[str, Any]) -> bool:
+        """Add a note to a group's timeline (False: the same admin sent the same note again; one entry)."""
+        if not store.claim_note(group_id, store.note_digest(actor, text)):
+            return False
+        store.add_entry(group_id, "noted", self.now(), actor, {"note": text})
+        return True
 
 
 class _Active:
@@ -185,6 +223,13 @@ def list_groups(
         limit, next_token, status=status, area=domain.list_area(area), source=source, since=_utc(since)
     )
     return {"items": [store.group_dict(g) for g in items], "next_token": token}
+
+
+def timeline(group_id: str, limit: int, next_token: str | None) -> dict[str, Any]:
+    """A page of a group's timeline, oldest first (``Missing`` when there is no such group)."""
+    store.get_group(group_id)
+    items, token = store.list_timeline(group_id, limit, next_token)
+    return {"items": [store.entry_dict(e) for e in items], "next_token": token}
 
 
 def group_detail(group_id: str, limit: int, next_token: str | None) -> dict[str, Any]:

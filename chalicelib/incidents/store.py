@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import math
 import re
@@ -26,8 +27,8 @@ from botocore.exceptions import ClientError
 from pynamodb.attributes import JSONAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
-from chalicelib.core.db import UTCDateTime, condition_failed, gsi, iso, meta, query_page, transition
-from chalicelib.core.errors import Missing
+from chalicelib.core.db import UTCDateTime, condition_failed, gsi, iso, meta, new_id, query_page, transition
+from chalicelib.core.errors import Conflicting, Missing
 from chalicelib.incidents.domain import Draft, Limits, fit, window_start
 
 if TYPE_CHECKING:
@@ -88,10 +89,32 @@ class IncidentGroup(Model):
     resolution_note = UnicodeAttribute(null=True)
     reopened_at = UTCDateTime(null=True)
     reopened_by = JSONAttribute(null=True)
+    # triage: a snoozed group wakes (reopens) at a time (snooze_until) or at its Nth incident (snooze_left counts down)
+    snooze_until = UTCDateTime(null=True)
+    snooze_left = NumberAttribute(null=True)
+    snoozed_by = JSONAttribute(null=True)
+    assignee = UnicodeAttribute(null=True)  # an admin's id
+    timeline_n = NumberAttribute(null=True)  # timeline entries written (bounded by TIMELINE_MAX)
+    last_note = UnicodeAttribute(null=True)  # digest of the last note (the same note twice is one entry)
     by_kind = gsi("by_kind", "kind", "last_seen", range_attr=UTCDateTime)
     by_status = gsi("by_status", "status", "last_seen", range_attr=UTCDateTime)
     by_area = gsi("by_area", "area", "last_seen", range_attr=UTCDateTime)
     by_source = gsi("by_source", "source", "last_seen", range_attr=UTCDateTime)
+
+
+class TimelineEntry(Model):
+    """One line of a group's timeline (created, assigned, resolved, reopened, snoozed, noted), oldest first."""
+
+    Meta = meta("incident-timeline")
+    group_id = UnicodeAttribute(hash_key=True)
+    entry_id = UnicodeAttribute(range_key=True)  # ULID: creation order
+    event = UnicodeAttribute()
+    at = UTCDateTime()
+    actor = JSONAttribute(null=True)
+    details = JSONAttribute(null=True)
+
+
+TIMELINE_MAX = 500  # entries per group; admin writes past it answer 409
 
 
 class RateCounter(Model):
@@ -212,8 +235,12 @@ _GROUP_NAMES = {
     "#rby": "reopened_by",
     "#fw": "flood_window",
     "#fr": "flood_rows",
+    "#su": "snooze_until",
+    "#sl": "snooze_left",
+    "#sby": "snoozed_by",
 }
 _REGRESSION_BY = {"role": "system", "id": "regression"}
+_WAKE_BY = {"role": "system", "id": "snooze"}
 _MAX_GROUP_ATTEMPTS = 8  # each retry follows a change another writer made to the row in between
 
 
@@ -242,8 +269,18 @@ def _group_expressions(case: str, status: str | None, with_http: bool) -> tuple[
     else:  # flood
         adds.append("#sup :one")
         cond = "#fw = :w AND #fr >= :lim"
+    removes: list[str] = []
     if status == "open":
         cond += " AND #s = :open"
+    elif status == "snoozed_hold":  # snoozed until a time still ahead: counted, still snoozed
+        cond += " AND #s = :snoozed AND attribute_not_exists(#sl) AND #su > :now"
+    elif status == "snoozed_count":  # snoozed until N more: one fewer to go
+        adds.append("#sl :minus")
+        cond += " AND #s = :snoozed AND #sl > :one"
+    elif status == "snoozed_wake":  # the Nth incident, or the time has passed: reopen (exactly one intake wins)
+        sets += ["#s = :open", "#rat = :now", "#rby = :wakeby"]
+        removes += ["#su", "#sl", "#sby"]
+        cond += " AND #s = :snoozed AND (#sl = :one OR #su <= :now)"
     else:
         sets += ["#s = :open"]
         if status == "resolved":
@@ -252,14 +289,25 @@ def _group_expressions(case: str, status: str | None, with_http: bool) -> tuple[
             cond += " AND #s = :resolved"
         else:
             cond += " AND attribute_not_exists(#s)"
-    return "SET " + ", ".join(sets) + " ADD " + ", ".join(adds), cond
+    tail = (" REMOVE " + ", ".join(removes)) if removes else ""
+    return "SET " + ", ".join(sets) + " ADD " + ", ".join(adds) + tail, cond
 
 
-def _group_case(old: dict[str, Any] | None, window: int, limit: int) -> tuple[str, str | None, int]:
+def _snooze_state(old: dict[str, Any], now_stamp: str) -> str:
+    """Which snoozed case the row is in for an incident received at ``now_stamp``."""
+    if "snooze_left" in old:
+        return "snoozed_count" if int(old["snooze_left"]["N"]) > 1 else "snoozed_wake"
+    until = old.get("snooze_until", {}).get("S")
+    return "snoozed_hold" if until is not None and until > now_stamp else "snoozed_wake"
+
+
+def _group_case(old: dict[str, Any] | None, window: int, limit: int, now_stamp: str = "") -> tuple[str, str | None, int]:
     """(case, status, window) from the row a failed condition returned (None: there is no row)."""
     if old is None:
         return "new", None, window
     status = old.get("status", {}).get("S")
+    if status == "snoozed":
+        status = _snooze_state(old, now_stamp)
     row_window = int(old["flood_window"]["N"]) if "flood_window" in old else None
     if row_window is None or row_window < window:
         return "restart", status, window
@@ -277,6 +325,7 @@ def count_in_group(
     limits: Limits,
     assume_flooding: bool = False,
     update: UpdateItem = update_item,
+    events: list[str] | None = None,
 ) -> tuple[bool, int]:
     """Count one incident in its group (creating or reopening it as needed): (its row may be stored, the window it counted in).
 
@@ -299,6 +348,9 @@ def count_in_group(
         ":area": {"S": draft.area},
         ":src": {"S": draft.source},
         ":title": {"S": draft.title},
+        ":snoozed": {"S": "snoozed"},
+        ":minus": {"N": "-1"},
+        ":wakeby": {"S": _json(_WAKE_BY)},
     }
     if draft.http_status is not None:
         values[":http"] = {"N": str(draft.http_status)}
@@ -313,8 +365,17 @@ def count_in_group(
         except ClientError as exc:
             if not condition_failed(exc):
                 raise
-            case, status, window = _group_case(exc.response.get("Item"), window, limits.group_rows_per_window)
+            case, status, window = _group_case(
+                exc.response.get("Item"), window, limits.group_rows_per_window, values[":now"]["S"]
+            )
             continue
+        if events is not None:  # what this write did to the group (its condition held: no other intake did it)
+            if case == "new":
+                events.append("created")
+            elif status == "resolved":
+                events.append("reopened")
+            elif status == "snoozed_wake":
+                events.append("woke")
         return stored, window
     raise RuntimeError(f"incident group {draft.group_id} changed {_MAX_GROUP_ATTEMPTS} times while counting one incident")
 
@@ -378,9 +439,104 @@ def set_status(
         actions.append(G.resolution_note.set(note) if note else G.resolution_note.remove())
     else:
         actions = [G.status.set("open"), G.reopened_at.set(now), G.reopened_by.set(actor)]
+    actions += [G.snooze_until.remove(), G.snooze_left.remove(), G.snoozed_by.remove()]
     if not transition(group, actions, G.group_id.exists() & (G.status != status)):
         return get_group(group_id), False
     return group, True
+
+
+# --- triage: snooze, assign, notes, the timeline --------------------------------------------------
+
+
+def system_actor(event: str) -> dict[str, Any]:
+    """Who the intake says changed a group: a regression, or a snooze that ended."""
+    return dict(_WAKE_BY if event == "woke" else _REGRESSION_BY)
+
+
+def add_entry(
+    group_id: str, event: str, now: datetime, actor: dict[str, Any] | None, details: dict[str, Any] | None = None
+) -> None:
+    """Append one timeline entry (its id is new: a ULID)."""
+    TimelineEntry(group_id=group_id, entry_id=new_id(), event=event, at=now, actor=actor, details=details).save(
+        condition=TimelineEntry.entry_id.does_not_exist()
+    )
+
+
+def _room() -> Any:
+    G = IncidentGroup
+    return G.timeline_n.does_not_exist() | (G.timeline_n < TIMELINE_MAX)
+
+
+def _full(group_id: str) -> Conflicting:
+    return Conflicting(
+        f"Incident group {group_id}'s timeline holds {TIMELINE_MAX} entries; no more admin entries fit.",
+        code="incident_timeline_full",
+        details={"group_id": group_id, "max": TIMELINE_MAX},
+    )
+
+
+def snooze(
+    group_id: str, until: datetime | None, left: int | None, actor: dict[str, Any], now: datetime
+) -> tuple[IncidentGroup, bool]:
+    """Snooze a group until a time or until ``left`` more incidents: (group, changed). The same snooze twice: changed=False."""
+    G = IncidentGroup
+    group = IncidentGroup(group_id=group_id)
+    actions: list[Action] = [G.status.set("snoozed"), G.snoozed_by.set(actor), G.timeline_n.add(1)]
+    actions.append(G.snooze_until.set(until) if until is not None else G.snooze_until.remove())
+    actions.append(G.snooze_left.set(left) if left is not None else G.snooze_left.remove())
+    same = G.status == "snoozed"
+    same &= (G.snooze_until == until) if until is not None else G.snooze_until.does_not_exist()
+    same &= (G.snooze_left == left) if left is not None else G.snooze_left.does_not_exist()
+    if not transition(group, actions, G.group_id.exists() & ~same & _room()):
+        current = get_group(group_id)
+        if current.status == "snoozed" and current.snooze_until == until and current.snooze_left == left:
+            return current, False
+        raise _full(group_id)
+    return group, True
+
+
+def assign(group_id: str, assignee: str | None, actor: dict[str, Any]) -> tuple[IncidentGroup, bool]:
+    """Assign a group to an admin (None: unassign): (group, changed)."""
+    G = IncidentGroup
+    group = IncidentGroup(group_id=group_id)
+    if assignee is None:
+        actions: list[Action] = [G.assignee.remove(), G.timeline_n.add(1)]
+        differs = G.assignee.exists()
+    else:
+        actions = [G.assignee.set(assignee), G.timeline_n.add(1)]
+        differs = G.assignee.does_not_exist() | (G.assignee != assignee)
+    if not transition(group, actions, G.group_id.exists() & differs & _room()):
+        current = get_group(group_id)
+        if current.assignee == assignee:
+            return current, False
+        raise _full(group_id)
+    return group, True
+
+
+def note_digest(actor: dict[str, Any], text: str) -> str:
+    return hashlib.sha256(f"{actor.get('id')}\n{text}".encode()).hexdigest()[:32]
+
+
+def claim_note(group_id: str, digest: str) -> bool:
+    """Count a note on the group (False: it repeats the last note, so it is not a new entry)."""
+    G = IncidentGroup
+    group = IncidentGroup(group_id=group_id)
+    cond = G.group_id.exists() & (G.last_note.does_not_exist() | (G.last_note != digest)) & _room()
+    if transition(group, [G.last_note.set(digest), G.timeline_n.add(1)], cond):
+        return True
+    current = get_group(group_id)
+    if current.last_note == digest:
+        return False
+    raise _full(group_id)
+
+
+def list_timeline(group_id: str, limit: int, next_token: str | None) -> tuple[list[TimelineEntry], str | None]:
+    """A group's timeline, oldest first."""
+    return query_page(TimelineEntry.query, group_id, limit=limit, next_token=next_token, newest_first=False)
+
+
+def entry_dict(e: TimelineEntry) -> dict[str, Any]:
+    return {"id": e.entry_id, "event": e.event, "at": iso(e.at), "actor": e.actor, "details": e.details}
 
 
 # --- reads ---------------------------------------------------------------------------------------
@@ -440,6 +596,10 @@ def group_dict(g: IncidentGroup) -> dict[str, Any]:
         "resolution_note": g.resolution_note,
         "reopened_at": iso(g.reopened_at),
         "reopened_by": g.reopened_by,
+        "snooze_until": iso(g.snooze_until),
+        "snooze_left": int(g.snooze_left) if g.snooze_left is not None else None,
+        "snoozed_by": g.snoozed_by,
+        "assignee": g.assignee,
     }
 
 
