@@ -498,8 +498,12 @@ def ulid_time_prefix(ms: int) -> str:
     return "".join(reversed(out))
 
 
-def ulid_bounds(start_ms: int | None, end_ms: int | None) -> tuple[str, str]:
-    """``(lowest, highest)`` ids minted in ``[start_ms, end_ms)`` (either open): a key-range condition."""
-    lo = ulid_time_prefix(start_ms or 0) + "0" * 16
-    hi = ulid_time_prefix(end_ms - 1) + "Z" * 16 if end_ms is not None else "Z" * 26
-    return lo, hi
+def ulid_bounds(start_ms: int | None, end_ms: int | None) -> tuple[str, str] | None:
+    """``(lowest, highest)`` ids minted in ``[start_ms, end_ms)`` (either open): a key-range condition.
+
+    None when no ULID can be in the range (it ends before 1970, or starts after the ULID era)."""
+    start = max(start_ms or 0, 0)
+    end = min(end_ms, 2**48) if end_ms is not None else 2**48
+    if start >= end:
+        return None
+    return ulid_time_prefix(start) + "0" * 16, ulid_time_prefix(end - 1) + "Z" * 16

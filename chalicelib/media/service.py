@@ -167,6 +167,8 @@ def list_homework_review(query: AdminHomeworkQuery) -> tuple[list[Homework], str
 
             raise Invalid("`from` must not be after `to`.", details={"fields": {"from": "after to"}})
         id_range = domain.ulid_bounds(start, end)
+        if id_range is None:  # before 1970 or after the ULID era: no id can be there
+            return [], None
     return store.list_homework_review(
         query.limit, query.next_token, statuses=statuses, student_id=query.student_id, id_range=id_range
     )

@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from tests.browser.harness import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -79,6 +81,19 @@ def seed(stack: Stack, tmp: Path) -> dict[str, Any]:
         stack.ok("DELETE", f"/admin/jobs/{job['job_id']}")
     upload_video(stack, CUSTOMER, alan["id"], fake_mp4(media_bytes=2100), filename="phone-video.mp4")
     stack.drain()
+    # homework: one reviewed (twice: a history), one awaiting review
+    for student, name, reviews in (
+        (ada, "fractions.pdf", ("Good start: show your working.", "Much clearer now, well done.")),
+        (alan, "essay.pdf", ()),
+    ):
+        data = b"%PDF-1.4\n" + b"0" * 4000 + b"\n%%EOF\n"
+        body = {"student_id": student["id"], "filename": name, "content_type": "application/pdf", "size_bytes": len(data)}
+        created = stack.ok("POST", "/customer/homework", body, role="customer", sub=CUSTOMER)
+        up = created["upload"]
+        requests.post(up["url"], data=up["fields"], files={"file": (name, data, "application/pdf")}, timeout=60)
+        hw = stack.ok("POST", f"/customer/homework/{created['homework']['id']}/complete", role="customer", sub=CUSTOMER)
+        for text in reviews:
+            hw = stack.ok("POST", f"/admin/homework/{hw['id']}/review", {"feedback": text, "rev": hw["rev"]})
     # incidents, as the pages report them
     for status, message in (
         (
@@ -170,6 +185,17 @@ def shoot(stack: Stack, out: Path, made: dict[str, Any]) -> list[Path]:
             if label == "desktop":
                 page.locator("button.optimise").first.focus()  # shows the tooltip
             snap("media")
+            page.locator("tbody tr", has_text="lesson-recording.mp4").get_by_role(
+                "button", name="Play lesson-recording.mp4"
+            ).click()
+            page.locator("video.player").wait_for()
+            page.wait_for_function("() => document.querySelector('video.player').readyState >= 2")
+            snap("media-player")
+            page.goto(f"{stack.url}/console/admin/homework")
+            page.locator("tbody tr").first.wait_for()
+            page.get_by_role("button", name="Open fractions.pdf").click()
+            page.get_by_label("Review history").wait_for()
+            snap("homework-review")
             page.goto(f"{stack.url}/console/admin/jobs?tab=failed")
             page.locator("tbody tr").first.wait_for()
             snap("jobs")
@@ -191,6 +217,9 @@ def shoot(stack: Stack, out: Path, made: dict[str, Any]) -> list[Path]:
             page.get_by_role("alert").first.wait_for()
             bad.unlink()
             snap("homework-refused")
+            page.goto(f"{stack.url}/console/customer/homework")
+            page.locator("tbody tr", has_text="fractions.pdf").wait_for()
+            snap("homework-feedback")
             page.goto(f"{stack.url}/console/customer/videos")
             page.locator("tbody tr").first.wait_for()
             snap("videos")

@@ -215,3 +215,24 @@ def test_file_link_is_short_lived_inline_or_attachment_and_own_only(
         r = get(client, path, token)
         assert r.status_code == 409 and r.json_body["error"]["code"] == "homework_not_uploaded"
     assert get(client, "/admin/homework/01JZZZZZZZZZZZZZZZZZZZZZZZ/file", tokens.admin).status_code == 404
+
+
+def test_date_ranges_outside_the_ulid_era_are_empty_not_errors(client, tokens, student, aws):
+    submit(client, tokens, student)
+    for q in ("to=0363-04-15", "from=0001-01-01&to=1969-12-31", "from=9999-12-31", "from=0001-01-01"):
+        r = get(client, f"/admin/homework?{q}", tokens.admin)
+        assert r.status_code == 200, (q, r.body)
+        assert len(r.json_body["items"]) == (1 if q == "from=0001-01-01" else 0), q
+
+
+def test_ulid_bounds_are_the_ids_of_the_range():
+    from chalicelib.core.db import new_id
+    from chalicelib.media import domain
+
+    now = new_id()
+    lo, hi = domain.ulid_bounds(0, None)
+    assert lo <= now <= hi
+    ms = int(__import__("time").time() * 1000)
+    lo, hi = domain.ulid_bounds(ms - 60_000, ms + 60_000)
+    assert lo <= now <= hi and len(lo) == len(hi) == 26
+    assert domain.ulid_bounds(None, 0) is None and domain.ulid_bounds(2**48, None) is None
