@@ -288,9 +288,9 @@ def write_lesson_attendance(
                 current = find(schedule_id)
                 if current is None:
                     raise not_found(schedule_id) from exc
-                if current.state != ACTIVE:
-                    raise deleting(schedule_id) from exc
-                raise lesson_cancelled(schedule_id, day) from exc
+                if current.state == ACTIVE and day.isoformat() in (current.cancelled_on or set()):
+                    raise lesson_cancelled(schedule_id, day) from exc
+                raise deleting(schedule_id) from exc
             if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
                 raise lesson_cancelled(schedule_id, day, closed=True) from exc
             if "TransactionConflict" in reasons and attempt < RETRIES - 1:
