@@ -49,6 +49,8 @@ PAGES: dict[tuple[str, str], Page] = {
         Page("admin", "incidents", "Incident Hub", "page-incidents.js"),
         Page("customer", "homework", "Homework upload", "page-upload.js"),
         Page("customer", "videos", "Video upload", "page-upload.js"),
+        Page("admin", "lessons", "Lessons", "page-lessons.js"),
+        Page("customer", "lessons", "Lessons & attendance", "page-family-lessons.js"),
     )
 }
 

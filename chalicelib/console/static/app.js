@@ -4,11 +4,11 @@ import { busy, clear, field, h, messageArea } from "./ui.js";
 
 const NAV = {
   admin: [
-    { heading: "Academic", links: [["schedules", "Schedules"], ["tasks", "Tasks"]] },
+    { heading: "Academic", links: [["schedules", "Schedules"], ["tasks", "Tasks"], ["lessons", "Lessons"]] },
     { heading: "Insights", links: [["media", "Media"], ["jobs", "Jobs"]] },
     { heading: "Support", links: [["incidents", "Incident Hub"]] },
   ],
-  customer: [{ heading: "Customers", links: [["homework", "Homework upload"], ["videos", "Video upload"]] }],
+  customer: [{ heading: "Customers", links: [["homework", "Homework upload"], ["videos", "Video upload"], ["lessons", "Lessons & attendance"]] }],
 };
 const HOME = { admin: apiPath("/console/admin/schedules"), customer: apiPath("/console/customer/homework") };
 
