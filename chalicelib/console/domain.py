@@ -54,6 +54,8 @@ PAGES: dict[tuple[str, str], Page] = {
         Page("customer", "homework", "Homework upload", "page-upload.js"),
         Page("customer", "videos", "Video upload", "page-upload.js"),
         Page("customer", "tasks", "Tasks", "page-family-tasks.js"),
+        Page("admin", "lessons", "Lessons", "page-lessons.js"),
+        Page("customer", "lessons", "Lessons & attendance", "page-family-lessons.js"),
     )
 }
 

@@ -431,3 +431,44 @@ def list_student_attendance(req: Req[None, AttendanceQuery], student_id: str) ->
     q = req.query
     items, token = service.list_student_attendance(student_id, q.limit, q.next_token, q.from_, q.to)
     return {"items": [attendance_out(a).model_dump(mode="json") for a in items], "next_token": token}
+
+
+# --- what families see (own students only; someone else's is a 404) ---------------------------------
+
+
+@route(
+    bp,
+    "/customer/students/{student_id}/lessons",
+    "GET",
+    auth="customer",
+    query=S.LessonQuery,
+    response=S.LessonList,
+    errors=(400, 404),
+    tag="schedules",
+    ids=("student_id",),
+)
+def my_student_lessons(req: Req[None, LessonQuery], student_id: str) -> LessonList:
+    """Your student's lessons in [from, to] (default the next 28 days, at most 92), cancelled and moved ones
+    included, with the times in the student's zone."""
+    student, rows = service.student_lessons(student_id, str(req.principal.id), req.query.from_, req.query.to)
+    zones = {student.id: student.timezone or "UTC"}
+    out: LessonList = S.LessonList(items=[lesson_out(s, one, zones, only=student.id) for s, one in rows])
+    return out
+
+
+@route(
+    bp,
+    "/customer/students/{student_id}/attendance",
+    "GET",
+    auth="customer",
+    query=S.AttendanceQuery,
+    response=S.page("AttendanceOut"),
+    errors=(400, 404),
+    tag="schedules",
+    ids=("student_id",),
+)
+def my_student_attendance(req: Req[None, AttendanceQuery], student_id: str) -> dict[str, Any]:
+    """Your student's attendance history, by date (filters: from, to)."""
+    q = req.query
+    items, token = service.own_student_attendance(student_id, str(req.principal.id), q.limit, q.next_token, q.from_, q.to)
+    return {"items": [attendance_out(a).model_dump(mode="json") for a in items], "next_token": token}

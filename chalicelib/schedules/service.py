@@ -9,7 +9,7 @@ from itertools import batched
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.core.calendar import days as calendar_days
-from chalicelib.core.calendar import utc
+from chalicelib.core.calendar import local_date, utc
 from chalicelib.core.db import utcnow
 from chalicelib.core.errors import Conflicting, Invalid, Missing
 from chalicelib.schedules import store
@@ -419,4 +419,34 @@ def list_student_attendance(
 ) -> tuple[list[Attendance], str | None]:
     """A student's attendance on every schedule (404 for an unknown student)."""
     students.get(student_id)
+    return store.list_student_attendance(student_id, limit, next_token, from_, to)
+
+
+# --- what families see ---------------------------------------------------------------------------------
+
+
+def student_lessons(
+    student_id: str, customer_id: str, from_: date | None, to: date | None
+) -> tuple[Any, list[tuple[Schedule, Lesson]]]:
+    """A customer's own student's lessons in [from, to] (default the next 28 days in the student's zone,
+    at most 92) with exceptions and closures, by start → (the student, [(schedule, lesson)]). Someone
+    else's student is a 404, as a missing one."""
+    student = students.get_owned(student_id, customer_id)
+    start, end = lesson_range(from_, to, local_date(student.timezone or "UTC", utcnow()))
+    closed = closures_on(list(calendar_days(start, end)))
+    rows: list[tuple[Schedule, Lesson]] = []
+    token: str | None = None
+    while True:
+        page, token = store.list_for_student(student_id, 100, token, start, end)
+        rows += [(s, one) for s in page for one in lessons(s, start, end, closed)]
+        if not token:
+            break
+    rows.sort(key=lambda row: (row[1].starts_at, row[0].id))
+    return student, rows
+
+
+def own_student_attendance(
+    student_id: str, customer_id: str, limit: int, next_token: str | None, from_: date | None, to: date | None
+) -> tuple[list[Attendance], str | None]:
+    students.get_owned(student_id, customer_id)
     return store.list_student_attendance(student_id, limit, next_token, from_, to)

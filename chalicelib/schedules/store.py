@@ -284,15 +284,15 @@ def write_lesson_attendance(
                     )
         except TransactWriteError as exc:
             reasons = _reasons(exc)
-            if reasons and reasons[0] == "ConditionalCheckFailed":
+            if "ConditionalCheckFailed" in reasons:  # which condition: read to explain (emulators misplace the reason)
                 current = find(schedule_id)
                 if current is None:
                     raise not_found(schedule_id) from exc
-                if current.state != ACTIVE:
-                    raise deleting(schedule_id) from exc
-                raise lesson_cancelled(schedule_id, day) from exc
-            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
-                raise lesson_cancelled(schedule_id, day, closed=True) from exc
+                if current.state == ACTIVE and day.isoformat() in (current.cancelled_on or set()):
+                    raise lesson_cancelled(schedule_id, day) from exc
+                if current.state == ACTIVE and closed_days([day]):
+                    raise lesson_cancelled(schedule_id, day, closed=True) from exc
+                raise deleting(schedule_id) from exc
             if "TransactionConflict" in reasons and attempt < RETRIES - 1:
                 time.sleep(0.02 * (attempt + 1))
                 continue

@@ -543,3 +543,39 @@ def test_missing_attendance_report_uses_queries_only(client, tokens, kids):
     assert call(client, "get", "/admin/attendance/missing", tokens.admin).json_body["items"] == []
     assert call(client, "get", "/admin/attendance/missing?from=2025-01-01&to=2025-06-01", tokens.admin).status_code == 400
     assert call(client, "get", "/admin/attendance/missing", tokens.customer_a).status_code == 403
+
+
+# --- what families see --------------------------------------------------------------------------------
+
+
+def test_a_family_sees_its_students_lessons_and_attendance_only(client, tokens, kids):
+    a, b, c = kids  # a, b: customer A's; c: customer B's
+    s = make_schedule(client, tokens, [a, c], until="2025-01-27")
+    s2 = make_schedule(client, tokens, [a], recurrence="none", starts_at="2025-01-15T10:00:00Z", ends_at="2025-01-15T11:00:00Z")
+    exc(client, tokens, s["id"], "2025-01-13", {"action": "cancel", "reason": "Holiday"})
+    bulk(client, tokens, s["id"], "2025-01-06", [{"student_id": a, "status": "present"}, {"student_id": c, "status": "late"}])
+    r = call(client, "get", f"/customer/students/{a}/lessons?from=2025-01-01&to=2025-01-31", tokens.customer_a)
+    assert r.status_code == 200, r.body
+    items = r.json_body["items"]
+    assert [(i["schedule_id"], i["date"], i["status"]) for i in items] == [
+        (s["id"], "2025-01-06", "scheduled"),
+        (s["id"], "2025-01-13", "cancelled"),
+        (s2["id"], "2025-01-15", "scheduled"),
+        (s["id"], "2025-01-20", "scheduled"),
+        (s["id"], "2025-01-27", "scheduled"),
+    ]
+    assert all([p["student_id"] for p in i["students"]] == [a] for i in items)  # never the classmates
+    r = call(client, "get", f"/customer/students/{a}/attendance", tokens.customer_a)
+    assert r.status_code == 200 and [(i["date"], i["status"]) for i in r.json_body["items"]] == [("2025-01-06", "present")]
+    assert call(client, "get", f"/customer/students/{b}/lessons", tokens.customer_a).json_body["items"] == []
+    # customer B: A's student is a 404 on both; its own is served
+    for path in (f"/customer/students/{a}/lessons", f"/customer/students/{a}/attendance"):
+        r = call(client, "get", path, tokens.customer_b)
+        assert r.status_code == 404 and r.json_body["error"]["code"] == "student_not_found"
+        assert call(client, "get", path, tokens.admin).status_code == 403
+    r = call(client, "get", f"/customer/students/{c}/attendance", tokens.customer_b)
+    assert [(i["date"], i["status"]) for i in r.json_body["items"]] == [("2025-01-06", "late")]
+    assert (
+        call(client, "get", f"/customer/students/{a}/lessons?from=2025-01-01&to=2025-06-01", tokens.customer_a).status_code == 400
+    )
+    assert call(client, "get", "/customer/students/01NOPE/lessons", tokens.customer_a).status_code == 404

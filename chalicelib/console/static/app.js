@@ -4,13 +4,16 @@ import { busy, clear, field, h, messageArea } from "./ui.js";
 
 const NAV = {
   admin: [
-    { heading: "Academic", links: [["students", "Students"], ["family", "Families"], ["schedules", "Schedules"], ["tasks", "Tasks"], ["homework", "Homework"]] },
+    {
+      heading: "Academic",
+      links: [["students", "Students"], ["family", "Families"], ["schedules", "Schedules"], ["lessons", "Lessons"], ["tasks", "Tasks"], ["homework", "Homework"]],
+    },
     { heading: "Insights", links: [["media", "Media"], ["jobs", "Jobs"], ["monitors", "Monitors"]] },
     { heading: "Support", links: [["incidents", "Incident Hub"]] },
   ],
   customer: [
     { heading: "Customers", links: [["homework", "Homework upload"], ["videos", "Video upload"]] },
-    { heading: "My students", links: [["tasks", "Tasks"]] },
+    { heading: "My students", links: [["lessons", "Lessons & attendance"], ["tasks", "Tasks"]] },
   ],
 };
 const HOME = { admin: apiPath("/console/admin/schedules"), customer: apiPath("/console/customer/homework") };
