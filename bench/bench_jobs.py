@@ -78,6 +78,11 @@ def _fill() -> dict[str, int]:
     return counts
 
 
+def _seed_counters(job_counts: Any) -> None:
+    """The rows were batch-written without transitions: the counters are set by a recount, as after a restore."""
+    job_counts.recount(apply=True)
+
+
 def _median_ms(fn: Any, runs: int = RUNS) -> float:
     samples = []
     for _ in range(runs):
@@ -101,6 +106,9 @@ def run() -> list[dict]:
         t = time.perf_counter()
         counts = _fill()
         fill_s = time.perf_counter() - t
+        from chalicelib.jobs import counts as job_counts
+
+        _seed_counters(job_counts)
         reads = Reads(Job._get_connection().connection.client)
 
         def first_page() -> list[Any]:

@@ -70,7 +70,6 @@ def test_throttled_job_is_retried_and_succeeds(app, monkeypatch):
     from chalicelib.core.settings import get_settings
     from chalicelib.jobs import ledger, worker
     from chalicelib.jobs.dispatch import dispatch
-    from chalicelib.jobs.ledger import Job
 
     aws.reset()
     monkeypatch.setattr(worker, "POLICY", worker.Policy(retry_delay_s=lambda n: 0))
@@ -78,7 +77,10 @@ def test_throttled_job_is_retried_and_succeeds(app, monkeypatch):
     sqs = boto3.client("sqs")
     url = sqs.get_queue_url(QueueName=get_settings().queue_name("jobs"))["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    with aws_fault(_ddb_client(Job), "UpdateItem", "ThrottlingException", times=1):
+    from chalicelib.core.db import transaction
+
+    tx_client = transaction()._connection.client  # a transition is a transaction (the job and its counters)
+    with aws_fault(tx_client, "TransactWriteItems", "ThrottlingException", times=1):
         first = drain_once(sqs, url, arn, app.handler_map["run_jobs"])
     assert first == (1, 1)  # the record was reported back, not dropped
     assert ledger.get(job.job_id).state == "queued"

@@ -77,3 +77,22 @@ def test_bulk_retry_previews_then_applies_in_pages(ops, api_url):  # noqa: F811
 def test_unreachable_api_is_a_clear_error():
     code, _, err = academy("http://127.0.0.1:9", "list")
     assert code == 1 and "is the stack up" in err
+
+
+def test_recount_previews_drift_then_repairs_it_and_audits(ops, api_url):  # noqa: F811
+    from chalicelib.core.audit import AuditEntry
+    from chalicelib.jobs import counts
+
+    rejected(2)
+    ops.pump()
+    counts.add([(states.FAILED, "t_drift", 3)])  # drift: counted, but no such jobs
+    code, out, err = academy(api_url, "recount", "--aws")  # --aws: this process's (emulated) AWS
+    report = json.loads(out)
+    assert code == 0 and report["dry_run"] and report["drift"] and "--apply" in err
+    assert report["drift"] == [{"state": "failed", "type": "t_drift", "counted": 3, "actual": 0}]
+    code, out, _ = academy(api_url, "recount", "--aws", "--apply")
+    assert code == 0 and json.loads(out)["repaired"]
+    code, out, _ = academy(api_url, "recount", "--aws", "--apply")
+    assert json.loads(out)["drift"] == []  # idempotent
+    entries = [e for e in AuditEntry.scan() if getattr(e, "action", None) == "jobs.recount"]
+    assert len(entries) == 2
