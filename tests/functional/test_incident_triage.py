@@ -117,9 +117,10 @@ def test_assign_note_and_timeline_are_idempotent_and_paginated(client, tokens, c
     gid = post(client, "/incidents", incident(), tokens.customer_a).json_body["group_id"]
     r = post(client, f"/admin/incidents/groups/{gid}/assign", {"assignee": "admin-2"}, tokens.admin)
     assert r.status_code == 200 and r.json_body["changed"] is True and r.json_body["group"]["assignee"] == "admin-2"
-    assert post(client, f"/admin/incidents/groups/{gid}/assign", {"assignee": "admin-2"}, tokens.admin).json_body["changed"] is False
-    assert post(client, f"/admin/incidents/groups/{gid}/notes", {"note": "looking"}, tokens.admin).json_body["changed"] is True
-    assert post(client, f"/admin/incidents/groups/{gid}/notes", {"note": "looking"}, tokens.admin).json_body["changed"] is False
+    base = f"/admin/incidents/groups/{gid}"
+    assert post(client, f"{base}/assign", {"assignee": "admin-2"}, tokens.admin).json_body["changed"] is False
+    assert post(client, f"{base}/notes", {"note": "looking"}, tokens.admin).json_body["changed"] is True
+    assert post(client, f"{base}/notes", {"note": "looking"}, tokens.admin).json_body["changed"] is False
     post(client, f"/admin/incidents/groups/{gid}/resolve", {"note": "fixed"}, tokens.admin)
     post(client, f"/admin/incidents/groups/{gid}/resolve", {}, tokens.admin)
     r = post(client, f"/admin/incidents/groups/{gid}/assign", {"assignee": None}, tokens.admin)
