@@ -24,6 +24,7 @@ export async function render(main, { title }) {
   fSource.value = params.get("source") || "";
   const fArea = h("input", { type: "text", name: "area", placeholder: "e.g. customers.homework.upload", value: params.get("area") || "", autocomplete: "off" });
   const fSince = h("input", { type: "date", name: "since", value: params.get("since") || "" });
+  const fTitle = h("input", { type: "search", name: "title", placeholder: "title starts with…", value: params.get("title") || "", autocomplete: "off", maxlength: "200" });
   const filters = h(
     "form",
     { class: "grid card", role: "search", "aria-label": "Filter incident groups" },
@@ -31,6 +32,7 @@ export async function render(main, { title }) {
     field("Source", fSource),
     field("Area", fArea, "(exact)"),
     field("Seen since", fSince),
+    field("Title", fTitle, "(prefix, any case)"),
     h("div", { class: "actions" }, h("button", { type: "submit", class: "btn" }, "Filter")),
   );
   const listBox = h("div");
@@ -40,7 +42,7 @@ export async function render(main, { title }) {
 
   function syncUrl(extra = {}) {
     const url = new URL(location.href);
-    const values = { status: fStatus.value || "all", source: fSource.value, area: fArea.value.trim(), since: fSince.value, group: url.searchParams.get("group") || "", ...extra };
+    const values = { status: fStatus.value || "all", source: fSource.value, area: fArea.value.trim(), since: fSince.value, title: fTitle.value.trim(), group: url.searchParams.get("group") || "", ...extra };
     url.search = "";
     for (const [k, v] of Object.entries(values)) if (v) url.searchParams.set(k, v);
     history.replaceState(null, "", url);
@@ -60,6 +62,7 @@ export async function render(main, { title }) {
       source: fSource.value,
       area: fArea.value.trim(),
       since: fSince.value ? `${fSince.value}T00:00:00Z` : "",
+      title: fTitle.value.trim(),
       limit: 50,
       next_token: more ? nextToken : null,
     };
