@@ -59,9 +59,9 @@ def report_incident(req: Req[IncidentIn, None]) -> Reply:
 
 @route(bp, "/admin/incidents", "GET", auth="admin", query=S.GroupQuery, response=S.page("GroupOut"), tag="incidents")
 def list_incident_groups(req: Req[None, GroupQuery]) -> dict[str, Any]:
-    """Incident groups, newest last_seen first (filters: status, area, source, since)."""
+    """Incident groups, newest last_seen first (filters: status, area, source, since; title: a case-insensitive prefix)."""
     q = req.query
-    return service.list_groups(q.limit, q.next_token, status=q.status, area=q.area, source=q.source, since=q.since)
+    return service.list_groups(q.limit, q.next_token, status=q.status, area=q.area, source=q.source, since=q.since, title=q.title)
 
 
 @route(

@@ -113,6 +113,7 @@ class GroupQuery(ListQuery):
     area: str | None = Field(None, min_length=1, max_length=200)
     source: Literal["frontend", "backend"] | None = None
     since: Timestamp | None = Field(None, description="Groups last seen at or after this time.")
+    title: str | None = Field(None, min_length=1, max_length=200, description="Title prefix, case-insensitive (title order).")
 
 
 class GroupDetail(Out):

@@ -217,10 +217,11 @@ def list_groups(
     area: str | None = None,
     source: str | None = None,
     since: datetime | None = None,
+    title: str | None = None,
 ) -> dict[str, Any]:
-    """A page of groups, newest ``last_seen`` first (``area`` as the admin typed it)."""
+    """A page of groups, newest ``last_seen`` first (``area`` as the admin typed it; ``title``: a case-insensitive prefix)."""
     items, token = store.list_groups(
-        limit, next_token, status=status, area=domain.list_area(area), source=source, since=_utc(since)
+        limit, next_token, status=status, area=domain.list_area(area), source=source, since=_utc(since), title=title
     )
     return {"items": [store.group_dict(g) for g in items], "next_token": token}
 

@@ -96,10 +96,12 @@ class IncidentGroup(Model):
     assignee = UnicodeAttribute(null=True)  # an admin's id
     timeline_n = NumberAttribute(null=True)  # timeline entries written (bounded by TIMELINE_MAX)
     last_note = UnicodeAttribute(null=True)  # digest of the last note (the same note twice is one entry)
+    title_key = UnicodeAttribute(null=True)  # the title case-folded (search by title prefix: by_title)
     by_kind = gsi("by_kind", "kind", "last_seen", range_attr=UTCDateTime)
     by_status = gsi("by_status", "status", "last_seen", range_attr=UTCDateTime)
     by_area = gsi("by_area", "area", "last_seen", range_attr=UTCDateTime)
     by_source = gsi("by_source", "source", "last_seen", range_attr=UTCDateTime)
+    by_title = gsi("by_title", "kind", "title_key")
 
 
 class TimelineEntry(Model):
@@ -238,6 +240,7 @@ _GROUP_NAMES = {
     "#su": "snooze_until",
     "#sl": "snooze_left",
     "#sby": "snoozed_by",
+    "#tk": "title_key",
 }
 _REGRESSION_BY = {"role": "system", "id": "regression"}
 _WAKE_BY = {"role": "system", "id": "snooze"}
@@ -257,7 +260,7 @@ def _group_expressions(case: str, status: str | None, with_http: bool) -> tuple[
     sets = ["#last = :now", "#latest = :latest"]
     adds = ["#n :one"]
     if case == "new":
-        sets += ["#kind = :kind", "#area = :area", "#src = :src", "#title = :title", "#first = :now", "#s = :open"]
+        sets += ["#kind = :kind", "#area = :area", "#src = :src", "#title = :title", "#tk = :tk", "#first = :now", "#s = :open"]
         sets += ["#fw = :w", "#fr = :one"] + (["#http = :http"] if with_http else [])
         return "SET " + ", ".join(sets) + " ADD " + ", ".join(adds), "attribute_not_exists(#id)"
     if case == "count":
@@ -348,6 +351,7 @@ def count_in_group(
         ":area": {"S": draft.area},
         ":src": {"S": draft.source},
         ":title": {"S": draft.title},
+        ":tk": {"S": title_key(draft.title)},
         ":snoozed": {"S": "snoozed"},
         ":minus": {"N": "-1"},
         ":wakeby": {"S": _json(_WAKE_BY)},
@@ -542,6 +546,11 @@ def entry_dict(e: TimelineEntry) -> dict[str, Any]:
 # --- reads ---------------------------------------------------------------------------------------
 
 
+def title_key(title: str | None) -> str:
+    """A title's search key: case-folded, whitespace collapsed, at most 200 characters."""
+    return " ".join((title or "").casefold().split())[:200]
+
+
 def list_groups(
     limit: int,
     next_token: str | None,
@@ -549,10 +558,28 @@ def list_groups(
     area: str | None = None,
     source: str | None = None,
     since: datetime | None = None,
+    title: str | None = None,
 ) -> tuple[list[IncidentGroup], str | None]:
-    """Groups newest ``last_seen`` first. The most selective filter picks the index; the rest filter it."""
+    """Groups newest ``last_seen`` first (by title prefix: in title order). The most selective filter picks the index."""
     G = IncidentGroup
     cond = G.last_seen >= since if since else None
+    if title:
+        filt = cond
+        for c in (
+            G.area == area if area else None,
+            G.status == status if status else None,
+            G.source == source if source else None,
+        ):
+            if c is not None:
+                filt = c if filt is None else filt & c
+        return query_page(
+            G.by_title.query,
+            GROUP_KIND,
+            limit=limit,
+            next_token=next_token,
+            range_key_condition=G.title_key.startswith(title_key(title)),
+            filter_condition=filt,
+        )
     if area:
         index, key, rest = G.by_area, area, [G.status == status if status else None, G.source == source if source else None]
     elif status:

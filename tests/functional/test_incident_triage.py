@@ -117,10 +117,10 @@ def test_assign_note_and_timeline_are_idempotent_and_paginated(client, tokens, c
     gid = post(client, "/incidents", incident(), tokens.customer_a).json_body["group_id"]
     r = post(client, f"/admin/incidents/groups/{gid}/assign", {"assignee": "admin-2"}, tokens.admin)
     assert r.status_code == 200 and r.json_body["changed"] is True and r.json_body["group"]["assignee"] == "admin-2"
-    again = post(client, f"/admin/incidents/groups/{gid}/assign", {"assignee": "admin-2"}, tokens.admin)
-    assert again.json_body["changed"] is False
-    assert post(client, f"/admin/incidents/groups/{gid}/notes", {"note": "looking"}, tokens.admin).json_body["changed"] is True
-    assert post(client, f"/admin/incidents/groups/{gid}/notes", {"note": "looking"}, tokens.admin).json_body["changed"] is False
+    base = f"/admin/incidents/groups/{gid}"
+    assert post(client, f"{base}/assign", {"assignee": "admin-2"}, tokens.admin).json_body["changed"] is False
+    assert post(client, f"{base}/notes", {"note": "looking"}, tokens.admin).json_body["changed"] is True
+    assert post(client, f"{base}/notes", {"note": "looking"}, tokens.admin).json_body["changed"] is False
     post(client, f"/admin/incidents/groups/{gid}/resolve", {"note": "fixed"}, tokens.admin)
     post(client, f"/admin/incidents/groups/{gid}/resolve", {}, tokens.admin)
     r = post(client, f"/admin/incidents/groups/{gid}/assign", {"assignee": None}, tokens.admin)
@@ -151,3 +151,17 @@ def test_triage_bad_input_is_4xx(client, tokens, clock):
     assert post(client, f"{missing}/notes", {"note": "x"}, tokens.admin).status_code == 404
     assert get(client, f"{missing}/timeline", tokens.admin).status_code == 404
     assert post(client, f"{base}/snooze", {"incidents": 2}, tokens.customer_a).status_code == 403
+
+
+def test_search_groups_by_title_prefix_case_insensitively(client, tokens, clock):
+    def report(message, area="customers.homework.upload"):
+        body = {**incident(), "message": message, "area": area}
+        return post(client, "/incidents", body, tokens.customer_a).json_body["group_id"]
+
+    upload = report("Upload failed")
+    report("Video too large", area="customers.videos.upload")
+    found = get(client, "/admin/incidents?title=uPLOAD%20f", tokens.admin).json_body["items"]
+    assert [g["group_id"] for g in found] == [upload]
+    assert get(client, "/admin/incidents?title=nothing", tokens.admin).json_body["items"] == []
+    assert get(client, "/admin/incidents?title=upload&status=resolved", tokens.admin).json_body["items"] == []
+    assert get(client, "/admin/incidents?title=", tokens.admin).status_code in (400, 422)

@@ -1,11 +1,12 @@
 // Incident Hub: groups (count, first and last seen) with filters; a group's incidents with the raw
-// backend error; resolve and reopen.
+// backend error; resolve and reopen; snooze, assign, notes and the group's timeline.
 import { api, qs } from "./api.js";
 import { badge, busy, clear, clipText, fail, field, fmtDateTime, h, messageArea, table } from "./ui.js";
 
 const AREA = "admin.incidents";
 
 function statusBadge(g) {
+  if (g.status === "snoozed") return badge("snoozed", "warn");
   return g.status === "resolved" ? badge("resolved", "ok") : badge("open", "bad");
 }
 
@@ -17,12 +18,13 @@ function json(value) {
 export async function render(main, { title }) {
   const messages = messageArea();
   const params = new URLSearchParams(location.search);
-  const fStatus = h("select", { name: "status" }, h("option", { value: "open" }, "Open"), h("option", { value: "resolved" }, "Resolved"), h("option", { value: "" }, "All"));
+  const fStatus = h("select", { name: "status" }, h("option", { value: "open" }, "Open"), h("option", { value: "resolved" }, "Resolved"), h("option", { value: "snoozed" }, "Snoozed"), h("option", { value: "" }, "All"));
   fStatus.value = params.get("status") === "all" ? "" : params.get("status") || "open";
   const fSource = h("select", { name: "source" }, h("option", { value: "" }, "Any source"), h("option", { value: "frontend" }, "Reported by pages"), h("option", { value: "backend" }, "Backend errors"));
   fSource.value = params.get("source") || "";
   const fArea = h("input", { type: "text", name: "area", placeholder: "e.g. customers.homework.upload", value: params.get("area") || "", autocomplete: "off" });
   const fSince = h("input", { type: "date", name: "since", value: params.get("since") || "" });
+  const fTitle = h("input", { type: "search", name: "title", placeholder: "title starts with…", value: params.get("title") || "", autocomplete: "off", maxlength: "200" });
   const filters = h(
     "form",
     { class: "grid card", role: "search", "aria-label": "Filter incident groups" },
@@ -30,6 +32,7 @@ export async function render(main, { title }) {
     field("Source", fSource),
     field("Area", fArea, "(exact)"),
     field("Seen since", fSince),
+    field("Title", fTitle, "(prefix, any case)"),
     h("div", { class: "actions" }, h("button", { type: "submit", class: "btn" }, "Filter")),
   );
   const listBox = h("div");
@@ -39,7 +42,7 @@ export async function render(main, { title }) {
 
   function syncUrl(extra = {}) {
     const url = new URL(location.href);
-    const values = { status: fStatus.value || "all", source: fSource.value, area: fArea.value.trim(), since: fSince.value, group: url.searchParams.get("group") || "", ...extra };
+    const values = { status: fStatus.value || "all", source: fSource.value, area: fArea.value.trim(), since: fSince.value, title: fTitle.value.trim(), group: url.searchParams.get("group") || "", ...extra };
     url.search = "";
     for (const [k, v] of Object.entries(values)) if (v) url.searchParams.set(k, v);
     history.replaceState(null, "", url);
@@ -59,6 +62,7 @@ export async function render(main, { title }) {
       source: fSource.value,
       area: fArea.value.trim(),
       since: fSince.value ? `${fSince.value}T00:00:00Z` : "",
+      title: fTitle.value.trim(),
       limit: 50,
       next_token: more ? nextToken : null,
     };
@@ -164,6 +168,48 @@ export async function render(main, { title }) {
         }
       }),
     );
+    const gpath = `/admin/incidents/groups/${encodeURIComponent(g.group_id)}`;
+    const triage = (button, label, path, body, what) =>
+      busy(button, label, async () => {
+        try {
+          const out = await api("POST", `${gpath}/${path}`, body());
+          messages.set("ok", `${what}${out.changed ? "" : " (no change: it already was)"}.`);
+          await load();
+          await openGroup(g.group_id, { focus: false });
+        } catch (err) {
+          fail(messages, err, { action: `${path} the incident group`, area: `${AREA}.${path}`, entities: [{ type: "incident_group", id: g.group_id }] });
+        }
+      });
+    const snoozeN = h("input", { type: "number", min: "1", "aria-label": "Snooze until N more incidents", placeholder: "N more incidents" });
+    const snoozeUntil = h("input", { type: "datetime-local", "aria-label": "Snooze until" });
+    const snoozeBtn = h("button", { type: "button", class: "btn secondary" }, "Snooze");
+    snoozeBtn.addEventListener("click", () =>
+      triage(snoozeBtn, "Snoozing…", "snooze", () => (snoozeN.value ? { incidents: Number(snoozeN.value) } : { until: new Date(snoozeUntil.value).toISOString() }), "Snoozed"),
+    );
+    const assignee = h("input", { type: "text", maxlength: "128", "aria-label": "Assign to (admin id)", placeholder: "admin id", value: g.assignee || "" });
+    const assignBtn = h("button", { type: "button", class: "btn secondary" }, "Assign");
+    assignBtn.addEventListener("click", () =>
+      triage(assignBtn, "Assigning…", "assign", () => ({ assignee: assignee.value.trim() || null }), assignee.value.trim() ? `Assigned to ${assignee.value.trim()}` : "Unassigned"),
+    );
+    const noteText = h("input", { type: "text", maxlength: "2000", "aria-label": "Timeline note", placeholder: "Add a note to the timeline" });
+    const noteBtn = h("button", { type: "button", class: "btn secondary" }, "Add note");
+    noteBtn.addEventListener("click", () => triage(noteBtn, "Saving…", "notes", () => ({ note: noteText.value.trim() }), "Note added"));
+    const timeline = h("ol", { class: "timeline", "aria-label": "Timeline" });
+    const timelineMore = h("div", { class: "actions" });
+    const loadTimeline = async (next) => {
+      try {
+        const page = await api("GET", `${gpath}/timeline${qs({ limit: 50, next_token: next })}`);
+        timeline.append(
+          ...page.items.map((e) =>
+            h("li", {}, `${fmtDateTime(e.at)} ${e.event}${e.actor ? ` by ${e.actor.id || e.actor.role}` : ""}${e.details && e.details.note ? `: ${e.details.note}` : ""}${e.details && e.details.assignee ? ` → ${e.details.assignee}` : ""}`),
+          ),
+        );
+        clear(timelineMore, page.next_token ? h("button", { type: "button", class: "btn secondary", onclick: () => loadTimeline(page.next_token) }, "More") : null);
+      } catch (err) {
+        fail(messages, err, { action: "load the timeline", area: `${AREA}.timeline`, entities: [{ type: "incident_group", id: g.group_id }] });
+      }
+    };
+    loadTimeline(undefined);
     const items = detail.items || [];
     let token = detail.next_token;
     const list = h("div", {}, items.map(incidentCard));
@@ -205,11 +251,19 @@ export async function render(main, { title }) {
           ["Last seen", fmtDateTime(g.last_seen)],
           ["Resolved", g.resolved_at ? `${fmtDateTime(g.resolved_at)}${g.resolved_by ? ` by ${g.resolved_by.id || g.resolved_by.role}` : ""}${g.resolution_note ? `: ${g.resolution_note}` : ""}` : ""],
           ["Reopened", g.reopened_at ? fmtDateTime(g.reopened_at) : ""],
+          ["Snoozed", g.status === "snoozed" ? (g.snooze_left ? `until ${g.snooze_left} more incidents` : `until ${fmtDateTime(g.snooze_until)}`) : ""],
+          ["Assignee", g.assignee || ""],
         ]
           .filter(([, v]) => v)
           .flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]),
       ),
       h("div", { class: "actions" }, note, toggle),
+      h("div", { class: "actions" }, snoozeN, snoozeUntil, snoozeBtn),
+      h("div", { class: "actions" }, assignee, assignBtn),
+      h("div", { class: "actions" }, noteText, noteBtn),
+      h("h3", {}, "Timeline"),
+      timeline,
+      timelineMore,
       h("h3", {}, `Incidents (newest first)`),
       items.length ? list : h("p", { class: "empty" }, "No stored incidents in this group."),
       more,
