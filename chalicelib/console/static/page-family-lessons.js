@@ -57,11 +57,12 @@ export async function render(main, { title }) {
             : h("p", { class: "muted" }, "No lessons in the next four weeks."),
         ),
       );
+      const titles = Object.fromEntries(lessons.items.map((l) => [l.schedule_id, l.title]));
       const history = await loadAll(api, `/customer/students/${id}/attendance`, 500);
       clear(
         attendanceBox,
         history.length
-          ? h("ul", { class: "attendance" }, history.map((a) => h("li", { "data-date": a.date }, `${fmtDate(a.date)} `, badge(a.status, STATUS_KIND[a.status]), a.note ? ` ${a.note}` : "")))
+          ? h("ul", { class: "attendance" }, history.map((a) => h("li", { "data-date": a.date }, titles[a.schedule_id] ? h("strong", {}, `${titles[a.schedule_id]} `) : null, `${fmtDate(a.date)} `, badge(a.status, STATUS_KIND[a.status]), a.note ? ` ${a.note}` : "")))
           : h("p", { class: "muted" }, "No attendance recorded yet."),
       );
     } catch (err) {
