@@ -325,3 +325,78 @@ def test_a_removed_permission_is_access_denied_a_5xx_and_a_backend_incident(rehe
     assert group["http_status"] == 500
     r = requests.post(f"{base}/admin/students", headers=auth(admin), json={"customer_id": "c-ok", "name": "Allowed"}, timeout=30)
     assert r.status_code == 201, r.text  # the permission is back
+
+
+def test_the_daily_work_routes_under_the_apis_role(rehearsal: Rehearsal) -> None:
+    """Issue 17's routes on the real package with real IAM decisions: families, name search, weekly lessons
+    with a cancelled date and a closure, a lesson's attendance, the missing report, homework review lists,
+    monitors, and the family's own reads with a pool token (one denied call would be a 5xx here)."""
+    base = f"{rehearsal.url}/api"
+    admin, _ = rehearsal.sign_in("admin", "admin-smoke@example.com")
+    parent, cid = rehearsal.sign_in("customer", "parent-daily@example.com")
+    other, _ = rehearsal.sign_in("customer", "parent-other@example.com")
+
+    def call(method: str, path: str, token: str = admin, body: Any = None, want: int = 200) -> Any:
+        r = requests.request(method, f"{base}{path}", headers=auth(token), json=body, timeout=60)
+        assert r.status_code == want, f"{method} {path}: {r.status_code} {r.text[:500]}"
+        return r.json() if r.content else None
+
+    family = {"customer_id": cid, "display_name": "The Smoke family", "contact_email": "smoke@example.com"}
+    call("POST", "/admin/customers", body=family, want=201)
+    call("POST", "/admin/customers", body=family)  # the same again: the same record
+    assert call("GET", "/customer/profile", parent)["display_name"] == "The Smoke family"
+    kid = call("POST", "/admin/students", body={"customer_id": cid, "name": "Smokey Kit", "timezone": "Europe/London"}, want=201)
+    assert [s["id"] for s in call("GET", "/admin/students?q=smokey")["items"]] == [kid["id"]]
+    assert [s["id"] for s in call("GET", f"/admin/customers/{cid}/students")["items"]] == [kid["id"]]
+
+    today = datetime.now(UTC).date()
+    first = today - timedelta(days=14)
+    start = datetime.combine(first, datetime.min.time(), UTC) + timedelta(hours=16)
+    sched = call(
+        "POST",
+        "/admin/schedules",
+        body={
+            "title": "Smoke piano",
+            "student_ids": [kid["id"]],
+            "starts_at": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "ends_at": (start + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "recurrence": "weekly",
+        },
+        want=201,
+    )
+    sid = sched["id"]
+    holiday = (first + timedelta(days=21)).isoformat()
+    call("PUT", f"/admin/schedules/{sid}/exceptions/{holiday}", body={"action": "cancel", "reason": "Holiday"})
+    closed = (first + timedelta(days=28)).isoformat()
+    closure = call("POST", "/admin/closures", body={"starts_on": closed, "ends_on": closed, "reason": "Inset day"}, want=201)
+    saved = call(
+        "PUT",
+        f"/admin/schedules/{sid}/lessons/{first.isoformat()}/attendance",
+        body={"records": [{"student_id": kid["id"], "status": "late"}]},
+    )
+    assert [a["status"] for a in saved["items"]] == ["late"]
+    r = requests.put(
+        f"{base}/admin/schedules/{sid}/lessons/{holiday}/attendance",
+        headers=auth(admin),
+        json={"records": [{"student_id": kid["id"], "status": "present"}]},
+        timeout=60,
+    )
+    assert r.status_code == 409 and r.json()["error"]["code"] == "lesson_cancelled", r.text
+    lessons = call(
+        "GET", f"/admin/schedules/{sid}/lessons?from={first.isoformat()}&to={(first + timedelta(days=35)).isoformat()}"
+    )
+    status = {lesson["date"]: lesson["status"] for lesson in lessons["items"]}
+    assert status[holiday] == status[closed] == "cancelled" and status[first.isoformat()] == "scheduled"
+    missing = call("GET", f"/admin/attendance/missing?from={first.isoformat()}&to={today.isoformat()}")
+    assert any(m["date"] == (first + timedelta(days=7)).isoformat() for m in missing["items"]), missing
+    assert [a["status"] for a in call("GET", f"/admin/students/{kid['id']}/attendance")["items"]] == ["late"]
+    call("GET", "/admin/homework?status=uploaded")
+    assert {m["name"] for m in call("GET", "/admin/monitors")["items"]} >= {"daily_task_instances", "integrity_sweep"}
+
+    mine = call("GET", f"/customer/students/{kid['id']}/lessons?from={first.isoformat()}", parent)
+    assert {lesson["date"]: lesson["status"] for lesson in mine["items"]}[holiday] == "cancelled"
+    assert [a["status"] for a in call("GET", f"/customer/students/{kid['id']}/attendance", parent)["items"]] == ["late"]
+    call("GET", f"/customer/students/{kid['id']}/tasks", parent)
+    for path in ("lessons", "attendance", "tasks"):
+        call("GET", f"/customer/students/{kid['id']}/{path}", other, want=404)
+    call("DELETE", f"/admin/closures/{closure['id']}")
