@@ -97,7 +97,8 @@ def closure_out(c: store.Closure) -> ClosureOut:
     return out
 
 
-def attendance_out(a: store.Attendance) -> AttendanceOut:
+def attendance_out(a: store.Attendance, *, for_family: bool = False) -> AttendanceOut:
+    """One record; a family's read leaves out which admin wrote it (staff ids are the academy's)."""
     out: AttendanceOut = S.AttendanceOut(
         schedule_id=a.schedule_id,
         date=a.date,
@@ -106,7 +107,7 @@ def attendance_out(a: store.Attendance) -> AttendanceOut:
         note=a.note,
         created_at=iso(a.created_at) or "",
         updated_at=iso(a.updated_at) or "",
-        updated_by=a.updated_by,
+        updated_by=None if for_family else a.updated_by,
     )
     return out
 
@@ -471,4 +472,4 @@ def my_student_attendance(req: Req[None, AttendanceQuery], student_id: str) -> d
     """Your student's attendance history, by date (filters: from, to)."""
     q = req.query
     items, token = service.own_student_attendance(student_id, str(req.principal.id), q.limit, q.next_token, q.from_, q.to)
-    return {"items": [attendance_out(a).model_dump(mode="json") for a in items], "next_token": token}
+    return {"items": [attendance_out(a, for_family=True).model_dump(mode="json") for a in items], "next_token": token}

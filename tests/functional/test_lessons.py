@@ -567,6 +567,7 @@ def test_a_family_sees_its_students_lessons_and_attendance_only(client, tokens, 
     assert all([p["student_id"] for p in i["students"]] == [a] for i in items)  # never the classmates
     r = call(client, "get", f"/customer/students/{a}/attendance", tokens.customer_a)
     assert r.status_code == 200 and [(i["date"], i["status"]) for i in r.json_body["items"]] == [("2025-01-06", "present")]
+    assert [i["updated_by"] for i in r.json_body["items"]] == [None]  # which admin wrote it stays the academy's
     assert call(client, "get", f"/customer/students/{b}/lessons", tokens.customer_a).json_body["items"] == []
     # customer B: A's student is a 404 on both; its own is served
     for path in (f"/customer/students/{a}/lessons", f"/customer/students/{a}/attendance"):
