@@ -90,7 +90,7 @@ ACCESS: dict[str, Access] = {
             "audit": ("by_action", "by_kind"),
             "closures": ("by_kind",),
             "customers": ("by_kind",),
-            "homework": ("by_customer", "by_kind", "by_status", "by_student"),
+            "homework": ("by_customer", "by_status", "by_student"),
             "incident-groups": ("by_area", "by_kind", "by_source", "by_status", "by_title"),
             "incidents": ("by_group",),
             "jobs": ("by_entity", "by_state", "by_type"),
