@@ -74,10 +74,10 @@ def start_homework(
     return hw, objects.presigned_post(hw.key, content_type, size_bytes, expires_s=HOMEWORK_POST_EXPIRES_S)
 
 
-def list_homework(query: HomeworkQuery, customer_id: str | None = None) -> tuple[list[Homework], str | None]:
-    """Homework newest first: everyone's (admin) or one customer's; optionally one student's."""
+def list_homework(query: HomeworkQuery, customer_id: str) -> tuple[list[Homework], str | None]:
+    """A customer's homework newest first; optionally one of their students'."""
     _owned_scope(customer_id, query.student_id)
-    return store.list_homework(query.limit, query.next_token, customer_id=customer_id, student_id=query.student_id)
+    return store.list_customer_homework(customer_id, query.limit, query.next_token, query.student_id)
 
 
 def _submitted_key(hw: Homework, etag: str | None) -> str:

@@ -201,19 +201,21 @@ def record_review(hw: Homework, rev: int, feedback: str, reviewer: str) -> bool:
     return _transition_or_refresh(hw, actions, Homework.id.exists() & submitted & _at_rev(rev))
 
 
-def list_homework(
-    limit: int, next_token: str | None, *, customer_id: str | None = None, student_id: str | None = None
+def list_customer_homework(
+    customer_id: str, limit: int, next_token: str | None, student_id: str | None = None
 ) -> tuple[list[Homework], str | None]:
+    """One customer's homework newest first (optionally one student's). Admins list homework through
+    :func:`list_homework_review`."""
     if student_id:
-        filt = Homework.customer_id == customer_id if customer_id else None
         return query_page(
-            Homework.by_student.query, student_id, filter_condition=filt, limit=limit, next_token=next_token, newest_first=True
+            Homework.by_student.query,
+            student_id,
+            filter_condition=Homework.customer_id == customer_id,
+            limit=limit,
+            next_token=next_token,
+            newest_first=True,
         )
-    if customer_id:
-        return query_page(Homework.by_customer.query, customer_id, limit=limit, next_token=next_token, newest_first=True)
-    # every homework, newest first: no route reads this (admins list through list_homework_review's
-    # by_status phases, so the API holds no grant on by_kind); tools with their own credentials may
-    return query_page(Homework.by_kind.query, HOMEWORK, limit=limit, next_token=next_token, newest_first=True)
+    return query_page(Homework.by_customer.query, customer_id, limit=limit, next_token=next_token, newest_first=True)
 
 
 # --- videos ------------------------------------------------------------------------------------
