@@ -59,9 +59,9 @@ Sink = Callable[[Signal], None]
 
 
 def _engine(signal: Signal) -> None:
-    from chalicelib.alerts import service  # the engine: imported on first use (cold start)
+    import importlib  # the engine (chalicelib.alerts.service): imported on first use, off the cold start
 
-    service.fire(signal)
+    importlib.import_module("chalicelib.alerts.service").fire(signal)
 
 
 _sink: list[Sink] = [_engine]
