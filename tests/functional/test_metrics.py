@@ -260,9 +260,8 @@ def test_a_processed_video_adds_its_bytes_seconds_and_peak_memory_once(client, t
 
 
 def test_capacity_per_route_is_counted_without_a_write_per_request(client, tokens, jobs):
-    from unittest import mock
-
     import time
+    from unittest import mock
 
     rollups._capacity_flushed[0] = time.monotonic()  # as if the container had just written its figures
     calls = []
