@@ -202,7 +202,8 @@ def raise_max(kind: str, at: datetime, parts: Iterable[str], name: str, value: f
 
 BUFFER = Buffer()
 # DynamoDB capacity per API route: kept across the warm container's invocations and written at most
-# once a minute: metering must not add a write to every request. A container that stops loses its last minute of figures (a lower bound).
+# once a minute: metering must not add a write to every request. A container that stops loses its
+# last minute of figures (a lower bound).
 CAPACITY = Buffer()
 CAPACITY_KIND = "cap"
 CAPACITY_FLUSH_S = 60.0
