@@ -73,6 +73,7 @@ class StackOptions:
     region: str = "us-east-1"
     autosave_s: float = AUTOSAVE_S  # 0: no periodic save
     out: Callable[[str], None] = print
+    load_floor_port: int | None = None  # python -m loadtest: record the AWS calls, serve the floor (academy_cli/load_floor.py)
 
 
 @dataclass
@@ -89,6 +90,7 @@ class LocalStack:
     _stopped: bool = False
     _started_state_file: bool = False
     _tracker: Any = None  # snapshot.ChangeTracker, with a data dir
+    _floor: Any = None  # the load floor's HTTP server, with load_floor_port
 
     # --- start -------------------------------------------------------------------------------
 
@@ -113,6 +115,10 @@ class LocalStack:
                 self._tracker = ChangeTracker(o.region, STAGE)
                 self._tracker.mark_saved(self._tracker.current())
             self._app = self._import_app()
+            if o.load_floor_port is not None:
+                from academy_cli import load_floor as floor
+
+                self._floor = floor.start(o.load_floor_port, HOST, o.region, self._spawn)[1]
             self._start_http()
             if o.workers:
                 self._start_pumps()
@@ -341,6 +347,9 @@ class LocalStack:
         if self._http is not None:
             self._http.server.shutdown()
             self._http.server.server_close()
+        if self._floor is not None:
+            self._floor.shutdown()
+            self._floor.server_close()
         for t in self._threads:
             t.join(timeout=15)
         stuck = [t.name for t in self._threads if t.is_alive()]
