@@ -14,8 +14,8 @@ process, besides serving the app:
   No auth, no validation, no app: what is left of a request when the application's own work is gone.
 
 A replayed ``SendMessage`` goes to a queue of its own (the floor's jobs must not run in the workers).
-The floor is measured after the app's traffic and count-back, so its writes (the same items again)
-change nothing the count-back reads.
+The load counts each round of the app's traffic back before the floor's round (``loadtest/runner.py``):
+the floor's replays write the same items again.
 """
 
 from __future__ import annotations

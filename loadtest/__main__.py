@@ -26,6 +26,7 @@ def _args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=60.0, help="seconds of traffic (default 60)")
     p.add_argument("--url", help="a running local stack (e.g. http://127.0.0.1:8000); default: start one on free ports")
     p.add_argument("--json", type=Path, help="also write the report as JSON to this file")
+    p.add_argument("--warmup", type=float, default=5.0, help="seconds of unmeasured traffic first (default 5)")
     p.add_argument("--seed", type=int, default=1, help="random seed of the clients' choices")
     p.add_argument("--stack-args", default="", help="extra arguments for the academy up it starts, e.g. '--no-scheduler'")
     p.add_argument("--no-floor", action="store_true", help="skip the floor run (the same traffic against bare routes)")
@@ -52,7 +53,7 @@ def main(argv: list[str]) -> int:
     # the stack's own tokens: dev-signed for academy up, pool ID tokens for a rehearsal
     tokens = stack.tokens if stack is not None else StackTokens.for_url(url)
     try:
-        cfg = Config(url=url, clients=args.clients, duration_s=args.duration, seed=args.seed)
+        cfg = Config(url=url, clients=args.clients, duration_s=args.duration, seed=args.seed, warmup_s=args.warmup)
         report: Report = asyncio.run(run_load(cfg, tokens, log=lambda line: print(line, flush=True), floor_url=floor_url))
     finally:
         if stack is not None:

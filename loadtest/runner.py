@@ -62,6 +62,7 @@ class Config:
     videos: int = 4
     timeout_s: float = 30.0
     seed: int = 1
+    warmup_s: float = 0.0  # traffic before the measured rounds (its writes are counted back, its timings are not)
     mix: dict[str, int] = field(default_factory=lambda: {"incident": 3, "attendance": 3, "list": 3, "optimise": 1})
 
     def __post_init__(self) -> None:
@@ -421,17 +422,22 @@ async def _traffic(
 async def run_load(
     cfg: Config, mint: Mint, log: Callable[[str], None] = print, floor_url: str | None = None, rounds: int = 3
 ) -> Report:
-    """Fixtures, then ``cfg.clients`` clients for ``cfg.duration_s`` seconds, then the count-back.
+    """Fixtures, then ``cfg.clients`` clients for ``cfg.duration_s`` seconds, each write counted back.
 
     With ``floor_url`` (a stack started with ``--load-floor-port``), the same clients also send the same
     traffic for the same time to the floor (academy_cli/load_floor.py), whose figures go in
     ``Report.floor``: in ``rounds`` alternating rounds (ours, floor, ours, floor …), so that whatever
-    else the machine does weighs on both alike.
+    else the machine does weighs on both alike. ``cfg.warmup_s`` of traffic to each comes first and is
+    not measured: the first requests of each route pay the process's lazy imports and first clients
+    (a cold start, which the benchmarks measure on their own), and 50 of them at once made every
+    slowest-1 % request of a run.
     """
     admin = mint("admin", "load-admin")
     rounds = rounds if floor_url is not None else 1
-    stats, ledger, elapsed = Stats(), Ledger(), 0.0
+    stats, elapsed = Stats(), 0.0
     f_stats, f_elapsed = Stats(), 0.0
+    lost: dict[str, list[str]] = defaultdict(list)
+    verified: Counter[str] = Counter()
     async with (
         AsyncApiClient(cfg.url, admin, timeout_s=cfg.timeout_s, max_connections=cfg.clients + 16) as api,
         AsyncApiClient(floor_url or cfg.url, admin, timeout_s=cfg.timeout_s, max_connections=cfg.clients + 16) as floor_api,
@@ -443,14 +449,29 @@ async def run_load(
             f"fixtures: {len(fx.students)} students, {len(fx.schedules)} schedules, {len(fx.videos)} videos, "
             f"{len(fx.lists)} lists (run {fx.run})"
         )
-        for r in range(rounds):
-            elapsed += await _traffic(cfg, fx, mint, api, admin, cfg.duration_s / rounds, stats, ledger)
+
+        async def ours(seconds: float, into: Stats) -> float:
+            # counted back before the floor runs: its replays write the same items again
+            ledger = Ledger()
+            took = await _traffic(cfg, fx, mint, api, admin, seconds, into, ledger)
+            round_lost, round_verified = await count_back(api, fx, ledger)
+            for kind, items in round_lost.items():
+                lost[kind] += items
+            verified.update(round_verified)
+            return took
+
+        if cfg.warmup_s > 0:
+            log(f"warm-up: {cfg.warmup_s:.0f} s of the same traffic, not measured …")
+            await ours(cfg.warmup_s, Stats())
             if floor_url is not None:
-                log(f"round {r + 1}/{rounds}: ours done; the same traffic against the floor ({floor_url}) …")
+                await _traffic(cfg, fx, mint, floor_api, admin, cfg.warmup_s, Stats(), Ledger())
+        for r in range(rounds):
+            elapsed += await ours(cfg.duration_s / rounds, stats)
+            if floor_url is not None:
+                log(f"round {r + 1}/{rounds}: ours done and counted back; the same traffic against the floor ({floor_url}) …")
                 f_elapsed += await _traffic(cfg, fx, mint, floor_api, admin, cfg.duration_s / rounds, f_stats, Ledger())
-        log(f"traffic done in {elapsed:.1f} s; counting writes back")
-        lost, verified = await count_back(api, fx, ledger)
-    report = Report(cfg, elapsed, stats, lost, verified)
+        log(f"traffic done in {elapsed:.1f} s, every acknowledged write counted back")
+    report = Report(cfg, elapsed, stats, dict(lost), dict(verified))
     if floor_url is not None:
         report.floor = Report(cfg, f_elapsed, f_stats, {}, {})
     return report
