@@ -12,7 +12,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import re
+import threading
 import traceback
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -464,6 +466,57 @@ def oversize(size: int, limits: Limits) -> dict[str, Any] | None:
 def list_area(area: str | None) -> str | None:
     """An area filter as areas are stored: frontend areas lower-cased and trimmed, backend ones as given."""
     return area.strip().lower() if area and not area.startswith("backend.") else area
+
+
+def claim_size(allowed: int, seen: int) -> int:
+    """How many hits a container claims from a window's store counter at once: half of what is left
+    of the budget as it last saw it (at least one), so a window costs a few store writes per container
+    and a container never holds more than half of what others could still use."""
+    return max(1, math.ceil((allowed - seen) / 2))
+
+
+class RateLeases:
+    """scope -> this container's share of the rate budget of one fixed window (hits it claimed from the
+    store's counter and has not used yet), and the store's count as it last saw it.
+
+    The store's counter counts claimed hits and never passes the budget (a claim is a conditional
+    ``ADD``), so every container together admits at most the budget; a hit inside a claimed share costs
+    no store write. A container that saw the counter full refuses without asking again until the
+    window ends (a window's count never goes down). Thread-safe; bounded: when full it starts over
+    (dropping unused shares: fewer admitted, never more).
+    """
+
+    def __init__(self, max_size: int = 4096) -> None:
+        self.max_size = max_size
+        self._lock = threading.Lock()
+        self._held: dict[str, tuple[int, int, int]] = {}  # scope -> (window start, hits left, store count seen)
+
+    def take(self, scope: str, window: int, allowed: int) -> bool | None:
+        """True: admitted from this container's share; False: the window is known to be full; None: ask the store."""
+        with self._lock:
+            held = self._held.get(scope)
+            if held is None or held[0] != window:
+                return None
+            _, left, seen = held
+            if left > 0:
+                self._held[scope] = (window, left - 1, seen)
+                return True
+            return False if seen >= allowed else None
+
+    def seen(self, scope: str, window: int) -> int:
+        """The store's count for ``scope`` in ``window`` as this container last saw it (0: not yet)."""
+        with self._lock:
+            held = self._held.get(scope)
+            return held[2] if held is not None and held[0] == window else 0
+
+    def granted(self, scope: str, window: int, hits: int, count: int) -> None:
+        """Record a claim of ``hits`` (0: refused; else one is used by the caller now); ``count``: the store's count after it."""
+        with self._lock:
+            held = self._held.get(scope)
+            left = held[1] if held is not None and held[0] == window else 0
+            if held is None and len(self._held) >= self.max_size:
+                self._held.clear()
+            self._held[scope] = (window, left + max(0, hits - 1), max(count, held[2] if held and held[0] == window else 0))
 
 
 class FloodGuesses:
