@@ -148,6 +148,8 @@ def _secret_value_end(text: str, key: re.Match[str]) -> tuple[int, int] | None:
 def _redact_values_of_secret_keys(text: str) -> str:
     """``password=x``, ``"api_key": "x y"``, ``session: x``, ``client_secret%3Dx`` → the value replaced
     (keys found without eating values)."""
+    if ":" not in text and "=" not in text and "%3" not in text:
+        return text  # no key/value separator (``:``, ``=``, ``%3A``, ``%3D``): nothing ``kv_key`` can match
     folded = text.translate(_SEPARATORS)
     if not (_rx().secret_key.search(folded) or _rx().secret_word.search(folded)):
         return text  # no secret-looking key anywhere: the common case, one linear pass
@@ -176,15 +178,30 @@ def _keep_contacts() -> bool:
     return get_settings().incidents_keep_contacts
 
 
+_SHORT = 128  # texts up to this long are scrubbed once per container (keys, codes, ids repeat)
+
+
 def scrub_text(text: str, keep_contacts: bool | None = None) -> str:
     """Secrets inside a free-text value: bearer/basic credentials, JWTs, ``key=value`` secrets, card
     numbers; and, unless ``ACADEMY_INCIDENTS_KEEP_CONTACTS`` allows them, emails and phone numbers
     (children's and parents' data)."""
+    keep = _keep_contacts() if keep_contacts is None else keep_contacts
+    if len(text) <= _SHORT:
+        return _scrub_short(text, keep)
+    return _scrub_text(text, keep)
+
+
+@functools.lru_cache(maxsize=8192)
+def _scrub_short(text: str, keep_contacts: bool) -> str:
+    return _scrub_text(text, keep_contacts)
+
+
+def _scrub_text(text: str, keep_contacts: bool) -> str:
     text = _rx().bearer.sub(_credential, text)
     text = _rx().jwt.sub("[REDACTED_JWT]", text)
     text = _redact_values_of_secret_keys(text)
     text = _rx().card.sub(_card, text)
-    if not (_keep_contacts() if keep_contacts is None else keep_contacts):
+    if not keep_contacts:
         if "@" in text:
             text = _rx().email.sub("[REDACTED_EMAIL]", text)
         text = _rx().phone.sub(_phone, text)
@@ -334,7 +351,13 @@ def group_key(area: str, http_status: int | None, backend_error: Any, message: s
     Only the first 4,000 characters of the error text count (scrubbed here, so the title is safe).
     """
     text = error_text(backend_error)
-    basis = scrub_text(text[:4000] if text else message[:4000])
+    return _group_key(area, http_status, text[:4000] if text else message[:4000], message[:4000], _keep_contacts())
+
+
+@functools.lru_cache(maxsize=1024)
+def _group_key(area: str, http_status: int | None, text: str, message: str, keep_contacts: bool) -> tuple[str, str]:
+    """group_key's work, once per distinct error in a container (one group's incidents repeat it)."""
+    basis = scrub_text(text, keep_contacts)
     title = clip(re.sub(r"\s+", " ", basis or message).strip() or area, LIMITS.title_chars)[0]
     return fingerprint(area, http_status, normalise(basis or "")), title
 

@@ -154,6 +154,12 @@ def _client(model: type[Model]) -> Any:
     return model._get_connection().connection.client
 
 
+@functools.lru_cache(maxsize=256)
+def _placeholders(update: str, condition: str | None) -> frozenset[str]:
+    """The ``#name``/``:value`` placeholders two expressions use (the intake's expressions are few and fixed)."""
+    return frozenset(_PLACEHOLDER.findall(update + " " + (condition or "")))
+
+
 def update_item(
     model: type[Model],
     key: dict[str, Any],
@@ -164,7 +170,7 @@ def update_item(
     return_values: str = "NONE",
 ) -> dict[str, Any]:
     """One UpdateItem; ``names``/``values`` may hold more placeholders than the expressions use (only used ones are sent)."""
-    used = set(_PLACEHOLDER.findall(update + " " + (condition or "")))
+    used = _placeholders(update, condition)
     kwargs: dict[str, Any] = {
         "TableName": model.Meta.table_name,
         "Key": key,
@@ -264,6 +270,8 @@ _GROUP_NAMES = {
 }
 _REGRESSION_BY = {"role": "system", "id": "regression"}
 _WAKE_BY = {"role": "system", "id": "snooze"}
+_REGRESSION_BY_JSON = json.dumps(_REGRESSION_BY)
+_WAKE_BY_JSON = json.dumps(_WAKE_BY)
 _MAX_GROUP_ATTEMPTS = 8  # each retry follows a change another writer made to the row in between
 
 
@@ -366,7 +374,7 @@ def count_in_group(
         ":lim": {"N": str(limits.group_rows_per_window)},
         ":open": {"S": "open"},
         ":resolved": {"S": "resolved"},
-        ":regby": {"S": _json(_REGRESSION_BY)},
+        ":regby": {"S": _REGRESSION_BY_JSON},
         ":kind": {"S": GROUP_KIND},
         ":area": {"S": draft.area},
         ":src": {"S": draft.source},
@@ -374,7 +382,7 @@ def count_in_group(
         ":tk": {"S": title_key(draft.title)},
         ":snoozed": {"S": "snoozed"},
         ":minus": {"N": "-1"},
-        ":wakeby": {"S": _json(_WAKE_BY)},
+        ":wakeby": {"S": _WAKE_BY_JSON},
     }
     if draft.http_status is not None:
         values[":http"] = {"N": str(draft.http_status)}
@@ -409,6 +417,7 @@ def _json(value: Any) -> str:
     return json.dumps(value)
 
 
+@functools.lru_cache(maxsize=8)  # one intake stamps its received time on the group and the row
 def _stamp(when: datetime) -> str:
     """A ``UTCDateTime`` attribute's stored form."""
     out: str = IncidentGroup.last_seen.serialize(when)  # type: ignore[no-untyped-call]  # pynamodb leaves it untyped
