@@ -216,7 +216,7 @@ def _signal(event: str, draft: Draft, incident_id: str, window: int, limits: Lim
             occurrence=window_at if spike else incident_id,
             title=title,
             scope=signals.Scope(area=draft.area, source=draft.source),
-            link=f"/console/incidents/{draft.group_id}",
+            link=f"/console/admin/incidents?group={draft.group_id}&status=all",  # the Incident Hub opens the group
             count=limits.spike_incidents if spike else None,
             detail=detail,
         )

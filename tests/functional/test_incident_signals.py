@@ -94,7 +94,7 @@ def test_a_new_group_emits_incident_new_once_with_the_incident_as_occurrence(hub
     [sig] = seen
     assert (sig.subject, sig.occurrence) == (first.group_id, first.id)
     assert sig.scope == signals.Scope(area="customers.homework.upload", source="frontend")
-    assert sig.link == f"/console/incidents/{first.group_id}"
+    assert sig.link == f"/console/admin/incidents?group={first.group_id}&status=all"
     assert sig.detail["incident_id"] == first.id and "Upload failed" in sig.title
 
 
