@@ -173,7 +173,12 @@ def _signal(kind: signals.Kind, monitor: domain.Monitor, occurrence: datetime, t
             title=title,
             scope=signals.Scope(area=f"{domain.INCIDENT_AREA}{monitor.name}", source="monitor"),
             link="/console/admin/monitors",
-            detail={"monitor": monitor.name, "expression": monitor.expression, "grace_s": int(monitor.grace.total_seconds()), **detail},
+            detail={
+                "monitor": monitor.name,
+                "expression": monitor.expression,
+                "grace_s": int(monitor.grace.total_seconds()),
+                **detail,
+            },
         )
     )
 
@@ -191,7 +196,8 @@ def missed_run(monitor: domain.Monitor, occurrence: datetime, at: datetime) -> b
         {"expected_at": iso(occurrence)},
     )
     if filed:
-        _signal("monitor.missed_run", monitor, occurrence, f"Scheduled function {monitor.name} missed its run at {iso(occurrence)}")
+        title = f"Scheduled function {monitor.name} missed its run at {iso(occurrence)}"
+        _signal("monitor.missed_run", monitor, occurrence, title)
     return filed
 
 
