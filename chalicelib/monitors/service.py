@@ -219,7 +219,8 @@ def failed_run(monitor: domain.Monitor, run: domain.LastRun, at: datetime) -> bo
 
 
 def watchdog() -> dict[str, Any]:
-    """Check every monitor once: open an incident per missed occurrence and per failed last run."""
+    """Check every monitor once: open an incident per missed occurrence and per failed last run; then the job
+    runtime's health (:func:`chalicelib.jobs.health.evaluate`)."""
     at = now()
     monitors = list(domain.MONITORS.values())
     rows = store.states([m.name for m in monitors])
@@ -236,6 +237,9 @@ def watchdog() -> dict[str, Any]:
         if verdict.failed_run is not None and last is not None and failed_run(m, last, at):
             out["failed"] += 1
         out[m.name] = verdict.state
+    from chalicelib.jobs import health
+
+    out["jobs"] = health.evaluate(at)  # the job runtime's health signals (failure rate, stuck, waiting, DLQs)
     logger.info("monitor watchdog", extra={"watchdog": out})
     return out
 

@@ -144,7 +144,13 @@ def test_policies_resolve_to_this_stacks_own_resources_only(policies):
         ("RunJobs", Call("dynamodb:UpdateItem", table_arn(f"academy-{STAGE}-jobs"), operation="TransactWriteItems"), True),
         ("RunMediaJobs", Call("dynamodb:UpdateItem", table_arn(f"academy-{STAGE}-jobs"), operation="TransactWriteItems"), True),
         ("MediaDeadLetters", Call("dynamodb:UpdateItem", table_arn(f"academy-{STAGE}-jobs")), True),
-        ("JobsDeadLetters", Call("dynamodb:BatchGetItem", table_arn(f"academy-{STAGE}-jobs")), False),
+        # a final failure reads the counter rows (the job.first_failure signal), never the whole table
+        ("JobsDeadLetters", Call("dynamodb:BatchGetItem", table_arn(f"academy-{STAGE}-jobs")), True),
+        ("JobsDeadLetters", Call("dynamodb:Scan", table_arn(f"academy-{STAGE}-jobs")), False),
+        ("MonitorWatchdog", Call("dynamodb:BatchGetItem", table_arn(f"academy-{STAGE}-jobs")), True),
+        ("MonitorWatchdog", Call("dynamodb:PutItem", table_arn(f"academy-{STAGE}-jobs")), False),
+        ("MonitorWatchdog", Call("sqs:GetQueueAttributes", queue("media-dlq")), True),
+        ("MonitorWatchdog", Call("sqs:ReceiveMessage", queue("media-dlq")), False),
         ("IntegritySweep", Call("dynamodb:UpdateItem", table_arn(f"academy-{STAGE}-jobs")), False),
         # another stage's or account's resources
         ("APIHandler", Call("dynamodb:GetItem", table_arn("academy-prod-students")), False),
