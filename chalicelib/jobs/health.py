@@ -33,10 +33,13 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.core.db import iso
 from chalicelib.jobs import counts, states
+
+if TYPE_CHECKING:
+    from chalicelib.alerts.signals import Kind
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +118,7 @@ def waiting_for(state: str, updated_at: datetime | None, now: datetime, limits: 
 
 
 def _emit(
-    kind: Any, subject: str, occurrence: str, title: str, source: str, detail: dict[str, Any], job_type: str | None
+    kind: Kind, subject: str, occurrence: str, title: str, source: str, detail: dict[str, Any], job_type: str | None
 ) -> None:
     from chalicelib.alerts import signals  # the alert interface (a leaf module: nothing of the product)
 
@@ -180,9 +183,10 @@ def _claim(key: str, now: datetime) -> bool:
 # --- job.first_failure (the ledger's final failure transition) -------------------------------------
 
 
-def failed(job_type: str, job_id: str, error: str | None = None, now: datetime | None = None) -> bool:
+def failed(job_type: str, job_id: str, error_type: str | None = None, now: datetime | None = None) -> bool:
     """A job of ``job_type`` just failed for good (the ledger's transition held: once per job). Emits
-    ``job.first_failure`` when the type has succeeded since the last signalled failure; never raises."""
+    ``job.first_failure`` when the type has succeeded since the last signalled failure; never raises.
+    ``error_type``: the exception's name only (an error's text may carry personal data; the ledger has it)."""
     try:
         total = counts.outcome_totals(counts.read_rows()).get((states.SUCCEEDED, job_type), 0)
         if total == 0:  # never succeeded: not a failure *after a success*
@@ -204,7 +208,7 @@ def failed(job_type: str, job_id: str, error: str | None = None, now: datetime |
             job_id,
             f"{job_type}: first failure after {total} success{'es' if total != 1 else ''} (job {job_id})",
             "jobs",
-            {"job_id": job_id, "succeeded_total": total, "error": (error or "")[:200] or None},
+            {"job_id": job_id, "succeeded_total": total, "error_type": (error_type or "")[:200] or None},
             job_type,
         )
     return won

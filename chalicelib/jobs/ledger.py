@@ -257,7 +257,7 @@ def record_failure(job_id: str, run_id: str | None, exc_type: str, message: str,
     if moved and final:  # once per job: the transition's condition held for this call only
         from chalicelib.jobs import health
 
-        health.failed(job.type, job_id, f"{exc_type}: {message}")
+        health.failed(job.type, job_id, exc_type)
     return moved
 
 

@@ -115,7 +115,7 @@ def test_first_failure_after_a_success_is_signalled_once(runtime, seen):
     [sig] = kinds(seen, "job.first_failure")
     assert (sig.subject, sig.occurrence) == ("h_bad", first)  # the first failing job; the second is not a "first"
     assert sig.scope == signals.Scope(job_type="h_bad", source="jobs") and sig.detail["succeeded_total"] == 1
-    assert "PermanentJobError" in str(sig.detail["error"]) and sig.link == "/console/admin/jobs?tab=failed"
+    assert sig.detail["error_type"] == "PermanentJobError" and sig.link == "/console/admin/jobs?tab=failed"
     runtime.resend(first)  # a duplicate delivery of the failed job: the worker skips it, nothing new
     runtime.pump()
     assert len(kinds(seen, "job.first_failure")) == 1 and before not in {s.occurrence for s in seen}
