@@ -58,7 +58,7 @@ class HealthLimits:
     window_s: int = 900  # the failure-rate window (UTC-aligned, tumbling)
     failure_rate: float = 0.2
     min_jobs: int = 3  # outcomes in the window before a rate means anything
-    waiting_s: int = 900  # queued (untouched) this long: job.waiting
+    waiting_s: int = 1800  # queued (untouched) this long: job.waiting (beyond a retry's longest back-off, 15 min)
     ledger_window: int = 10  # oldest running and oldest queued entries read per watchdog run
     keep_windows: int = 4  # snapshots older than this many windows are removed
 

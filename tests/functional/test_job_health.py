@@ -223,14 +223,14 @@ def test_stuck_and_waiting_jobs_are_signalled_once_each(runtime, seen):
     running, _ = dispatch("h_ok", {"key": "long"})
     assert ledger.start_run(running.job_id, stale_after_s=30) is not None  # a worker took it, then went silent
     waiting, _ = dispatch("h_ok", {"key": "queued"})  # never delivered
-    at = utcnow() + timedelta(minutes=20)  # past the 30 s timeout and the 15 min wait
+    at = utcnow() + timedelta(minutes=40)  # past the 30 s timeout and the 30 min wait
     first = health.evaluate(at)
     again = health.evaluate(at + timedelta(minutes=5))
     assert (first["stuck"], first["waiting"], again["stuck"], again["waiting"]) == (1, 1, 0, 0)
     [stuck] = kinds(seen, "job.stuck")
     [queued] = kinds(seen, "job.waiting")
     assert (stuck.subject, stuck.occurrence) == ("h_ok", running.job_id) and stuck.detail["timeout_s"] == 30
-    assert (queued.subject, queued.occurrence) == ("h_ok", waiting.job_id) and queued.detail["minutes"] == 20
+    assert (queued.subject, queued.occurrence) == ("h_ok", waiting.job_id) and queued.detail["minutes"] == 40
     assert stuck.scope.job_type == "h_ok" and queued.link == "/console/admin/jobs?tab=queued"
 
 
@@ -260,3 +260,9 @@ def test_a_dead_letter_queue_that_is_not_empty_is_signalled_once_per_episode(cli
     assert health.evaluate(later)["dlq_not_empty"] == 1  # a new episode: its own occurrence
     signalled = kinds(seen, "dlq.not_empty")
     assert len(signalled) == 2 and signalled[1].occurrence == iso(later) and signalled[0].occurrence != signalled[1].occurrence
+
+
+def test_a_job_waiting_out_a_retry_back_off_is_not_waiting_yet(runtime, seen):
+    dispatch("h_ok", {"key": "backing-off"})
+    assert health.evaluate(utcnow() + timedelta(minutes=20))["waiting"] == 0  # < 30 min: a back-off is ≤ 15 min
+    assert kinds(seen, "job.waiting") == []
