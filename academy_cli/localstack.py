@@ -79,6 +79,7 @@ class StackOptions:
     data_dir: Path | None = None  # None: ephemeral
     workers: bool = True
     scheduler: bool = True
+    disabled_schedules: frozenset[str] = frozenset()  # scheduled functions not fired (their rule disabled)
     region: str = "us-east-1"
     autosave_s: float = AUTOSAVE_S  # 0: no periodic save
     out: Callable[[str], None] = print
@@ -344,7 +345,9 @@ class LocalStack:
     # --- scheduler ----------------------------------------------------------------------------
 
     def _start_scheduler(self) -> None:
-        functions = schedules.scheduled_functions(self._app)
+        functions = schedules.enabled(schedules.scheduled_functions(self._app), self.opts.disabled_schedules)
+        for name in sorted(self.opts.disabled_schedules):
+            self.opts.out(f"schedule {name} is disabled (--disable-schedule): the monitor watchdog will report it missed")
         if not functions:
             return
         self._spawn("scheduler", lambda: self._schedule_loop(functions))

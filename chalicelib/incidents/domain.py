@@ -50,6 +50,8 @@ class Limits:
     # flood control: beyond this many stored rows per group per window, count but do not store
     group_rows_per_window: int = 50
     group_window_s: int = 600
+    # the spike signal: a group's Nth incident (stored or not) within one flood window emits incident.spike once
+    spike_incidents: int = 10
 
 
 LIMITS = Limits()

@@ -83,6 +83,7 @@ class IncidentGroup(Model):
     status = UnicodeAttribute(null=True)
     flood_window = NumberAttribute(null=True)  # start of the current flood window, epoch seconds
     flood_rows = NumberAttribute(null=True)  # rows stored in that window
+    window_count = NumberAttribute(null=True)  # incidents counted in that window, stored or not (the spike signal)
     latest = JSONAttribute(null=True)
     resolved_at = UTCDateTime(null=True)
     resolved_by = JSONAttribute(null=True)
@@ -267,6 +268,7 @@ _GROUP_NAMES = {
     "#sl": "snooze_left",
     "#sby": "snoozed_by",
     "#tk": "title_key",
+    "#wn": "window_count",
 }
 _REGRESSION_BY = {"role": "system", "id": "regression"}
 _WAKE_BY = {"role": "system", "id": "snooze"}
@@ -289,16 +291,16 @@ def _group_expressions(case: str, status: str | None, with_http: bool) -> tuple[
     adds = ["#n :one"]
     if case == "new":
         sets += ["#kind = :kind", "#area = :area", "#src = :src", "#title = :title", "#tk = :tk", "#first = :now", "#s = :open"]
-        sets += ["#fw = :w", "#fr = :one"] + (["#http = :http"] if with_http else [])
+        sets += ["#fw = :w", "#fr = :one", "#wn = :one"] + (["#http = :http"] if with_http else [])
         return "SET " + ", ".join(sets) + " ADD " + ", ".join(adds), "attribute_not_exists(#id)"
     if case == "count":
-        adds.append("#fr :one")
+        adds += ["#fr :one", "#wn :one"]
         cond = "#fw = :w AND #fr < :lim"
     elif case == "restart":
-        sets += ["#fw = :w", "#fr = :one"]
+        sets += ["#fw = :w", "#fr = :one", "#wn = :one"]
         cond = "(attribute_not_exists(#fw) OR #fw < :w)"
     else:  # flood
-        adds.append("#sup :one")
+        adds += ["#sup :one", "#wn :one"]
         cond = "#fw = :w AND #fr >= :lim"
     removes: list[str] = []
     if status == "open":
@@ -364,6 +366,10 @@ def count_in_group(
     with ``assume_flooding``, counted as suppressed). When its condition fails, the row it saw
     comes back and decides the one write that fits: start the group, start a new window, reopen a
     resolved group, or count a flooding incident as suppressed.
+
+    ``events`` gets what this write did: ``created``, ``reopened`` (a regression), ``woke`` (a snooze
+    ended) and ``spiked`` (it was the window's ``limits.spike_incidents``-th incident: read from the
+    write's own UPDATED_NEW, so no extra call, and the counter is atomic, so exactly one intake).
     """
     # assumed until the row says otherwise
     case: str = "flood" if assume_flooding else "count"
@@ -393,7 +399,7 @@ def count_in_group(
         values[":latest"] = {"S": _json(_latest(incident_id, draft, received, stored, limits))}
         expression, condition = _group_expressions(case, status, draft.http_status is not None)
         try:
-            update(IncidentGroup, key, expression, _GROUP_NAMES, values, condition)
+            out = update(IncidentGroup, key, expression, _GROUP_NAMES, values, condition, "UPDATED_NEW")
         except ClientError as exc:
             if not condition_failed(exc):
                 raise
@@ -408,8 +414,16 @@ def count_in_group(
                 events.append("reopened")
             elif status == "snoozed_wake":
                 events.append("woke")
+            if _window_count(out) == limits.spike_incidents:  # the atomic ADD: exactly one intake sees N
+                events.append("spiked")
         return stored, window
     raise RuntimeError(f"incident group {draft.group_id} changed {_MAX_GROUP_ATTEMPTS} times while counting one incident")
+
+
+def _window_count(out: dict[str, Any]) -> int | None:
+    """The group's incidents in the current window after this write (from the UpdateItem's UPDATED_NEW)."""
+    value = out.get("Attributes", {}).get("window_count", {}).get("N")
+    return int(value) if value is not None else None
 
 
 def _json(value: Any) -> str:
