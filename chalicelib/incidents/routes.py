@@ -136,8 +136,10 @@ def _audited(req: Any, changed: bool) -> None:
     ids=("group_id",),
 )
 def snooze_incident_group(req: Req[SnoozeIn, None], group_id: str) -> dict[str, Any]:
-    """Snooze (archive) a group until a time or until N more incidents; the intake reopens it then (idempotent)."""
-    group, changed = service.intake().snooze(group_id, req.actor, until=req.body.until, incidents=req.body.incidents)
+    """Snooze (archive) a group until a time, N more incidents or a spike; the intake reopens it then (idempotent)."""
+    b = req.body
+    spike = (b.spike.incidents, b.spike.minutes) if b.spike else None
+    group, changed = service.intake().snooze(group_id, req.actor, until=b.until, incidents=b.incidents, spike=spike)
     _audited(req, changed)
     return {"group": group, "changed": changed}
 

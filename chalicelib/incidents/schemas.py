@@ -105,6 +105,9 @@ class GroupOut(Out):
     snooze_until: str | None = None
     snooze_left: int | None = Field(None, description="Snoozed until this many more incidents (the last one reopens it).")
     snoozed_by: dict[str, Any] | None = None
+    snooze_spike: dict[str, Any] | None = Field(
+        None, description="Snoozed until it escalates: {incidents, minutes, window_started_at, counted}."
+    )
     assignee: str | None = None
 
 
@@ -131,14 +134,20 @@ class StatusChangeOut(Out):
     changed: bool = Field(description="False when the group already had that status (the call is idempotent).")
 
 
+class SpikeIn(Strict):
+    incidents: int = Field(10, ge=2, le=100_000, description="Reopen at this many incidents…")
+    minutes: int = Field(10, ge=1, le=1440, description="…within this many minutes of the window's first one.")
+
+
 class SnoozeIn(Strict):
     until: Timestamp | None = Field(None, description="Reopen at this time (in the future).")
     incidents: int | None = Field(None, ge=1, le=1_000_000, description="Reopen at the Nth incident from now.")
+    spike: SpikeIn | None = Field(None, description="Reopen when it escalates: N incidents within M minutes (default 10 in 10).")
 
     @model_validator(mode="after")
     def _one(self) -> SnoozeIn:
-        if (self.until is None) == (self.incidents is None):
-            raise ValueError("give exactly one of until or incidents")
+        if sum(v is not None for v in (self.until, self.incidents, self.spike)) != 1:
+            raise ValueError("give exactly one of until, incidents or spike")
         return self
 
 

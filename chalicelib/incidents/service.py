@@ -92,9 +92,9 @@ class Intake:
             events=events,
         )
         self.flooding.saw(draft.group_id, window, stored)
-        for event in events:  # created, reopened (a regression) or woke (a snooze ended): one intake each
-            details = {"incident_id": incident_id, **({"reason": "snooze_ended"} if event == "woke" else {})}
-            name = "reopened" if event == "woke" else event
+        for event in events:  # created, reopened (a regression) or woke (a snooze ended, or a spike): one intake each
+            details = {"incident_id": incident_id, **store.wake_details(event)}
+            name = "reopened" if event.startswith("woke") else event
             store.add_entry(draft.group_id, name, received, None if event == "created" else store.system_actor(event), details)
         if stored:
             store.put_incident(incident_id, draft, received)
@@ -155,16 +155,27 @@ class Intake:
         return store.group_dict(group), changed
 
     def snooze(
-        self, group_id: str, actor: dict[str, Any], *, until: datetime | None = None, incidents: int | None = None
+        self,
+        group_id: str,
+        actor: dict[str, Any],
+        *,
+        until: datetime | None = None,
+        incidents: int | None = None,
+        spike: tuple[int, int] | None = None,
     ) -> tuple[dict[str, Any], bool]:
-        """Snooze a group until a time (in the future) or until ``incidents`` more come in: (the group, changed)."""
+        """Snooze a group until a time (in the future), until ``incidents`` more come in, or until it
+        escalates (``spike``: N incidents within M minutes): (the group, changed)."""
         now = self.now()
         until = _utc(until)
         if until is not None and until <= now:
             raise Invalid("until must be in the future.", code="snooze_until_past", details={"until": iso(until)})
-        group, changed = store.snooze(group_id, until, incidents, actor, now)
+        window = (spike[0], spike[1] * 60) if spike else None
+        group, changed = store.snooze(group_id, until, incidents, actor, now, window)
         if changed:
-            store.add_entry(group_id, "snoozed", now, actor, {"until": iso(until), "incidents": incidents})
+            details: dict[str, Any] = {"until": iso(until), "incidents": incidents}
+            if spike:
+                details["spike"] = {"incidents": spike[0], "minutes": spike[1]}
+            store.add_entry(group_id, "snoozed", now, actor, details)
         return store.group_dict(group), changed
 
     def assign(self, group_id: str, assignee: str | None, actor: dict[str, Any]) -> tuple[dict[str, Any], bool]:

@@ -20,7 +20,7 @@ import hashlib
 import json
 import math
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import ClientError
@@ -93,6 +93,12 @@ class IncidentGroup(Model):
     snooze_until = UTCDateTime(null=True)
     snooze_left = NumberAttribute(null=True)
     snoozed_by = JSONAttribute(null=True)
+    # snoozed until it escalates: wake at the spike_n-th incident within spike_s seconds of a window's first
+    # incident (spike_w: that first incident's time, epoch seconds; spike_c: incidents counted in the window)
+    spike_n = NumberAttribute(null=True)
+    spike_s = NumberAttribute(null=True)
+    spike_w = NumberAttribute(null=True)
+    spike_c = NumberAttribute(null=True)
     assignee = UnicodeAttribute(null=True)  # an admin's id
     timeline_n = NumberAttribute(null=True)  # timeline entries written (bounded by TIMELINE_MAX)
     last_note = UnicodeAttribute(null=True)  # digest of the last note (the same note twice is one entry)
@@ -241,7 +247,14 @@ _GROUP_NAMES = {
     "#sl": "snooze_left",
     "#sby": "snoozed_by",
     "#tk": "title_key",
+    "#spn": "spike_n",
+    "#sps": "spike_s",
+    "#spw": "spike_w",
+    "#spc": "spike_c",
 }
+_SPIKE_BY = {"role": "system", "id": "spike"}
+_SNOOZE_ATTRS = ("#su", "#sl", "#sby", "#spn", "#sps", "#spw", "#spc")  # what waking removes
+WAKES = ("snoozed_wake", "snoozed_spike_wake")
 _REGRESSION_BY = {"role": "system", "id": "regression"}
 _WAKE_BY = {"role": "system", "id": "snooze"}
 _MAX_GROUP_ATTEMPTS = 8  # each retry follows a change another writer made to the row in between
@@ -282,8 +295,15 @@ def _group_expressions(case: str, status: str | None, with_http: bool) -> tuple[
         cond += " AND #s = :snoozed AND #sl > :one"
     elif status == "snoozed_wake":  # the Nth incident, or the time has passed: reopen (exactly one intake wins)
         sets += ["#s = :open", "#rat = :now", "#rby = :wakeby"]
-        removes += ["#su", "#sl", "#sby"]
+        removes += _SNOOZE_ATTRS
         cond += " AND #s = :snoozed AND (#sl = :one OR #su <= :now)"
+    elif status is not None and status.startswith("snoozed_spike"):
+        cond += " AND #s = :snoozed AND attribute_exists(#spn)"
+        more_sets, more_adds, more_removes, spike_cond = _spike_expressions(status)
+        sets += more_sets
+        adds += more_adds
+        removes += more_removes
+        cond += spike_cond
     else:
         sets += ["#s = :open"]
         if status == "resolved":
@@ -296,8 +316,51 @@ def _group_expressions(case: str, status: str | None, with_http: bool) -> tuple[
     return "SET " + ", ".join(sets) + " ADD " + ", ".join(adds) + tail, cond
 
 
+def _spike_expressions(status: str) -> tuple[list[str], list[str], list[str], str]:
+    """(sets, adds, removes, condition) of an incident in a group snoozed until it escalates.
+
+    ``snoozed_spike_new``: no window yet, or the last one started ``spike_s`` or more ago: this incident
+    starts one (count 1). ``snoozed_spike_count``: inside the window, still short of the threshold after
+    it. ``snoozed_spike_wake``: inside the window and the ``spike_n``-th: reopen. Each condition pins the
+    window and the count it read, so of concurrent intakes exactly one takes the crossing.
+    """
+    if status == "snoozed_spike_new":
+        return ["#spw = :spnow", "#spc = :one"], [], [], " AND (attribute_not_exists(#spw) OR #spw <= :spcut)"
+    if status == "snoozed_spike_count":
+        return [], ["#spc :one"], [], " AND #spw > :spcut AND #spc < :spn1"
+    # snoozed_spike_wake
+    sets = ["#s = :open", "#rat = :now", "#rby = :spikeby"]
+    return sets, [], list(_SNOOZE_ATTRS), " AND #spw > :spcut AND #spc = :spn1"
+
+
+def spike_values(old: dict[str, Any] | None, received: datetime) -> dict[str, Any]:
+    """The placeholders a spike-snoozed row's expressions need (window cut-off, threshold), from the row seen."""
+    if not old or "spike_n" not in old:
+        return {}
+    now = int(received.timestamp())
+    seconds = int(old.get("spike_s", {}).get("N", "0"))
+    return {
+        ":spnow": {"N": str(now)},
+        ":spcut": {"N": str(now - seconds)},
+        ":spn1": {"N": str(int(old["spike_n"]["N"]) - 1)},
+        ":spikeby": {"S": _json(_SPIKE_BY)},
+    }
+
+
+def _spike_state(old: dict[str, Any], now_epoch: int) -> str:
+    seconds = int(old.get("spike_s", {}).get("N", "0"))
+    started = int(old["spike_w"]["N"]) if "spike_w" in old else None
+    if started is None or started <= now_epoch - seconds:
+        return "snoozed_spike_new"
+    counted = int(old.get("spike_c", {}).get("N", "0"))
+    return "snoozed_spike_wake" if counted + 1 >= int(old["spike_n"]["N"]) else "snoozed_spike_count"
+
+
 def _snooze_state(old: dict[str, Any], now_stamp: str) -> str:
     """Which snoozed case the row is in for an incident received at ``now_stamp``."""
+    if "spike_n" in old:
+        when = IncidentGroup.last_seen.deserialize(now_stamp)  # type: ignore[no-untyped-call]  # pynamodb leaves it untyped
+        return _spike_state(old, int(when.timestamp()))
     if "snooze_left" in old:
         return "snoozed_count" if int(old["snooze_left"]["N"]) > 1 else "snoozed_wake"
     until = old.get("snooze_until", {}).get("S")
@@ -369,17 +432,17 @@ def count_in_group(
         except ClientError as exc:
             if not condition_failed(exc):
                 raise
-            case, status, window = _group_case(
-                exc.response.get("Item"), window, limits.group_rows_per_window, values[":now"]["S"]
-            )
+            seen = exc.response.get("Item")
+            case, status, window = _group_case(seen, window, limits.group_rows_per_window, values[":now"]["S"])
+            values.update(spike_values(seen, received))
             continue
         if events is not None:  # what this write did to the group (its condition held: no other intake did it)
             if case == "new":
                 events.append("created")
             elif status == "resolved":
                 events.append("reopened")
-            elif status == "snoozed_wake":
-                events.append("woke")
+            elif status in WAKES:
+                events.append("woke_spike" if status == "snoozed_spike_wake" else "woke")
         return stored, window
     raise RuntimeError(f"incident group {draft.group_id} changed {_MAX_GROUP_ATTEMPTS} times while counting one incident")
 
@@ -443,7 +506,7 @@ def set_status(
         actions.append(G.resolution_note.set(note) if note else G.resolution_note.remove())
     else:
         actions = [G.status.set("open"), G.reopened_at.set(now), G.reopened_by.set(actor)]
-    actions += [G.snooze_until.remove(), G.snooze_left.remove(), G.snoozed_by.remove()]
+    actions += _unsnooze()
     if not transition(group, actions, G.group_id.exists() & (G.status != status)):
         return get_group(group_id), False
     return group, True
@@ -452,9 +515,24 @@ def set_status(
 # --- triage: snooze, assign, notes, the timeline --------------------------------------------------
 
 
+def _unsnooze() -> list[Action]:
+    G = IncidentGroup
+    return [G.snooze_until.remove(), G.snooze_left.remove(), G.snoozed_by.remove(), *_spike_reset()]
+
+
+def _spike_reset() -> list[Action]:
+    G = IncidentGroup
+    return [G.spike_n.remove(), G.spike_s.remove(), G.spike_w.remove(), G.spike_c.remove()]
+
+
 def system_actor(event: str) -> dict[str, Any]:
-    """Who the intake says changed a group: a regression, or a snooze that ended."""
-    return dict(_WAKE_BY if event == "woke" else _REGRESSION_BY)
+    """Who the intake says changed a group: a regression, a snooze that ended, or a spike that woke it."""
+    return dict({"woke": _WAKE_BY, "woke_spike": _SPIKE_BY}.get(event, _REGRESSION_BY))
+
+
+def wake_details(event: str) -> dict[str, Any]:
+    """What a ``reopened`` timeline entry the intake writes says about why (empty for a regression)."""
+    return {"woke": {"reason": "snooze_ended"}, "woke_spike": {"reason": "spike"}}.get(event, {})
 
 
 def add_entry(
@@ -480,23 +558,48 @@ def _full(group_id: str) -> Conflicting:
 
 
 def snooze(
-    group_id: str, until: datetime | None, left: int | None, actor: dict[str, Any], now: datetime
+    group_id: str,
+    until: datetime | None,
+    left: int | None,
+    actor: dict[str, Any],
+    now: datetime,
+    spike: tuple[int, int] | None = None,
 ) -> tuple[IncidentGroup, bool]:
-    """Snooze a group until a time or until ``left`` more incidents: (group, changed). The same snooze twice: changed=False."""
+    """Snooze a group until a time, until ``left`` more incidents, or until it escalates (``spike``: N
+    incidents within S seconds): (group, changed). The same snooze twice: changed=False. A new spike
+    snooze starts counting afresh."""
     G = IncidentGroup
     group = IncidentGroup(group_id=group_id)
     actions: list[Action] = [G.status.set("snoozed"), G.snoozed_by.set(actor), G.timeline_n.add(1)]
     actions.append(G.snooze_until.set(until) if until is not None else G.snooze_until.remove())
     actions.append(G.snooze_left.set(left) if left is not None else G.snooze_left.remove())
+    actions += [G.spike_w.remove(), G.spike_c.remove()]
+    actions += [G.spike_n.set(spike[0]), G.spike_s.set(spike[1])] if spike else [G.spike_n.remove(), G.spike_s.remove()]
     same = G.status == "snoozed"
     same &= (G.snooze_until == until) if until is not None else G.snooze_until.does_not_exist()
     same &= (G.snooze_left == left) if left is not None else G.snooze_left.does_not_exist()
+    same &= ((G.spike_n == spike[0]) & (G.spike_s == spike[1])) if spike else G.spike_n.does_not_exist()
     if not transition(group, actions, G.group_id.exists() & ~same & _room()):
         current = get_group(group_id)
-        if current.status == "snoozed" and current.snooze_until == until and current.snooze_left == left:
+        same_left = (int(current.snooze_left) if current.snooze_left is not None else None) == left
+        if current.status == "snoozed" and current.snooze_until == until and same_left and _spike_of(current) == spike:
             return current, False
-        raise _full(group_id)
+        if not _has_room(current):
+            raise _full(group_id)
+        raise Conflicting(
+            f"Incident group {group_id} changed while it was being snoozed; try again.",
+            code="incident_group_busy",
+            details={"group_id": group_id},
+        )
     return group, True
+
+
+def _spike_of(g: IncidentGroup) -> tuple[int, int] | None:
+    return (int(g.spike_n), int(g.spike_s or 0)) if g.spike_n is not None else None
+
+
+def _has_room(g: IncidentGroup) -> bool:
+    return int(g.timeline_n or 0) < TIMELINE_MAX
 
 
 def assign(group_id: str, assignee: str | None, actor: dict[str, Any]) -> tuple[IncidentGroup, bool]:
@@ -626,8 +729,24 @@ def group_dict(g: IncidentGroup) -> dict[str, Any]:
         "snooze_until": iso(g.snooze_until),
         "snooze_left": int(g.snooze_left) if g.snooze_left is not None else None,
         "snoozed_by": g.snoozed_by,
+        "snooze_spike": _spike_dict(g),
         "assignee": g.assignee,
     }
+
+
+def _spike_dict(g: IncidentGroup) -> dict[str, Any] | None:
+    spike = _spike_of(g)
+    started = int(g.spike_w) if g.spike_w is not None else None
+    return (
+        {
+            "incidents": spike[0],
+            "minutes": spike[1] // 60,
+            "window_started_at": iso(datetime.fromtimestamp(started, UTC)) if started is not None else None,
+            "counted": int(g.spike_c or 0) if started is not None else 0,
+        }
+        if spike
+        else None
+    )
 
 
 def incident_dict(i: Incident) -> dict[str, Any]:
