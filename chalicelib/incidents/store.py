@@ -29,7 +29,7 @@ from pynamodb.models import Model
 
 from chalicelib.core.db import UTCDateTime, condition_failed, gsi, iso, meta, new_id, query_page, transition
 from chalicelib.core.errors import Conflicting, Missing
-from chalicelib.incidents.domain import Draft, Limits, fit, window_start
+from chalicelib.incidents.domain import Draft, Limits, LinkRef, fit, window_start
 
 if TYPE_CHECKING:
     from pynamodb.expressions.update import Action
@@ -62,7 +62,9 @@ class Incident(Model):
     origin = JSONAttribute(null=True)
     dropped = JSONAttribute(null=True)
     truncated = JSONAttribute(default=list)
+    job_id = UnicodeAttribute(null=True)  # a backend.job.<type> incident's job (sparse by_job: a job's incidents)
     by_group = gsi("by_group", "group_id", "id")
+    by_job = gsi("by_job", "job_id", "id")
 
 
 class IncidentGroup(Model):
@@ -123,6 +125,25 @@ class TimelineEntry(Model):
 
 
 TIMELINE_MAX = 500  # entries per group; admin writes past it answer 409
+
+
+class IncidentLink(Model):
+    """A job or an entity a group's incidents named, written once: when the group first saw it.
+
+    Key ``(group_id, link)``, the link ``job#<job id>`` or ``entity#<type>#<id>`` (so a group's jobs and
+    its entities are each one key range); ``by_link`` (link, first_seen) answers "which groups named this
+    entity (or job)", newest first.
+    """
+
+    Meta = meta("incident-links")
+    group_id = UnicodeAttribute(hash_key=True)
+    link = UnicodeAttribute(range_key=True)
+    kind = UnicodeAttribute()  # job | entity
+    ref_type = UnicodeAttribute()  # the job's type or the entity's
+    ref_id = UnicodeAttribute()
+    first_seen = UTCDateTime()
+    first_incident_id = UnicodeAttribute()
+    by_link = gsi("by_link", "link", "first_seen", range_attr=UTCDateTime)
 
 
 class RateCounter(Model):
@@ -482,7 +503,71 @@ def put_incident(incident_id: str, draft: Draft, received: datetime) -> None:
         origin=draft.origin,
         dropped=draft.dropped,
         truncated=draft.truncated,
+        job_id=_job_of(draft),
     ).save(condition=Incident.id.does_not_exist())
+
+
+def _job_of(draft: Draft) -> str | None:
+    origin = draft.origin or {}
+    job_id = origin.get("job_id")
+    return job_id[:128] if origin.get("kind") == "job" and isinstance(job_id, str) and job_id else None
+
+
+# --- links: the jobs and entities a group's incidents name -----------------------------------------
+
+
+def put_link(group_id: str, ref: LinkRef, incident_id: str, received: datetime) -> bool:
+    """Record that ``group_id`` named ``ref`` (False: it already had: the first sighting is kept)."""
+    from pynamodb.exceptions import PutError
+
+    link = IncidentLink(
+        group_id=group_id,
+        link=ref.key,
+        kind=ref.kind,
+        ref_type=ref.ref_type or "-",
+        ref_id=ref.ref_id,
+        first_seen=received,
+        first_incident_id=incident_id,
+    )
+    try:
+        link.save(condition=IncidentLink.link.does_not_exist())
+    except PutError as exc:
+        if condition_failed(exc):
+            return False
+        raise
+    return True
+
+
+def list_links(group_id: str, kind: str | None, limit: int, next_token: str | None) -> tuple[list[IncidentLink], str | None]:
+    """A group's links in key order (``kind``: only its jobs, or only its entities)."""
+    cond = IncidentLink.link.startswith(f"{kind}#") if kind else None
+    return query_page(IncidentLink.query, group_id, limit=limit, next_token=next_token, range_key_condition=cond)
+
+
+def groups_naming(link_key: str, limit: int, next_token: str | None) -> tuple[list[IncidentLink], str | None]:
+    """The links to one entity (or job) from every group that named it, newest first sighting first."""
+    return query_page(IncidentLink.by_link.query, link_key, limit=limit, next_token=next_token, newest_first=True)
+
+
+def get_groups(group_ids: list[str]) -> dict[str, IncidentGroup]:
+    """Groups by id, one BatchGetItem per 100 (missing ones left out)."""
+    ids = list(dict.fromkeys(group_ids))
+    return {g.group_id: g for g in IncidentGroup.batch_get(ids)} if ids else {}
+
+
+def job_incidents(job_id: str, limit: int, next_token: str | None) -> tuple[list[Incident], str | None]:
+    """The stored incidents a job's failures filed, newest first (the sparse ``by_job`` index)."""
+    return query_page(Incident.by_job.query, job_id, limit=limit, next_token=next_token, newest_first=True)
+
+
+def link_dict(link: IncidentLink) -> dict[str, Any]:
+    return {
+        "kind": link.kind,
+        "type": None if link.ref_type == "-" else link.ref_type,
+        "id": link.ref_id,
+        "first_seen": iso(link.first_seen),
+        "first_incident_id": link.first_incident_id,
+    }
 
 
 def get_group(group_id: str) -> IncidentGroup:
@@ -771,4 +856,5 @@ def incident_dict(i: Incident) -> dict[str, Any]:
         "origin": i.origin,
         "dropped": i.dropped,
         "truncated": i.truncated or [],
+        "job_id": i.job_id,
     }
