@@ -591,9 +591,18 @@ def set_status(
         actions.append(G.resolution_note.set(note) if note else G.resolution_note.remove())
     else:
         actions = [G.status.set("open"), G.reopened_at.set(now), G.reopened_by.set(actor)]
-    actions += _unsnooze()
-    if not transition(group, actions, G.group_id.exists() & (G.status != status)):
-        return get_group(group_id), False
+    actions += [*_unsnooze(), G.timeline_n.add(1)]  # its timeline entry counts toward the cap like any admin entry
+    if not transition(group, actions, G.group_id.exists() & (G.status != status) & _room()):
+        current = get_group(group_id)
+        if (current.status or "open") == status:
+            return current, False
+        if not _has_room(current):
+            raise _full(group_id)
+        raise Conflicting(
+            f"Incident group {group_id} changed while its status was being set; try again.",
+            code="incident_group_busy",
+            details={"group_id": group_id},
+        )
     return group, True
 
 

@@ -242,3 +242,18 @@ def test_a_spike_snooze_bad_input_is_400(client, tokens, clock):
         assert r.status_code == 400, (body, r.status_code, r.body)
     r = post(client, base, {"spike": {}}, tokens.admin)  # the defaults: 10 within 10 minutes
     assert r.status_code == 200 and r.json_body["group"]["snooze_spike"]["incidents"] == 10
+
+
+def test_resolve_and_reopen_count_toward_the_timeline_cap(client, tokens, clock):
+    gid = post(client, "/incidents", incident(), tokens.customer_a).json_body["group_id"]
+    base = f"/admin/incidents/groups/{gid}"
+    assert post(client, f"{base}/resolve", {}, tokens.admin).json_body["changed"] is True
+    assert int(store.get_group(gid).timeline_n) == 1  # counted like a note or an assignment
+    store.IncidentGroup(group_id=gid).update(actions=[store.IncidentGroup.timeline_n.set(store.TIMELINE_MAX - 1)])
+    assert post(client, f"{base}/reopen", {}, tokens.admin).json_body["changed"] is True  # the 500th admin entry
+    r = post(client, f"{base}/resolve", {}, tokens.admin)
+    assert r.status_code == 409 and r.json_body["error"]["code"] == "incident_timeline_full"
+    assert _group(client, tokens, gid)["status"] == "open"  # refused whole: no status change without its entry
+    again = post(client, f"{base}/reopen", {}, tokens.admin)  # already open: idempotent, whatever the cap
+    assert again.status_code == 200 and again.json_body["changed"] is False
+    assert _events(client, tokens, gid) == ["created", "resolved", "reopened"]
