@@ -180,7 +180,13 @@ def test_the_watchdog_is_its_own_function_with_its_own_rule_and_role():
     assert resources["MonitorWatchdog"]["Properties"]["FunctionName"] == {"Fn::Sub": "academy-${Stage}-MonitorWatchdog"}
     (policy,) = resources[role_logical("MonitorWatchdog")]["Properties"]["Policies"]
     assert policy["PolicyName"] == "MonitorWatchdogAccess"
-    assert set(ACCESS["MonitorWatchdog"].tables) == {"monitor-runs", "incidents", "incident-groups", "incident-timeline"}
+    assert set(ACCESS["MonitorWatchdog"].tables) == {
+        "monitor-runs",
+        "incidents",
+        "incident-groups",
+        "incident-timeline",
+        "incident-links",
+    }
     assert "MonitorRunsTable" in resources
     for watched in ("DailyTaskInstances", "IntegritySweep"):
         assert "monitor-runs" in ACCESS[watched].tables and role_logical(watched) != role_logical("MonitorWatchdog")
