@@ -6,7 +6,7 @@ from pynamodb.models import Model
 
 from chalicelib.core.audit import AuditEntry
 from chalicelib.customers.store import Customer
-from chalicelib.incidents.store import Incident, IncidentGroup, RateCounter, TimelineEntry
+from chalicelib.incidents.store import Incident, IncidentGroup, IncidentLink, RateCounter, TimelineEntry
 from chalicelib.jobs.ledger import Job, JobDedupe
 from chalicelib.media.store import Homework, Video
 from chalicelib.monitors.store import MonitorRun
@@ -20,3 +20,4 @@ ALL_MODELS += [Customer]
 ALL_MODELS += [Closure]
 ALL_MODELS += [MonitorRun]
 ALL_MODELS += [TimelineEntry]
+ALL_MODELS += [IncidentLink]

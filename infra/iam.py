@@ -27,6 +27,7 @@ EVENT_SOURCE_ACTIONS = ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes")
 RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]
 INCIDENT_WRITES = {"incidents": ("PutItem",), "incident-groups": ("UpdateItem",)}  # the observability seam
 INCIDENT_WRITES["incident-timeline"] = ("PutItem",)  # the intake's created/reopened timeline entries
+INCIDENT_WRITES["incident-links"] = ("PutItem",)  # a job or entity a group names for the first time (conditional put)
 # Every monitored scheduled function records its runs (chalicelib/monitors/store.py: claim the event, upsert the run).
 HEARTBEAT = {"monitor-runs": ("PutItem", "UpdateItem")}
 
@@ -71,7 +72,8 @@ ACCESS: dict[str, Access] = {
                 "closures": ("BatchGetItem", "ConditionCheckItem", "DeleteItem", "GetItem", "PutItem"),
                 "customers": ("GetItem", "PutItem", "UpdateItem"),
                 "homework": ("BatchGetItem", "GetItem", "PutItem", "UpdateItem"),
-                "incident-groups": ("GetItem",),
+                "incident-groups": ("BatchGetItem", "GetItem"),  # search by entity, a job's incidents: their groups
+                "incident-links": ("Query",),  # a group's jobs and entities, verified fixed, retry these jobs
                 "incidents": ("GetItem",),  # the repair button reads the finding's incident
                 "incident-limits": ("GetItem", "UpdateItem"),  # incident rate counters; upload quotas (media/quota.py)
                 "incident-timeline": ("Query",),  # a group's timeline (triage)
@@ -93,7 +95,8 @@ ACCESS: dict[str, Access] = {
             "customers": ("by_kind",),
             "homework": ("by_customer", "by_status", "by_student"),
             "incident-groups": ("by_area", "by_kind", "by_source", "by_status", "by_title"),
-            "incidents": ("by_group",),
+            "incident-links": ("by_link",),  # search groups by entity
+            "incidents": ("by_group", "by_job"),  # a job's incidents
             "jobs": ("by_entity", "by_state", "by_type"),
             "schedules": ("by_kind",),
             "students": ("by_archived", "by_customer", "by_kind", "by_name"),
