@@ -5,6 +5,7 @@ from __future__ import annotations
 from pynamodb.models import Model
 
 from chalicelib.core.audit import AuditEntry
+from chalicelib.core.rollups import Rollup
 from chalicelib.customers.store import Customer
 from chalicelib.incidents.store import Incident, IncidentGroup, IncidentLink, RateCounter, TimelineEntry
 from chalicelib.jobs.ledger import Job, JobDedupe
@@ -21,3 +22,4 @@ ALL_MODELS += [Closure]
 ALL_MODELS += [MonitorRun]
 ALL_MODELS += [TimelineEntry]
 ALL_MODELS += [IncidentLink]
+ALL_MODELS += [Rollup]

@@ -20,6 +20,7 @@ from chalicelib.core.errors import Invalid
 from chalicelib.core.observability import logger
 from chalicelib.incidents import domain, store
 from chalicelib.incidents.domain import LIMITS, Draft, FloodGuesses, Limits, RateLeases, SeenLinks
+from chalicelib.metrics import service as metrics_service
 
 if TYPE_CHECKING:
     from chalicelib.incidents.schemas import IncidentIn
@@ -110,6 +111,7 @@ class Intake:
             events=events,
         )
         self.flooding.saw(draft.group_id, window, stored)
+        metrics_service.count_incident(draft.group_id, draft.area, stored, received)  # buffered: no call here
         self.link(draft, incident_id, received)
         for event in events:  # created, reopened (a regression), woke (a snooze ended, or a spike): one intake each
             if event == "spiked":  # the window's Nth incident: an alert signal, not a timeline entry
