@@ -86,7 +86,7 @@ globalThis.document = {
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const charts = await import(pathToFileURL(path.join(here, "..", "..", "chalicelib", "console", "static", "charts.js")).href);
-const { chart, mountChart, niceScale, linePath, tableModel, summarise, localLabel, utcLabel, tickIndexes, formats } = charts;
+const { chart, mountChart, niceScale, linePath, tableModel, summarise, localLabel, utcLabel, timeTicks, formats } = charts;
 const LOCALE = "en-GB";
 
 // The local-time assertions below are for UTC+05:30 (a half-hour zone: an axis in UTC would not pass by accident).
@@ -117,10 +117,25 @@ test("the time axis is in the viewer's local time; tooltips and the table also g
   // A day is the UTC date the API counted, whatever the viewer's zone.
   assert.equal(localLabel("2026-12-04", "day", { locale: LOCALE }), "4 Dec");
   assert.equal(utcLabel("2026-12-04", "day"), "2026-12-04 UTC");
-  assert.deepEqual(tickIndexes(0), []);
-  assert.deepEqual(tickIndexes(3), [0, 1, 2]);
-  assert.deepEqual(tickIndexes(24, 5), [0, 5, 10, 15, 20]);
-  assert.ok(tickIndexes(1440, 5).length <= 5);
+});
+
+test("time ticks fall on round local times (a half-hour zone included) and local midnight shows the date", () => {
+  const iso = (ms) => new Date(ms).toISOString().replace(".000Z", "Z");
+  // 24 hourly buckets from 00:00Z are 05:30 .. 05:30 (+1 day) in Kolkata: ticks every 6 local hours.
+  const day = timeTicks(hours(24), "hour", { locale: LOCALE });
+  assert.deepEqual(day.map((t) => t.label), ["06:00", "12:00", "18:00", "5 Dec"]);
+  assert.deepEqual(day.map((t) => iso(t.ms)), ["2026-12-04T00:30:00Z", "2026-12-04T06:30:00Z", "2026-12-04T12:30:00Z", "2026-12-04T18:30:00Z"]);
+  const minutes = Array.from({ length: 60 }, (_, i) => iso(Date.parse("2026-12-04T10:00:00Z") + i * 60_000));
+  assert.deepEqual(timeTicks(minutes, "minute", { locale: LOCALE }).map((t) => t.label), ["15:30", "15:45", "16:00", "16:15"]);
+  const week = timeTicks(hours(24 * 7), "hour", { locale: LOCALE });
+  assert.ok(week.length <= 5 && week.every((t) => /^\d+ Dec$/.test(t.label)), JSON.stringify(week)); // whole days: dates
+  const days = Array.from({ length: 30 }, (_, i) => iso(Date.parse("2026-11-05T00:00:00Z") + i * 86_400_000).slice(0, 10));
+  assert.deepEqual(timeTicks(days, "day", { locale: LOCALE }).map((t) => t.label), ["5 Nov", "11 Nov", "17 Nov", "23 Nov", "29 Nov"]);
+  assert.deepEqual(timeTicks([], "hour"), []);
+  // On a chart, every tick sits on the plot at its instant.
+  const fig = chart({ title: "T", step: "hour", times: hours(24), series: [{ name: "n", kind: "bar", values: Array(24).fill(1) }] }, { locale: LOCALE });
+  const labels = fig.querySelectorAll("text.tick").filter((t) => t.getAttribute("text-anchor") !== "end" || /\D/.test(t.textContent));
+  assert.ok(labels.some((t) => t.textContent === "5 Dec"));
 });
 
 test("a line breaks at missing values and an isolated point is still drawn", () => {

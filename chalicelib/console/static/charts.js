@@ -6,7 +6,7 @@
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 const STEP_MS = { minute: 60_000, hour: 3_600_000, day: 86_400_000 };
-const VIEW = { width: 400, height: 170, left: 46, right: 8, top: 10, bottom: 24 };
+const VIEW = { width: 400, height: 170, left: 46, right: 8, top: 10, bottom: 24 }; // width: the container's, when known
 const SPARK = { width: 120, height: 28, pad: 2 };
 export const TONES = ["primary", "ok", "bad", "warn", "muted", "alt"];
 
@@ -53,13 +53,36 @@ export function localLabel(t, step, { long = false, locale } = {}) {
   return long ? `${d.toLocaleDateString(locale, { month: "short", day: "numeric" })} ${time}` : time;
 }
 
-/** Which buckets get a label on the time axis: at most `count`, evenly spread, the first one always. */
-export function tickIndexes(n, count = 5) {
-  if (n <= 0) return [];
-  if (n <= count) return Array.from({ length: n }, (_, i) => i);
-  const every = Math.ceil(n / count);
+const MIN = 60_000;
+const INTERVALS = [5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 4320, 10080].map((m) => m * MIN);
+
+/**
+ * The time axis' ticks, at round moments of the viewer's local time (every 15 min, 6 h, local midnight…):
+ * at most `max`, each `{ms, label}`; a tick at local midnight is labelled with the date, so days show.
+ * Days (`step: "day"`) are UTC dates: every n-th one.
+ */
+export function timeTicks(times, step, { max = 5, locale } = {}) {
+  const starts = times.map(bucketStart).filter((t) => t !== null);
+  if (!starts.length) return [];
+  const stepMs = STEP_MS[step] || STEP_MS.hour;
+  if (step === "day") {
+    const every = Math.ceil(starts.length / max);
+    return starts.filter((_, i) => i % every === 0).map((ms) => ({ ms, label: localLabel(new Date(ms).toISOString().slice(0, 10), "day", { locale }) }));
+  }
+  const t0 = starts[0];
+  const t1 = starts[starts.length - 1] + stepMs;
+  const every = INTERVALS.find((i) => (t1 - t0) / i <= max) || INTERVALS[INTERVALS.length - 1];
+  const local = (ms) => ms - new Date(ms).getTimezoneOffset() * MIN; // the wall-clock time, as if it were UTC
   const out = [];
-  for (let i = 0; i < n; i += every) out.push(i);
+  for (let wall = Math.ceil(local(t0) / every) * every; ; wall += every) {
+    const ms = wall + new Date(wall).getTimezoneOffset() * MIN; // back to the instant (DST: off by the shift at most)
+    if (ms >= t1) break;
+    if (ms < t0) continue;
+    const d = new Date(ms);
+    const midnight = d.getHours() === 0 && d.getMinutes() === 0;
+    const date = d.toLocaleDateString(locale, { month: "short", day: "numeric" });
+    out.push({ ms, label: every >= STEP_MS.day || midnight ? date : d.toLocaleTimeString(locale, { hour: "2-digit", minute: "2-digit" }) });
+  }
   return out;
 }
 
@@ -220,18 +243,22 @@ function plot(spec, g, box, locale) {
       if (lone) parts.push(svg("circle", { class: `dot ${tone}`, cx: fix(g.x(i)), cy: fix(g.y(v)), r: spec.sparkline ? 1.5 : 2.5 }));
     });
   });
-  for (const m of spec.markers || []) {
+  let lastLabel = { x: -Infinity, row: 0 };
+  for (const m of [...(spec.markers || [])].sort((a, b) => (bucketStart(a.t) ?? 0) - (bucketStart(b.t) ?? 0))) {
     const ms = bucketStart(m.t);
     if (ms === null) continue;
     const x = g.xAt(ms);
     if (x < box.left || x > box.width - box.right) continue; // outside the range drawn
+    const row = x - lastLabel.x < 60 ? (lastLabel.row + 1) % 3 : 0; // close moments: labels on the next row down
+    lastLabel = { x, row };
+    const right = x > box.width - box.right - 60; // near the right edge: the label goes to the left of its line
     parts.push(
       svg(
         "g",
         { class: `marker marker-${m.kind || "note"}` },
         svg("title", {}, `${m.label} — ${localLabel(m.t, "minute", { long: true, locale })} (${utcLabel(m.t, "minute")})`),
         svg("line", { x1: fix(x), x2: fix(x), y1: box.top, y2: g.bottom }),
-        spec.sparkline ? null : svg("text", { x: fix(x + 2), y: box.top + 8, class: "marker-label" }, m.label),
+        spec.sparkline ? null : svg("text", { x: fix(right ? x - 3 : x + 3), y: box.top + 9 + row * 11, "text-anchor": right ? "end" : "start", class: "marker-label" }, m.label),
       ),
     );
   }
@@ -251,11 +278,12 @@ function axes(spec, g, box, locale) {
     out.push(svg("line", { class: v === 0 ? "axis" : "gridline", x1: box.left, x2: box.width - box.right, y1: y, y2: y }));
     out.push(svg("text", { class: "tick", x: box.left - 4, y: fix(y + 3.5), "text-anchor": "end" }, fmt(v)));
   }
-  const spanMs = (STEP_MS[spec.step] || 0) * spec.times.length;
-  for (const i of tickIndexes(spec.times.length, 5)) {
-    const x = fix(box.left + i * g.bw);
+  const ticks = timeTicks(spec.times, spec.step, { max: Math.max(3, Math.floor((box.width - box.left) / 60)), locale });
+  for (const [i, t] of ticks.entries()) {
+    const x = fix(spec.step === "day" ? g.x(spec.times.findIndex((d) => bucketStart(d) === t.ms)) : g.xAt(t.ms));
     out.push(svg("line", { class: "axis", x1: x, x2: x, y1: g.bottom, y2: g.bottom + 3 }));
-    out.push(svg("text", { class: "tick", x, y: box.height - 8, "text-anchor": i === 0 ? "start" : "middle" }, localLabel(spec.times[i], spec.step, { long: spec.step !== "day" && spanMs > STEP_MS.day, locale })));
+    const anchor = i === ticks.length - 1 && x > box.width - box.right - 25 ? "end" : x < box.left + 25 ? "start" : "middle";
+    out.push(svg("text", { class: "tick", x, y: box.height - 8, "text-anchor": anchor }, t.label));
   }
   return out;
 }
@@ -264,11 +292,12 @@ function axes(spec, g, box, locale) {
  * A chart as a <figure>: title, legend, the SVG (role="img", its aria-label a summary) and a <details>
  * table of every value. spec: {title, times: [bucket start…], step: "minute"|"hour"|"day",
  * series: [{name, values: [number|null…], kind: "bar"|"line", tone?, aggregate?: "sum"|"max"}],
- * format?: "count"|"ms"|"usd"|"minutes"|fn, markers?: [{t, label, kind}], sparkline?: bool, note?}.
+ * format?: "count"|"ms"|"usd"|"minutes"|fn, markers?: [{t, label, kind}], sparkline?: bool, note?, width?}.
  */
 export function chart(spec, { locale } = {}) {
   const s = { ...spec, times: spec.times || [], series: spec.series || [] };
-  const box = s.sparkline ? { width: SPARK.width, height: SPARK.height, left: SPARK.pad, right: SPARK.pad, top: SPARK.pad, bottom: SPARK.pad } : VIEW;
+  const width = Math.round(Math.max(260, Number(spec.width) || VIEW.width));
+  const box = s.sparkline ? { width: SPARK.width, height: SPARK.height, left: SPARK.pad, right: SPARK.pad, top: SPARK.pad, bottom: SPARK.pad } : { ...VIEW, width, height: Math.round(Math.min(220, Math.max(150, width * 0.42))) };
   const label = summarise(s, { locale });
   const figure = el("figure", { class: s.sparkline ? "chart sparkline" : "chart", "data-chart": s.id || null });
   if (!s.sparkline) figure.append(el("figcaption", {}, s.title));
@@ -294,10 +323,12 @@ export function chart(spec, { locale } = {}) {
   return figure;
 }
 
-/** Draw (or redraw, on the page's refresh) a chart into `container`, keeping its table open if it was. */
+/** Draw (or redraw, on the page's refresh) a chart into `container`, as wide as it is (the viewBox is its
+ * width in CSS pixels, so text stays legible; resizing scales it until the next redraw), keeping its table
+ * open if it was. */
 export function mountChart(container, spec, options) {
   const wasOpen = container.querySelector("details.chart-data")?.hasAttribute("open");
-  const figure = chart(spec, options);
+  const figure = chart({ width: container.clientWidth || undefined, ...spec }, options);
   if (wasOpen) figure.querySelector("details.chart-data")?.setAttribute("open", "");
   container.replaceChildren(figure);
   return figure;

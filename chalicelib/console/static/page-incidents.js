@@ -99,8 +99,7 @@ export async function render(main, { title }) {
     return h(
       "div",
       { class: "spark-cell", "data-spark-total": String(total) },
-      chart({ title: `${g.title || g.area || g.group_id}: incidents in the last 24 hours`, step: sparks.step, times: buckets ? buckets.map((b) => b.t) : sparks.times, sparkline: true, series: [{ name: "Incidents", kind: "line", tone: "bad", values }] }),
-      h("span", { class: "small muted" }, `${total} in 24 h`),
+      chart({ title: `${g.title || g.area || g.group_id}: incidents in the last 24 hours`, step: sparks.step, times: buckets ? buckets.map((b) => b.t) : sparks.times, sparkline: true, note: `${total} in 24 h`, series: [{ name: "Incidents", kind: "line", tone: "bad", values }] }),
     );
   }
 
@@ -274,7 +273,7 @@ export async function render(main, { title }) {
       }
     };
     loadTimeline(undefined);
-    const trendRange = h("select", { "aria-label": "Chart range" }, GROUP_RANGES.map((r) => h("option", { value: r.id }, r.label)));
+    const trendRange = h("select", { class: "chart-range", "aria-label": "Chart range" }, GROUP_RANGES.map((r) => h("option", { value: r.id }, r.label)));
     trendRange.value = groupRange;
     const trendBox = h("div", { class: "group-trend" });
     const drawTrend = async () => {

@@ -38,7 +38,7 @@ export async function render(main, { title }) {
   const panel = h("div", { role: "tabpanel", id: "jobs-panel", tabindex: "0" });
   const bulkBox = h("div");
   const detailBox = h("div");
-  const trendRange = h("select", { name: "trend", id: "trend-range" }, RANGES.map((r) => h("option", { value: r.id }, r.label)));
+  const trendRange = h("select", { name: "trend", id: "trend-range", class: "chart-range" }, RANGES.map((r) => h("option", { value: r.id }, r.label)));
   const trendBody = h("div", { "aria-live": "off" });
   const trends = h("details", { class: "card job-trends", open: true }, h("summary", {}, "Trends per job type"), h("div", { class: "row" }, field("Range", trendRange)), trendBody);
   const refreshed = h("span", { class: "muted small", "aria-live": "off" });
