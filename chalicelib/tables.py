@@ -5,6 +5,7 @@ from __future__ import annotations
 from pynamodb.models import Model
 
 from chalicelib.core.audit import AuditEntry
+from chalicelib.core.rollups import Rollup
 from chalicelib.customers.store import Customer
 from chalicelib.incidents.store import Incident, IncidentGroup, RateCounter, TimelineEntry
 from chalicelib.jobs.ledger import Job, JobDedupe
@@ -20,3 +21,4 @@ ALL_MODELS += [Customer]
 ALL_MODELS += [Closure]
 ALL_MODELS += [MonitorRun]
 ALL_MODELS += [TimelineEntry]
+ALL_MODELS += [Rollup]

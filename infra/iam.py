@@ -27,6 +27,10 @@ EVENT_SOURCE_ACTIONS = ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes")
 RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]
 INCIDENT_WRITES = {"incidents": ("PutItem",), "incident-groups": ("UpdateItem",)}  # the observability seam
 INCIDENT_WRITES["incident-timeline"] = ("PutItem",)  # the intake's created/reopened timeline entries
+# Rollups (chalicelib/core/rollups.py): the intake's counts, flushed once per invocation (UpdateItem, or
+# TransactWriteItems of UpdateItems), and every ledger transition's rollup items (in its transaction).
+ROLLUP_WRITES = {"rollups": ("UpdateItem",)}
+INCIDENT_WRITES["rollups"] = ROLLUP_WRITES["rollups"]
 # Every monitored scheduled function records its runs (chalicelib/monitors/store.py: claim the event, upsert the run).
 HEARTBEAT = {"monitor-runs": ("PutItem", "UpdateItem")}
 
@@ -54,7 +58,7 @@ def _merge(*parts: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
     return {k: tuple(sorted(v)) for k, v in sorted(out.items())}
 
 
-_WORKER_LEDGER = {"jobs": ("GetItem", "UpdateItem")}
+_WORKER_LEDGER = {"jobs": ("GetItem", "UpdateItem"), **ROLLUP_WRITES}
 # An unreadable message becomes one orphan job, its claim keyed by the body's hash (jobs/ledger.put_orphan).
 _ORPHANS = {"jobs": ("PutItem",), "job-dedupe": ("GetItem", "PutItem")}
 
@@ -77,6 +81,7 @@ ACCESS: dict[str, Access] = {
                 "job-dedupe": ("GetItem", "PutItem"),
                 "jobs": ("BatchGetItem", "GetItem", "PutItem", "UpdateItem"),
                 "monitor-runs": ("BatchGetItem", "Query"),  # Admin > Insights > Monitors
+                "rollups": ("Query", "UpdateItem"),  # Admin > Insights > metrics; job transitions' and the intake's rollups
                 "schedule-members": ("BatchWriteItem", "DeleteItem", "PutItem", "Query"),
                 "schedules": ("BatchGetItem", "DeleteItem", "GetItem", "PutItem", "UpdateItem"),
                 "students": ("BatchGetItem", "GetItem", "PutItem", "UpdateItem"),
@@ -160,6 +165,7 @@ ACCESS: dict[str, Access] = {
     "DailyTaskInstances": Access(
         tables=_merge(
             HEARTBEAT,
+            ROLLUP_WRITES,  # instances created per run
             {
                 "task-instances": ("BatchGetItem", "BatchWriteItem"),
                 "tasks": ("DeleteItem", "UpdateItem"),

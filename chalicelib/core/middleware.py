@@ -9,7 +9,7 @@ from typing import Any
 
 from chalice import Response
 
-from chalicelib.core import observability
+from chalicelib.core import observability, rollups
 from chalicelib.core.errors import error_envelope
 from chalicelib.core.observability import choose_request_id, logger, metrics, set_request_id
 
@@ -73,7 +73,8 @@ def protective_headers(response: Response) -> Response:
 
 
 def flush_metrics(event: Any, get_response: Any) -> Any:
-    """Emit the invocation's EMF metrics once it ends (every event type: HTTP, SQS, schedules)."""
+    """Emit the invocation's EMF metrics and write its buffered rollups (one DynamoDB call) once it ends
+    (every event type: HTTP, SQS, schedules)."""
     try:
         return get_response(event)
     finally:
@@ -82,3 +83,8 @@ def flush_metrics(event: Any, get_response: Any) -> Any:
                 observability.flush_metrics()
         except Exception:  # noqa: BLE001 - a metrics problem must never fail the invocation
             logger.warning("metrics flush failed", exc_info=True)
+        try:
+            if rollups.BUFFER.pending():
+                rollups.flush()
+        except Exception:  # noqa: BLE001 - nor a rollup problem (those counts are lost, and logged)
+            logger.warning("rollups flush failed", exc_info=True)
