@@ -1,0 +1,108 @@
+"""Trend charts in a real browser, against the real metrics API and the real job path (no answers faked).
+
+A video's optimisation fails (its original is missing from the bucket when the worker runs), the
+original comes back, an admin retries the job from the Jobs page and it succeeds: the job type's
+throughput chart, its summary and its data table show the failure and the success.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser.harness import Stack, StackError, ensure_student, make_mp4, sign_in, upload_video
+
+pytestmark = pytest.mark.browser
+
+CUSTOMER = "cust-demo-1"
+JOB_TYPE = "process_video_proof"
+
+
+def expect(locator: Any) -> Any:
+    from playwright.sync_api import expect as pw_expect
+
+    return pw_expect(locator)
+
+
+def need(stack: Stack, method: str, path: str) -> None:
+    if not stack.has_route(method, path):
+        pytest.skip(f"{method} {path} is not in the app yet")
+
+
+def totals(stack: Stack) -> dict[str, int]:
+    """The job type's failed and succeeded counts over the last 24 h (hour buckets), from the API."""
+    out = stack.ok("GET", f"/admin/metrics/jobs?type={JOB_TYPE}&step=hour")
+    buckets = out["series"][0]["buckets"] if out["series"] else []
+    return {k: sum(b[k] for b in buckets) for k in ("failed", "succeeded")}
+
+
+def move_original(stack: Stack, video_id: str, *, away: bool) -> None:
+    """Take the video's original out of the bucket (kept beside it), or put the same bytes back."""
+    result = stack.attached_python(
+        f"""
+        import boto3
+        from chalicelib.core.settings import get_settings
+        from chalicelib.media import store
+        video = store.get_video({video_id!r})
+        key = next(v.key for v in video.variants if v.name == "original")
+        s3, bucket = boto3.client("s3", region_name=state["region"]), get_settings().bucket_name
+        src, dst = (key, key + ".aside") if {away!r} else (key + ".aside", key)
+        s3.copy_object(Bucket=bucket, Key=dst, CopySource={{"Bucket": bucket, "Key": src}})
+        s3.delete_object(Bucket=bucket, Key=src)
+        print("moved", src, "->", dst)
+        """
+    )
+    if result.returncode != 0:
+        raise StackError(f"could not move the original:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
+
+
+def table_rows(figure: Any) -> list[dict[str, str]]:
+    """The chart's <details> table as dicts (column header → cell text)."""
+    table = figure.locator("details.chart-data table")
+    head = table.locator("thead th").all_inner_texts()
+    rows = []
+    for tr in table.locator("tbody tr").all():
+        cells = tr.locator("th, td").all_inner_texts()
+        rows.append(dict(zip(head, cells, strict=True)))
+    return rows
+
+
+def test_a_failure_then_a_success_after_a_retry_show_on_the_jobs_chart(page: Any, stack: Stack, tmp_path: Path) -> None:
+    need(stack, "GET", "/admin/metrics/jobs")
+    before = totals(stack)
+    student = ensure_student(stack, CUSTOMER, "Grace Hopper")
+    video = upload_video(stack, CUSTOMER, student["id"], make_mp4(tmp_path / "v.mp4").read_bytes(), filename="retried.mp4")
+    move_original(stack, video["id"], away=True)
+    stack.drain()  # the worker finds no original: the job fails (permanently)
+    job = stack.ok("GET", f"/admin/media/{video['id']}")["job"]
+    assert job["state"] == "failed" and "missing from the bucket" in job["last_error"]["message"], job
+    move_original(stack, video["id"], away=False)  # the same bytes (the same ETag) are back
+
+    sign_in(page, stack, "admin", at="/console/admin/jobs?tab=failed&trend=24h")
+    figure = page.locator(f'figure[data-chart="jobs-throughput-{JOB_TYPE}"]')
+    expect(figure.locator("svg rect.bar.tone-bad").first).to_be_attached()  # the failure is drawn
+    row = page.locator(f'tr[data-job-id="{job["job_id"]}"]')
+    row.get_by_role("button", name=re.compile("^Retry")).click()
+    expect(page.locator(".alert-ok")).to_contain_text(f"Job {job['job_id']} ({JOB_TYPE}) is queued again.")
+    stack.drain()  # now it runs through
+    assert stack.ok("GET", f"/admin/jobs/{job['job_id']}")["state"] == "succeeded"
+
+    page.get_by_role("button", name="Refresh now").click()  # the page's own refresh redraws the charts
+    expect(figure.locator("svg rect.bar.tone-ok").first).to_be_attached()
+    label = figure.locator("svg[role=img]").get_attribute("aria-label") or ""
+    assert re.search(r"Succeeded: \d+ in all", label) and re.search(r"Failed: \d+ in all", label), label
+    figure.locator("details.chart-data summary").click()
+    rows = table_rows(figure)
+    assert rows and set(rows[0]) == {"Time (local)", "UTC", "Succeeded", "Failed", "Retried"}
+    assert all(r["UTC"].endswith(" UTC") for r in rows)
+    got = {k: sum(int(r[k]) for r in rows) for k in ("Failed", "Succeeded")}
+    # Exactly one more of each than before this test: the chart reads what the transitions counted.
+    assert got == {"Failed": before["failed"] + 1, "Succeeded": before["succeeded"] + 1}, (got, before)
+    assert sum(int(r["Retried"]) for r in rows) >= 1  # the admin's retry
+    # The run-time chart has samples now (two runs ended), the wait-time chart too.
+    for chart in ("run", "wait"):
+        drawn = page.locator(f'figure[data-chart="jobs-{chart}-{JOB_TYPE}"]').locator("svg path.line, svg circle.dot")
+        expect(drawn.first).to_be_attached()
