@@ -128,6 +128,7 @@ export async function render(main, { title }) {
   const typeBoxes = new Map(); // job type → its three chart boxes, kept across refreshes (an opened table stays open)
   let trendsFailed = false;
   async function loadTrends() {
+    if (!trends.open) return; // folded away: no metrics read until it is opened again
     const range = RANGES.find((r) => r.id === trendRange.value) || RANGES[1];
     let out;
     try {
@@ -193,6 +194,9 @@ export async function render(main, { title }) {
     });
     trendBody.replaceChildren(...blocks);
   }
+  trends.addEventListener("toggle", () => {
+    if (trends.open) loadTrends();
+  });
   trendRange.addEventListener("change", () => {
     const url = new URL(location.href);
     url.searchParams.set("trend", trendRange.value);
