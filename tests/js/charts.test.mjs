@@ -26,6 +26,9 @@ class FakeNode {
   removeAttribute(k) {
     this.attributes.delete(k);
   }
+  focus() {
+    document.activeElement = this;
+  }
   append(...nodes) {
     for (const n of nodes) {
       const node = typeof n === "string" ? new FakeText(n) : n;
@@ -79,6 +82,7 @@ class FakeText {
 }
 
 globalThis.document = {
+  activeElement: null,
   createElement: (tag) => new FakeNode(tag, "html"),
   createElementNS: (ns, tag) => new FakeNode(tag, ns),
   createTextNode: (text) => new FakeText(text),
@@ -238,7 +242,7 @@ test("sparkline: small, no axes or caption, still labelled and with its numbers"
   assert.equal(fig.querySelectorAll("details.chart-data tbody tr").length, 24);
 });
 
-test("mountChart redraws in place on refresh and keeps an opened table open", () => {
+test("mountChart redraws in place on refresh, keeps an opened table open and keyboard focus on it", () => {
   const box = document.createElement("div");
   const spec = (n) => ({ title: "Throughput", step: "hour", times: hours(2), series: [{ name: "Succeeded", kind: "bar", values: [n, 1] }] });
   mountChart(box, spec(1), { locale: LOCALE });
@@ -248,6 +252,10 @@ test("mountChart redraws in place on refresh and keeps an opened table open", ()
   assert.equal(box.children.length, 1);
   assert.equal(box.querySelector("details.chart-data").hasAttribute("open"), true);
   assert.equal(box.querySelector("tbody tr").children[2].textContent, "7"); // time, UTC, Succeeded
+  box.querySelector("details.chart-data summary").focus(); // a keyboard user on "Show the numbers"
+  mountChart(box, spec(8), { locale: LOCALE });
+  assert.equal(document.activeElement, box.querySelector("details.chart-data summary")); // the new one
+  assert.equal(box.querySelector("tbody tr").children[2].textContent, "8");
 });
 
 test("formats: counts, durations, money and minutes", () => {

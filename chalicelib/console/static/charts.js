@@ -328,9 +328,11 @@ export function chart(spec, { locale } = {}) {
  * open if it was. */
 export function mountChart(container, spec, options) {
   const wasOpen = container.querySelector("details.chart-data")?.hasAttribute("open");
+  const focused = document.activeElement && container.querySelector("details.chart-data summary") === document.activeElement;
   const figure = chart({ width: container.clientWidth || undefined, ...spec }, options);
   if (wasOpen) figure.querySelector("details.chart-data")?.setAttribute("open", "");
   container.replaceChildren(figure);
+  if (focused) figure.querySelector("details.chart-data summary")?.focus(); // a keyboard user keeps their place
   return figure;
 }
 
