@@ -267,6 +267,8 @@ test("formats: counts, durations, money and minutes", () => {
   assert.equal(formats.ms(90_000), "1.5 min");
   assert.equal(formats.usd(0), "$0");
   assert.equal(formats.usd(0.0042), "$0.0042");
+  assert.equal(formats.usd(0.00000012), "$0.00000012"); // a 1-second video's Lambda cost: no exponent
+  assert.equal(formats.usd(0.0075), "$0.0075");
   assert.equal(formats.usd(12.345), "$12.35");
   assert.equal(formats.minutes(12.5), "12.5 min");
 });

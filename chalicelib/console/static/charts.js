@@ -90,7 +90,7 @@ export function timeTicks(times, step, { max = 5, locale } = {}) {
 export const formats = {
   count: (v) => (Number.isInteger(v) ? String(v) : trim(v)),
   ms: (v) => (v < 1000 ? `${Math.round(v)} ms` : v < 60_000 ? `${trim(v / 1000)} s` : `${trim(v / 60_000)} min`),
-  usd: (v) => (v === 0 ? "$0" : v < 0.01 ? `$${v.toPrecision(2)}` : `$${v.toFixed(2)}`),
+  usd: (v) => (v === 0 ? "$0" : v >= 0.01 ? `$${v.toFixed(2)}` : `$${v.toFixed(Math.min(10, Math.ceil(-Math.log10(v)) + 1))}`), // 2 significant digits, never "1e-7"
   minutes: (v) => `${trim(v)} min`,
 };
 
