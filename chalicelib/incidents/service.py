@@ -17,6 +17,7 @@ from chalicelib.core.errors import Invalid
 from chalicelib.core.observability import logger
 from chalicelib.incidents import domain, store
 from chalicelib.incidents.domain import LIMITS, Draft, FloodGuesses, Limits
+from chalicelib.metrics import service as metrics_service
 
 if TYPE_CHECKING:
     from chalicelib.incidents.schemas import IncidentIn
@@ -92,6 +93,7 @@ class Intake:
             events=events,
         )
         self.flooding.saw(draft.group_id, window, stored)
+        metrics_service.count_incident(draft.group_id, draft.area, stored, received)  # buffered: no call here
         for event in events:  # created, reopened (a regression) or woke (a snooze ended): one intake each
             details = {"incident_id": incident_id, **({"reason": "snooze_ended"} if event == "woke" else {})}
             name = "reopened" if event == "woke" else event

@@ -51,7 +51,7 @@ def media_cost(buckets: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "prices_as_of": PRICES_AS_OF,
         "lambda_usd_per_gb_s": LAMBDA_USD_PER_GB_S,
         "gb_seconds_per_video_minute": None if per_min is None else round(per_min, 3),
-        "lambda_usd_per_video_minute": None if per_min is None else round(per_min * LAMBDA_USD_PER_GB_S, 8),
+        "lambda_usd_per_video_minute": None if per_min is None else round(per_min * LAMBDA_USD_PER_GB_S, 10),
         "mediaconvert_usd_per_video_minute": MEDIACONVERT_BASIC_HD_USD_PER_MIN,
         "per_day": [
             {

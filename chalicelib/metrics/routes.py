@@ -45,3 +45,9 @@ def incident_metrics(req: Req[None, IncidentsMetricsQuery]) -> dict[str, Any]:
 def media_metrics(req: Req[None, RangeQuery]) -> dict[str, Any]:
     """Media processed per bucket (bytes, video and worker seconds, peak memory) and its cost per day."""
     return service.media(_plan(req.query))
+
+
+@route(bp, "/admin/metrics/scheduler", "GET", auth="admin", query=S.RangeQuery, response=S.SchedulerMetricsOut, tag="metrics")
+def scheduler_metrics(req: Req[None, RangeQuery]) -> dict[str, Any]:
+    """Scheduled runs and the task instances they created, per bucket and scheduled function."""
+    return service.scheduler(_plan(req.query))

@@ -112,3 +112,22 @@ class MediaMetricsOut(Out):
     to: str
     buckets: list[MediaBucket]
     cost: MediaCost
+
+
+class SchedulerBucket(Out):
+    t: str
+    runs: int
+    created: int = Field(description="Task instances created by the bucket's runs.")
+    skipped: int = Field(description="Runs that found the instance-writer lease held and wrote nothing.")
+
+
+class SchedulerSeries(Out):
+    function: str
+    buckets: list[SchedulerBucket]
+
+
+class SchedulerMetricsOut(Out):
+    step: Literal["minute", "hour"]
+    from_: str = Field(alias="from")
+    to: str
+    series: list[SchedulerSeries]

@@ -158,3 +158,32 @@ def media(p: Plan, now: datetime | None = None) -> dict[str, Any]:
             }
         )
     return {**_head(p), "buckets": buckets, "cost": prices.media_cost(buckets)}
+
+
+# --- scheduler -----------------------------------------------------------------------------------------
+
+SCHEDULER_KIND = "sched"
+SCHEDULER_FIELDS = ("runs", "created", "skipped")
+
+
+def count_scheduler_run(function: str, stats: dict[str, int], at: datetime | None = None) -> None:
+    """One run of a scheduled function and the instances it created (buffered; written as the run ends)."""
+    fields = {"runs": 1, "created": int(stats.get("created", 0)), "skipped": int(stats.get("skipped", 0))}
+    rollups.count(SCHEDULER_KIND, at or utcnow(), (function,), fields)
+
+
+def scheduler(p: Plan) -> dict[str, Any]:
+    """Runs and instances created per bucket, one series per scheduled function seen in the range."""
+    per_fn: dict[str, dict[str, dict[str, float]]] = defaultdict(dict)
+    for row in _rows(SCHEDULER_KIND, p):
+        if row.parts:
+            per_fn[row.parts[0]][row.t] = row.values
+    series = []
+    for name in sorted(per_fn):
+        by_t = per_fn[name]
+        buckets = [
+            {"t": domain.stamp(t), **{f: int(by_t.get(domain.stamp(t), {}).get(f, 0)) for f in SCHEDULER_FIELDS}}
+            for t in p.starts()
+        ]
+        series.append({"function": name, "buckets": buckets})
+    return {**_head(p), "series": series}

@@ -21,4 +21,7 @@ def daily_task_instances(event: Any) -> dict[str, int]:
     stats = service.run_scheduler()
     logger.info("daily task instances ensured", extra={"scheduler": stats})
     metrics.add_metric(name="TaskInstancesCreated", unit="Count", value=stats["created"])
+    from chalicelib.metrics import service as metrics_service
+
+    metrics_service.count_scheduler_run("daily_task_instances", stats)  # buffered: written as the run ends
     return stats

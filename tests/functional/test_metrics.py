@@ -84,15 +84,13 @@ def test_counters_exact_under_8_concurrent_workers(jobs):
     rows = list(ledger.Job.scan(consistent_read=True))
     mine = [j for j in rows if j.type == TYPE]
     b = _series()
-    assert _total(b, "enqueued") == 24
-    # every job started once per run; each run ended once (succeeded, failed, or still running none)
-    assert _total(b, "succeeded") == sum(1 for j in mine if j.state == states.SUCCEEDED) + 0
-    succeeded_now = sum(1 for j in mine if j.state == states.SUCCEEDED)
-    failed_now = sum(1 for j in mine if j.state == states.FAILED)
-    queued_now = sum(1 for j in mine if j.state == states.QUEUED)
-    assert _total(b, "succeeded") == succeeded_now
-    # a failed job may have been retried (→ queued): failed counted = failed now + those requeued from failed
-    assert _total(b, "failed") - _total(b, "retried") == failed_now - queued_now
+    now = {st: sum(1 for j in mine if j.state == st) for st in states.STATES}
+    t = {f: _total(b, f) for f in ("enqueued", "started", "succeeded", "failed", "retried")}
+    assert t["enqueued"] == 24
+    assert t["enqueued"] + t["retried"] == t["started"] + now[states.QUEUED]  # every entry into queued left it once, or is there
+    assert t["started"] == t["succeeded"] + t["failed"] + now[states.RUNNING]  # every run ended once
+    assert t["failed"] - (t["retried"]) == now[states.FAILED] - 0  # each retry here took a failed job back
+    assert sum(x["run_ms"]["count"] for x in b) == t["succeeded"] + t["failed"]
     assert _total(b, "started") == sum(int(j.attempts) for j in mine)
 
 
@@ -109,3 +107,152 @@ def test_the_api_fills_every_bucket_and_refuses_too_many(client, tokens, jobs):
     )
     assert r.status_code == 400
     assert json.loads(r.body)["error"]["code"] in ("invalid_range", "validation_error")
+
+
+# --- incidents --------------------------------------------------------------------------------------
+
+
+def _get(client, tokens, path: str) -> dict:
+    r = client.http.get(path, headers=tokens.h(tokens.admin))
+    assert r.status_code == 200, r.body
+    return json.loads(r.body)
+
+
+def test_incident_intake_counts_per_group_and_total_flushed_once_per_invocation(client, tokens, jobs):
+    calls = []
+    real = rollups.Buffer.flush
+
+    def counting(self):
+        n = real(self)
+        calls.append(n)
+        return n
+
+    body = {"area": "customers.homework.upload", "message": "boom", "location": "/x"}
+    from unittest import mock
+
+    with mock.patch.object(rollups.Buffer, "flush", counting):
+        for _ in range(3):
+            r = client.http.post("/incidents", headers=tokens.h(tokens.customer_a), body=json.dumps(body))
+            assert r.status_code == 202, r.body
+        r = client.http.post("/incidents", headers=tokens.h(tokens.customer_a), body=json.dumps({**body, "area": "admin.x"}))
+    assert calls == [1, 1, 1, 1]  # one write per intake invocation (the minute and hour items in one call)
+    out = _get(client, tokens, "/admin/metrics/incidents")
+    assert out["step"] == "minute" and len(out["series"]) == 2
+    by_area = {s["area"]: s for s in out["series"]}
+    assert sum(b["stored"] + b["suppressed"] for b in by_area["customers.homework.upload"]["buckets"]) == 3
+    assert sum(b["stored"] + b["suppressed"] for b in out["total"]) == 4
+    assert all(len(s["buckets"]) == len(out["total"]) for s in out["series"])
+    one = _get(client, tokens, "/admin/metrics/incidents?area=admin.x&step=hour")
+    assert [s["area"] for s in one["series"]] == ["admin.x"]
+    assert sum(b["stored"] + b["suppressed"] for b in one["total"]) == 1
+
+
+# --- O(buckets) reads -----------------------------------------------------------------------------------
+
+
+def _items_read(fn) -> int:
+    from chalicelib.core.rollups import Rollup
+
+    seen: list[int] = []
+    events = Rollup._get_connection().connection.client.meta.events
+
+    def hook(parsed, **_):
+        seen.append(int(parsed.get("ScannedCount", 0)))
+
+    events.register("after-call.dynamodb.Query", hook)
+    try:
+        fn()
+    finally:
+        events.unregister("after-call.dynamodb.Query", hook)
+    return sum(seen)
+
+
+def test_reads_cost_o_buckets_whatever_the_number_of_events(jobs):
+    """A day of minute buckets with an event in each (batch-written, like the intake's flush leaves them),
+    then 400 more events through the intake's buffer: the items read stay the buckets' number."""
+    from chalicelib.core.rollups import Rollup
+
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    start = now - timedelta(minutes=1439)
+    client = Rollup._get_connection().connection.client
+    for chunk in range(0, 1440, 25):
+        puts = [
+            {
+                "PutRequest": {
+                    "Item": {
+                        "series": {"S": "inc|m"},
+                        "bucket": {"S": rollups.sort_key(start + timedelta(minutes=m))},
+                        "g|stored|01GROUP|a.b": {"N": "1"},
+                    }
+                }
+            }  # what one intake writes (service.incident_fields)
+            for m in range(chunk, chunk + 25)
+        ]
+        client.batch_write_item(RequestItems={Rollup.Meta.table_name: puts})
+    end = now + timedelta(minutes=1)
+    reads = []
+    for extra in (0, 400):
+        for n in range(extra):
+            service.count_incident("01GROUP", "a.b", True, start + timedelta(minutes=1400 + n % 40, seconds=n % 60))
+        rollups.flush()
+        last_hour = _items_read(lambda: service.incidents(service.plan(end - timedelta(minutes=60), end, "minute", now)))
+        whole_day = _items_read(lambda: service.incidents(service.plan(start, end, "minute", now)))
+        reads.append((last_hour, whole_day))
+        out = service.incidents(service.plan(start, end, "minute", now))
+        assert sum(b["stored"] for b in out["total"]) == 1440 + extra
+    assert reads == [(60, 1440), (60, 1440)]  # one item per bucket: never the events
+
+
+# --- scheduler and media ----------------------------------------------------------------------------------
+
+
+def test_scheduler_runs_are_counted_with_the_instances_they_created(client, tokens, jobs):
+    from chalice.test import Client
+
+    r = client.http.post(
+        "/admin/tasks",
+        headers=tokens.h(tokens.admin),
+        body=json.dumps({"title": "Read", "recurrence": "daily", "timezone": "Pacific/Kiritimati"}),
+    )
+    assert r.status_code == 201, r.body
+    import app as _app
+
+    with Client(_app.app) as c:
+        event = c.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={}, resources=[])
+        runs = [c.lambda_.invoke("daily_task_instances", event).payload for _ in range(2)]
+    out = _get(client, tokens, "/admin/metrics/scheduler")
+    (series,) = out["series"]
+    assert series["function"] == "daily_task_instances"
+    assert sum(b["runs"] for b in series["buckets"]) == 2
+    assert sum(b["created"] for b in series["buckets"]) == sum(r["created"] for r in runs)
+
+
+@pytest.mark.slow
+def test_a_processed_video_adds_its_bytes_seconds_and_peak_memory_once(client, tokens, jobs, tmp_path):
+    from tests.media_support import make_clip, post, run_media_queue, upload_file_to
+
+    clip = make_clip(tmp_path / "c.mp4", 640, 360, seconds=2)
+    student = post(client, "/admin/students", tokens.admin, {"customer_id": "cust-a", "name": "Ada"}).json_body["id"]
+    body = {"student_id": student, "filename": "p.mp4", "content_type": "video/mp4", "size_bytes": clip.stat().st_size}
+    r = post(client, "/customer/videos", tokens.customer_a, body)
+    upload_file_to(r.json_body["upload"]["fields"]["key"], clip, "video/mp4")
+    video_id = r.json_body["video"]["id"]
+    assert post(client, f"/customer/videos/{video_id}/complete", tokens.customer_a).status_code == 202
+    results = run_media_queue()
+    assert results and not results[0]["batchItemFailures"]
+    out = _get(client, tokens, "/admin/metrics/media")
+    done = [b for b in out["buckets"] if b["jobs"]]
+    assert len(done) == 1 and done[0]["jobs"] == 1
+    b = done[0]
+    assert b["bytes_in"] == clip.stat().st_size and b["bytes_out"] > 0
+    assert (
+        abs(b["video_seconds"] - 2) < 0.3
+        and b["worker_seconds"] > 0
+        and b["gb_seconds"] == pytest.approx(b["worker_seconds"] / 2, rel=0.01)
+    )
+    assert b["peak_memory_mb"] and b["peak_memory_mb"] > 10
+    cost = out["cost"]
+    assert cost["gb_seconds_per_video_minute"] > 0 and cost["mediaconvert_usd_per_video_minute"] == 0.015
+    assert sum(d["video_minutes"] for d in cost["per_day"]) == pytest.approx(b["video_seconds"] / 60, abs=1e-3)
+    jobs_out = _get(client, tokens, "/admin/metrics/jobs?type=process_video_proof")
+    assert sum(x["succeeded"] for x in jobs_out["series"][0]["buckets"]) == 1
