@@ -2,12 +2,15 @@
 
 A video's optimisation fails (its original is missing from the bucket when the worker runs), the
 original comes back, an admin retries the job from the Jobs page and it succeeds: the job type's
-throughput chart, its summary and its data table show the failure and the success.
+throughput chart, its summary and its data table show the failure and the success, and the Media
+page today's minutes and cost. Incidents: a group's sparkline in the list, and its chart with the
+resolve and reopen moments marked.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -106,3 +109,55 @@ def test_a_failure_then_a_success_after_a_retry_show_on_the_jobs_chart(page: Any
     for chart in ("run", "wait"):
         drawn = page.locator(f'figure[data-chart="jobs-{chart}-{JOB_TYPE}"]').locator("svg path.line, svg circle.dot")
         expect(drawn.first).to_be_attached()
+
+    # The optimised video counts on the Media page: today's (UTC) minutes and both costs are above zero.
+    cost = stack.ok("GET", "/admin/metrics/media?step=hour")["cost"]
+    today = next(d for d in cost["per_day"] if d["date"] == time.strftime("%Y-%m-%d", time.gmtime()))
+    assert today["video_minutes"] > 0 and today["lambda_usd"] > 0 and today["mediaconvert_usd"] > 0, cost
+    page.goto(f"{stack.url}/console/admin/media")
+    minutes = page.locator('figure[data-chart="media-minutes"]')
+    minutes.locator("details.chart-data summary").click()
+    assert table_rows(minutes)[-1]["Video minutes"] not in ("0 min", "—")  # the last row: today
+    money = page.locator('figure[data-chart="media-cost"]')
+    money.locator("details.chart-data summary").click()
+    last = table_rows(money)[-1]
+    assert last["Lambda (measured)"] != "$0" and last["MediaConvert (list price)"] != "$0", last
+    expect(page.locator(".media-trends")).to_contain_text(f"List prices as of {cost['prices_as_of']}")
+
+
+def test_incident_sparkline_and_the_group_chart_with_its_resolve_and_reopen_marked(page: Any, stack: Stack) -> None:
+    need(stack, "GET", "/admin/metrics/incidents")
+    area = f"admin.console.trend_test_{int(time.time())}"
+    body = {"area": area, "message": "Trend me", "http_status": 409, "location": "test"}
+    for _ in range(3):
+        stack.ok("POST", "/incidents", body)
+    group_id = stack.ok("GET", f"/admin/incidents?area={area}")["items"][0]["group_id"]
+    api = stack.ok("GET", f"/admin/metrics/incidents?group={group_id}&step=hour")
+    counted = sum(b["stored"] + b["suppressed"] for s in api["series"] for b in s["buckets"])
+    assert counted == 3, api  # the intake counted every incident (stored or suppressed), once
+
+    sign_in(page, stack, "admin", at=f"/console/admin/incidents?status=all&area={area}")
+    row = page.locator(f'tr[data-group-id="{group_id}"]')
+    spark = row.locator(".spark-cell")
+    expect(spark).to_have_attribute("data-spark-total", "3")  # one metrics call for the list, mapped by group id
+    assert "3 in all" in (spark.locator("svg[role=img]").get_attribute("aria-label") or "")
+    expect(spark).to_contain_text("3 in 24 h")
+
+    row.get_by_role("button", name="Trend me").click()
+    section = page.locator(f'section[data-group-id="{group_id}"]')
+    section.get_by_role("button", name="Mark resolved").click()
+    expect(section.get_by_role("button", name="Reopen")).to_be_visible()
+    section = page.locator(f'section[data-group-id="{group_id}"]')
+    section.get_by_role("button", name="Reopen").click()
+    expect(section.get_by_role("button", name="Mark resolved")).to_be_visible()
+
+    figure = page.locator(f'section[data-group-id="{group_id}"] figure[data-chart="incident-group-{group_id}"]')
+    expect(figure.locator("g.marker-resolved")).to_have_count(1)
+    expect(figure.locator("g.marker-reopened")).to_have_count(1)
+    label = figure.locator("svg[role=img]").get_attribute("aria-label") or ""
+    assert "Stored: 3 in all" in label and "Resolved at" in label and "Reopened at" in label, label
+    figure.locator("details.chart-data summary").click()
+    marks = figure.locator("ul.chart-marks li").all_inner_texts()
+    assert [m.split(":")[0] for m in marks] == ["Resolved", "Reopened"] and all(m.endswith("UTC)") for m in marks), marks
+    rows = table_rows(figure)
+    assert sum(int(r["Stored"]) + int(r["Counted only"]) for r in rows) == 3
