@@ -161,3 +161,33 @@ def test_incident_sparkline_and_the_group_chart_with_its_resolve_and_reopen_mark
     assert [m.split(":")[0] for m in marks] == ["Resolved", "Reopened"] and all(m.endswith("UTC)") for m in marks), marks
     rows = table_rows(figure)
     assert sum(int(r["Stored"]) + int(r["Counted only"]) for r in rows) == 3
+
+
+def test_the_scheduler_chart_counts_a_run_of_the_task_instance_writer(page: Any, stack: Stack) -> None:
+    need(stack, "GET", "/admin/metrics/scheduler")
+    name = "daily_task_instances"
+
+    def runs() -> int:
+        out = stack.ok("GET", "/admin/metrics/scheduler?step=hour")
+        return sum(b["runs"] for s in out["series"] if s["function"] == name for b in s["buckets"])
+
+    before = runs()
+    fired = stack.attached_python(
+        f"""
+        from academy_cli import schedules
+        from academy_cli.localstack import invoke_scheduled
+        from app import app
+        fn = next(f for f in schedules.scheduled_functions(app) if f.name == {name!r})
+        assert invoke_scheduled(fn, state["region"], None, print)
+        """
+    )
+    assert fired.returncode == 0, fired.stderr[-3000:]
+    assert runs() == before + 1  # the run was counted as it ended
+
+    sign_in(page, stack, "admin", at="/console/admin/monitors")
+    figure = page.locator(f'section[data-monitor="{name}"] figure[data-chart="scheduler-{name}"]')
+    expect(figure.locator("svg[role=img]")).to_have_attribute("aria-label", re.compile(rf"Runs: {before + 1} in all"))
+    figure.locator("details.chart-data summary").click()
+    rows = table_rows(figure)
+    assert sum(int(r["Runs"]) for r in rows) == before + 1
+    assert {"Instances created", "Skipped (lease held)"} <= set(rows[0])
