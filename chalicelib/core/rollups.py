@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -139,18 +140,21 @@ class Buffer:
 
     def flush(self) -> int:
         """Write what is pending; returns the number of DynamoDB calls made (0 or 1 per 100 items)."""
-        items = self.take()
-        calls = 0
-        for n in range(0, len(items), 100):
-            chunk = items[n : n + 100]
-            requests = [_update_request(key, fields, expiry) for key, fields, expiry in chunk]
-            client = Rollup._get_connection().connection.client
-            if len(requests) == 1:
-                client.update_item(**requests[0])
-            else:
-                client.transact_write_items(TransactItems=[{"Update": r} for r in requests])
-            calls += 1
-        return calls
+        return write(self.take())
+
+
+def write(items: list[tuple[tuple[str, str], dict[str, float], datetime]]) -> int:
+    """One UpdateItem for one item, else TransactWriteItems of up to 100; returns the calls made."""
+    calls = 0
+    for n in range(0, len(items), 100):
+        requests = [_update_request(key, fields, expiry) for key, fields, expiry in items[n : n + 100]]
+        client = Rollup._get_connection().connection.client
+        if len(requests) == 1:
+            client.update_item(**requests[0])
+        else:
+            client.transact_write_items(TransactItems=[{"Update": r} for r in requests])
+        calls += 1
+    return calls
 
 
 def _update_request(key: tuple[str, str], fields: Mapping[str, float], expiry: datetime) -> dict[str, Any]:
@@ -197,6 +201,19 @@ def raise_max(kind: str, at: datetime, parts: Iterable[str], name: str, value: f
 
 
 BUFFER = Buffer()
+# DynamoDB capacity per API route: kept across the warm container's invocations and written at most
+# once a minute (or with the invocation's other counts, in the same call): metering must not add a
+# write to every request. A container that stops loses its last minute of figures (a lower bound).
+CAPACITY = Buffer()
+CAPACITY_KIND = "cap"
+CAPACITY_FLUSH_S = 60.0
+_capacity_flushed = [time.monotonic()]
+
+
+def count_capacity(route: str, units: Mapping[str, float], at: datetime) -> None:
+    """One request of ``route`` and the read/write units it consumed."""
+    fields = {"requests": 1, "read_units": units.get("read_units", 0), "write_units": units.get("write_units", 0)}
+    CAPACITY.add(CAPACITY_KIND, at, (route,), fields)
 
 
 def count(kind: str, at: datetime, parts: Iterable[str], fields: Mapping[str, float]) -> None:
@@ -204,6 +221,12 @@ def count(kind: str, at: datetime, parts: Iterable[str], fields: Mapping[str, fl
     BUFFER.add(kind, at, parts, fields)
 
 
-def flush() -> int:
-    """Write this invocation's counts (the middleware calls it once per invocation)."""
-    return BUFFER.flush()
+def flush(*, force: bool = False) -> int:
+    """Write this invocation's counts (the middleware calls it once per invocation), with the capacity
+    figures when there is a write anyway or a minute has passed: one call either way."""
+    items = BUFFER.take()
+    now = time.monotonic()
+    if items or force or now - _capacity_flushed[0] >= CAPACITY_FLUSH_S:
+        items += CAPACITY.take()
+        _capacity_flushed[0] = now
+    return write(items) if items else 0

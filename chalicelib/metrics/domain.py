@@ -61,9 +61,14 @@ def stamp(at: datetime) -> str:
 def plan(start: datetime | None, end: datetime | None, step_name: str | None, now: datetime) -> Plan:
     """The buckets of a request (raises :class:`RangeError`)."""
     end = (end or now).astimezone(UTC)
-    start = (start or end - DEFAULT_RANGE).astimezone(UTC)
+    try:
+        start = (start or end - DEFAULT_RANGE).astimezone(UTC)
+    except OverflowError as exc:  # 'to' in year 1: nothing was kept then
+        raise RangeError("to", "'to' is before anything the rollups keep") from exc
     if start >= end:
         raise RangeError("from", "'from' must be before 'to'")
+    if end > now + DEFAULT_RANGE:
+        raise RangeError("to", "'to' is more than a day ahead: nothing is counted there yet")
     step = STEP_NAMES[step_name] if step_name else (MINUTE if end - start <= DEFAULT_RANGE else HOUR)
     first = floor(start, step)
     width = STEP_S[step]

@@ -51,3 +51,9 @@ def media_metrics(req: Req[None, RangeQuery]) -> dict[str, Any]:
 def scheduler_metrics(req: Req[None, RangeQuery]) -> dict[str, Any]:
     """Scheduled runs and the task instances they created, per bucket and scheduled function."""
     return service.scheduler(_plan(req.query))
+
+
+@route(bp, "/admin/metrics/capacity", "GET", auth="admin", query=S.RangeQuery, response=S.CapacityMetricsOut, tag="metrics")
+def capacity_metrics(req: Req[None, RangeQuery]) -> dict[str, Any]:
+    """DynamoDB read and write units per API request, by route, over the range, at on-demand list prices."""
+    return service.capacity(_plan(req.query))

@@ -131,3 +131,23 @@ class SchedulerMetricsOut(Out):
     from_: str = Field(alias="from")
     to: str
     series: list[SchedulerSeries]
+
+
+class RouteCapacity(Out):
+    route: str = Field(description="Method and route template, e.g. 'GET /admin/jobs/{job_id}'.")
+    requests: int
+    read_units: float
+    write_units: float
+    read_units_per_request: float
+    write_units_per_request: float
+    usd_per_million_requests: float = Field(description="DynamoDB on-demand list price of a million such requests.")
+
+
+class CapacityMetricsOut(Out):
+    step: Literal["minute", "hour"]
+    from_: str = Field(alias="from")
+    to: str
+    prices_as_of: str
+    usd_per_million_read_units: float
+    usd_per_million_write_units: float
+    routes: list[RouteCapacity]

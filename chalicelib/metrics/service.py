@@ -187,3 +187,37 @@ def scheduler(p: Plan) -> dict[str, Any]:
         ]
         series.append({"function": name, "buckets": buckets})
     return {**_head(p), "series": series}
+
+
+# --- capacity ------------------------------------------------------------------------------------------
+
+
+def capacity(p: Plan) -> dict[str, Any]:
+    """DynamoDB read and write units per API request, by route, over the range (and their list price)."""
+    per_route: dict[str, dict[str, float]] = defaultdict(lambda: {"requests": 0.0, "read_units": 0.0, "write_units": 0.0})
+    for row in _rows(rollups.CAPACITY_KIND, p):
+        if row.parts:
+            acc = per_route[row.parts[0]]
+            for name in acc:
+                acc[name] += float(row.values.get(name, 0))
+    routes = []
+    for name, acc in sorted(per_route.items(), key=lambda kv: -(kv[1]["read_units"] + kv[1]["write_units"])):
+        n = acc["requests"] or 1
+        routes.append(
+            {
+                "route": name,
+                "requests": int(acc["requests"]),
+                "read_units": round(acc["read_units"], 3),
+                "write_units": round(acc["write_units"], 3),
+                "read_units_per_request": round(acc["read_units"] / n, 3),
+                "write_units_per_request": round(acc["write_units"] / n, 3),
+                "usd_per_million_requests": round(prices.dynamodb_usd(acc["read_units"] / n, acc["write_units"] / n) * 1e6, 4),
+            }
+        )
+    return {
+        **_head(p),
+        "prices_as_of": prices.PRICES_AS_OF,
+        "usd_per_million_read_units": prices.DYNAMODB_USD_PER_MILLION_RRU,
+        "usd_per_million_write_units": prices.DYNAMODB_USD_PER_MILLION_WRU,
+        "routes": routes,
+    }

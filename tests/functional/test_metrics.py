@@ -23,6 +23,7 @@ def jobs(app):
 
     aws.reset()
     rollups.BUFFER.take()
+    rollups.CAPACITY.take()
     registry.register(TYPE, "jobs", "tests.jobfns:flaky", timeout_s=30)
     yield
     registry.JOB_TYPES.pop(TYPE, None)
@@ -120,17 +121,17 @@ def _get(client, tokens, path: str) -> dict:
 
 def test_incident_intake_counts_per_group_and_total_flushed_once_per_invocation(client, tokens, jobs):
     calls = []
-    real = rollups.Buffer.flush
+    real = rollups.write
 
-    def counting(self):
-        n = real(self)
+    def counting(items):
+        n = real(items)
         calls.append(n)
         return n
 
     body = {"area": "customers.homework.upload", "message": "boom", "location": "/x"}
     from unittest import mock
 
-    with mock.patch.object(rollups.Buffer, "flush", counting):
+    with mock.patch.object(rollups, "write", counting):
         for _ in range(3):
             r = client.http.post("/incidents", headers=tokens.h(tokens.customer_a), body=json.dumps(body))
             assert r.status_code == 202, r.body
@@ -256,3 +257,22 @@ def test_a_processed_video_adds_its_bytes_seconds_and_peak_memory_once(client, t
     assert sum(d["video_minutes"] for d in cost["per_day"]) == pytest.approx(b["video_seconds"] / 60, abs=1e-3)
     jobs_out = _get(client, tokens, "/admin/metrics/jobs?type=process_video_proof")
     assert sum(x["succeeded"] for x in jobs_out["series"][0]["buckets"]) == 1
+
+
+def test_capacity_per_route_is_counted_without_a_write_per_request(client, tokens, jobs):
+    import time
+    from unittest import mock
+
+    rollups._capacity_flushed[0] = time.monotonic()  # as if the container had just written its figures
+    calls = []
+    real = rollups.write
+    with mock.patch.object(rollups, "write", lambda items: calls.append(len(items)) or real(items)):
+        for _ in range(3):
+            assert client.http.get("/admin/jobs/summary", headers=tokens.h(tokens.admin)).status_code == 200
+    assert calls == []  # GETs add no write: their figures wait for the next flush (a minute, or another write)
+    rollups.flush(force=True)
+    out = _get(client, tokens, "/admin/metrics/capacity")
+    by_route = {r["route"]: r for r in out["routes"]}
+    summary = by_route["GET /admin/jobs/summary"]
+    assert summary["requests"] == 3 and summary["read_units_per_request"] > 0
+    assert out["prices_as_of"] and out["usd_per_million_write_units"] > 0

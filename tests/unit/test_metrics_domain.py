@@ -130,3 +130,12 @@ def test_media_cost_per_video_minute_and_per_day():
     assert [d["date"] for d in cost["per_day"]] == ["2026-12-03", "2026-12-04"]
     assert cost["per_day"][1]["mediaconvert_usd"] == pytest.approx(2 * prices.MEDIACONVERT_BASIC_HD_USD_PER_MIN)
     assert prices.media_cost([])["gb_seconds_per_video_minute"] is None
+
+
+def test_extreme_times_are_refused_not_crashed():
+    with pytest.raises(domain.RangeError):
+        domain.plan(None, datetime(1, 1, 1, tzinfo=UTC), None, NOW)
+    with pytest.raises(domain.RangeError):
+        domain.plan(datetime(1, 1, 1, tzinfo=UTC), None, "hour", NOW)
+    with pytest.raises(domain.RangeError):
+        domain.plan(None, datetime(9999, 12, 31, 23, 59, tzinfo=UTC), "minute", NOW)

@@ -1,11 +1,29 @@
 // Incident Hub: groups (count, first and last seen) with filters; a group's incidents with the raw
 // backend error; resolve and reopen; snooze (until a time, N more, or a spike), assign, notes and the
 // group's timeline; search by entity; the group's jobs and entities with their state, "verified fixed",
-// and "retry these jobs" (a dry run first).
-import { api, apiPath, qs } from "./api.js";
+// and "retry these jobs" (a dry run first). Trends: a 24 h sparkline on every group (ONE GET
+// /admin/metrics/incidents for the whole list, mapped by group_id) and a chart on the group page with its
+// resolve and reopen moments (from the group's timeline) marked.
+import { api, apiPath, qs, reason } from "./api.js";
+import { chart, column, mountChart, rangeParams } from "./charts.js";
 import { badge, busy, clear, clipText, confirmDialog, fail, field, fmtDateTime, h, messageArea, plural, table } from "./ui.js";
 
 const AREA = "admin.incidents";
+const DAY_MS = 86_400_000;
+const GROUP_RANGES = [
+  { id: "24h", label: "Last 24 hours", ms: DAY_MS },
+  { id: "7d", label: "Last 7 days", ms: 7 * DAY_MS },
+  { id: "30d", label: "Last 30 days", ms: 30 * DAY_MS },
+];
+const MARKED = { resolved: "Resolved", reopened: "Reopened" };
+const TIMELINE_PAGES = 5; // 5 × 100: a group's whole timeline (TIMELINE_MAX is 500)
+
+/** A bucket's incidents: the stored ones and the ones only counted (suppressed). */
+function incidentsIn(buckets) {
+  const stored = column(buckets, "stored");
+  const suppressed = column(buckets, "suppressed");
+  return stored.map((v, i) => (v ?? 0) + (suppressed[i] ?? 0));
+}
 
 function statusBadge(g) {
   if (g.status === "snoozed") return badge("snoozed", "warn");
@@ -84,6 +102,35 @@ export async function render(main, { title }) {
 
   let groups = [];
   let nextToken = null;
+  let sparks = { times: [], step: "hour", byGroup: new Map() }; // the last 24 h, from one metrics call
+  let sparksError = null;
+  async function loadSparklines() {
+    try {
+      const out = await api("GET", `/admin/metrics/incidents${qs(rangeParams(DAY_MS, "hour"))}`);
+      const byGroup = new Map();
+      for (const s of out.series || []) if (s.group_id) byGroup.set(s.group_id, s.buckets || []);
+      const total = Array.isArray(out.total) ? out.total : (out.total && out.total.buckets) || [];
+      const any = total.length ? total : (out.series || [])[0]?.buckets || [];
+      sparks = { times: any.map((b) => b.t), step: out.step || "hour", byGroup };
+      sparksError = null;
+    } catch (err) {
+      if (!sparksError) fail(null, err, { action: "load the incident trends", area: `${AREA}.trends` });
+      sparksError = reason(err);
+    }
+  }
+
+  function sparkline(g) {
+    if (sparksError) return h("span", { class: "muted small" }, "—");
+    const buckets = sparks.byGroup.get(g.group_id);
+    const values = buckets ? incidentsIn(buckets) : sparks.times.map(() => 0);
+    const total = values.reduce((a, b) => a + b, 0);
+    return h(
+      "div",
+      { class: "spark-cell", "data-spark-total": String(total) },
+      chart({ title: `${g.title || g.area || g.group_id}: incidents in the last 24 hours`, step: sparks.step, times: buckets ? buckets.map((b) => b.t) : sparks.times, sparkline: true, note: `${total} in 24 h`, series: [{ name: "Incidents", kind: "line", tone: "bad", values }] }),
+    );
+  }
+
   async function load(more = false) {
     const q = {
       status: fStatus.value,
@@ -97,7 +144,7 @@ export async function render(main, { title }) {
       next_token: more ? nextToken : null,
     };
     try {
-      const page = await api("GET", `/admin/incidents${qs(q)}`);
+      const [page] = await Promise.all([api("GET", `/admin/incidents${qs(q)}`), more ? null : loadSparklines()]);
       groups = more ? groups.concat(page.items) : page.items;
       nextToken = page.next_token;
       renderList();
@@ -117,6 +164,7 @@ export async function render(main, { title }) {
           { label: "Count", render: (g) => String(g.count) },
           { label: "First seen", render: (g) => fmtDateTime(g.first_seen) },
           { label: "Last seen", render: (g) => fmtDateTime(g.last_seen) },
+          { label: "Last 24 h", class: "spark-col", render: sparkline },
           { label: "Status", render: (g) => h("span", {}, statusBadge(g), g.regressions ? h("span", { class: "muted small" }, ` reopened ${g.regressions}×`) : null) },
         ],
         groups,
@@ -124,6 +172,21 @@ export async function render(main, { title }) {
       ),
     );
     clear(moreBox, nextToken ? h("button", { type: "button", class: "btn secondary", onclick: () => load(true) }, "Load more") : null);
+  }
+
+  let groupRange = "7d";
+
+  /** The group's resolve and reopen moments, from its whole timeline (oldest first, ≤ 5 pages). */
+  async function markers(gpath) {
+    const out = [];
+    let token;
+    for (let i = 0; i < TIMELINE_PAGES; i += 1) {
+      const page = await api("GET", `${gpath}/timeline${qs({ limit: 100, next_token: token })}`);
+      for (const e of page.items) if (MARKED[e.event]) out.push({ t: e.at, kind: e.event, label: MARKED[e.event] });
+      token = page.next_token;
+      if (!token) break;
+    }
+    return out;
   }
 
   async function openGroup(groupId, { focus = true } = {}) {
@@ -338,6 +401,37 @@ export async function render(main, { title }) {
     };
     loadLinks("job", jobsBox, jobColumns);
     loadLinks("entity", entitiesBox, entityColumns);
+    const trendRange = h("select", { class: "chart-range", "aria-label": "Chart range" }, GROUP_RANGES.map((r) => h("option", { value: r.id }, r.label)));
+    trendRange.value = groupRange;
+    const trendBox = h("div", { class: "group-trend" });
+    const drawTrend = async () => {
+      groupRange = trendRange.value;
+      const range = GROUP_RANGES.find((r) => r.id === groupRange) || GROUP_RANGES[1];
+      try {
+        const [metrics, marks] = await Promise.all([
+          api("GET", `/admin/metrics/incidents${qs({ group: g.group_id, ...rangeParams(range.ms, "hour") })}`),
+          markers(gpath),
+        ]);
+        const s = (metrics.series || []).find((x) => x.group_id === g.group_id) || (metrics.series || [])[0];
+        const buckets = s ? s.buckets : Array.isArray(metrics.total) ? metrics.total : [];
+        mountChart(trendBox, {
+          id: `incident-group-${g.group_id}`,
+          title: `Incidents per hour, ${range.label.toLowerCase()}`,
+          step: metrics.step || "hour",
+          times: buckets.map((b) => b.t),
+          markers: marks,
+          series: [
+            { name: "Stored", kind: "bar", tone: "bad", values: column(buckets, "stored") },
+            { name: "Counted only", kind: "bar", tone: "muted", values: column(buckets, "suppressed") },
+          ],
+        });
+      } catch (err) {
+        clear(trendBox, h("p", { class: "alert alert-error" }, `Could not load the chart: ${reason(err)}`));
+        fail(null, err, { action: "load the group's chart", area: `${AREA}.trends`, entities: [{ type: "incident_group", id: g.group_id }] });
+      }
+    };
+    trendRange.addEventListener("change", drawTrend);
+    drawTrend();
     const items = detail.items || [];
     let token = detail.next_token;
     const list = h("div", {}, items.map(incidentCard));
@@ -396,6 +490,8 @@ export async function render(main, { title }) {
       retryBox,
       h("h3", {}, "Entities"),
       entitiesBox,
+      h("div", { class: "row spread" }, h("h3", {}, "Over time"), trendRange),
+      trendBox,
       h("h3", {}, "Timeline"),
       timeline,
       timelineMore,
