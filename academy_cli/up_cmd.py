@@ -70,6 +70,12 @@ def register(cli: click.Group) -> None:
     )
     @click.option("--stage", default="prod", show_default=True, help="With --rehearse: the stack's Stage parameter.")
     @click.option("--no-iam", is_flag=True, help="With --rehearse: do not enforce each function's IAM role policies.")
+    @click.option(
+        "--load-floor-port",
+        type=click.IntRange(1, 65535),
+        default=None,
+        hidden=True,  # python -m loadtest's floor (academy_cli/load_floor.py); not for operators
+    )
     def up(
         port: int,
         aws_port: str,
@@ -83,6 +89,7 @@ def register(cli: click.Group) -> None:
         package_dir: Path | None,
         stage: str,
         no_iam: bool,
+        load_floor_port: int | None,
     ) -> None:
         """Run the whole stack locally: emulated AWS, the API, queue workers and the scheduler."""
         from academy_cli.localstack import LocalStack, PortInUse, RestoreError, StackOptions
@@ -111,6 +118,7 @@ def register(cli: click.Group) -> None:
                 scheduler=not no_scheduler,
                 disabled_schedules=frozenset(disabled_schedules),
                 out=out,
+                load_floor_port=load_floor_port,
             )
         )
 

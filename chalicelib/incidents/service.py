@@ -7,6 +7,7 @@ write); the process has one (:func:`intake`), and a test installs its own with :
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from chalicelib.core.db import iso, new_id
 from chalicelib.core.errors import Invalid
 from chalicelib.core.observability import logger
 from chalicelib.incidents import domain, store
-from chalicelib.incidents.domain import LIMITS, Draft, FloodGuesses, Limits
+from chalicelib.incidents.domain import LIMITS, Draft, FloodGuesses, Limits, RateLeases
 
 if TYPE_CHECKING:
     from chalicelib.incidents.schemas import IncidentIn
@@ -59,16 +60,30 @@ class Intake:
     limits: Limits = LIMITS
     clock: Clock = time.time
     flooding: FloodGuesses = field(default_factory=FloodGuesses)
+    leases: RateLeases = field(default_factory=RateLeases)
     update: store.UpdateItem = store.update_item
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
 
     def check_rate(self, actor: dict[str, Any], source_ip: str) -> int | None:
-        """None when the caller may report, else the seconds to wait (the ``Retry-After``)."""
+        """None when the caller may report, else the seconds to wait (the ``Retry-After``).
+
+        Usually no store write: a hit is taken from this container's share of the window's budget;
+        only when the share is used up does it claim more (one conditional write, see
+        :func:`store.claim`), so every container together admits at most the budget.
+        """
         scope, allowed = domain.rate_scope(actor, source_ip, self.limits)
-        hits, remaining = store.hit(scope, self.limits.rate_window_s, self.clock(), self.update)
-        return remaining if hits > allowed else None
+        now = self.clock()
+        window_s = self.limits.rate_window_s
+        window = domain.window_start(now, window_s)
+        took = self.leases.take(scope, window, allowed)
+        if took is None:
+            want = domain.claim_size(allowed, self.leases.seen(scope, window))
+            hits, count = store.claim(scope, window, window_s, want, allowed, self.update)
+            self.leases.granted(scope, window, hits, count)
+            took = hits > 0
+        return None if took else max(1, math.ceil(window + window_s - now))
 
     def record(self, draft: Draft) -> Recorded:
         """Count ``draft`` in its group and store its row (unless the group is flooding).
