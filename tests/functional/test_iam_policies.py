@@ -149,7 +149,7 @@ def test_policies_resolve_to_this_stacks_own_resources_only(policies):
         ("JobsDeadLetters", Call("dynamodb:BatchGetItem", table_arn(f"academy-{STAGE}-jobs")), True),
         ("JobsDeadLetters", Call("dynamodb:Scan", table_arn(f"academy-{STAGE}-jobs")), False),
         ("MonitorWatchdog", Call("dynamodb:BatchGetItem", table_arn(f"academy-{STAGE}-jobs")), True),
-        ("MonitorWatchdog", Call("dynamodb:PutItem", table_arn(f"academy-{STAGE}-jobs")), False),
+        ("MonitorWatchdog", Call("dynamodb:DeleteItem", table_arn(f"academy-{STAGE}-jobs")), False),
         ("MonitorWatchdog", Call("sqs:GetQueueAttributes", queue("media-dlq")), True),
         ("MonitorWatchdog", Call("sqs:ReceiveMessage", queue("media-dlq")), False),
         ("IntegritySweep", Call("dynamodb:UpdateItem", table_arn(f"academy-{STAGE}-jobs")), False),
