@@ -91,10 +91,10 @@ def test_a_run_is_recorded_with_its_counts_and_a_duplicate_delivery_is_not_count
 def test_a_failing_run_is_recorded_as_failed_and_the_watchdog_files_it_once(client, tokens, clock, monkeypatch):
     from chalicelib.tasks import service as tasks
 
-    def broken() -> dict:
+    def broken(*_args: object) -> dict:
         raise RuntimeError("the scheduler broke")
 
-    monkeypatch.setattr(tasks, "run_scheduler", broken)
+    monkeypatch.setattr(tasks, "fan_out", broken)
     with pytest.raises(RuntimeError):
         client.lambda_.invoke("daily_task_instances", event(datetime(2026, 12, 3, 10, 0, tzinfo=UTC)))
     daily = monitors(client, tokens)["daily_task_instances"]
