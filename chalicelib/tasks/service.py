@@ -173,8 +173,8 @@ def _take_shard_lease(shard: Shard, job_id: str | None, timings: Timings) -> tup
     lease = Lease("scheduler", SCHEDULER_LEASE_S, timings.clock, shard=shard, job=job_id)
     if lease.acquire():
         return lease, None
-    held = store.current_lease(shard)
-    if held is not None and held.holder != "scheduler" and lease.acquire_within(timings.scheduler_wait_s):
+    held = store.current_lease(shard)  # None: released since our attempt; try again
+    if (held is None or held.holder != "scheduler") and lease.acquire_within(timings.scheduler_wait_s):
         return lease, None
     held = store.current_lease(shard)
     return None, held.holder if held else "unknown"

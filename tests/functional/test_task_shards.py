@@ -32,8 +32,9 @@ class InstanceKeysWritten:
 
     def _batch(self, params, **_) -> None:
         for req in params.get("RequestItems", {}).get(self.table, []):
-            item = req["PutRequest"]["Item"]
-            self.keys[(item["task_id"]["S"], item["date"]["S"])] += 1
+            if "PutRequest" in req:  # (the hook outlives the test on a shared client: deletes pass through)
+                item = req["PutRequest"]["Item"]
+                self.keys[(item["task_id"]["S"], item["date"]["S"])] += 1
 
     def _put(self, params, **_) -> None:
         if params.get("TableName") == self.table:
@@ -218,12 +219,3 @@ def test_legacy_rows_are_served_until_migrated_and_the_migration_is_idempotent(c
     audit = call(client, "get", "/admin/audit?action=tasks.migrate_shards", tokens.admin).json_body["items"]
     assert audit and audit[0]["params"]["apply"] is True
     assert call(client, "post", "/admin/tasks/migrate-shards", tokens.admin, {"apply": "yes"}).status_code == 400
-
-
-def test_shard_of_is_stable_and_spreads_ids():
-    from chalicelib.core.db import new_id
-
-    assert recurrence.shard_of("01JABCDEFGHJKMNPQRSTVWXYZ0") == recurrence.shard_of("01JABCDEFGHJKMNPQRSTVWXYZ0")
-    counts = Counter(recurrence.shard_of(new_id()) for _ in range(25_600))
-    assert len(counts) == recurrence.SHARDS and max(counts.values()) < 2 * 100  # ~100 each
-    assert recurrence.lease_id(7) == "lease#instance-writer#007" and recurrence.shard_key(7) == "007"
