@@ -6,5 +6,6 @@ Add a line here when a capability gains its first job type (see chalicelib/jobs/
 from chalicelib.jobs import builtin
 from chalicelib.media import jobs as media_jobs
 from chalicelib.schedules import jobs as schedule_jobs
+from chalicelib.tasks import jobs as task_jobs
 
-__all__ = ["builtin", "media_jobs", "schedule_jobs"]
+__all__ = ["builtin", "media_jobs", "schedule_jobs", "task_jobs"]

@@ -135,7 +135,10 @@ ACCESS: dict[str, Access] = {
         },
         list_bucket=True,  # upload checks (HeadObject, the copy's source) and the kept-copy lookup (ListObjectsV2)
     ),
-    # General jobs (delete_schedule, noop): the ledger, the schedule's rows, incidents for failures.
+    # General jobs (delete_schedule, tasks.shard_instances, noop): the ledger, the schedule's rows, incidents for
+    # failures. A shard job reads its shard's tasks (index), takes the shard's lease (a tasks row: conditional
+    # update, read when held, delete on release), retires ended tasks, checks and writes instances (batch; the
+    # legacy shard: conditional puts), adds to the hour's tally and enqueues its continuation.
     "RunJobs": Access(
         tables=_merge(
             INCIDENT_WRITES,
@@ -145,9 +148,13 @@ ACCESS: dict[str, Access] = {
                 "attendance": ("BatchWriteItem", "Query"),
                 "schedule-members": ("BatchWriteItem",),
                 "schedules": ("DeleteItem", "GetItem", "UpdateItem"),
+                "task-instances": ("BatchGetItem", "BatchWriteItem", "PutItem"),
+                "tasks": ("DeleteItem", "GetItem", "UpdateItem"),
+                "jobs": ("PutItem",),  # a continuation's ledger entry (dispatch)
             },
         ),
-        queues={"jobs": ("ChangeMessageVisibility", "GetQueueUrl")},
+        indexes={"tasks": ("by_active_daily", "by_sched_shard")},
+        queues={"jobs": ("ChangeMessageVisibility", "GetQueueUrl", "SendMessage")},
         consumes="jobs",
     ),
     # The video pipeline: reads the original, writes the 720p variant and the poster, records them.
@@ -165,17 +172,21 @@ ACCESS: dict[str, Access] = {
     # Dead-letter consumers: mark the job failed (or record an orphan letter).
     "JobsDeadLetters": Access(tables=_merge(_WORKER_LEDGER, _ORPHANS), consumes="jobs-dlq"),
     "MediaDeadLetters": Access(tables=_merge(_WORKER_LEDGER, _ORPHANS), consumes="media-dlq"),
-    # Hourly: today's instance of every active daily task, under the instance-writer lease (a tasks row).
+    # Hourly: the fan-out. A Limit=1 query per shard (the sparse per-shard index, and the legacy one until the
+    # migration empties it), one deduplicated tasks.shard_instances job per shard with work (ledger + claim in one
+    # transaction, then the message), the tally rows of the previous hours (read one, delete an old one).
     "DailyTaskInstances": Access(
         tables=_merge(
             HEARTBEAT,
             ROLLUP_WRITES,  # instances created per run
             {
-                "task-instances": ("BatchGetItem", "BatchWriteItem"),
-                "tasks": ("DeleteItem", "UpdateItem"),
+                "job-dedupe": ("GetItem", "PutItem"),  # the claim; GetItem: a second firing finds the hour's job
+                "jobs": ("GetItem", "PutItem", "UpdateItem"),  # the ledger entry and its count
+                "tasks": ("DeleteItem", "GetItem", "UpdateItem"),  # the hour's tally rows
             },
         ),
-        indexes={"tasks": ("by_active_daily",)},
+        indexes={"tasks": ("by_active_daily", "by_sched_shard")},
+        queues={"jobs": ("GetQueueUrl", "SendMessage")},
     ),
     # Every 6 h: the integrity sweeps, report-only (findings become incidents; repairs run from the API
     # or `academy doctor --apply`); bounded scans, the cross-reference reads, its cursors under system/.
