@@ -6,6 +6,9 @@ time (user + sys of the child) moves ±15 % here even as medians of alternating 
 with its spread (lowest and highest ratio of the paired runs); wall time mostly measures the
 neighbours. Without valgrind the CPU row carries the goal.
 
+Per function, the first call on each client it uses (client creation and one request answered
+locally, see ``bench/_first_calls.py``): what a cold Lambda pays before its first real AWS call returns.
+
 Also from the real deployment package (``academy package``, unzipped, read-only as on Lambda:
 ``PYTHONDONTWRITEBYTECODE``): importing the app with the bytecode the package ships vs the same
 package stripped of it — what every cold start paid before the package carried bytecode.
@@ -68,6 +71,39 @@ def _instructions(code: str) -> int | None:
     )
     found = re.search(r"refs:\s+([\d,]+)", out.stderr)
     return int(found.group(1).replace(",", "")) if found else None
+
+
+def _first_call_rows() -> list[dict]:
+    """Per function: the CPU its first call on each client costs (bench/_first_calls.py, 3 fresh runs, medians)."""
+    import json
+
+    from bench._common import APP_ENV, AWS_ENV
+    from infra.iam import ACCESS
+
+    env = {**_env(), **AWS_ENV, **APP_ENV}
+    env.pop("AWS_ENDPOINT_URL", None)
+    rows = []
+    for function in ACCESS:
+        runs = [
+            json.loads(
+                subprocess.run(
+                    [sys.executable, "-m", "bench._first_calls", function],
+                    cwd=ROOT,
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
+            )
+            for _ in range(3)
+        ]
+        med = {k: statistics.median(r.get(k, 0.0) for r in runs) for k in runs[0]}
+        parts = [f"{int(med['tables'])} tables {med['dynamodb_first_table']:.0f}+{med['dynamodb_other_tables']:.0f}"]
+        parts += [f"{k} {med[k]:.0f}" for k in ("sqs", "s3") if k in med]
+        total = med["dynamodb_first_table"] + med["dynamodb_other_tables"] + med.get("sqs", 0.0) + med.get("s3", 0.0)
+        detail = f"{', '.join(parts)} ms"  # in results.json; the table has no room for it
+        rows.append({"name": f"first call on each client, CPU: {function}", "value": total, "unit": "ms", "detail": detail})
+    return rows
 
 
 def _cpu_in(directory: Path, code: str, env: dict[str, str]) -> float:
@@ -174,4 +210,4 @@ def run() -> list[dict]:
                 "goal": None,
             }
         )
-    return rows + _package_rows()
+    return rows + _first_call_rows() + _package_rows()
