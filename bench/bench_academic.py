@@ -15,6 +15,7 @@ Both sides run in-process against moto (``mock_aws``), in the same run:
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -119,6 +120,7 @@ DELETE_ROUNDS = 5
 
 def _floor_delete(ddb: Any, table: str) -> float:
     s, _ = _schedule_with_attendance(ATTENDANCE)
+    gc.collect()
     t0 = time.process_time()
     found = _raw_keys(ddb, table, s.id)
     _raw_batch(ddb, table, [{"DeleteRequest": {"Key": {"schedule_id": {"S": s.id}, "key": {"S": k}}}} for k in found])
@@ -131,6 +133,7 @@ def _floor_delete(ddb: Any, table: str) -> float:
 def _base_delete(ddb: Any, table: str) -> float:
     s, keys = _schedule_with_attendance(ATTENDANCE)
     reqs = [{"DeleteRequest": {"Key": {"schedule_id": {"S": s.id}, "key": {"S": k}}}} for k in keys]
+    gc.collect()
     t0 = time.process_time()
     _raw_batch(ddb, table, reqs)
     return time.process_time() - t0
@@ -153,6 +156,7 @@ def _bench_delete() -> list[dict]:
     base: list[float] = []
     for _ in range(DELETE_ROUNDS):
         s, _ = _schedule_with_attendance(ATTENDANCE)
+        gc.collect()  # each timed run starts with no garbage left by its setup (a full collection inside one skews it)
         ours.append(_job_path_delete(s.id))
         floor.append(_floor_delete(ddb, table))
         base.append(_base_delete(ddb, table))
