@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pynamodb.models import Model
 
+from chalicelib.alerts.store import Alert, AlertLog
 from chalicelib.core.audit import AuditEntry
 from chalicelib.customers.store import Customer
 from chalicelib.incidents.store import Incident, IncidentGroup, RateCounter, TimelineEntry
@@ -20,3 +21,4 @@ ALL_MODELS += [Customer]
 ALL_MODELS += [Closure]
 ALL_MODELS += [MonitorRun]
 ALL_MODELS += [TimelineEntry]
+ALL_MODELS += [Alert, AlertLog]

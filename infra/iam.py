@@ -29,6 +29,11 @@ INCIDENT_WRITES = {"incidents": ("PutItem",), "incident-groups": ("UpdateItem",)
 INCIDENT_WRITES["incident-timeline"] = ("PutItem",)  # the intake's created/reopened timeline entries
 # Every monitored scheduled function records its runs (chalicelib/monitors/store.py: claim the event, upsert the run).
 HEARTBEAT = {"monitor-runs": ("PutItem", "UpdateItem")}
+# The alert engine's webhook URLs: SecureString parameters (the AWS-managed aws/ssm key: no kms grant needed).
+WEBHOOK_PARAMETERS = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/academy/${Stage}/alerts/webhooks/*"
+# What a function that emits alert signals needs (chalicelib.alerts.service.fire dispatches one deduplicated job):
+# merge it into a producer's tables and add the jobs queue's GetQueueUrl/SendMessage (the API has both already).
+ALERT_FIRE = {"jobs": ("PutItem", "UpdateItem"), "job-dedupe": ("GetItem", "PutItem")}
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,8 @@ class Access:
     list_bucket: bool = False
     list_uploads: bool = False  # s3:ListBucketMultipartUploads on the bucket (the abandoned-upload sweep)
     consumes: str | None = None  # the queue its SQS event source polls
+    alerts_topic: tuple[str, ...] = ()  # SNS actions on the stack's AlertsTopic (Unsubscribe: on its subscriptions)
+    webhook_secrets: tuple[str, ...] = ()  # SSM actions on /academy/<stage>/alerts/webhooks/* (SecureString URLs)
 
 
 def _merge(*parts: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
@@ -66,6 +73,7 @@ ACCESS: dict[str, Access] = {
             INCIDENT_WRITES,
             {
                 "attendance": ("DeleteItem", "GetItem", "Query", "UpdateItem"),
+                "alerts": ("DeleteItem", "GetItem", "PutItem", "Query"),  # alert rules, webhook channels, the defaults
                 "audit": ("PutItem",),
                 "closures": ("BatchGetItem", "ConditionCheckItem", "DeleteItem", "GetItem", "PutItem"),
                 "customers": ("GetItem", "PutItem", "UpdateItem"),
@@ -86,6 +94,7 @@ ACCESS: dict[str, Access] = {
             },
         ),
         indexes={
+            "alert-log": ("by_kind",),  # Admin > Insights > Alerts: the alert log
             "attendance": ("by_student",),
             "audit": ("by_action", "by_kind"),
             "closures": ("by_kind",),
@@ -125,6 +134,8 @@ ACCESS: dict[str, Access] = {
             "s3:AbortMultipartUpload": (f"{VIDEO_DIR}/original-parts.*",),
         },
         list_bucket=True,  # upload checks (HeadObject, the copy's source) and the kept-copy lookup (ListObjectsV2)
+        alerts_topic=("ListSubscriptionsByTopic", "Subscribe", "Unsubscribe"),  # the console's email subscriptions
+        webhook_secrets=("DeleteParameter", "PutParameter"),  # a webhook channel's URL, written, never read back
     ),
     # General jobs (delete_schedule, noop): the ledger, the schedule's rows, incidents for failures.
     "RunJobs": Access(
@@ -136,10 +147,15 @@ ACCESS: dict[str, Access] = {
                 "attendance": ("BatchWriteItem", "Query"),
                 "schedule-members": ("BatchWriteItem",),
                 "schedules": ("DeleteItem", "GetItem", "UpdateItem"),
+                # alerts.evaluate: the rules (Query), the defaults, the occurrence claims and throttles (a transaction)
+                "alerts": ("GetItem", "PutItem", "Query", "UpdateItem"),
+                "alert-log": ("GetItem", "PutItem", "UpdateItem"),  # one row per notification and channel, its lease
             },
         ),
         queues={"jobs": ("ChangeMessageVisibility", "GetQueueUrl")},
         consumes="jobs",
+        alerts_topic=("Publish",),  # the email channel
+        webhook_secrets=("GetParameter",),  # a webhook channel's URL, read at delivery
     ),
     # The video pipeline: reads the original, writes the 720p variant and the poster, records them.
     "RunMediaJobs": Access(
@@ -262,6 +278,34 @@ def role_policy(function: str, log_group: str) -> dict[str, Any]:
                 "Effect": "Allow",
                 "Action": [action],
                 "Resource": [{"Fn::Sub": f"${{MediaBucket.Arn}}/{p}"} for p in patterns],
+            }
+        )
+    topic_actions = [a for a in access.alerts_topic if a != "Unsubscribe"]
+    if topic_actions:
+        statements.append(
+            {
+                "Sid": "AlertsTopic",
+                "Effect": "Allow",
+                "Action": [f"sns:{a}" for a in sorted(topic_actions)],
+                "Resource": {"Fn::Sub": "${AlertsTopic}"},
+            }
+        )
+    if "Unsubscribe" in access.alerts_topic:  # authorised on the subscription's ARN (<topic arn>:<id>)
+        statements.append(
+            {
+                "Sid": "AlertsTopicSubscriptions",
+                "Effect": "Allow",
+                "Action": ["sns:Unsubscribe"],
+                "Resource": {"Fn::Sub": "${AlertsTopic}:*"},
+            }
+        )
+    if access.webhook_secrets:
+        statements.append(
+            {
+                "Sid": "AlertWebhookSecrets",
+                "Effect": "Allow",
+                "Action": [f"ssm:{a}" for a in sorted(access.webhook_secrets)],
+                "Resource": {"Fn::Sub": WEBHOOK_PARAMETERS},
             }
         )
     if access.list_bucket:

@@ -55,6 +55,8 @@ def test_policies_resolve_to_this_stacks_own_resources_only(policies):
         f"arn:aws:sqs:{REGION}:{ACCOUNT}:academy-{STAGE}-",
         f"arn:aws:s3:::{BUCKET}",
         f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/academy-{STAGE}-",
+        f"arn:aws:sns:{REGION}:{ACCOUNT}:academy-{STAGE}-alerts",  # the alerts topic (and its subscriptions)
+        f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/academy/{STAGE}/alerts/webhooks/",
     )
     for fn, policy in policies.items():
         for stmt in policy["Statement"]:
