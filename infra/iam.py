@@ -152,6 +152,7 @@ ACCESS: dict[str, Access] = {
                 "alert-log": ("GetItem", "PutItem", "UpdateItem"),  # one row per notification and channel, its lease
             },
         ),
+        indexes={"alerts": ("by_waiting",)},  # alerts.sweep_digests: throttles and digests waiting to be sent
         queues={"jobs": ("ChangeMessageVisibility", "GetQueueUrl")},
         consumes="jobs",
         alerts_topic=("Publish",),  # the email channel

@@ -17,3 +17,11 @@ def evaluate(job: Job, ctx: JobContext) -> dict[str, Any]:
     from chalicelib.alerts import service
 
     return service.evaluate(job.payload or {}, final_attempt=ctx.final_attempt)
+
+
+@job_type("alerts.sweep_digests", queue="jobs", timeout_s=120)
+def sweep_digests(job: Job, ctx: JobContext) -> dict[str, Any]:
+    """Send the digests whose period passed without a new occurrence to carry them (see service.sweep_digests)."""
+    from chalicelib.alerts import service
+
+    return service.sweep_digests(final_attempt=ctx.final_attempt)

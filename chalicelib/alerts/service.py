@@ -20,6 +20,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -246,6 +247,64 @@ def _post(channel_id: str, message: domain.Message) -> None:
         return
     retry = status >= 500 or status in (408, 429)
     raise DeliveryFailed(f"channel {channel_id}: {domain.mask(url)} answered {status}", permanent=not retry)
+
+
+# --- the digest sweep ------------------------------------------------------------------------------
+
+SWEEP_JOB_TYPE = "alerts.sweep_digests"
+SWEEP_EVERY_MIN = 5
+
+
+def request_sweep(now: datetime | None = None) -> None:
+    """Queue one digest sweep per 5-minute slot (the monitor watchdog calls it on each run; a duplicate call
+    in the same slot is the same job). Needs only what :func:`fire` needs."""
+    from chalicelib.jobs.dispatch import dispatch
+
+    at = now or utcnow()
+    slot = at.replace(minute=at.minute - at.minute % SWEEP_EVERY_MIN, second=0, microsecond=0)
+    dispatch(SWEEP_JOB_TYPE, {"slot": slot.isoformat()}, dedupe_key=f"alert-sweep:{slot.isoformat()}")
+
+
+def sweep_digests(*, final_attempt: bool) -> dict[str, Any]:
+    """Send the digests that are due though no new occurrence came to send them, and any digest an earlier
+    sweep released but could not deliver. Each digest is a row first (one transaction with the throttle's
+    reset), so a failed delivery is retried by the job, never lost, never sent twice."""
+    from chalicelib.jobs.errors import TransientJobError
+
+    now = utcnow()
+    rules = {r.rule_id: r for r in store.all_rules()}
+    report = {"released": 0, "sent": 0, "failed": 0}
+    failed: list[str] = []
+    for row in store.waiting():
+        rule = rules.get(row.rule or "")
+        if rule is None or not rule.enabled or row.subject is None:
+            continue
+        digest = row if row.sk != store.STATE else store.release_digest(rule, row.subject, now)
+        if digest is None:
+            continue
+        report["released"] += digest is not row
+        count = int(digest.digest or 0)
+        note = store.Notification(
+            rule.rule_id,
+            rule.name,
+            row.subject,
+            f"digest#{int(digest.digest_seq or 0)}",
+            f"Digest: {count} more of {row.subject}",
+            digest_count=count,
+        )
+        message = domain.digest_message(rule.name, row.subject, count, rule.digest_minutes, None)
+        outcomes = [_deliver_once(note, channel, message, final_attempt=final_attempt) for channel in rule.channels]
+        if all(o in ("sent", "skipped") for o in outcomes):
+            store.delivered(digest)
+            report["sent"] += 1
+        elif "transient" in outcomes:
+            failed.append(f"{rule.rule_id}/{row.subject}")
+        else:
+            store.delivered(digest)  # refused for good on some channel (the alert log says which): do not retry
+            report["failed"] += 1
+    if failed:
+        raise TransientJobError(f"digest delivery failed for {', '.join(failed)}; retried")
+    return report
 
 
 # --- admin: rules ----------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ RULE, CHANNEL, META = "rule", "channel", "meta"
 STATE = "state"
 LOG_KIND = "log"
 ANY_CHANNEL = "*"  # the log row of a suppressed occurrence (no channel was sent to)
+WAITING = "1"
 LEASE_S = 60  # a delivery in progress: another run of the same notification waits this long before taking over
 
 
@@ -63,6 +64,10 @@ class Alert(Model):
     digest_seq = NumberAttribute(null=True)
     notify = BooleanAttribute(null=True)
     digest = NumberAttribute(null=True)  # a claim: the size of the digest it released (0: none)
+    rule = UnicodeAttribute(null=True)  # a throttle's or a digest's rule and subject (the sweep reads them)
+    subject = UnicodeAttribute(null=True)
+    waiting = UnicodeAttribute(null=True)  # "1": a throttle with suppressed occurrences, or a digest not yet sent
+    by_waiting = gsi("by_waiting", "waiting", "pk")  # sparse: only what the digest sweep must look at
 
 
 class AlertLog(Model):
@@ -305,6 +310,9 @@ def claim(rule: domain.Rule, subject: str, occurrence: str, now: datetime) -> Cl
             Alert.pending.set(d.after.pending),
             Alert.digest_seq.set(d.after.digest_seq),
             Alert.updated_at.set(now),
+            Alert.rule.set(rule.rule_id),
+            Alert.subject.set(subject),
+            Alert.waiting.set(WAITING) if d.after.pending else Alert.waiting.remove(),
         ]
         if d.after.window_start is not None:
             actions.append(Alert.window_start.set(d.after.window_start))
@@ -319,23 +327,51 @@ def claim(rule: domain.Rule, subject: str, occurrence: str, now: datetime) -> Cl
     raise RuntimeError(f"could not claim {rule.rule_id}/{subject}/{occurrence}: the throttle kept changing")
 
 
-def release_digest(rule: domain.Rule, subject: str, now: datetime) -> tuple[int, int] | None:
-    """The sweep: if suppressed occurrences wait past the period, reset them (conditional) and return
-    ``(count, digest_seq)`` to send; None when nothing is due or another sweep took it."""
-    from chalicelib.core.db import transition
+def waiting() -> list[Alert]:
+    """What the digest sweep looks at: throttles holding suppressed occurrences, digests not yet delivered."""
+    return list(Alert.by_waiting.query(WAITING))
 
+
+def release_digest(rule: domain.Rule, subject: str, now: datetime) -> Alert | None:
+    """The sweep: if suppressed occurrences of (rule, subject) wait past the period, one transaction resets
+    the throttle and puts the digest's row (``occ#digest#<seq>``, waiting until delivered); returns that row.
+    None when nothing is due or another sweep (or an occurrence) moved the throttle first."""
     pk = _part(rule.rule_id, subject)
     row = _read(pk, STATE)
     state = _throttle(row)
     if row is None or not domain.digest_due(state, now, rule.digest_minutes):
         return None
     seq = state.digest_seq + 1
-    ok = transition(
-        row,
-        [Alert.pending.set(0), Alert.window_start.set(now), Alert.digest_seq.set(seq), Alert.updated_at.set(now)],
-        condition=(Alert.n == state.n) & (Alert.pending == state.pending) & (Alert.digest_seq == state.digest_seq),
+    digest = Alert(
+        pk=pk,
+        sk=_occ(f"digest#{seq}"),
+        digest=state.pending,
+        digest_seq=seq,
+        rule=rule.rule_id,
+        subject=subject,
+        waiting=WAITING,
+        created_at=now,
     )
-    return (state.pending, seq) if ok else None
+    actions: list[Any] = [
+        Alert.pending.set(0),
+        Alert.window_start.set(now),
+        Alert.digest_seq.set(seq),
+        Alert.updated_at.set(now),
+        Alert.waiting.remove(),
+    ]
+    cond = (Alert.n == state.n) & (Alert.pending == state.pending) & (Alert.digest_seq == state.digest_seq)
+    try:
+        with transaction() as tx:
+            tx.save(digest, condition=Alert.sk.does_not_exist())
+            tx.update(Alert(pk=pk, sk=STATE), actions=actions, condition=cond)
+    except TransactWriteError:
+        return None
+    return digest
+
+
+def delivered(row: Alert) -> None:
+    """A digest's every channel is sent: the sweep stops looking at it."""
+    row.update(actions=[Alert.waiting.remove()])
 
 
 def throttle_of(rule_id: str, subject: str) -> domain.Throttle:

@@ -331,6 +331,35 @@ def test_a_digest_of_the_suppressed_goes_out_at_most_every_digest_minutes(env, m
     assert sorted(r["digest_count"] for r in digests) == [3, 5]
 
 
+def test_the_sweep_sends_a_due_digest_once_even_when_no_occurrence_comes(env, monkeypatch):
+    no_defaults()
+    add_webhook(env)
+    add_rule(env, digest_minutes=60)
+    t0 = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
+    clock = {"now": t0}
+    monkeypatch.setattr(service, "utcnow", lambda: clock["now"])
+    for i in range(1, 4):
+        service.evaluate(service.payload_of(sig(f"inc-{i}")), final_attempt=False)
+    clock["now"] = t0 + timedelta(minutes=30)
+    service.request_sweep(clock["now"])
+    env.pump()
+    assert len(env.receiver.delivered()) == 1  # not due yet
+    clock["now"] = t0 + timedelta(minutes=61)
+    env.receiver.answers = [500]  # the first try fails: the sweep job retries and the digest is not lost
+    service.request_sweep(clock["now"])
+    service.request_sweep(clock["now"])  # the same 5-minute slot: one job
+    env.pump()
+    texts = [b["text"].splitlines()[0] for b in env.receiver.delivered()]
+    assert texts[1:] == ["[Academy Ops] Digest: 2 more occurrences of grp-1"]
+    clock["now"] = t0 + timedelta(minutes=200)
+    service.request_sweep(clock["now"])
+    env.pump()
+    assert len(env.receiver.delivered()) == 2  # nothing waits any more
+    assert store.waiting() == []
+    sweeps = [j for j in ledger.Job.scan() if j.type == service.SWEEP_JOB_TYPE]
+    assert len(sweeps) == 3 and all(ledger.get(j.job_id).state == states.SUCCEEDED for j in sweeps)
+
+
 def test_a_webhook_answering_500_is_retried_then_failed_and_no_duplicate_after_it_recovers(env):
     no_defaults()
     add_webhook(env)
