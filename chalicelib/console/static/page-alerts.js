@@ -31,10 +31,10 @@ export async function render(main, { title }) {
   let channels = [];
 
   // --- the rule form (create, or edit one) ------------------------------------------------------------
-  const fId = h("input", { type: "text", maxlength: "64", pattern: "[A-Za-z0-9_-]+", autocomplete: "off" });
-  const fName = h("input", { type: "text", required: true, maxlength: "120" });
-  const fKind = h("select", {}, ...Object.keys(KINDS).map((k) => h("option", { value: k }, k)));
-  const fArea = h("input", { type: "text", maxlength: "200", placeholder: "customers.homework" });
+  const fId = h("input", { name: "id", type: "text", maxlength: "64", pattern: "[A-Za-z0-9_\\-]+", autocomplete: "off" });
+  const fName = h("input", { name: "name", type: "text", required: true, maxlength: "120" });
+  const fKind = h("select", { name: "kind" }, ...Object.keys(KINDS).map((k) => h("option", { value: k }, k)));
+  const fArea = h("input", { name: "area", type: "text", maxlength: "200", placeholder: "customers.homework" });
   const fJob = h("input", { type: "text", maxlength: "100" });
   const fSource = h("input", { type: "text", maxlength: "40", placeholder: "backend" });
   const fParams = h("div", { class: "grid" });
@@ -194,9 +194,9 @@ export async function render(main, { title }) {
   }
 
   // --- channels ---------------------------------------------------------------------------------------
-  const wId = h("input", { type: "text", maxlength: "64", pattern: "[A-Za-z0-9_-]+", autocomplete: "off" });
-  const wName = h("input", { type: "text", required: true, maxlength: "120" });
-  const wUrl = h("input", { type: "url", required: true, maxlength: "2048", autocomplete: "off", spellcheck: "false" });
+  const wId = h("input", { name: "id", type: "text", maxlength: "64", pattern: "[A-Za-z0-9_\\-]+", autocomplete: "off" });
+  const wName = h("input", { name: "name", type: "text", required: true, maxlength: "120" });
+  const wUrl = h("input", { name: "url", type: "url", required: true, maxlength: "2048", autocomplete: "off", spellcheck: "false" });
   const wForm = h(
     "form",
     { class: "grid", "data-form": "webhook" },
