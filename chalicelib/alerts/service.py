@@ -163,11 +163,12 @@ def _deliver_once(note: store.Notification, channel: str, message: domain.Messag
         return "skipped"
     try:
         send(channel, message)
-    except DeliveryFailed as exc:
-        final = exc.permanent or final_attempt
-        store.finish_send(row, "failed" if final else "queued", str(exc), utcnow())
+    except Exception as exc:  # noqa: BLE001 - any failure is recorded on the row and gives the lease back
+        failure = exc if isinstance(exc, DeliveryFailed) else DeliveryFailed(f"{type(exc).__name__}", permanent=False)
+        final = failure.permanent or final_attempt
+        store.finish_send(row, "failed" if final else "queued", str(failure), utcnow())
         logger.warning("alert delivery failed", extra={"rule_id": note.rule_id, "channel": channel, "final": final})
-        return "permanent" if exc.permanent else "transient"
+        return "permanent" if failure.permanent else "transient"
     store.finish_send(row, "sent", None, utcnow())
     logger.info("alert sent", extra={"rule_id": note.rule_id, "channel": channel, "occurrence": note.occurrence})
     return "sent"

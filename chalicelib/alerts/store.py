@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,7 +30,18 @@ from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.models import Model
 
 from chalicelib.alerts import domain
-from chalicelib.core.db import UTCDateTime, condition_failed, gsi, iso, meta, new_id, query_page, transaction, utcnow
+from chalicelib.core.db import (
+    UTCDateTime,
+    condition_failed,
+    gsi,
+    iso,
+    meta,
+    new_id,
+    query_page,
+    transaction,
+    transition,
+    utcnow,
+)
 from chalicelib.core.errors import Conflicting, Missing
 
 RULE, CHANNEL, META = "rule", "channel", "meta"
@@ -296,7 +309,9 @@ def claim(rule: domain.Rule, subject: str, occurrence: str, now: datetime) -> Cl
     """Count one occurrence of (rule, subject) exactly once: one transaction puts the claim (if absent) and
     moves the throttle (if unchanged since read). A duplicate gets the first claim's decision back."""
     pk, sk = _part(rule.rule_id, subject), _occ(occurrence)
-    for _ in range(50):
+    for attempt in range(50):
+        if attempt:
+            time.sleep(random.uniform(0, min(0.2, 0.01 * attempt)))
         found = _read(pk, sk)
         if found is not None:
             return _claimed(found)
@@ -435,8 +450,6 @@ def _log_row(note: Notification, channel: str, state: str, now: datetime) -> Ale
 def lease_send(note: Notification, channel: str, now: datetime) -> AlertLog | None:
     """Take the right to send ``note`` to ``channel``: the row (created queued if absent) not sent yet and
     not being sent by another run right now. None: already sent. Raises Conflicting: in progress elsewhere."""
-    from chalicelib.core.db import transition
-
     key = log_key(note.rule_id, note.subject, note.occurrence, channel)
     try:
         _log_row(note, channel, "queued", now).save(condition=AlertLog.key.does_not_exist())
@@ -463,7 +476,7 @@ def finish_send(row: AlertLog, state: str, error: str | None, now: datetime) -> 
     """Record how one send went (sent, queued for a retry, failed for good) and give the lease back."""
     actions: list[Any] = [AlertLog.state.set(state), AlertLog.lease_until.remove(), AlertLog.at.set(now)]
     actions.append(AlertLog.error.set(error[:500]) if error else AlertLog.error.remove())
-    row.update(actions=actions, condition=AlertLog.state != "sent")
+    transition(row, actions, condition=AlertLog.state != "sent")  # refused only if already sent: nothing to record
 
 
 def log_page(limit: int, next_token: str | None) -> tuple[list[AlertLog], str | None]:
