@@ -168,6 +168,8 @@ def url_error(url: str, *, local: bool) -> str | None:
     ``http(s)://`` to loopback (127.0.0.1, localhost, ::1), for the local receiver."""
     if len(url) > MAX_URL:
         return f"at most {MAX_URL} characters"
+    if any(ord(c) <= 0x20 or ord(c) >= 0x7F for c in url):
+        return "no spaces, control or non-ASCII characters (percent-encode them)"
     try:
         parts = urlsplit(url)
         port = parts.port

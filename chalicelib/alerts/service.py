@@ -441,7 +441,14 @@ def subscriptions() -> list[dict[str, Any]]:
 
 
 def subscribe(email: str) -> dict[str, Any]:
-    got = aws.client("sns").subscribe(TopicArn=_topic(), Protocol="email", Endpoint=email, ReturnSubscriptionArn=True)
+    from botocore.exceptions import ClientError
+
+    try:
+        got = aws.client("sns").subscribe(TopicArn=_topic(), Protocol="email", Endpoint=email, ReturnSubscriptionArn=True)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("InvalidParameter", "InvalidParameterException"):
+            raise
+        raise Invalid("SNS refused this address.", code="invalid_email", details={"fields": {"email": "refused by SNS"}}) from exc
     arn = str(got.get("SubscriptionArn") or "")
     sid = subscription_id(arn)
     confirmed = any(s["subscription_id"] == sid and s["status"] == "confirmed" for s in subscriptions()) if sid else False

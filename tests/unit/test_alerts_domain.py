@@ -64,6 +64,9 @@ def test_params_are_the_kinds_and_in_range():
         ("https://user:pw@hooks.slack.com/x", False, False),
         ("http://192.168.1.2/hook", True, False),
         ("not a url", True, False),
+        ("https://hooks.slack.com/a b", False, False),
+        ("https://exämple.com/x", False, False),
+        ("http://[::1", True, False),
     ],
 )
 def test_webhook_urls_by_stage(url, local, ok):
