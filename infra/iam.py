@@ -61,7 +61,8 @@ def _merge(*parts: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
     return {k: tuple(sorted(v)) for k, v in sorted(out.items())}
 
 
-_WORKER_LEDGER = {"jobs": ("GetItem", "UpdateItem")}
+# BatchGetItem: a final failure reads the counter rows (jobs/health.failed: the job.first_failure signal).
+_WORKER_LEDGER = {"jobs": ("BatchGetItem", "GetItem", "UpdateItem")}
 # An unreadable message becomes one orphan job, its claim keyed by the body's hash (jobs/ledger.put_orphan).
 _ORPHANS = {"jobs": ("PutItem",), "job-dedupe": ("GetItem", "PutItem")}
 
@@ -209,8 +210,15 @@ ACCESS: dict[str, Access] = {
     ),
     # Every 5 min: the monitors' watchdog reads the state rows the scheduled functions wrote (never their
     # tables), sets watching_since, claims one alert per occurrence (released if filing fails), files incidents.
+    # Job health (jobs/health.evaluate): the counter and health rows (one BatchGetItem), their conditional
+    # updates, the oldest running/queued ledger entries (by_state), each dead-letter queue's depth.
     "MonitorWatchdog": Access(
-        tables=_merge(INCIDENT_WRITES, {"monitor-runs": ("BatchGetItem", "DeleteItem", "PutItem", "UpdateItem")}),
+        tables=_merge(
+            INCIDENT_WRITES,
+            {"monitor-runs": ("BatchGetItem", "DeleteItem", "PutItem", "UpdateItem"), "jobs": ("BatchGetItem", "UpdateItem")},
+        ),
+        indexes={"jobs": ("by_state",)},
+        queues={"jobs-dlq": ("GetQueueAttributes", "GetQueueUrl"), "media-dlq": ("GetQueueAttributes", "GetQueueUrl")},
     ),
 }
 

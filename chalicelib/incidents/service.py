@@ -7,16 +7,18 @@ write); the process has one (:func:`intake`), and a test installs its own with :
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
+from chalicelib.alerts import signals
 from chalicelib.core.db import iso, new_id
 from chalicelib.core.errors import Invalid
 from chalicelib.core.observability import logger
 from chalicelib.incidents import domain, store
-from chalicelib.incidents.domain import LIMITS, Draft, FloodGuesses, Limits
+from chalicelib.incidents.domain import LIMITS, Draft, FloodGuesses, Limits, RateLeases
 
 if TYPE_CHECKING:
     from chalicelib.incidents.schemas import IncidentIn
@@ -58,16 +60,30 @@ class Intake:
     limits: Limits = LIMITS
     clock: Clock = time.time
     flooding: FloodGuesses = field(default_factory=FloodGuesses)
+    leases: RateLeases = field(default_factory=RateLeases)
     update: store.UpdateItem = store.update_item
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
 
     def check_rate(self, actor: dict[str, Any], source_ip: str) -> int | None:
-        """None when the caller may report, else the seconds to wait (the ``Retry-After``)."""
+        """None when the caller may report, else the seconds to wait (the ``Retry-After``).
+
+        Usually no store write: a hit is taken from this container's share of the window's budget;
+        only when the share is used up does it claim more (one conditional write, see
+        :func:`store.claim`), so every container together admits at most the budget.
+        """
         scope, allowed = domain.rate_scope(actor, source_ip, self.limits)
-        hits, remaining = store.hit(scope, self.limits.rate_window_s, self.clock(), self.update)
-        return remaining if hits > allowed else None
+        now = self.clock()
+        window_s = self.limits.rate_window_s
+        window = domain.window_start(now, window_s)
+        took = self.leases.take(scope, window, allowed)
+        if took is None:
+            want = domain.claim_size(allowed, self.leases.seen(scope, window))
+            hits, count = store.claim(scope, window, window_s, want, allowed, self.update)
+            self.leases.granted(scope, window, hits, count)
+            took = hits > 0
+        return None if took else max(1, math.ceil(window + window_s - now))
 
     def record(self, draft: Draft) -> Recorded:
         """Count ``draft`` in its group and store its row (unless the group is flooding).
@@ -93,11 +109,15 @@ class Intake:
         )
         self.flooding.saw(draft.group_id, window, stored)
         for event in events:  # created, reopened (a regression) or woke (a snooze ended): one intake each
+            if event == "spiked":
+                continue
             details = {"incident_id": incident_id, **({"reason": "snooze_ended"} if event == "woke" else {})}
             name = "reopened" if event == "woke" else event
             store.add_entry(draft.group_id, name, received, None if event == "created" else store.system_actor(event), details)
         if stored:
             store.put_incident(incident_id, draft, received)
+        for event in events:  # only on an event: the common path emits nothing
+            _signal(event, draft, incident_id, window, self.limits)
         return Recorded(incident_id, draft.group_id, stored)
 
     def report(self, body: IncidentIn, *, actor: dict[str, Any], source_ip: str, user_agent: str | None, size: int) -> Reported:
@@ -180,6 +200,42 @@ class Intake:
             return False
         store.add_entry(group_id, "noted", self.now(), actor, {"note": text})
         return True
+
+
+_SIGNALS: dict[str, signals.Kind] = {"created": "incident.new", "reopened": "incident.regression", "spiked": "incident.spike"}
+
+
+def _signal(event: str, draft: Draft, incident_id: str, window: int, limits: Limits) -> None:
+    """Tell the alert engine about an intake event (``emit`` never raises). Occurrence: the incident id for
+    a new group or a regression (one intake does each), the window's start for a spike (once per window)."""
+    kind = _SIGNALS.get(event)
+    if kind is None:  # woke: a snooze ending is the admin's own choice, not an alert
+        return
+    spike = kind == "incident.spike"
+    window_at = iso(datetime.fromtimestamp(window, UTC)) or ""
+    what = {"incident.new": "New incident", "incident.regression": "Regression", "incident.spike": "Spike"}[kind]
+    title = f"{what}: {draft.title} ({draft.area})"
+    if spike:
+        title += f": {limits.spike_incidents} incidents within {limits.group_window_s // 60} minutes"
+    detail: dict[str, str | int | float | bool | None] = {
+        "incident_id": incident_id,
+        "area": draft.area,
+        "http_status": draft.http_status,
+    }
+    if spike:
+        detail |= {"count": limits.spike_incidents, "window_start": window_at, "window_minutes": limits.group_window_s // 60}
+    signals.emit(
+        signals.Signal(
+            kind=kind,
+            subject=draft.group_id,
+            occurrence=window_at if spike else incident_id,
+            title=title,
+            scope=signals.Scope(area=draft.area, source=draft.source),
+            link=f"/console/admin/incidents?group={draft.group_id}&status=all",  # the Incident Hub opens the group
+            count=limits.spike_incidents if spike else None,
+            detail=detail,
+        )
+    )
 
 
 class _Active:

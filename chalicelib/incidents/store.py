@@ -8,9 +8,10 @@
   row may be stored (see :func:`count_in_group`). Lists are index queries, newest ``last_seen`` first:
   ``by_kind`` (all groups), ``by_status``, ``by_area``, ``by_source``; ``since`` is a range
   condition on ``last_seen``.
-- ``incident-limits``: fixed-window counters keyed ``<scope>#<window start>``. The key names the
-  window, so an old counter (whatever TTL has or has not deleted yet) is never read for a new
-  window; ``expires_at`` is only housekeeping.
+- ``incident-limits``: fixed-window counters keyed ``<scope>#<window start>``: the hits containers
+  claimed (never past the budget, see :func:`claim`). The key names the window, so an old counter
+  (whatever TTL has or has not deleted yet) is never read for a new window; ``expires_at`` is only
+  housekeeping.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import math
 import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -29,7 +29,7 @@ from pynamodb.models import Model
 
 from chalicelib.core.db import UTCDateTime, condition_failed, gsi, iso, meta, new_id, query_page, transition
 from chalicelib.core.errors import Conflicting, Missing
-from chalicelib.incidents.domain import Draft, Limits, fit, window_start
+from chalicelib.incidents.domain import Draft, Limits, claim_size, fit
 
 if TYPE_CHECKING:
     from pynamodb.expressions.update import Action
@@ -83,6 +83,7 @@ class IncidentGroup(Model):
     status = UnicodeAttribute(null=True)
     flood_window = NumberAttribute(null=True)  # start of the current flood window, epoch seconds
     flood_rows = NumberAttribute(null=True)  # rows stored in that window
+    window_count = NumberAttribute(null=True)  # incidents counted in that window, stored or not (the spike signal)
     latest = JSONAttribute(null=True)
     resolved_at = UTCDateTime(null=True)
     resolved_by = JSONAttribute(null=True)
@@ -154,6 +155,12 @@ def _client(model: type[Model]) -> Any:
     return model._get_connection().connection.client
 
 
+@functools.lru_cache(maxsize=256)
+def _placeholders(update: str, condition: str | None) -> frozenset[str]:
+    """The ``#name``/``:value`` placeholders two expressions use (the intake's expressions are few and fixed)."""
+    return frozenset(_PLACEHOLDER.findall(update + " " + (condition or "")))
+
+
 def update_item(
     model: type[Model],
     key: dict[str, Any],
@@ -164,7 +171,7 @@ def update_item(
     return_values: str = "NONE",
 ) -> dict[str, Any]:
     """One UpdateItem; ``names``/``values`` may hold more placeholders than the expressions use (only used ones are sent)."""
-    used = set(_PLACEHOLDER.findall(update + " " + (condition or "")))
+    used = _placeholders(update, condition)
     kwargs: dict[str, Any] = {
         "TableName": model.Meta.table_name,
         "Key": key,
@@ -183,19 +190,39 @@ def update_item(
 # --- counters ------------------------------------------------------------------------------------
 
 
-def hit(scope: str, window_s: int, now: float, update: UpdateItem = update_item) -> tuple[int, int]:
-    """Count one hit for ``scope`` in the fixed window holding ``now``: (hits so far, seconds until it ends)."""
-    start = window_start(now, window_s)
-    end = start + window_s
-    out = update(
-        RateCounter,
-        {"key": {"S": f"{scope}#{start}"}},
-        "ADD #h :one SET #e = :e",
-        {"#h": "hits", "#e": "expires_at"},
-        {":one": {"N": "1"}, ":e": {"N": str(end + 3600)}},
-        return_values="UPDATED_NEW",
-    )
-    return int(out["Attributes"]["hits"]["N"]), max(1, math.ceil(end - now))
+_CLAIM_ATTEMPTS = 8  # each retry follows other containers' claims in between (every one shrinks the claim)
+
+
+def claim(scope: str, window: int, window_s: int, want: int, allowed: int, update: UpdateItem = update_item) -> tuple[int, int]:
+    """Claim up to ``want`` hits of ``scope``'s budget of ``allowed`` in the fixed window starting at
+    ``window``: (hits granted, the counter after). 0 granted: the window's budget is used up.
+
+    One conditional ``ADD``: the counter never passes ``allowed``, so concurrent claims (any number of
+    containers) never admit more than the budget. A claim that does not fit shrinks to half of what is
+    left (the row a failed condition returns says how much) and is tried again.
+    """
+    n = max(1, min(want, allowed))
+    for _ in range(_CLAIM_ATTEMPTS):
+        try:
+            out = update(
+                RateCounter,
+                {"key": {"S": f"{scope}#{window}"}},
+                "ADD #h :n SET #e = :e",
+                {"#h": "hits", "#e": "expires_at"},
+                {":n": {"N": str(n)}, ":room": {"N": str(allowed - n)}, ":e": {"N": str(window + window_s + 3600)}},
+                condition="attribute_not_exists(#h) OR #h <= :room",
+                return_values="UPDATED_NEW",
+            )
+        except ClientError as exc:
+            if not condition_failed(exc):
+                raise
+            hits = int((exc.response.get("Item") or {}).get("hits", {}).get("N", allowed))
+            if hits >= allowed:
+                return 0, hits
+            n = claim_size(allowed, hits)
+            continue
+        return n, int(out["Attributes"]["hits"]["N"])
+    return 0, allowed  # the counter moved under every attempt: refuse this one (never admit past the budget)
 
 
 # --- writes --------------------------------------------------------------------------------------
@@ -241,9 +268,12 @@ _GROUP_NAMES = {
     "#sl": "snooze_left",
     "#sby": "snoozed_by",
     "#tk": "title_key",
+    "#wn": "window_count",
 }
 _REGRESSION_BY = {"role": "system", "id": "regression"}
 _WAKE_BY = {"role": "system", "id": "snooze"}
+_REGRESSION_BY_JSON = json.dumps(_REGRESSION_BY)
+_WAKE_BY_JSON = json.dumps(_WAKE_BY)
 _MAX_GROUP_ATTEMPTS = 8  # each retry follows a change another writer made to the row in between
 
 
@@ -261,16 +291,16 @@ def _group_expressions(case: str, status: str | None, with_http: bool) -> tuple[
     adds = ["#n :one"]
     if case == "new":
         sets += ["#kind = :kind", "#area = :area", "#src = :src", "#title = :title", "#tk = :tk", "#first = :now", "#s = :open"]
-        sets += ["#fw = :w", "#fr = :one"] + (["#http = :http"] if with_http else [])
+        sets += ["#fw = :w", "#fr = :one", "#wn = :one"] + (["#http = :http"] if with_http else [])
         return "SET " + ", ".join(sets) + " ADD " + ", ".join(adds), "attribute_not_exists(#id)"
     if case == "count":
-        adds.append("#fr :one")
+        adds += ["#fr :one", "#wn :one"]
         cond = "#fw = :w AND #fr < :lim"
     elif case == "restart":
-        sets += ["#fw = :w", "#fr = :one"]
+        sets += ["#fw = :w", "#fr = :one", "#wn = :one"]
         cond = "(attribute_not_exists(#fw) OR #fw < :w)"
     else:  # flood
-        adds.append("#sup :one")
+        adds += ["#sup :one", "#wn :one"]
         cond = "#fw = :w AND #fr >= :lim"
     removes: list[str] = []
     if status == "open":
@@ -336,6 +366,10 @@ def count_in_group(
     with ``assume_flooding``, counted as suppressed). When its condition fails, the row it saw
     comes back and decides the one write that fits: start the group, start a new window, reopen a
     resolved group, or count a flooding incident as suppressed.
+
+    ``events`` gets what this write did: ``created``, ``reopened`` (a regression), ``woke`` (a snooze
+    ended) and ``spiked`` (it was the window's ``limits.spike_incidents``-th incident: read from the
+    write's own UPDATED_NEW, so no extra call, and the counter is atomic, so exactly one intake).
     """
     # assumed until the row says otherwise
     case: str = "flood" if assume_flooding else "count"
@@ -346,7 +380,7 @@ def count_in_group(
         ":lim": {"N": str(limits.group_rows_per_window)},
         ":open": {"S": "open"},
         ":resolved": {"S": "resolved"},
-        ":regby": {"S": _json(_REGRESSION_BY)},
+        ":regby": {"S": _REGRESSION_BY_JSON},
         ":kind": {"S": GROUP_KIND},
         ":area": {"S": draft.area},
         ":src": {"S": draft.source},
@@ -354,7 +388,7 @@ def count_in_group(
         ":tk": {"S": title_key(draft.title)},
         ":snoozed": {"S": "snoozed"},
         ":minus": {"N": "-1"},
-        ":wakeby": {"S": _json(_WAKE_BY)},
+        ":wakeby": {"S": _WAKE_BY_JSON},
     }
     if draft.http_status is not None:
         values[":http"] = {"N": str(draft.http_status)}
@@ -365,7 +399,7 @@ def count_in_group(
         values[":latest"] = {"S": _json(_latest(incident_id, draft, received, stored, limits))}
         expression, condition = _group_expressions(case, status, draft.http_status is not None)
         try:
-            update(IncidentGroup, key, expression, _GROUP_NAMES, values, condition)
+            out = update(IncidentGroup, key, expression, _GROUP_NAMES, values, condition, "UPDATED_NEW")
         except ClientError as exc:
             if not condition_failed(exc):
                 raise
@@ -380,8 +414,16 @@ def count_in_group(
                 events.append("reopened")
             elif status == "snoozed_wake":
                 events.append("woke")
+            if _window_count(out) == limits.spike_incidents:  # the atomic ADD: exactly one intake sees N
+                events.append("spiked")
         return stored, window
     raise RuntimeError(f"incident group {draft.group_id} changed {_MAX_GROUP_ATTEMPTS} times while counting one incident")
+
+
+def _window_count(out: dict[str, Any]) -> int | None:
+    """The group's incidents in the current window after this write (from the UpdateItem's UPDATED_NEW)."""
+    value = out.get("Attributes", {}).get("window_count", {}).get("N")
+    return int(value) if value is not None else None
 
 
 def _json(value: Any) -> str:
@@ -389,6 +431,7 @@ def _json(value: Any) -> str:
     return json.dumps(value)
 
 
+@functools.lru_cache(maxsize=8)  # one intake stamps its received time on the group and the row
 def _stamp(when: datetime) -> str:
     """A ``UTCDateTime`` attribute's stored form."""
     out: str = IncidentGroup.last_seen.serialize(when)  # type: ignore[no-untyped-call]  # pynamodb leaves it untyped
@@ -396,30 +439,42 @@ def _stamp(when: datetime) -> str:
 
 
 def put_incident(incident_id: str, draft: Draft, received: datetime) -> None:
-    """Store an incident's row (once: the id is new)."""
-    Incident(
-        id=incident_id,
-        group_id=draft.group_id,
-        source=draft.source,
-        area=draft.area,
-        message=draft.message,
-        http_status=draft.http_status,
-        backend_error=draft.backend_error,
-        entities=draft.entities,
-        location=draft.location,
-        occurred_at=draft.occurred_at,
-        received_at=received,
-        request_id=draft.request_id,
-        context=draft.context,
-        actor_role=str(draft.actor.get("role") or "anonymous"),
-        actor_id=draft.actor.get("id"),
-        claimed_actor=draft.claimed_actor,
-        user_agent=draft.user_agent,
-        source_ip=draft.source_ip,
-        origin=draft.origin,
-        dropped=draft.dropped,
-        truncated=draft.truncated,
-    ).save(condition=Incident.id.does_not_exist())
+    """Store an incident's row: one PutItem of the item as :class:`Incident` stores it (built here, not
+    through a model instance: the intake's hot path). No condition: the id is a fresh ULID, and a
+    retried put writes the same row again."""
+    item: dict[str, Any] = {
+        "id": {"S": incident_id},
+        "group_id": {"S": draft.group_id},
+        "source": {"S": draft.source},
+        "area": {"S": draft.area},
+        "message": {"S": draft.message},
+        "entities": {"S": _json(draft.entities)},
+        "received_at": {"S": _stamp(received)},
+        "actor_role": {"S": str(draft.actor.get("role") or "anonymous")},
+        "truncated": {"S": _json(draft.truncated)},
+    }
+    if draft.http_status is not None:
+        item["http_status"] = {"N": str(draft.http_status)}
+    for name, text in (
+        ("location", draft.location),
+        ("occurred_at", draft.occurred_at),
+        ("request_id", draft.request_id),
+        ("actor_id", draft.actor.get("id")),
+        ("user_agent", draft.user_agent),
+        ("source_ip", draft.source_ip),
+    ):
+        if text is not None:
+            item[name] = {"S": str(text)}
+    for name, value in (
+        ("backend_error", draft.backend_error),
+        ("context", draft.context),
+        ("claimed_actor", draft.claimed_actor),
+        ("origin", draft.origin),
+        ("dropped", draft.dropped),
+    ):
+        if value is not None:
+            item[name] = {"S": _json(value)}
+    _client(Incident).put_item(TableName=Incident.Meta.table_name, Item=item)
 
 
 def get_group(group_id: str) -> IncidentGroup:
