@@ -31,9 +31,11 @@ INCIDENT_WRITES["incident-timeline"] = ("PutItem",)  # the intake's created/reop
 HEARTBEAT = {"monitor-runs": ("PutItem", "UpdateItem")}
 # The alert engine's webhook URLs: SecureString parameters (the AWS-managed aws/ssm key: no kms grant needed).
 WEBHOOK_PARAMETERS = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/academy/${Stage}/alerts/webhooks/*"
-# What a function that emits alert signals needs (chalicelib.alerts.service.fire dispatches one deduplicated job):
-# merge it into a producer's tables and add the jobs queue's GetQueueUrl/SendMessage (the API has both already).
-ALERT_FIRE = {"jobs": ("PutItem", "UpdateItem"), "job-dedupe": ("GetItem", "PutItem")}
+# What a function that emits alert signals needs: chalicelib.alerts.service.fire dispatches one deduplicated
+# alerts.evaluate job (the ledger entry, its dedupe claim and counter in one transaction; a duplicate reads the
+# claim and the job) and sends its message. Every function that files incidents or fails jobs emits.
+ALERT_FIRE = {"jobs": ("GetItem", "PutItem", "UpdateItem"), "job-dedupe": ("GetItem", "PutItem")}
+ALERT_FIRE_QUEUE = {"jobs": ("GetQueueUrl", "SendMessage")}
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,7 @@ ACCESS: dict[str, Access] = {
             INCIDENT_WRITES,
             _WORKER_LEDGER,
             _ORPHANS,
+            ALERT_FIRE,
             {
                 "attendance": ("BatchWriteItem", "Query"),
                 "schedule-members": ("BatchWriteItem",),
@@ -154,15 +157,15 @@ ACCESS: dict[str, Access] = {
             },
         ),
         indexes={"alerts": ("by_waiting",)},  # alerts.sweep_digests: throttles and digests waiting to be sent
-        queues={"jobs": ("ChangeMessageVisibility", "GetQueueUrl")},
+        queues=_merge({"jobs": ("ChangeMessageVisibility", "GetQueueUrl")}, ALERT_FIRE_QUEUE),
         consumes="jobs",
         alerts_topic=("Publish",),  # the email channel
         webhook_secrets=("GetParameter",),  # a webhook channel's URL, read at delivery
     ),
     # The video pipeline: reads the original, writes the 720p variant and the poster, records them.
     "RunMediaJobs": Access(
-        tables=_merge(INCIDENT_WRITES, _WORKER_LEDGER, _ORPHANS, {"videos": ("GetItem", "UpdateItem")}),
-        queues={"media": ("ChangeMessageVisibility", "GetQueueUrl")},
+        tables=_merge(INCIDENT_WRITES, _WORKER_LEDGER, _ORPHANS, ALERT_FIRE, {"videos": ("GetItem", "UpdateItem")}),
+        queues=_merge({"media": ("ChangeMessageVisibility", "GetQueueUrl")}, ALERT_FIRE_QUEUE),
         objects={
             "s3:GetObject": (f"{VIDEO_DIR}/original.*", f"{VIDEO_DIR}/original-parts.*"),  # single or resumable upload
             "s3:PutObject": (f"{VIDEO_DIR}/720p.mp4", f"{VIDEO_DIR}/poster.jpg"),
@@ -171,9 +174,11 @@ ACCESS: dict[str, Access] = {
         list_bucket=True,  # HeadObject of a missing original must be a 404 (a permanent failure), not a 403
         consumes="media",
     ),
-    # Dead-letter consumers: mark the job failed (or record an orphan letter).
-    "JobsDeadLetters": Access(tables=_merge(_WORKER_LEDGER, _ORPHANS), consumes="jobs-dlq"),
-    "MediaDeadLetters": Access(tables=_merge(_WORKER_LEDGER, _ORPHANS), consumes="media-dlq"),
+    # Dead-letter consumers: mark the job failed (or record an orphan letter); a final failure may emit job.first_failure.
+    "JobsDeadLetters": Access(tables=_merge(_WORKER_LEDGER, _ORPHANS, ALERT_FIRE), queues=ALERT_FIRE_QUEUE, consumes="jobs-dlq"),
+    "MediaDeadLetters": Access(
+        tables=_merge(_WORKER_LEDGER, _ORPHANS, ALERT_FIRE), queues=ALERT_FIRE_QUEUE, consumes="media-dlq"
+    ),
     # Hourly: today's instance of every active daily task, under the instance-writer lease (a tasks row).
     "DailyTaskInstances": Access(
         tables=_merge(
@@ -191,6 +196,7 @@ ACCESS: dict[str, Access] = {
         tables=_merge(
             INCIDENT_WRITES,
             HEARTBEAT,
+            ALERT_FIRE,
             {
                 "attendance": ("Scan",),  # attendance_orphans
                 "homework": ("BatchGetItem", "Scan"),  # homework_objects; orphan_objects' references
@@ -200,6 +206,7 @@ ACCESS: dict[str, Access] = {
             },
         ),
         indexes={"jobs": ("by_state",), "task-instances": ("by_series",)},  # stuck_jobs, future_instances
+        queues=ALERT_FIRE_QUEUE,
         objects={
             # HeadObject of recorded variants and homework; the cursors of the previous run
             "s3:GetObject": ("customers/*", SWEEP_CURSORS),
@@ -215,10 +222,14 @@ ACCESS: dict[str, Access] = {
     "MonitorWatchdog": Access(
         tables=_merge(
             INCIDENT_WRITES,
+            ALERT_FIRE,
             {"monitor-runs": ("BatchGetItem", "DeleteItem", "PutItem", "UpdateItem"), "jobs": ("BatchGetItem", "UpdateItem")},
         ),
         indexes={"jobs": ("by_state",)},
-        queues={"jobs-dlq": ("GetQueueAttributes", "GetQueueUrl"), "media-dlq": ("GetQueueAttributes", "GetQueueUrl")},
+        queues=_merge(
+            {"jobs-dlq": ("GetQueueAttributes", "GetQueueUrl"), "media-dlq": ("GetQueueAttributes", "GetQueueUrl")},
+            ALERT_FIRE_QUEUE,
+        ),
     ),
 }
 

@@ -18,6 +18,8 @@ from chalicelib.jobs import ledger, states, worker
 from chalicelib.jobs.queues import QUEUES
 from tests.webhook_receiver import serve
 
+pytestmark = pytest.mark.alert_engine
+
 
 @pytest.fixture
 def env(app, client, tokens, monkeypatch):
@@ -425,3 +427,41 @@ def test_the_log_pages_newest_first(env):
     assert [r["occurrence"] for r in first["items"]] == ["inc-5", "inc-4", "inc-3"]
     second = json.loads(env.call("GET", f"/admin/alerts/log?limit=3&next_token={first['next_token']}").body)
     assert [r["occurrence"] for r in second["items"]] == ["inc-2", "inc-1"]
+
+
+EMITTERS = ["APIHandler", "RunJobs", "RunMediaJobs", "JobsDeadLetters", "MediaDeadLetters", "IntegritySweep", "MonitorWatchdog"]
+
+
+@pytest.mark.parametrize("function", EMITTERS)
+def test_every_function_that_emits_may_fire_under_its_own_role(env, function):
+    """The intake (in every function that files incidents), the ledger's final failure (the workers and the
+    dead-letter consumers) and the watchdog emit: each one's dispatch of alerts.evaluate, and a duplicate's
+    lookup, are calls its packaged role allows (the least-privilege fixture checks every call made here)."""
+    from tests.least_privilege import _checker
+
+    with _checker().recorder.running(function):
+        signals.emit(sig(f"inc-{function}"))
+        signals.emit(sig(f"inc-{function}"))  # a duplicate: reads the dedupe claim and the job
+        service.request_sweep()
+    jobs = [j for j in ledger.Job.scan() if j.type == service.JOB_TYPE]
+    assert len(jobs) == 1 and jobs[0].payload["occurrence"] == f"inc-{function}"
+
+
+def test_a_failing_job_in_the_worker_alerts_through_the_engine(env, monkeypatch):
+    """End to end in the worker: a job fails for good, the runtime files an incident (a new group: incident.new,
+    emitted inside RunJobs), the alert job it queued runs, and the default rule's email is sent and logged."""
+    from chalicelib.jobs import registry
+    from chalicelib.jobs.dispatch import dispatch
+
+    monkeypatch.setattr(worker, "POLICY", worker.Policy(retry_delay_s=lambda n: 0))  # real incidents this time
+    registry.register("t_alert_bad", "jobs", "tests.jobfns:bad_input", timeout_s=30)
+    try:
+        job, _ = dispatch("t_alert_bad", {"key": "x"})
+        env.pump()
+    finally:
+        registry.JOB_TYPES.pop("t_alert_bad", None)
+    assert ledger.get(job.job_id).state == states.FAILED
+    evaluations = [j for j in ledger.Job.scan() if j.type == service.JOB_TYPE]
+    assert evaluations and all(ledger.get(j.job_id).state == states.SUCCEEDED for j in evaluations)
+    sent = [r for r in env.log() if r["rule_id"] == "default-incident-new"]
+    assert [(r["channel"], r["state"]) for r in sent] == [("email", "sent")]
