@@ -130,14 +130,13 @@ def test_policies_resolve_to_this_stacks_own_resources_only(policies):
         ("MonitorWatchdog", Call("dynamodb:PutItem", table_arn(f"academy-{STAGE}-incidents")), True),
         ("MonitorWatchdog", Call("dynamodb:GetItem", table_arn(f"academy-{STAGE}-tasks")), False),  # never what it watches
         ("MonitorWatchdog", Call("dynamodb:Scan", table_arn(f"academy-{STAGE}-monitor-runs")), False),
-        ("MonitorWatchdog", Call("sqs:SendMessage", queue("jobs")), False),
         ("MonitorWatchdog", Call("s3:GetObject", object_arn(BUCKET, "system/integrity-cursors.json")), False),
         ("APIHandler", Call("dynamodb:Query", table_arn(f"academy-{STAGE}-monitor-runs")), True),
         ("APIHandler", Call("dynamodb:PutItem", table_arn(f"academy-{STAGE}-monitor-runs")), False),  # the API only reads runs
         # general jobs and dead letters: no media at all
         ("RunJobs", Call("s3:GetObject", object_arn(BUCKET, f"{VIDEO}/original.mp4")), False),
         ("JobsDeadLetters", Call("dynamodb:UpdateItem", table_arn(f"academy-{STAGE}-jobs")), True),
-        ("JobsDeadLetters", Call("sqs:SendMessage", queue("jobs")), False),
+        ("JobsDeadLetters", Call("sqs:SendMessage", queue("media")), False),  # jobs: only to dispatch an alert
         ("JobsDeadLetters", Call("sqs:ReceiveMessage", queue("media-dlq")), False),
         # job counters (chalicelib/jobs/counts.py): rows of the jobs table, moved by UpdateItem items of each
         # transition's TransactWriteItems; read by the summary's BatchGetItem; the recount's repair is an operator's
@@ -178,7 +177,7 @@ def test_policies_resolve_to_this_stacks_own_resources_only(policies):
         ("APIHandler", Call("sns:Publish", f"arn:aws:sns:{REGION}:{ACCOUNT}:academy-{STAGE}-alerts"), False),
         ("MonitorWatchdog", Call("sqs:GetQueueAttributes", queue("media-dlq")), True),
         ("MonitorWatchdog", Call("sqs:ReceiveMessage", queue("media-dlq")), False),
-        ("IntegritySweep", Call("dynamodb:UpdateItem", table_arn(f"academy-{STAGE}-jobs")), False),
+        ("IntegritySweep", Call("dynamodb:DeleteItem", table_arn(f"academy-{STAGE}-jobs")), False),  # Update: an alert's dispatch
         # another stage's or account's resources
         ("APIHandler", Call("dynamodb:GetItem", table_arn("academy-prod-students")), False),
         ("APIHandler", Call("dynamodb:GetItem", f"arn:aws:dynamodb:{REGION}:999999999999:table/academy-{STAGE}-students"), False),

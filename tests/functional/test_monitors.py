@@ -180,8 +180,10 @@ def test_the_watchdog_is_its_own_function_with_its_own_rule_and_role():
     assert resources["MonitorWatchdog"]["Properties"]["FunctionName"] == {"Fn::Sub": "academy-${Stage}-MonitorWatchdog"}
     (policy,) = resources[role_logical("MonitorWatchdog")]["Properties"]["Policies"]
     assert policy["PolicyName"] == "MonitorWatchdogAccess"
-    # the runs table, incidents, and the jobs table's counter/health rows (job health); never a watched function's tables
-    assert set(ACCESS["MonitorWatchdog"].tables) == {"monitor-runs", "incidents", "incident-groups", "incident-timeline", "jobs"}
+    # the runs table, incidents, the jobs table's counter/health rows (job health), and the dispatch of an alert job
+    # (jobs + job-dedupe: infra.iam.ALERT_FIRE); never a watched function's tables
+    tables = {"monitor-runs", "incidents", "incident-groups", "incident-timeline", "jobs", "job-dedupe"}
+    assert set(ACCESS["MonitorWatchdog"].tables) == tables
     assert not {"tasks", "task-instances"} & set(ACCESS["MonitorWatchdog"].tables)
     assert "MonitorRunsTable" in resources
     for watched in ("DailyTaskInstances", "IntegritySweep"):
