@@ -180,17 +180,11 @@ def test_the_watchdog_is_its_own_function_with_its_own_rule_and_role():
     assert resources["MonitorWatchdog"]["Properties"]["FunctionName"] == {"Fn::Sub": "academy-${Stage}-MonitorWatchdog"}
     (policy,) = resources[role_logical("MonitorWatchdog")]["Properties"]["Policies"]
     assert policy["PolicyName"] == "MonitorWatchdogAccess"
-    # the runs table, incidents (and their links and rollups), and the jobs table's counter/health rows
-    # (job health); never a watched function's tables
-    assert set(ACCESS["MonitorWatchdog"].tables) == {
-        "monitor-runs",
-        "incidents",
-        "incident-groups",
-        "incident-timeline",
-        "incident-links",
-        "rollups",
-        "jobs",
-    }
+    # the runs table, incidents (and their links and rollups), the jobs table's counter/health rows (job
+    # health), and the dispatch of an alert job (jobs + job-dedupe: infra.iam.ALERT_FIRE); never a watched
+    # function's tables
+    tables = {"monitor-runs", "incidents", "incident-groups", "incident-timeline", "incident-links", "rollups"}
+    assert set(ACCESS["MonitorWatchdog"].tables) == tables | {"jobs", "job-dedupe"}
     assert not {"tasks", "task-instances"} & set(ACCESS["MonitorWatchdog"].tables)
     assert "MonitorRunsTable" in resources
     for watched in ("DailyTaskInstances", "IntegritySweep"):
