@@ -2,6 +2,7 @@
 
 from chalice import Chalice
 
+from chalicelib.alerts.routes import bp as alerts_bp
 from chalicelib.console.routes import bp as console_bp
 from chalicelib.core.api import register_blueprints
 from chalicelib.core.middleware import correlation, flush_metrics
@@ -12,6 +13,7 @@ from chalicelib.integrity.jobs import bp as integrity_jobs_bp
 from chalicelib.integrity.routes import bp as integrity_bp
 from chalicelib.jobs.handlers import bp as job_handlers_bp
 from chalicelib.media.routes import bp as media_bp
+from chalicelib.metrics.routes import bp as metrics_bp
 from chalicelib.monitors.jobs import bp as monitor_jobs_bp
 from chalicelib.monitors.routes import bp as monitors_bp
 from chalicelib.operations.routes import bp as operations_bp
@@ -35,8 +37,10 @@ BLUEPRINTS = (
     integrity_bp,
     operations_bp,
     media_bp,
+    metrics_bp,
     system_bp,
     monitors_bp,
+    alerts_bp,
     # event handlers only: the job queues and their dead-letter queues, and the scheduled functions
     job_handlers_bp,
     task_jobs_bp,

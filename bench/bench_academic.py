@@ -1,4 +1,4 @@
-"""Academic: the cascade delete of 1,000 attendance records and the scheduler over 10,000 daily tasks.
+"""Academic: the cascade delete of 1,000 attendance records (the scheduler's rows: ``bench_scheduler``).
 
 Both sides run in-process against moto (``mock_aws``), in the same run:
 - cascade delete: ``DELETE`` semantics end to end (probe, dispatch, mark, the job's keys-only pages and
@@ -6,11 +6,7 @@ Both sides run in-process against moto (``mock_aws``), in the same run:
   know the keys must do at least, read them (one consistent keys-only Query) and batch-delete them.
   Medians of alternating warm rounds (clients already created); the first run in the process is shown
   too, and the floor against a raw ``BatchWriteItem`` of the same 1,000 keys known upfront.
-- scheduler: ``run_scheduler`` (lease, index pages, consistent batch reads, ``BatchWriteItem`` of the
-  missing instances) vs raw ``BatchWriteItem`` puts of 10,000 instance items. The floor row adds the
-  one read no scheduler can skip, the active tasks from the index (raw Query, same projection), to
-  the baseline's puts. The idempotent second run's writes are counted at the botocore level (every
-  PutItem/BatchWriteItem/TransactWriteItems/UpdateItem/DeleteItem), instance table and lease row apart.
+  (The scheduler's rows are bench/bench_scheduler.py's.)
 """
 
 from __future__ import annotations
@@ -24,7 +20,6 @@ from typing import Any
 from bench._common import deployed_aws, set_env
 
 ATTENDANCE = 1_000
-TASKS = 10_000
 WRITE_OPS = ("PutItem", "BatchWriteItem", "TransactWriteItems", "UpdateItem", "DeleteItem")
 
 
@@ -188,120 +183,8 @@ def _bench_delete() -> list[dict]:
     ]
 
 
-def _bench_scheduler() -> list[dict]:
-    import boto3
-
-    from chalicelib.core.db import new_id, utcnow
-    from chalicelib.tasks import service, store
-    from chalicelib.tasks.store import Task, TaskInstance
-
-    now = datetime(2025, 5, 1, 0, 5, tzinfo=UTC)
-    with Task.batch_write() as batch:
-        for i in range(TASKS):
-            batch.save(
-                Task(
-                    id=new_id(),
-                    title=f"T{i}",
-                    recurrence="daily",
-                    timezone=("UTC", "Europe/London", "Asia/Tokyo", "America/New_York")[i % 4],
-                    starts_on="2025-01-01",
-                    status="active",
-                    active_daily="daily",
-                    created_at=utcnow(),
-                    updated_at=utcnow(),
-                )
-            )
-    lease_client = store.InstanceWriterLease._get_connection().connection.client
-    writes = Writes(TaskInstance._get_connection().connection.client, lease_client)
-    t0 = time.perf_counter()
-    first = service.run_scheduler(now=now)
-    ours = time.perf_counter() - t0
-    if first["created"] != TASKS:
-        raise AssertionError(f"scheduler created {first['created']} of {TASKS}")
-
-    ddb = boto3.client("dynamodb")
-    at = utcnow().isoformat()
-    reqs = [
-        {
-            "PutRequest": {
-                "Item": {
-                    "task_id": {"S": f"raw-{i:05d}"},
-                    "date": {"S": "2025-05-01"},
-                    "status": {"S": "open"},
-                    "timezone": {"S": "UTC"},
-                    "series": {"S": "daily"},
-                    "source": {"S": "scheduler"},
-                    "created_at": {"S": at},
-                    "updated_at": {"S": at},
-                }
-            }
-        }
-        for i in range(TASKS)
-    ]
-    t0 = time.perf_counter()
-    _raw_batch(ddb, TaskInstance.Meta.table_name, reqs)
-    base = time.perf_counter() - t0
-
-    kw: dict[str, Any] = {
-        "TableName": Task.Meta.table_name,
-        "IndexName": "by_active_daily",
-        "KeyConditionExpression": "active_daily = :d",
-        "ExpressionAttributeValues": {":d": {"S": "daily"}},
-        "ProjectionExpression": "id, #tz, starts_on, ends_on",
-        "ExpressionAttributeNames": {"#tz": "timezone"},
-    }
-    t0 = time.perf_counter()
-    read = 0
-    while True:
-        page = ddb.query(**kw)
-        read += len(page["Items"])
-        if "LastEvaluatedKey" not in page:
-            break
-        kw["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    index_read = time.perf_counter() - t0
-    if read != TASKS:
-        raise AssertionError(f"index read {read} of {TASKS}")
-
-    writes.reset()
-    t0 = time.perf_counter()
-    second = service.run_scheduler(now=now)
-    again = time.perf_counter() - t0
-    instance_writes = writes.by_table.get(TaskInstance.Meta.table_name, 0)
-    lease_writes = writes.by_table.get(Task.Meta.table_name, 0)
-    return [
-        {
-            "name": f"scheduler, {TASKS:,} daily tasks (first run)",
-            "value": ours,
-            "unit": "s",
-            "baseline": base,
-            "ratio": ours / base,
-            "goal": 2,
-        },
-        {
-            "name": "scheduler floor: index read + raw batch puts",
-            "value": index_read + base,
-            "unit": "s",
-            "baseline": base,
-            "ratio": (index_read + base) / base,
-            "goal": None,
-        },
-        {"name": "scheduler, idempotent second run: time", "value": again, "unit": "s"},
-        {
-            "name": "scheduler, idempotent second run: write calls",
-            "value": instance_writes,
-            "unit": "calls",
-            "baseline": 0,
-            "ratio": None,
-            "goal": None,
-            "created": second["created"],
-        },
-        {"name": "scheduler, second run: lease writes (take + release)", "value": lease_writes, "unit": "calls"},
-    ]
-
-
 def run() -> list[dict]:
     set_env(log_level="ERROR")
     with deployed_aws():
         rows = _bench_delete()
-        rows += _bench_scheduler()
     return rows
