@@ -12,6 +12,7 @@ from chalicelib.integrity.jobs import bp as integrity_jobs_bp
 from chalicelib.integrity.routes import bp as integrity_bp
 from chalicelib.jobs.handlers import bp as job_handlers_bp
 from chalicelib.media.routes import bp as media_bp
+from chalicelib.metrics.routes import bp as metrics_bp
 from chalicelib.monitors.jobs import bp as monitor_jobs_bp
 from chalicelib.monitors.routes import bp as monitors_bp
 from chalicelib.operations.routes import bp as operations_bp
@@ -35,6 +36,7 @@ BLUEPRINTS = (
     integrity_bp,
     operations_bp,
     media_bp,
+    metrics_bp,
     system_bp,
     monitors_bp,
     # event handlers only: the job queues and their dead-letter queues, and the scheduled functions

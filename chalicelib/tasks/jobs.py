@@ -30,6 +30,9 @@ def daily_task_instances(event: Any) -> dict[str, int]:
     stats = service.fan_out(parse_time(raw.get("time")))  # the scheduled hour: a redelivery names the same jobs
     logger.info("daily task shard jobs enqueued", extra={"scheduler": stats})
     metrics.add_metric(name="TaskShardJobsEnqueued", unit="Count", value=stats["enqueued"])
+    from chalicelib.metrics import service as metrics_service
+
+    metrics_service.count_scheduler_run("daily_task_instances", {})  # the run; its shard jobs count the instances
     return stats
 
 
@@ -41,4 +44,8 @@ def shard_instances(job: Job, ctx: JobContext) -> dict[str, Any]:
 
     result = service.run_shard_job(job, ctx)
     metrics.add_metric(name="TaskInstancesCreated", unit="Count", value=result["created"])
+    from chalicelib.metrics import service as metrics_service
+
+    # the instances under the hourly function's series (not a run of it): buffered, written as the job's invocation ends
+    metrics_service.count_scheduler_run("daily_task_instances", result, run=False)
     return result
