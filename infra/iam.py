@@ -27,12 +27,20 @@ EVENT_SOURCE_ACTIONS = ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes")
 RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]
 INCIDENT_WRITES = {"incidents": ("PutItem",), "incident-groups": ("UpdateItem",)}  # the observability seam
 INCIDENT_WRITES["incident-timeline"] = ("PutItem",)  # the intake's created/reopened timeline entries
+INCIDENT_WRITES["incident-links"] = ("PutItem",)  # a job or entity a group names for the first time (conditional put)
 # Rollups (chalicelib/core/rollups.py): the intake's counts, flushed once per invocation (UpdateItem, or
 # TransactWriteItems of UpdateItems), and every ledger transition's rollup items (in its transaction).
 ROLLUP_WRITES = {"rollups": ("UpdateItem",)}
 INCIDENT_WRITES["rollups"] = ROLLUP_WRITES["rollups"]
 # Every monitored scheduled function records its runs (chalicelib/monitors/store.py: claim the event, upsert the run).
 HEARTBEAT = {"monitor-runs": ("PutItem", "UpdateItem")}
+# The alert engine's webhook URLs: SecureString parameters (the AWS-managed aws/ssm key: no kms grant needed).
+WEBHOOK_PARAMETERS = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/academy/${Stage}/alerts/webhooks/*"
+# What a function that emits alert signals needs: chalicelib.alerts.service.fire dispatches one deduplicated
+# alerts.evaluate job (the ledger entry, its dedupe claim and counter in one transaction; a duplicate reads the
+# claim and the job) and sends its message. Every function that files incidents or fails jobs emits.
+ALERT_FIRE = {"jobs": ("GetItem", "PutItem", "UpdateItem"), "job-dedupe": ("GetItem", "PutItem")}
+ALERT_FIRE_QUEUE = {"jobs": ("GetQueueUrl", "SendMessage")}
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,8 @@ class Access:
     list_bucket: bool = False
     list_uploads: bool = False  # s3:ListBucketMultipartUploads on the bucket (the abandoned-upload sweep)
     consumes: str | None = None  # the queue its SQS event source polls
+    alerts_topic: tuple[str, ...] = ()  # SNS actions on the stack's AlertsTopic (Unsubscribe: on its subscriptions)
+    webhook_secrets: tuple[str, ...] = ()  # SSM actions on /academy/<stage>/alerts/webhooks/* (SecureString URLs)
 
 
 def _merge(*parts: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
@@ -58,7 +68,8 @@ def _merge(*parts: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
     return {k: tuple(sorted(v)) for k, v in sorted(out.items())}
 
 
-_WORKER_LEDGER = {"jobs": ("GetItem", "UpdateItem"), **ROLLUP_WRITES}
+# BatchGetItem: a final failure reads the counter rows (jobs/health.failed: the job.first_failure signal).
+_WORKER_LEDGER = {"jobs": ("BatchGetItem", "GetItem", "UpdateItem"), **ROLLUP_WRITES}
 # An unreadable message becomes one orphan job, its claim keyed by the body's hash (jobs/ledger.put_orphan).
 _ORPHANS = {"jobs": ("PutItem",), "job-dedupe": ("GetItem", "PutItem")}
 
@@ -70,11 +81,13 @@ ACCESS: dict[str, Access] = {
             INCIDENT_WRITES,
             {
                 "attendance": ("DeleteItem", "GetItem", "Query", "UpdateItem"),
+                "alerts": ("DeleteItem", "GetItem", "PutItem", "Query"),  # alert rules, webhook channels, the defaults
                 "audit": ("PutItem",),
                 "closures": ("BatchGetItem", "ConditionCheckItem", "DeleteItem", "GetItem", "PutItem"),
                 "customers": ("GetItem", "PutItem", "UpdateItem"),
                 "homework": ("BatchGetItem", "GetItem", "PutItem", "UpdateItem"),
-                "incident-groups": ("GetItem",),
+                "incident-groups": ("BatchGetItem", "GetItem"),  # search by entity, a job's incidents: their groups
+                "incident-links": ("Query",),  # a group's jobs and entities, verified fixed, retry these jobs
                 "incidents": ("GetItem",),  # the repair button reads the finding's incident
                 "incident-limits": ("GetItem", "UpdateItem"),  # incident rate counters; upload quotas (media/quota.py)
                 "incident-timeline": ("Query",),  # a group's timeline (triage)
@@ -91,13 +104,15 @@ ACCESS: dict[str, Access] = {
             },
         ),
         indexes={
+            "alert-log": ("by_kind",),  # Admin > Insights > Alerts: the alert log
             "attendance": ("by_student",),
             "audit": ("by_action", "by_kind"),
             "closures": ("by_kind",),
             "customers": ("by_kind",),
             "homework": ("by_customer", "by_status", "by_student"),
             "incident-groups": ("by_area", "by_kind", "by_source", "by_status", "by_title"),
-            "incidents": ("by_group",),
+            "incident-links": ("by_link",),  # search groups by entity
+            "incidents": ("by_group", "by_job"),  # a job's incidents
             "jobs": ("by_entity", "by_state", "by_type"),
             "schedules": ("by_kind",),
             "students": ("by_archived", "by_customer", "by_kind", "by_name"),
@@ -130,26 +145,42 @@ ACCESS: dict[str, Access] = {
             "s3:AbortMultipartUpload": (f"{VIDEO_DIR}/original-parts.*",),
         },
         list_bucket=True,  # upload checks (HeadObject, the copy's source) and the kept-copy lookup (ListObjectsV2)
+        alerts_topic=("ListSubscriptionsByTopic", "Subscribe", "Unsubscribe"),  # the console's email subscriptions
+        webhook_secrets=("DeleteParameter", "PutParameter"),  # a webhook channel's URL, written, never read back
     ),
-    # General jobs (delete_schedule, noop): the ledger, the schedule's rows, incidents for failures.
+    # General jobs (delete_schedule, tasks.shard_instances, noop): the ledger, the schedule's rows, incidents for
+    # failures. A shard job reads its shard's tasks (index), takes the shard's lease (a tasks row: conditional
+    # update, read when held, delete on release), retires ended tasks, checks and writes instances (batch; the
+    # legacy shard: conditional puts), adds to the hour's tally and enqueues its continuation.
     "RunJobs": Access(
         tables=_merge(
             INCIDENT_WRITES,
             _WORKER_LEDGER,
             _ORPHANS,
+            ALERT_FIRE,
             {
                 "attendance": ("BatchWriteItem", "Query"),
                 "schedule-members": ("BatchWriteItem",),
                 "schedules": ("DeleteItem", "GetItem", "UpdateItem"),
+                "task-instances": ("BatchGetItem", "BatchWriteItem", "PutItem"),
+                "tasks": ("DeleteItem", "GetItem", "UpdateItem"),
+                "jobs": ("PutItem",),  # a continuation's ledger entry (dispatch)
+                # alerts.evaluate: the rules (Query), the defaults, the occurrence claims and throttles (a transaction)
+                "alerts": ("GetItem", "PutItem", "Query", "UpdateItem"),
+                "alert-log": ("GetItem", "PutItem", "UpdateItem"),  # one row per notification and channel, its lease
             },
         ),
-        queues={"jobs": ("ChangeMessageVisibility", "GetQueueUrl")},
+        # alerts.sweep_digests: throttles and digests waiting to be sent
+        indexes={"tasks": ("by_active_daily", "by_sched_shard"), "alerts": ("by_waiting",)},
+        queues=_merge({"jobs": ("ChangeMessageVisibility", "GetQueueUrl", "SendMessage")}, ALERT_FIRE_QUEUE),
         consumes="jobs",
+        alerts_topic=("Publish",),  # the email channel
+        webhook_secrets=("GetParameter",),  # a webhook channel's URL, read at delivery
     ),
     # The video pipeline: reads the original, writes the 720p variant and the poster, records them.
     "RunMediaJobs": Access(
-        tables=_merge(INCIDENT_WRITES, _WORKER_LEDGER, _ORPHANS, {"videos": ("GetItem", "UpdateItem")}),
-        queues={"media": ("ChangeMessageVisibility", "GetQueueUrl")},
+        tables=_merge(INCIDENT_WRITES, _WORKER_LEDGER, _ORPHANS, ALERT_FIRE, {"videos": ("GetItem", "UpdateItem")}),
+        queues=_merge({"media": ("ChangeMessageVisibility", "GetQueueUrl")}, ALERT_FIRE_QUEUE),
         objects={
             "s3:GetObject": (f"{VIDEO_DIR}/original.*", f"{VIDEO_DIR}/original-parts.*"),  # single or resumable upload
             "s3:PutObject": (f"{VIDEO_DIR}/720p.mp4", f"{VIDEO_DIR}/poster.jpg"),
@@ -158,20 +189,26 @@ ACCESS: dict[str, Access] = {
         list_bucket=True,  # HeadObject of a missing original must be a 404 (a permanent failure), not a 403
         consumes="media",
     ),
-    # Dead-letter consumers: mark the job failed (or record an orphan letter).
-    "JobsDeadLetters": Access(tables=_merge(_WORKER_LEDGER, _ORPHANS), consumes="jobs-dlq"),
-    "MediaDeadLetters": Access(tables=_merge(_WORKER_LEDGER, _ORPHANS), consumes="media-dlq"),
-    # Hourly: today's instance of every active daily task, under the instance-writer lease (a tasks row).
+    # Dead-letter consumers: mark the job failed (or record an orphan letter); a final failure may emit job.first_failure.
+    "JobsDeadLetters": Access(tables=_merge(_WORKER_LEDGER, _ORPHANS, ALERT_FIRE), queues=ALERT_FIRE_QUEUE, consumes="jobs-dlq"),
+    "MediaDeadLetters": Access(
+        tables=_merge(_WORKER_LEDGER, _ORPHANS, ALERT_FIRE), queues=ALERT_FIRE_QUEUE, consumes="media-dlq"
+    ),
+    # Hourly: the fan-out. A Limit=1 query per shard (the sparse per-shard index, and the legacy one until the
+    # migration empties it), one deduplicated tasks.shard_instances job per shard with work (ledger + claim in one
+    # transaction, then the message), the tally rows of the previous hours (read one, delete an old one).
     "DailyTaskInstances": Access(
         tables=_merge(
             HEARTBEAT,
             ROLLUP_WRITES,  # instances created per run
             {
-                "task-instances": ("BatchGetItem", "BatchWriteItem"),
-                "tasks": ("DeleteItem", "UpdateItem"),
+                "job-dedupe": ("GetItem", "PutItem"),  # the claim; GetItem: a second firing finds the hour's job
+                "jobs": ("GetItem", "PutItem", "UpdateItem"),  # the ledger entry and its count
+                "tasks": ("DeleteItem", "GetItem", "UpdateItem"),  # the hour's tally rows
             },
         ),
-        indexes={"tasks": ("by_active_daily",)},
+        indexes={"tasks": ("by_active_daily", "by_sched_shard")},
+        queues={"jobs": ("GetQueueUrl", "SendMessage")},
     ),
     # Every 6 h: the integrity sweeps, report-only (findings become incidents; repairs run from the API
     # or `academy doctor --apply`); bounded scans, the cross-reference reads, its cursors under system/.
@@ -179,6 +216,7 @@ ACCESS: dict[str, Access] = {
         tables=_merge(
             INCIDENT_WRITES,
             HEARTBEAT,
+            ALERT_FIRE,
             {
                 "attendance": ("Scan",),  # attendance_orphans
                 "homework": ("BatchGetItem", "Scan"),  # homework_objects; orphan_objects' references
@@ -188,6 +226,7 @@ ACCESS: dict[str, Access] = {
             },
         ),
         indexes={"jobs": ("by_state",), "task-instances": ("by_series",)},  # stuck_jobs, future_instances
+        queues=ALERT_FIRE_QUEUE,
         objects={
             # HeadObject of recorded variants and homework; the cursors of the previous run
             "s3:GetObject": ("customers/*", SWEEP_CURSORS),
@@ -198,8 +237,19 @@ ACCESS: dict[str, Access] = {
     ),
     # Every 5 min: the monitors' watchdog reads the state rows the scheduled functions wrote (never their
     # tables), sets watching_since, claims one alert per occurrence (released if filing fails), files incidents.
+    # Job health (jobs/health.evaluate): the counter and health rows (one BatchGetItem), their conditional
+    # updates, the oldest running/queued ledger entries (by_state), each dead-letter queue's depth.
     "MonitorWatchdog": Access(
-        tables=_merge(INCIDENT_WRITES, {"monitor-runs": ("BatchGetItem", "DeleteItem", "PutItem", "UpdateItem")}),
+        tables=_merge(
+            INCIDENT_WRITES,
+            ALERT_FIRE,
+            {"monitor-runs": ("BatchGetItem", "DeleteItem", "PutItem", "UpdateItem"), "jobs": ("BatchGetItem", "UpdateItem")},
+        ),
+        indexes={"jobs": ("by_state",)},
+        queues=_merge(
+            {"jobs-dlq": ("GetQueueAttributes", "GetQueueUrl"), "media-dlq": ("GetQueueAttributes", "GetQueueUrl")},
+            ALERT_FIRE_QUEUE,
+        ),
     ),
 }
 
@@ -268,6 +318,34 @@ def role_policy(function: str, log_group: str) -> dict[str, Any]:
                 "Effect": "Allow",
                 "Action": [action],
                 "Resource": [{"Fn::Sub": f"${{MediaBucket.Arn}}/{p}"} for p in patterns],
+            }
+        )
+    topic_actions = [a for a in access.alerts_topic if a != "Unsubscribe"]
+    if topic_actions:
+        statements.append(
+            {
+                "Sid": "AlertsTopic",
+                "Effect": "Allow",
+                "Action": [f"sns:{a}" for a in sorted(topic_actions)],
+                "Resource": {"Fn::Sub": "${AlertsTopic}"},
+            }
+        )
+    if "Unsubscribe" in access.alerts_topic:  # authorised on the subscription's ARN (<topic arn>:<id>)
+        statements.append(
+            {
+                "Sid": "AlertsTopicSubscriptions",
+                "Effect": "Allow",
+                "Action": ["sns:Unsubscribe"],
+                "Resource": {"Fn::Sub": "${AlertsTopic}:*"},
+            }
+        )
+    if access.webhook_secrets:
+        statements.append(
+            {
+                "Sid": "AlertWebhookSecrets",
+                "Effect": "Allow",
+                "Action": [f"ssm:{a}" for a in sorted(access.webhook_secrets)],
+                "Resource": {"Fn::Sub": WEBHOOK_PARAMETERS},
             }
         )
     if access.list_bucket:
