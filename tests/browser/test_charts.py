@@ -192,3 +192,31 @@ def test_the_scheduler_chart_counts_a_run_of_the_task_instance_writer(page: Any,
     rows = table_rows(figure)
     assert sum(int(r["Runs"]) for r in rows) == before + 1
     assert {"Instances created", "Skipped (lease held)"} <= set(rows[0])
+
+
+def test_the_costs_page_lists_dynamodb_units_per_call_by_route(page: Any, stack: Stack) -> None:
+    need(stack, "GET", "/admin/metrics/capacity")
+    for _ in range(3):
+        stack.ok("GET", "/admin/students?limit=5")  # metered calls on one route
+    route = "GET /admin/students"
+
+    def counted() -> dict[str, Any] | None:
+        out = stack.ok("GET", "/admin/metrics/capacity?step=hour")
+        return next((r for r in out["routes"] if r["route"] == route and r["requests"] >= 3), None)
+
+    deadline = time.monotonic() + 90  # written with the next rollup write, or within a minute
+    while (api := counted()) is None:
+        assert time.monotonic() < deadline, "the capacity rollup never counted the calls"
+        stack.ok("GET", "/admin/students?limit=5")
+        time.sleep(2)
+
+    sign_in(page, stack, "admin", at="/console/admin/costs")
+    row = page.locator(f'tr[data-route="{route}"]')
+    expect(row).to_be_visible()
+    cells = dict(zip(page.locator("table.data thead th").all_text_contents(), row.locator("td").all_text_contents(), strict=True))
+    assert int(cells["Calls"]) >= api["requests"] > 0, (cells, api)
+    assert float(cells["Read units per call"]) > 0, cells  # a list reads the table
+    expect(page.get_by_text(re.compile(r"List prices as of \d{4}-\d{2}-\d{2}"))).to_be_visible()
+    page.get_by_label("Range").select_option("7d")
+    expect(page.locator(f'tr[data-route="{route}"]')).to_be_visible()
+    assert "range=7d" in page.url
