@@ -1,10 +1,14 @@
-"""The whole product on one machine, in one process.
+"""The whole product on one machine, in two processes.
 
 moto's server (in a thread, on loopback) emulates AWS; the infra template is deployed into it through
-moto's CloudFormation; the Chalice app serves HTTP (chalice's own local server, no autoreload); one
-pump thread per SQS event source hands Lambda-shaped batches to the app's SQS handlers
+moto's CloudFormation; the Chalice app serves HTTP (chalice's own local server, no autoreload). The
+background work runs in a child process of its own at a lower CPU priority (``nice`` +10; ffmpeg
+inherits it), so a video job or a scheduled sweep never holds the API's interpreter lock or takes
+its cores first (the load run's tail: README, Performance and reliability): there, one pump thread
+per SQS event source hands Lambda-shaped batches to the app's SQS handlers
 (:func:`academy_cli.pump.drain_once`: only succeeded records are deleted, so visibility timeouts,
-receive counts and dead-letter redrive are SQS's); a scheduler thread fires every ``@schedule``; with a
+receive counts and dead-letter redrive are SQS's), and a scheduler thread fires every ``@schedule``.
+The child is restarted if it dies, and stops when the stack stops (or its parent disappears). With a
 data directory, an autosave thread writes a snapshot every ``autosave_s`` seconds when something changed
 (:mod:`academy_cli.snapshot`), so a ``kill -9`` loses at most that interval.
 
@@ -20,7 +24,10 @@ import heapq
 import itertools
 import logging
 import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import traceback
@@ -40,6 +47,8 @@ POLL_WAIT_S = 1  # long-poll wait: short, so a stop is quick
 HTTP_BACKLOG = 256  # pending connections the API's listening socket holds (socketserver's default is 5)
 AUTOSAVE_S = 30.0  # default interval of the periodic save (0: only the save at a clean stop)
 SCHEDULE_RETRY_DELAYS_S = (60, 120)  # EventBridge → Lambda async invocation: two retries on error
+BACKGROUND_NICE = 10  # the background process's CPU priority below the API's (and its ffmpeg's)
+BACKGROUND_STOP_S = 20  # how long a stop waits for the background process's batches to finish
 
 log = logging.getLogger("academy.up")
 
@@ -70,9 +79,11 @@ class StackOptions:
     data_dir: Path | None = None  # None: ephemeral
     workers: bool = True
     scheduler: bool = True
+    disabled_schedules: frozenset[str] = frozenset()  # scheduled functions not fired (their rule disabled)
     region: str = "us-east-1"
     autosave_s: float = AUTOSAVE_S  # 0: no periodic save
     out: Callable[[str], None] = print
+    load_floor_port: int | None = None  # python -m loadtest: record the AWS calls, serve the floor (academy_cli/load_floor.py)
 
 
 @dataclass
@@ -89,6 +100,8 @@ class LocalStack:
     _stopped: bool = False
     _started_state_file: bool = False
     _tracker: Any = None  # snapshot.ChangeTracker, with a data dir
+    _floor: Any = None  # the load floor's HTTP server, with load_floor_port
+    _background: subprocess.Popen[bytes] | None = None  # queue pumps and the scheduler (academy_cli/background.py)
 
     # --- start -------------------------------------------------------------------------------
 
@@ -113,11 +126,18 @@ class LocalStack:
                 self._tracker = ChangeTracker(o.region, STAGE)
                 self._tracker.mark_saved(self._tracker.current())
             self._app = self._import_app()
+            if o.load_floor_port is not None:
+                from academy_cli import load_floor as floor
+
+                self._floor = floor.start(o.load_floor_port, HOST, o.region, self._spawn)[1]
             self._start_http()
-            if o.workers:
-                self._start_pumps()
-            if o.scheduler:
-                self._start_scheduler()
+            if o.scheduler:  # refuse an expression we cannot honour, or an unknown --disable-schedule, at start
+                for fn in schedules.enabled(schedules.scheduled_functions(self._app), o.disabled_schedules):
+                    schedules.next_fire(fn.expression, datetime.now(UTC))
+                for name in sorted(o.disabled_schedules):
+                    o.out(f"schedule {name} is disabled (--disable-schedule): the monitor watchdog will report it missed")
+            if o.workers or o.scheduler:
+                self._start_background()
             self.state = {
                 "api_url": f"http://{HOST}:{o.port}",
                 "aws_endpoint": endpoint,
@@ -224,6 +244,66 @@ class LocalStack:
                 raise RuntimeError(f"{url} did not answer within {timeout_s:.0f}s")
             time.sleep(0.1)
 
+    # --- the background process --------------------------------------------------------------
+
+    def _background_args(self) -> list[str]:
+        o = self.opts
+        return [
+            sys.executable,
+            "-m",
+            "academy_cli.background",
+            "--region",
+            o.region,
+            *([] if o.workers else ["--no-workers"]),
+            *([] if o.scheduler else ["--no-scheduler"]),
+            *(arg for name in sorted(o.disabled_schedules) for arg in ("--disable-schedule", name)),
+        ]
+
+    def _start_background(self) -> None:
+        """Start the child (it inherits this environment: the emulator's endpoint, the stack's names)."""
+        self._background = subprocess.Popen(self._background_args(), env=dict(os.environ))
+        self._spawn("background-watch", self._watch_background)
+
+    def _watch_background(self) -> None:
+        """Restart the background process if it dies while the stack runs (like a crashed Lambda runtime)."""
+        while not self.stop_event.wait(1.0):
+            child = self._background
+            if child is None or child.poll() is None:
+                continue
+            self.opts.out(f"background process (queue workers, scheduler) exited with {child.returncode}; restarting it")
+            if not self.stop_event.wait(2.0):
+                self._background = subprocess.Popen(self._background_args(), env=dict(os.environ))
+
+    def _stop_background(self) -> None:
+        child = self._background
+        if child is None or child.poll() is not None:
+            return
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(timeout=BACKGROUND_STOP_S)
+        except subprocess.TimeoutExpired:
+            log.warning("the background process did not stop in %ss (a long job?); killing it", BACKGROUND_STOP_S)
+            child.kill()
+            child.wait()
+
+    def run_background(self) -> None:
+        """The child's body (``python -m academy_cli.background``): pumps and scheduler until SIGTERM."""
+        with contextlib.suppress(OSError):
+            os.nice(BACKGROUND_NICE)
+        parent = os.getppid()
+        signal.signal(signal.SIGTERM, lambda signum, frame: self.stop_event.set())
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent stops us
+        self._app = self._import_app()
+        if self.opts.workers:
+            self._start_pumps()
+        if self.opts.scheduler:
+            self._start_scheduler()
+        while not self.stop_event.wait(0.5):
+            if os.getppid() != parent:  # the stack was killed: nothing to work for
+                self.stop_event.set()
+        for t in self._threads:
+            t.join(timeout=BACKGROUND_STOP_S - 5)
+
     # --- queue pumps --------------------------------------------------------------------------
 
     def _start_pumps(self) -> None:
@@ -268,11 +348,9 @@ class LocalStack:
     # --- scheduler ----------------------------------------------------------------------------
 
     def _start_scheduler(self) -> None:
-        functions = schedules.scheduled_functions(self._app)
+        functions = schedules.enabled(schedules.scheduled_functions(self._app), self.opts.disabled_schedules)
         if not functions:
             return
-        for fn in functions:  # refuse an expression we cannot honour at start, not an hour later
-            schedules.next_fire(fn.expression, datetime.now(UTC))
         self._spawn("scheduler", lambda: self._schedule_loop(functions))
 
     def _schedule_loop(self, functions: list[schedules.ScheduledFunction]) -> None:
@@ -341,6 +419,10 @@ class LocalStack:
         if self._http is not None:
             self._http.server.shutdown()
             self._http.server.server_close()
+        if self._floor is not None:
+            self._floor.shutdown()
+            self._floor.server_close()
+        self._stop_background()
         for t in self._threads:
             t.join(timeout=15)
         stuck = [t.name for t in self._threads if t.is_alive()]

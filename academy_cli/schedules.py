@@ -111,6 +111,15 @@ def scheduled_functions(app: Any) -> list[ScheduledFunction]:
     ]
 
 
+def enabled(functions: list[ScheduledFunction], disabled: frozenset[str] | set[str]) -> list[ScheduledFunction]:
+    """``functions`` without the ``disabled`` ones (a disabled EventBridge rule: ``academy up --disable-schedule``).
+    An unknown name is a ``ValueError`` (a typo must not look like a stopped scheduler)."""
+    unknown = sorted(set(disabled) - {fn.name for fn in functions})
+    if unknown:
+        raise ValueError(f"no scheduled function named {', '.join(unknown)} (known: {', '.join(fn.name for fn in functions)})")
+    return [fn for fn in functions if fn.name not in disabled]
+
+
 def scheduled_event(
     name: str, region: str, when: datetime | None = None, account: str = "123456789012", rule_arn: str | None = None
 ) -> dict[str, Any]:

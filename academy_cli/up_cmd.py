@@ -53,6 +53,13 @@ def register(cli: click.Group) -> None:
     )
     @click.option("--no-workers", is_flag=True, help="Do not run the queue pumps (messages stay queued).")
     @click.option("--no-scheduler", is_flag=True, help="Do not fire scheduled functions (use `academy tick`).")
+    @click.option(
+        "--disable-schedule",
+        "disabled_schedules",
+        multiple=True,
+        metavar="NAME",
+        help="Do not fire this scheduled function (as if its EventBridge rule were disabled); repeatable.",
+    )
     @click.option("--rehearse", is_flag=True, help="Run the packaged artifact as AWS would (see README: Rehearse a deploy).")
     @click.option(
         "--package",
@@ -63,6 +70,12 @@ def register(cli: click.Group) -> None:
     )
     @click.option("--stage", default="prod", show_default=True, help="With --rehearse: the stack's Stage parameter.")
     @click.option("--no-iam", is_flag=True, help="With --rehearse: do not enforce each function's IAM role policies.")
+    @click.option(
+        "--load-floor-port",
+        type=click.IntRange(1, 65535),
+        default=None,
+        hidden=True,  # python -m loadtest's floor (academy_cli/load_floor.py); not for operators
+    )
     def up(
         port: int,
         aws_port: str,
@@ -71,16 +84,20 @@ def register(cli: click.Group) -> None:
         autosave_s: float | None,
         no_workers: bool,
         no_scheduler: bool,
+        disabled_schedules: tuple[str, ...],
         rehearse: bool,
         package_dir: Path | None,
         stage: str,
         no_iam: bool,
+        load_floor_port: int | None,
     ) -> None:
         """Run the whole stack locally: emulated AWS, the API, queue workers and the scheduler."""
         from academy_cli.localstack import LocalStack, PortInUse, RestoreError, StackOptions
 
         if ephemeral and data_dir is not None:
             raise click.UsageError("--ephemeral and --data-dir exclude each other")
+        if disabled_schedules and rehearse:
+            raise click.UsageError("--disable-schedule is for the local stack (a rehearsal runs the rules as deployed)")
         if rehearse:
             data = None if ephemeral else (data_dir or _default_data_dir().with_name("data-rehearse")).resolve()
             _rehearse(
@@ -99,7 +116,9 @@ def register(cli: click.Group) -> None:
                 **({"autosave_s": autosave_s} if autosave_s is not None else {}),  # else StackOptions' default
                 workers=not no_workers,
                 scheduler=not no_scheduler,
+                disabled_schedules=frozenset(disabled_schedules),
                 out=out,
+                load_floor_port=load_floor_port,
             )
         )
 
@@ -110,7 +129,7 @@ def register(cli: click.Group) -> None:
         signal.signal(signal.SIGTERM, on_signal)
         try:
             state = stack.start()
-        except (PortInUse, RestoreError) as exc:
+        except (PortInUse, RestoreError, ValueError) as exc:  # ValueError: an unknown --disable-schedule name
             raise click.ClickException(str(exc)) from None
         _banner(state, stack, data)
         while not stack.stop_event.wait(0.5):
@@ -273,7 +292,10 @@ def _banner(state: dict[str, Any], stack: Any, data: Path | None) -> None:
         every = f"every {opts.autosave_s:g}s when changed and " if opts.autosave_s > 0 else ""
         persistence += f"; saved {every}at a clean stop"
     functions = schedules.scheduled_functions(stack._app)
-    sched = ", ".join(f"{f.name} {f.expression}" for f in functions) or "none"
+    sched = (
+        ", ".join(f"{f.name} {f.expression}{' (disabled)' if f.name in opts.disabled_schedules else ''}" for f in functions)
+        or "none"
+    )
     lines = [
         f"API:            {state['api_url']}",
         f"AWS (moto):     {state['aws_endpoint']}  (stage {state['stage']}, bucket {state['bucket']})",

@@ -7,7 +7,7 @@ from pynamodb.models import Model
 from chalicelib.core.audit import AuditEntry
 from chalicelib.core.rollups import Rollup
 from chalicelib.customers.store import Customer
-from chalicelib.incidents.store import Incident, IncidentGroup, RateCounter, TimelineEntry
+from chalicelib.incidents.store import Incident, IncidentGroup, IncidentLink, RateCounter, TimelineEntry
 from chalicelib.jobs.ledger import Job, JobDedupe
 from chalicelib.media.store import Homework, Video
 from chalicelib.monitors.store import MonitorRun
@@ -21,4 +21,5 @@ ALL_MODELS += [Customer]
 ALL_MODELS += [Closure]
 ALL_MODELS += [MonitorRun]
 ALL_MODELS += [TimelineEntry]
+ALL_MODELS += [IncidentLink]
 ALL_MODELS += [Rollup]

@@ -7,10 +7,20 @@ operation of moto's DynamoDB backend gives the tests and the local stack DynamoD
 the price of serialising DynamoDB calls, which an emulator on one machine can afford).
 
 :func:`paused` holds the same lock: while it is held no DynamoDB operation runs (the snapshot's cut).
+
+Under that lock a transaction needs no whole-table backup: :func:`_item_level_rollback` keeps a copy of
+only the items the transaction names and puts them back if it is cancelled. moto's own backup is a
+``copy.deepcopy`` of each table the transaction touches, so every transaction costs O(table) under the
+lock: on a local stack with a few thousand attendance rows or job entries, each attendance write or
+job transition held every other DynamoDB call for tens of milliseconds (the load run's stalls; README:
+Performance and reliability). Check:
+``grep -n "copy.deepcopy" .venv/lib/python3.12/site-packages/moto/dynamodb/models/__init__.py``
+— while moto still deep-copies ``self.tables[table_name]`` in ``transact_write_items``, it is needed.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import threading
 from collections.abc import Callable, Iterator
@@ -28,6 +38,7 @@ def serialise_dynamodb() -> None:
         return
     from moto.dynamodb.models import DynamoDBBackend
 
+    _item_level_rollback()
     for name, member in list(vars(DynamoDBBackend).items()):
         if name.startswith("_") or not callable(member) or isinstance(member, (staticmethod, classmethod)):
             continue
@@ -49,3 +60,63 @@ def _locked(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
 
     return wrapper
+
+
+class _TablesAreNotCopied:
+    """moto's ``copy`` module in its DynamoDB backend, except that a whole :class:`Table` is not copied."""
+
+    @staticmethod
+    def deepcopy(x: Any, memo: dict[int, Any] | None = None) -> Any:
+        from moto.dynamodb.models.table import Table
+
+        return x if isinstance(x, Table) else copy.deepcopy(x, memo)
+
+
+def _item_level_rollback() -> None:
+    """Back up a transaction's own items instead of its tables (exact under the lock: nothing interleaves)."""
+    import moto.dynamodb.models as models
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    transact = models.DynamoDBBackend.transact_write_items
+    models.copy = _TablesAreNotCopied  # type: ignore[assignment]  # its backup is then the live table (a no-op restore)
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        before = []
+        for entry in transact_items:
+            op = next(iter(entry.values()), None)
+            table = self.tables.get(op.get("TableName")) if isinstance(op, dict) else None
+            if table is None:
+                continue
+            key = op.get("Key") or op.get("Item") or {}
+            try:
+                hash_key = DynamoType(key[table.hash_key_attr])
+                range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+            except (KeyError, TypeError):
+                continue  # moto refuses the transaction before it writes this item
+            item = table.get_item(hash_key, range_key)
+            before.append((table, hash_key, range_key, copy.deepcopy(item)))
+        try:
+            transact(self, transact_items)
+        except Exception:
+            for table, hash_key, range_key, item in reversed(before):
+                _restore(table, hash_key, range_key, item)
+            raise
+
+    models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+def _restore(table: Any, hash_key: Any, range_key: Any, item: Any) -> None:
+    """Put ``item`` back under its key (None: the key held nothing), without moto's write path."""
+    if range_key is None:
+        if item is None:
+            table.items.pop(hash_key, None)
+        else:
+            table.items[hash_key] = item
+        return
+    rows = table.items[hash_key]
+    if item is None:
+        rows.pop(range_key, None)
+        if not rows:
+            table.items.pop(hash_key, None)
+    else:
+        rows[range_key] = item

@@ -27,6 +27,7 @@ EVENT_SOURCE_ACTIONS = ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes")
 RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]
 INCIDENT_WRITES = {"incidents": ("PutItem",), "incident-groups": ("UpdateItem",)}  # the observability seam
 INCIDENT_WRITES["incident-timeline"] = ("PutItem",)  # the intake's created/reopened timeline entries
+INCIDENT_WRITES["incident-links"] = ("PutItem",)  # a job or entity a group names for the first time (conditional put)
 # Rollups (chalicelib/core/rollups.py): the intake's counts, flushed once per invocation (UpdateItem, or
 # TransactWriteItems of UpdateItems), and every ledger transition's rollup items (in its transaction).
 ROLLUP_WRITES = {"rollups": ("UpdateItem",)}
@@ -58,7 +59,8 @@ def _merge(*parts: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
     return {k: tuple(sorted(v)) for k, v in sorted(out.items())}
 
 
-_WORKER_LEDGER = {"jobs": ("GetItem", "UpdateItem"), **ROLLUP_WRITES}
+# BatchGetItem: a final failure reads the counter rows (jobs/health.failed: the job.first_failure signal).
+_WORKER_LEDGER = {"jobs": ("BatchGetItem", "GetItem", "UpdateItem"), **ROLLUP_WRITES}
 # An unreadable message becomes one orphan job, its claim keyed by the body's hash (jobs/ledger.put_orphan).
 _ORPHANS = {"jobs": ("PutItem",), "job-dedupe": ("GetItem", "PutItem")}
 
@@ -74,7 +76,8 @@ ACCESS: dict[str, Access] = {
                 "closures": ("BatchGetItem", "ConditionCheckItem", "DeleteItem", "GetItem", "PutItem"),
                 "customers": ("GetItem", "PutItem", "UpdateItem"),
                 "homework": ("BatchGetItem", "GetItem", "PutItem", "UpdateItem"),
-                "incident-groups": ("GetItem",),
+                "incident-groups": ("BatchGetItem", "GetItem"),  # search by entity, a job's incidents: their groups
+                "incident-links": ("Query",),  # a group's jobs and entities, verified fixed, retry these jobs
                 "incidents": ("GetItem",),  # the repair button reads the finding's incident
                 "incident-limits": ("GetItem", "UpdateItem"),  # incident rate counters; upload quotas (media/quota.py)
                 "incident-timeline": ("Query",),  # a group's timeline (triage)
@@ -97,7 +100,8 @@ ACCESS: dict[str, Access] = {
             "customers": ("by_kind",),
             "homework": ("by_customer", "by_status", "by_student"),
             "incident-groups": ("by_area", "by_kind", "by_source", "by_status", "by_title"),
-            "incidents": ("by_group",),
+            "incident-links": ("by_link",),  # search groups by entity
+            "incidents": ("by_group", "by_job"),  # a job's incidents
             "jobs": ("by_entity", "by_state", "by_type"),
             "schedules": ("by_kind",),
             "students": ("by_archived", "by_customer", "by_kind", "by_name"),
@@ -198,8 +202,15 @@ ACCESS: dict[str, Access] = {
     ),
     # Every 5 min: the monitors' watchdog reads the state rows the scheduled functions wrote (never their
     # tables), sets watching_since, claims one alert per occurrence (released if filing fails), files incidents.
+    # Job health (jobs/health.evaluate): the counter and health rows (one BatchGetItem), their conditional
+    # updates, the oldest running/queued ledger entries (by_state), each dead-letter queue's depth.
     "MonitorWatchdog": Access(
-        tables=_merge(INCIDENT_WRITES, {"monitor-runs": ("BatchGetItem", "DeleteItem", "PutItem", "UpdateItem")}),
+        tables=_merge(
+            INCIDENT_WRITES,
+            {"monitor-runs": ("BatchGetItem", "DeleteItem", "PutItem", "UpdateItem"), "jobs": ("BatchGetItem", "UpdateItem")},
+        ),
+        indexes={"jobs": ("by_state",)},
+        queues={"jobs-dlq": ("GetQueueAttributes", "GetQueueUrl"), "media-dlq": ("GetQueueAttributes", "GetQueueUrl")},
     ),
 }
 

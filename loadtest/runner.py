@@ -62,6 +62,7 @@ class Config:
     videos: int = 4
     timeout_s: float = 30.0
     seed: int = 1
+    warmup_s: float = 0.0  # traffic before the measured rounds (its writes are counted back, its timings are not)
     mix: dict[str, int] = field(default_factory=lambda: {"incident": 3, "attendance": 3, "list": 3, "optimise": 1})
 
     def __post_init__(self) -> None:
@@ -96,7 +97,10 @@ class Stats:
     unexpected: list[str] = field(default_factory=list)
     transport_errors: list[str] = field(default_factory=list)
 
+    timeline: list[tuple[float, str, float]] = field(default_factory=list)  # (monotonic end, op, seconds)
+
     def record(self, op: str, status: int, seconds: float) -> None:
+        self.timeline.append((time.monotonic(), op, seconds))
         self.latencies[op].append(seconds)
         self.statuses[op][status] += 1
 
@@ -108,6 +112,7 @@ class Report:
     stats: Stats
     lost: dict[str, list[str]]
     verified: dict[str, int]
+    floor: Report | None = None  # the same traffic against the floor stack (academy_cli/load_floor.py), same run
 
     @property
     def server_errors(self) -> int:
@@ -143,6 +148,24 @@ class Report:
             )
         return out
 
+    def overall(self) -> dict[str, Any]:
+        """The ``all`` row (every operation together)."""
+        return next(r for r in self.rows() if r["op"] == "all")
+
+    def goals(self) -> list[dict[str, Any]]:
+        """The load's goals against the floor measured in the same run (issue 20), each with ok."""
+        ours = self.overall()
+        spread = ours["p99_ms"] / ours["p50_ms"]
+        out = [
+            {"name": "p99 / p50 (ours)", "value": spread, "goal": "<= 3", "ok": spread <= 3},
+            {"name": "5xx", "value": self.server_errors, "goal": "0", "ok": self.server_errors == 0},
+            {"name": "lost writes", "value": self.lost_writes, "goal": "0", "ok": self.lost_writes == 0},
+        ]
+        if self.floor is not None:
+            ratio = ours["rps"] / self.floor.overall()["rps"]
+            out.insert(0, {"name": "throughput, ours / floor's", "value": ratio, "goal": ">= 0.7", "ok": ratio >= 0.7})
+        return out
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "clients": self.config.clients,
@@ -156,11 +179,14 @@ class Report:
             "unexpected": self.stats.unexpected[:20],
             "transport_errors": self.stats.transport_errors[:20],
             "ok": self.ok,
+            "floor": {"elapsed_s": self.floor.elapsed_s, "rows": self.floor.rows()} if self.floor is not None else None,
+            "goals": self.goals(),
+            "timeline": [[round(t, 3), op, round(x * 1000, 1)] for t, op, x in self.stats.timeline],
         }
 
-    def render(self) -> str:
+    def table(self, label: str) -> list[str]:
         lines = [
-            f"{self.config.clients} clients for {self.elapsed_s:.1f} s against {self.config.url}",
+            f"{label}: {self.config.clients} clients for {self.elapsed_s:.1f} s",
             f"{'op':12} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}  statuses",
         ]
         for r in self.rows():
@@ -168,6 +194,16 @@ class Report:
                 f"{r['op']:12} {r['requests']:>9} {r['rps']:>8.1f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['max_ms']:>8.1f}  "
                 f"{r['statuses']}"
             )
+        return lines
+
+    def render(self) -> str:
+        lines = self.table(f"ours ({self.config.url})")
+        if self.floor is not None:
+            lines += self.floor.table("floor (bare routes making the same AWS calls, same process)")
+        lines.append(f"{'goal':32} {'value':>8}  {'goal':>6}  ok")
+        for g in self.goals():
+            value = f"{g['value']:.2f}" if isinstance(g["value"], float) else str(g["value"])
+            lines.append(f"{g['name']:32} {value:>8}  {g['goal']:>6}  {'yes' if g['ok'] else 'NO'}")
         counted = ", ".join(f"{k} {v}" for k, v in sorted(self.verified.items()))
         lines.append(f"5xx: {self.server_errors}   lost writes: {self.lost_writes}   writes counted back: {counted}")
         for kind, items in self.lost.items():
@@ -372,10 +408,40 @@ async def count_back(api: AsyncApiClient, fx: Fixtures, ledger: Ledger) -> tuple
     return {k: v for k, v in lost.items() if v}, dict(verified)
 
 
-async def run_load(cfg: Config, mint: Mint, log: Callable[[str], None] = print) -> Report:
-    """Fixtures, then ``cfg.clients`` clients for ``cfg.duration_s`` seconds, then the count-back."""
+async def _traffic(
+    cfg: Config, fx: Fixtures, mint: Mint, api: AsyncApiClient, admin: str, seconds: float, stats: Stats, ledger: Ledger
+) -> float:
+    """``cfg.clients`` clients for ``seconds`` against ``api``, recorded into ``stats``/``ledger``: the time taken."""
+    clients = [Client(i, cfg, fx, mint, api, admin) for i in range(cfg.clients)]
+    started = time.monotonic()
+    until = started + seconds
+    await asyncio.gather(*(c.run(until, stats, ledger) for c in clients))
+    return time.monotonic() - started
+
+
+async def run_load(
+    cfg: Config, mint: Mint, log: Callable[[str], None] = print, floor_url: str | None = None, rounds: int = 3
+) -> Report:
+    """Fixtures, then ``cfg.clients`` clients for ``cfg.duration_s`` seconds, each write counted back.
+
+    With ``floor_url`` (a stack started with ``--load-floor-port``), the same clients also send the same
+    traffic for the same time to the floor (academy_cli/load_floor.py), whose figures go in
+    ``Report.floor``: in ``rounds`` alternating rounds (ours, floor, ours, floor …), so that whatever
+    else the machine does weighs on both alike. ``cfg.warmup_s`` of traffic to each comes first and is
+    not measured: the first requests of each route pay the process's lazy imports and first clients
+    (a cold start, which the benchmarks measure on their own), and 50 of them at once made every
+    slowest-1 % request of a run.
+    """
     admin = mint("admin", "load-admin")
-    async with AsyncApiClient(cfg.url, admin, timeout_s=cfg.timeout_s, max_connections=cfg.clients + 16) as api:
+    rounds = rounds if floor_url is not None else 1
+    stats, elapsed = Stats(), 0.0
+    f_stats, f_elapsed = Stats(), 0.0
+    lost: dict[str, list[str]] = defaultdict(list)
+    verified: Counter[str] = Counter()
+    async with (
+        AsyncApiClient(cfg.url, admin, timeout_s=cfg.timeout_s, max_connections=cfg.clients + 16) as api,
+        AsyncApiClient(floor_url or cfg.url, admin, timeout_s=cfg.timeout_s, max_connections=cfg.clients + 16) as floor_api,
+    ):
         doc = await api.call("GET", "/openapi.json")
         documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
         fx = await create_fixtures(api, cfg, mint, documented)
@@ -383,12 +449,29 @@ async def run_load(cfg: Config, mint: Mint, log: Callable[[str], None] = print) 
             f"fixtures: {len(fx.students)} students, {len(fx.schedules)} schedules, {len(fx.videos)} videos, "
             f"{len(fx.lists)} lists (run {fx.run})"
         )
-        stats, ledger = Stats(), Ledger()
-        clients = [Client(i, cfg, fx, mint, api, admin) for i in range(cfg.clients)]
-        started = time.monotonic()
-        until = started + cfg.duration_s
-        await asyncio.gather(*(c.run(until, stats, ledger) for c in clients))
-        elapsed = time.monotonic() - started
-        log(f"traffic done in {elapsed:.1f} s; counting writes back")
-        lost, verified = await count_back(api, fx, ledger)
-    return Report(cfg, elapsed, stats, lost, verified)
+
+        async def ours(seconds: float, into: Stats) -> float:
+            # counted back before the floor runs: its replays write the same items again
+            ledger = Ledger()
+            took = await _traffic(cfg, fx, mint, api, admin, seconds, into, ledger)
+            round_lost, round_verified = await count_back(api, fx, ledger)
+            for kind, items in round_lost.items():
+                lost[kind] += items
+            verified.update(round_verified)
+            return took
+
+        if cfg.warmup_s > 0:
+            log(f"warm-up: {cfg.warmup_s:.0f} s of the same traffic, not measured …")
+            await ours(cfg.warmup_s, Stats())
+            if floor_url is not None:
+                await _traffic(cfg, fx, mint, floor_api, admin, cfg.warmup_s, Stats(), Ledger())
+        for r in range(rounds):
+            elapsed += await ours(cfg.duration_s / rounds, stats)
+            if floor_url is not None:
+                log(f"round {r + 1}/{rounds}: ours done and counted back; the same traffic against the floor ({floor_url}) …")
+                f_elapsed += await _traffic(cfg, fx, mint, floor_api, admin, cfg.duration_s / rounds, f_stats, Ledger())
+        log(f"traffic done in {elapsed:.1f} s, every acknowledged write counted back")
+    report = Report(cfg, elapsed, stats, dict(lost), dict(verified))
+    if floor_url is not None:
+        report.floor = Report(cfg, f_elapsed, f_stats, {}, {})
+    return report

@@ -108,10 +108,39 @@ def _jwks() -> jwt.PyJWKClient:
     return _jwks_client
 
 
+class _Verified:
+    """Tokens this container verified, with their claims: a browser sends the same token on every
+    request until it expires, and checking its signature again gives the same answer. Only successes
+    are kept; an entry is used only while its ``exp`` is ahead (an expired one is verified again,
+    which says so), and only under the same verification settings. Bounded: when full it starts over."""
+
+    MAX = 1024
+    lock = threading.Lock()
+    claims: dict[tuple[str, ...], dict[str, Any]] = {}
+
+
+def _verified_key(token: str, s: Settings) -> tuple[str, ...]:
+    return (token, s.auth_mode, s.jwt_issuer, s.jwt_audience, s.dev_signing_key, s.dev_key_file, s.cognito_jwks_url)
+
+
 def verify_token(token: str, settings: Settings | None = None) -> dict[str, Any]:
+    """The claims of a valid token (401 otherwise); a token verified before in this container is not checked twice."""
+    s = settings or get_settings()
+    key = _verified_key(token, s)
+    known = _Verified.claims.get(key)
+    if known is not None and isinstance(known.get("exp"), int) and known["exp"] > time.time():
+        return dict(known)
+    claims = _verify_token(token, s)
+    with _Verified.lock:
+        if len(_Verified.claims) >= _Verified.MAX:
+            _Verified.claims.clear()
+        _Verified.claims[key] = dict(claims)
+    return claims
+
+
+def _verify_token(token: str, s: Settings) -> dict[str, Any]:
     import jwt
 
-    s = settings or get_settings()
     opts: Options = {"require": ["exp", "sub", "iss", "aud"]}
     if s.auth_mode not in ("dev", "cognito"):
         logger.error("no token can be verified: ACADEMY_AUTH_MODE is %r (expected 'cognito')", s.auth_mode)

@@ -12,7 +12,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import re
+import threading
 import traceback
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -48,6 +50,8 @@ class Limits:
     # flood control: beyond this many stored rows per group per window, count but do not store
     group_rows_per_window: int = 50
     group_window_s: int = 600
+    # the spike signal: a group's Nth incident (stored or not) within one flood window emits incident.spike once
+    spike_incidents: int = 10
 
 
 LIMITS = Limits()
@@ -146,6 +150,8 @@ def _secret_value_end(text: str, key: re.Match[str]) -> tuple[int, int] | None:
 def _redact_values_of_secret_keys(text: str) -> str:
     """``password=x``, ``"api_key": "x y"``, ``session: x``, ``client_secret%3Dx`` → the value replaced
     (keys found without eating values)."""
+    if ":" not in text and "=" not in text and "%3" not in text:
+        return text  # no key/value separator (``:``, ``=``, ``%3A``, ``%3D``): nothing ``kv_key`` can match
     folded = text.translate(_SEPARATORS)
     if not (_rx().secret_key.search(folded) or _rx().secret_word.search(folded)):
         return text  # no secret-looking key anywhere: the common case, one linear pass
@@ -174,15 +180,30 @@ def _keep_contacts() -> bool:
     return get_settings().incidents_keep_contacts
 
 
+_SHORT = 128  # texts up to this long are scrubbed once per container (keys, codes, ids repeat)
+
+
 def scrub_text(text: str, keep_contacts: bool | None = None) -> str:
     """Secrets inside a free-text value: bearer/basic credentials, JWTs, ``key=value`` secrets, card
     numbers; and, unless ``ACADEMY_INCIDENTS_KEEP_CONTACTS`` allows them, emails and phone numbers
     (children's and parents' data)."""
+    keep = _keep_contacts() if keep_contacts is None else keep_contacts
+    if len(text) <= _SHORT:
+        return _scrub_short(text, keep)
+    return _scrub_text(text, keep)
+
+
+@functools.lru_cache(maxsize=8192)
+def _scrub_short(text: str, keep_contacts: bool) -> str:
+    return _scrub_text(text, keep_contacts)
+
+
+def _scrub_text(text: str, keep_contacts: bool) -> str:
     text = _rx().bearer.sub(_credential, text)
     text = _rx().jwt.sub("[REDACTED_JWT]", text)
     text = _redact_values_of_secret_keys(text)
     text = _rx().card.sub(_card, text)
-    if not (_keep_contacts() if keep_contacts is None else keep_contacts):
+    if not keep_contacts:
         if "@" in text:
             text = _rx().email.sub("[REDACTED_EMAIL]", text)
         text = _rx().phone.sub(_phone, text)
@@ -332,7 +353,13 @@ def group_key(area: str, http_status: int | None, backend_error: Any, message: s
     Only the first 4,000 characters of the error text count (scrubbed here, so the title is safe).
     """
     text = error_text(backend_error)
-    basis = scrub_text(text[:4000] if text else message[:4000])
+    return _group_key(area, http_status, text[:4000] if text else message[:4000], message[:4000], _keep_contacts())
+
+
+@functools.lru_cache(maxsize=1024)
+def _group_key(area: str, http_status: int | None, text: str, message: str, keep_contacts: bool) -> tuple[str, str]:
+    """group_key's work, once per distinct error in a container (one group's incidents repeat it)."""
+    basis = scrub_text(text, keep_contacts)
     title = clip(re.sub(r"\s+", " ", basis or message).strip() or area, LIMITS.title_chars)[0]
     return fingerprint(area, http_status, normalise(basis or "")), title
 
@@ -466,6 +493,57 @@ def list_area(area: str | None) -> str | None:
     return area.strip().lower() if area and not area.startswith("backend.") else area
 
 
+def claim_size(allowed: int, seen: int) -> int:
+    """How many hits a container claims from a window's store counter at once: half of what is left
+    of the budget as it last saw it (at least one), so a window costs a few store writes per container
+    and a container never holds more than half of what others could still use."""
+    return max(1, math.ceil((allowed - seen) / 2))
+
+
+class RateLeases:
+    """scope -> this container's share of the rate budget of one fixed window (hits it claimed from the
+    store's counter and has not used yet), and the store's count as it last saw it.
+
+    The store's counter counts claimed hits and never passes the budget (a claim is a conditional
+    ``ADD``), so every container together admits at most the budget; a hit inside a claimed share costs
+    no store write. A container that saw the counter full refuses without asking again until the
+    window ends (a window's count never goes down). Thread-safe; bounded: when full it starts over
+    (dropping unused shares: fewer admitted, never more).
+    """
+
+    def __init__(self, max_size: int = 4096) -> None:
+        self.max_size = max_size
+        self._lock = threading.Lock()
+        self._held: dict[str, tuple[int, int, int]] = {}  # scope -> (window start, hits left, store count seen)
+
+    def take(self, scope: str, window: int, allowed: int) -> bool | None:
+        """True: admitted from this container's share; False: the window is known to be full; None: ask the store."""
+        with self._lock:
+            held = self._held.get(scope)
+            if held is None or held[0] != window:
+                return None
+            _, left, seen = held
+            if left > 0:
+                self._held[scope] = (window, left - 1, seen)
+                return True
+            return False if seen >= allowed else None
+
+    def seen(self, scope: str, window: int) -> int:
+        """The store's count for ``scope`` in ``window`` as this container last saw it (0: not yet)."""
+        with self._lock:
+            held = self._held.get(scope)
+            return held[2] if held is not None and held[0] == window else 0
+
+    def granted(self, scope: str, window: int, hits: int, count: int) -> None:
+        """Record a claim of ``hits`` (0: refused; else one is used by the caller now); ``count``: the store's count after it."""
+        with self._lock:
+            held = self._held.get(scope)
+            left = held[1] if held is not None and held[0] == window else 0
+            if held is None and len(self._held) >= self.max_size:
+                self._held.clear()
+            self._held[scope] = (window, left + max(0, hits - 1), max(count, held[2] if held and held[0] == window else 0))
+
+
 class FloodGuesses:
     """group_id -> the flood window this container last saw it flooding in.
 
@@ -547,3 +625,106 @@ def backend_draft(exc: BaseException, context: dict[str, Any], limits: Limits | 
         origin=origin,
         limits=limits,
     )
+
+
+# --- links: the jobs and entities a group's incidents name ----------------------------------------
+
+JOB_LINK = "job"
+ENTITY_LINK = "entity"
+LINK_KINDS = (JOB_LINK, ENTITY_LINK)
+MAX_LINKS_PER_INCIDENT = 21  # its job + at most max_entities entities
+VERIFY_MAX_JOBS = 100  # a group naming more jobs is not verified on read (one BatchGetItem holds 100 keys)
+
+
+@dataclass(frozen=True)
+class LinkRef:
+    """One thing an incident names: a job (``job#<id>``) or an entity (``entity#<type>#<id>``)."""
+
+    kind: str
+    ref_type: str  # the job's type, or the entity's
+    ref_id: str
+
+    @property
+    def key(self) -> str:
+        return f"job#{self.ref_id}" if self.kind == JOB_LINK else f"entity#{self.ref_type}#{self.ref_id}"
+
+
+def entity_key(entity_type: str, entity_id: str) -> str:
+    """The link key of an entity (what search by entity looks up)."""
+    return LinkRef(ENTITY_LINK, entity_type, entity_id).key
+
+
+def job_key(job_id: str) -> str:
+    return LinkRef(JOB_LINK, "", job_id).key
+
+
+def links_of(draft: Draft) -> list[LinkRef]:
+    """What ``draft`` names: the job of a ``backend.job.<type>`` incident (from its origin), then its entities (deduplicated)."""
+    out: list[LinkRef] = []
+    origin = draft.origin or {}
+    job_id = origin.get("job_id")
+    if origin.get("kind") == "job" and isinstance(job_id, str) and job_id:
+        out.append(LinkRef(JOB_LINK, str(origin.get("job_type") or ""), job_id[:128]))
+    seen: set[tuple[str, str]] = set()
+    for e in draft.entities:
+        pair = (str(e.get("type") or ""), str(e.get("id") or ""))
+        if pair[0] and pair[1] and pair not in seen:
+            seen.add(pair)
+            out.append(LinkRef(ENTITY_LINK, pair[0][:40], pair[1][:128]))
+    return out[:MAX_LINKS_PER_INCIDENT]
+
+
+class SeenLinks:
+    """(group_id, link key) pairs this container knows are stored: the intake writes a link only the first
+    time (a conditional put that a second writer loses harmlessly). Bounded: when full it starts over."""
+
+    def __init__(self, max_size: int = 4096) -> None:
+        self.max_size = max_size
+        self._seen: set[tuple[str, str]] = set()
+
+    def unseen(self, group_id: str, refs: list[LinkRef]) -> list[LinkRef]:
+        return [r for r in refs if (group_id, r.key) not in self._seen]
+
+    def saw(self, group_id: str, key: str) -> None:
+        if len(self._seen) >= self.max_size:
+            self._seen.clear()
+        self._seen.add((group_id, key))
+
+
+_CONSOLE_PAGES = {"student": "students", "schedule": "schedules", "task": "tasks", "homework": "homework", "video": "media"}
+_CONSOLE_PAGES["monitor"] = "monitors"
+
+
+def console_path(kind: str, ref_type: str, ref_id: str, facts: dict[str, Any] | None = None) -> str | None:
+    """Where the console shows a linked job or entity (a path under the console's mount root), if anywhere."""
+    from urllib.parse import quote
+
+    facts = facts or {}
+    if kind == JOB_LINK or ref_type == "job":
+        return f"/console/admin/jobs?job={quote(ref_id)}"
+    if ref_type == "customer":
+        return f"/console/admin/family?customer={quote(ref_id)}"
+    if ref_type == "student" and facts.get("customer_id"):
+        return f"/console/admin/family?customer={quote(str(facts['customer_id']))}"
+    if ref_type == "incident_group":
+        return f"/console/admin/incidents?status=all&group={quote(ref_id)}"
+    page = _CONSOLE_PAGES.get(ref_type)
+    return f"/console/admin/{page}" if page else None
+
+
+def verification(jobs: list[dict[str, Any]], more: bool) -> dict[str, Any]:
+    """Whether a group is *verified fixed*: it names at least one job, and every job it names has since
+    succeeded (the ledger's state, finished after the group first saw the job). ``jobs``: each job link
+    with its ledger facts (``state``, ``finished_at``, ``first_seen``); ``more``: there were more than
+    could be checked (then it is not verified)."""
+    proven = [j for j in jobs if j.get("state") == "succeeded" and (j.get("finished_at") or "") >= (j.get("first_seen") or "")]
+    pending = [j["job_id"] for j in jobs if j not in proven]
+    ok = bool(jobs) and not pending and not more
+    return {
+        "verified_fixed": ok,
+        "verified_fixed_at": max(str(j.get("finished_at")) for j in proven) if ok else None,
+        "verified_jobs": [j["job_id"] for j in proven] if ok else [],
+        "unfixed_jobs": pending[:20],
+        "jobs_checked": len(jobs),
+        "jobs_capped": more,
+    }

@@ -72,6 +72,15 @@ def _path(state: str, job_type: str) -> Path:
     return Path([attr(state, job_type)])  # a list: the name is one attribute, not a dotted document path
 
 
+OUTCOMES = ("succeeded", "failed")  # states.SUCCEEDED, states.FAILED: their entries are also totalled (never down)
+
+
+def total_attr(state: str, job_type: str) -> str:
+    """The monotonic total of entries into ``state`` (an outcome): ``t:<state>:<type>``, never decremented,
+    so two readings a window apart give the window's outcomes (the job-health failure rate)."""
+    return f"t:{state}:{job_type}"
+
+
 def moves(job_id: str, job_type: str, old_state: str | None, new_state: str | None) -> tuple[CounterRow, list[Any]]:
     """The counter row and ADD actions of one transition (``None``: the job appears or disappears)."""
     actions = []
@@ -79,6 +88,8 @@ def moves(job_id: str, job_type: str, old_state: str | None, new_state: str | No
         actions.append(_path(old_state, job_type).add(-1))
     if new_state is not None:
         actions.append(_path(new_state, job_type).add(1))
+        if new_state in OUTCOMES:  # same row, same transaction: no extra item, no extra call
+            actions.append(Path([total_attr(new_state, job_type)]).add(1))
     return CounterRow(job_id=shard_key(shard_of(job_id))), actions
 
 
@@ -132,10 +143,11 @@ def _connection() -> Any:
     return CounterRow._get_connection()  # pynamodb's table connection (low level: dynamic attributes)
 
 
-def read_rows() -> dict[str, dict[str, Any]]:
-    """Every shard row, raw (one BatchGetItem of ``SHARDS`` keys, consistent)."""
+def read_rows(extra: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
+    """Every shard row, raw (one BatchGetItem of ``SHARDS`` keys, consistent), plus the ``extra`` rows of the
+    jobs table asked for in the same call (the job-health rows)."""
     conn = _connection()
-    keys = [{"job_id": k} for k in shard_keys()]
+    keys = [{"job_id": k} for k in [*shard_keys(), *extra]]
     rows: dict[str, dict[str, Any]] = {}
     pending: list[dict[str, Any]] = keys
     while pending:
@@ -159,6 +171,17 @@ def totals(rows: dict[str, dict[str, Any]]) -> Counts:
 
 def read() -> Counts:
     return totals(read_rows())
+
+
+def outcome_totals(rows: dict[str, dict[str, Any]]) -> Counts:
+    """The monotonic outcome totals (``t:`` attributes) summed over the shards, per (state, type)."""
+    out: Counts = {}
+    for item in rows.values():
+        for name, value in item.items():
+            if name.startswith("t:") and "N" in value:
+                state, _, job_type = name[2:].partition(":")
+                out[(state, job_type)] = out.get((state, job_type), 0) + int(value["N"])
+    return out
 
 
 def drift(actual: Counts, counted: Counts) -> Counts:

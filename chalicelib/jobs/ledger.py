@@ -263,7 +263,12 @@ def record_failure(job_id: str, run_id: str | None, exc_type: str, message: str,
         cond = _this_run(run_id)
     else:  # the dead-letter path: any non-terminal job becomes failed
         cond = Job.state.is_in(states.QUEUED, states.RUNNING)
-    return _move(job_id, actions, cond, states.FAILED if final else states.QUEUED, job, at=now)
+    moved = _move(job_id, actions, cond, states.FAILED if final else states.QUEUED, job, at=now)
+    if moved and final:  # once per job: the transition's condition held for this call only
+        from chalicelib.jobs import health
+
+        health.failed(job.type, job_id, exc_type)
+    return moved
 
 
 def requeue(job_id: str, allowed_from: tuple[str, ...], queued_before: datetime | None = None) -> Job | None:

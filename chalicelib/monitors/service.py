@@ -8,8 +8,8 @@ files it).
 :func:`watchdog` is its own scheduled function (its own Lambda, its own EventBridge rule and role): it
 reads only the runs the monitored functions wrote, so a stopped scheduler, a disabled rule, a function
 that fails to start or is never invoked is still seen, because the absence of a run is what it checks.
-:func:`missed_run` and :func:`failed_run` are where an incident is opened, once per occurrence; a rules
-engine (alerts) can hook there.
+:func:`missed_run` and :func:`failed_run` are where an incident is opened, once per occurrence (a claim row
+decides), and where the ``monitor.missed_run`` / ``monitor.failed_run`` alert signal is emitted, after the claim.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
+from chalicelib.alerts import signals
 from chalicelib.core.db import iso
 from chalicelib.core.observability import logger
 from chalicelib.monitors import domain, store
@@ -162,10 +163,30 @@ def _file(monitor: domain.Monitor, alert: str, at: datetime, code: str, message:
     return True
 
 
+def _signal(kind: signals.Kind, monitor: domain.Monitor, occurrence: datetime, title: str, **detail: str | None) -> None:
+    """Tell the alert engine (after the claim: once per occurrence; ``emit`` never raises)."""
+    signals.emit(
+        signals.Signal(
+            kind=kind,
+            subject=monitor.name,
+            occurrence=iso(occurrence) or "",
+            title=title,
+            scope=signals.Scope(area=f"{domain.INCIDENT_AREA}{monitor.name}", source="monitor"),
+            link="/console/admin/monitors",
+            detail={
+                "monitor": monitor.name,
+                "expression": monitor.expression,
+                "grace_s": int(monitor.grace.total_seconds()),
+                **detail,
+            },
+        )
+    )
+
+
 def missed_run(monitor: domain.Monitor, occurrence: datetime, at: datetime) -> bool:
-    """The run expected at ``occurrence`` did not start within the grace period: one incident per occurrence.
-    (The seam for the missed-run alert rule.)"""
-    return _file(
+    """The run expected at ``occurrence`` did not start within the grace period: one incident per occurrence,
+    and one ``monitor.missed_run`` signal (occurrence: the scheduled time)."""
+    filed = _file(
         monitor,
         f"missed#{domain.stamp(occurrence)}",
         at,
@@ -174,11 +195,16 @@ def missed_run(monitor: domain.Monitor, occurrence: datetime, at: datetime) -> b
         f"nothing recorded within {int(monitor.grace.total_seconds() // 60)} minutes",
         {"expected_at": iso(occurrence)},
     )
+    if filed:
+        title = f"Scheduled function {monitor.name} missed its run at {iso(occurrence)}"
+        _signal("monitor.missed_run", monitor, occurrence, title)
+    return filed
 
 
 def failed_run(monitor: domain.Monitor, run: domain.LastRun, at: datetime) -> bool:
-    """The last run failed (or died without ending): one incident per run."""
-    return _file(
+    """The last run failed (or died without ending): one incident per run, and one ``monitor.failed_run``
+    signal (occurrence: the run's scheduled time)."""
+    filed = _file(
         monitor,
         f"failed#{run.key}",
         at,
@@ -186,10 +212,15 @@ def failed_run(monitor: domain.Monitor, run: domain.LastRun, at: datetime) -> bo
         f"Scheduled function {monitor.name} failed: its run scheduled at {iso(run.scheduled_at)} did not succeed",
         {"run": run.key.removeprefix(store.RUN_PREFIX), "scheduled_at": iso(run.scheduled_at)},
     )
+    if filed:
+        title = f"Scheduled function {monitor.name} failed its run scheduled at {iso(run.scheduled_at)}"
+        _signal("monitor.failed_run", monitor, run.scheduled_at, title, run=run.key.removeprefix(store.RUN_PREFIX))
+    return filed
 
 
 def watchdog() -> dict[str, Any]:
-    """Check every monitor once: open an incident per missed occurrence and per failed last run."""
+    """Check every monitor once: open an incident per missed occurrence and per failed last run; then the job
+    runtime's health (:func:`chalicelib.jobs.health.evaluate`)."""
     at = now()
     monitors = list(domain.MONITORS.values())
     rows = store.states([m.name for m in monitors])
@@ -206,6 +237,9 @@ def watchdog() -> dict[str, Any]:
         if verdict.failed_run is not None and last is not None and failed_run(m, last, at):
             out["failed"] += 1
         out[m.name] = verdict.state
+    from chalicelib.jobs import health
+
+    out["jobs"] = health.evaluate(at)  # the job runtime's health signals (failure rate, stuck, waiting, DLQs)
     logger.info("monitor watchdog", extra={"watchdog": out})
     return out
 

@@ -12,6 +12,7 @@ state, the function processes it started, all gone at stop).
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import subprocess
@@ -184,8 +185,11 @@ def test_sigterm_stops_everything_and_data_survives_a_restart(stack: SpawnedStac
         # the function processes the earlier tests' requests started (each in its own process), only them
         commands = {pid: cmdline(pid) for pid in kids}
         assert kids and all("rehearse/bootstrap.py" in c for c in commands.values()), commands
-    else:
-        assert kids == []
+    else:  # the queue workers and the scheduler, in their own process (nice +10)
+        commands = {pid: cmdline(pid) for pid in kids}
+        assert len(kids) == 1 and all("academy_cli.background" in c for c in commands.values()), commands
+        lower = min(19, os.getpriority(os.PRIO_PROCESS, stack.proc.pid) + 10)  # nice's ceiling is 19
+        assert all(os.getpriority(os.PRIO_PROCESS, pid) == lower for pid in kids)
     started = time.monotonic()
     assert stack.stop() == 0
     assert time.monotonic() - started < 10

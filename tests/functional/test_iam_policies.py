@@ -118,7 +118,8 @@ def test_policies_resolve_to_this_stacks_own_resources_only(policies):
         ("IntegritySweep", Call("s3:AbortMultipartUpload", object_arn(BUCKET, f"{VIDEO}/original-parts.mp4")), False),
         ("IntegritySweep", Call("s3:ListBucketMultipartUploads", f"arn:aws:s3:::{BUCKET}"), True),
         ("IntegritySweep", Call("sqs:SendMessage", queue("media")), False),
-        # monitors: each scheduled function writes its runs; the watchdog reads them and files incidents, nothing else
+        # monitors: each scheduled function writes its runs; the watchdog reads them and files incidents, and reads
+        # the job counters, the oldest ledger entries and the dead-letter depths (job health), nothing else
         ("DailyTaskInstances", Call("dynamodb:UpdateItem", table_arn(f"academy-{STAGE}-monitor-runs")), True),
         ("DailyTaskInstances", Call("dynamodb:DeleteItem", table_arn(f"academy-{STAGE}-monitor-runs")), False),
         ("IntegritySweep", Call("dynamodb:PutItem", table_arn(f"academy-{STAGE}-monitor-runs")), True),
@@ -144,7 +145,13 @@ def test_policies_resolve_to_this_stacks_own_resources_only(policies):
         ("RunJobs", Call("dynamodb:UpdateItem", table_arn(f"academy-{STAGE}-jobs"), operation="TransactWriteItems"), True),
         ("RunMediaJobs", Call("dynamodb:UpdateItem", table_arn(f"academy-{STAGE}-jobs"), operation="TransactWriteItems"), True),
         ("MediaDeadLetters", Call("dynamodb:UpdateItem", table_arn(f"academy-{STAGE}-jobs")), True),
-        ("JobsDeadLetters", Call("dynamodb:BatchGetItem", table_arn(f"academy-{STAGE}-jobs")), False),
+        # a final failure reads the counter rows (the job.first_failure signal), never the whole table
+        ("JobsDeadLetters", Call("dynamodb:BatchGetItem", table_arn(f"academy-{STAGE}-jobs")), True),
+        ("JobsDeadLetters", Call("dynamodb:Scan", table_arn(f"academy-{STAGE}-jobs")), False),
+        ("MonitorWatchdog", Call("dynamodb:BatchGetItem", table_arn(f"academy-{STAGE}-jobs")), True),
+        ("MonitorWatchdog", Call("dynamodb:DeleteItem", table_arn(f"academy-{STAGE}-jobs")), False),
+        ("MonitorWatchdog", Call("sqs:GetQueueAttributes", queue("media-dlq")), True),
+        ("MonitorWatchdog", Call("sqs:ReceiveMessage", queue("media-dlq")), False),
         ("IntegritySweep", Call("dynamodb:UpdateItem", table_arn(f"academy-{STAGE}-jobs")), False),
         # another stage's or account's resources
         ("APIHandler", Call("dynamodb:GetItem", table_arn("academy-prod-students")), False),

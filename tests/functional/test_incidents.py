@@ -285,6 +285,93 @@ def test_signed_in_actor_rate_limit(client, tokens, clock, limits):
     assert post(client, "/incidents", incident(), tokens.customer_b).status_code == 202
 
 
+class DynamoCalls:
+    """The DynamoDB calls every botocore client makes while active: (operation, table) in order."""
+
+    def __init__(self, monkeypatch):
+        from botocore.client import BaseClient
+
+        self.calls: list[tuple[str, str]] = []
+        real = BaseClient._make_api_call
+
+        def counted(client, operation, params):
+            if client.meta.service_model.service_name == "dynamodb":
+                self.calls.append((operation, params.get("TableName", "").rsplit("-incident", 1)[-1] or "?"))
+            return real(client, operation, params)
+
+        monkeypatch.setattr(BaseClient, "_make_api_call", counted)
+
+    def take(self) -> list[tuple[str, str]]:
+        out, self.calls = self.calls, []
+        return out
+
+
+def test_the_common_intake_is_two_dynamodb_calls_and_the_edges_say_what_they_add(client, tokens, clock, limits, monkeypatch):
+    limits(actor_per_window=4)
+    calls = DynamoCalls(monkeypatch)
+    group, claim, put = ("UpdateItem", "-groups"), ("UpdateItem", "-limits"), ("PutItem", "s")
+    # and the invocation's one rollup flush (chalicelib/metrics: stored/suppressed per group and area,
+    # issue 19's "one batched flush per invocation"), after the answer's work
+    rollup = ("TransactWriteItems", "?")
+    codes = []
+    for _ in range(6):
+        codes.append(post(client, "/incidents", incident(), tokens.customer_a).status_code)
+        codes.append(calls.take())
+    assert codes == [
+        # a new group, and this container's first share of the budget (2 of 4): claim, the guess (no
+        # row: refused), the create, the timeline's "created", the row
+        202, [claim, group, group, ("PutItem", "-timeline"), put, rollup],
+        202, [group, put, rollup],  # the common path: an existing group, a hit from the container's share
+        202, [claim, group, put, rollup],  # the share used up: claim what is left's half (1)
+        202, [claim, group, put, rollup],  # the budget's last hit
+        429, [],  # the window is full: this container knows, without asking again
+        429, [],
+    ]  # fmt: skip
+    clock.now += 60  # the next window: a new share
+    assert post(client, "/incidents", incident(), tokens.customer_a).status_code == 202
+    assert calls.take() == [claim, group, put, rollup]
+    assert post(client, "/incidents", incident(), tokens.customer_a).status_code == 202
+    assert calls.take() == [group, put, rollup]
+
+
+def test_the_rate_limit_is_exact_under_concurrent_intakes_in_many_containers(hub, aws, limits):
+    """Three containers (their own shares), four threads each, every thread reporting until refused:
+    exactly the budget is admitted, and the store's counter never passes it."""
+    limits(actor_per_window=37)
+    containers = [hub] + [dataclasses.replace(hub, leases=domain.RateLeases(), flooding=domain.FloodGuesses()) for _ in range(2)]
+    admitted: list[int] = []
+    barrier = threading.Barrier(12, timeout=10)
+    actor = {"role": "customer", "id": "cust-a"}
+
+    def go(intake: service.Intake) -> None:
+        barrier.wait()
+        n = 0
+        while intake.check_rate(actor, "198.51.100.7") is None:
+            n += 1
+        admitted.append(n)
+
+    _run_threads([lambda c=c: go(c) for c in containers for _ in range(4)], 12)
+    assert sum(admitted) == 37
+    window = domain.window_start(hub.clock(), hub.limits.rate_window_s)
+    assert store.RateCounter.get(f"actor:customer:cust-a#{window}").hits == 37
+    # another actor's budget is its own, and a refused container stays refused without a write
+    assert containers[1].check_rate({"role": "customer", "id": "cust-b"}, "198.51.100.7") is None
+    assert all(c.check_rate(actor, "198.51.100.7") is not None for c in containers)
+
+
+def test_one_container_admits_exactly_the_budget_under_concurrency(hub, aws, limits):
+    limits(anonymous_per_window=5)
+    results: list[int | None] = []
+    barrier = threading.Barrier(16, timeout=10)
+
+    def go() -> None:
+        barrier.wait()
+        results.append(hub.check_rate({"role": "anonymous"}, "203.0.113.5"))
+
+    _run_threads(go, 16)
+    assert results.count(None) == 5 and all(r is not None and 0 < r <= 60 for r in results if r is not None)
+
+
 def test_a_flood_from_one_page_collapses_into_the_group_count(client, tokens, clock, limits):
     limits(group_rows_per_window=3, actor_per_window=1000)
     results = [post(client, "/incidents", incident(http_status=500), tokens.customer_a).json_body for _ in range(8)]
@@ -709,7 +796,8 @@ def test_a_write_that_lost_a_race_is_redone_from_the_row_it_saw(hub, aws, limits
 
 
 def _run_threads(target, n: int) -> None:
-    threads = [threading.Thread(target=target) for _ in range(n)]
+    targets = target if isinstance(target, list) else [target] * n
+    threads = [threading.Thread(target=t) for t in targets]
     for t in threads:
         t.start()
     for t in threads:

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from chalicelib.jobs import counts, ledger, registry, states
+from chalicelib.jobs import counts, health, ledger, registry, states
 from chalicelib.jobs.dispatch import dispatch
 from chalicelib.jobs.ledger import Job
 
@@ -28,7 +28,7 @@ def actual() -> dict[tuple[str, str], int]:
     """The truth, read row by row (consistent), not from the counters."""
     out: dict[tuple[str, str], int] = {}
     for job in Job.scan(consistent_read=True):
-        if job.job_id.startswith(counts.PREFIX):
+        if job.job_id.startswith((counts.PREFIX, health.PREFIX)):  # counter and job-health rows are not jobs
             continue
         out[(job.state, job.type)] = out.get((job.state, job.type), 0) + 1
     return out

@@ -180,7 +180,17 @@ def test_the_watchdog_is_its_own_function_with_its_own_rule_and_role():
     assert resources["MonitorWatchdog"]["Properties"]["FunctionName"] == {"Fn::Sub": "academy-${Stage}-MonitorWatchdog"}
     (policy,) = resources[role_logical("MonitorWatchdog")]["Properties"]["Policies"]
     assert policy["PolicyName"] == "MonitorWatchdogAccess"
-    assert set(ACCESS["MonitorWatchdog"].tables) == {"monitor-runs", "incidents", "incident-groups", "incident-timeline"}
+    # the runs table, incidents (and their links), and the jobs table's counter/health rows (job health);
+    # never a watched function's tables
+    assert set(ACCESS["MonitorWatchdog"].tables) == {
+        "monitor-runs",
+        "incidents",
+        "incident-groups",
+        "incident-timeline",
+        "incident-links",
+        "jobs",
+    }
+    assert not {"tasks", "task-instances"} & set(ACCESS["MonitorWatchdog"].tables)
     assert "MonitorRunsTable" in resources
     for watched in ("DailyTaskInstances", "IntegritySweep"):
         assert "monitor-runs" in ACCESS[watched].tables and role_logical(watched) != role_logical("MonitorWatchdog")

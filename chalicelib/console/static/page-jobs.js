@@ -1,8 +1,9 @@
 // Admin > Insights > Jobs: tabs for queued, running/stuck, failed and cancelled jobs; retry, cancel,
-// bulk retry with a preview; refreshes itself every few seconds while the tab is visible. Trends per job
-// type (GET /admin/metrics/jobs): throughput and failures, run time p50/p95, wait time p50/p95, redrawn
-// with the counts (every SUMMARY_MS, and on "Refresh now").
-import { api, qs, reason } from "./api.js";
+// bulk retry with a preview; refreshes itself every few seconds while the tab is visible. A job's detail
+// (?job=<id> opens it) lists the incidents its failed runs filed, each linking to its group. Trends per
+// job type (GET /admin/metrics/jobs): throughput and failures, run time p50/p95, wait time p50/p95,
+// redrawn with the counts (every SUMMARY_MS, and on "Refresh now").
+import { api, apiPath, qs, reason } from "./api.js";
 import { column, mountChart, rangeParams } from "./charts.js";
 import { badge, busy, clear, clipText, confirmDialog, fail, field, fmtDateTime, h, messageArea, plural, table } from "./ui.js";
 
@@ -357,6 +358,32 @@ export async function render(main, { title }) {
   async function showDetail(jobId) {
     try {
       const j = await api("GET", `/admin/jobs/${encodeURIComponent(jobId)}`);
+      const url = new URL(location.href);
+      url.searchParams.set("job", jobId);
+      history.replaceState(null, "", url);
+      const incidents = h("div", { "data-job-incidents": jobId });
+      const loadIncidents = async (rows = [], next = undefined) => {
+        try {
+          const page = await api("GET", `/admin/jobs/${encodeURIComponent(jobId)}/incidents${qs({ limit: 20, next_token: next })}`);
+          const all = rows.concat(page.items);
+          clear(
+            incidents,
+            table(
+              [
+                { label: "When", render: (i) => fmtDateTime(i.received_at) },
+                { label: "Incident", render: (i) => h("a", { href: apiPath(`/console/admin/incidents?status=all&group=${encodeURIComponent(i.group_id)}`) }, clipText(i.group.title || i.message, 140)) },
+                { label: "Group status", render: (i) => (i.group.status ? badge(i.group.status, i.group.status === "resolved" ? "ok" : i.group.status === "open" ? "bad" : "warn") : "") },
+              ],
+              all,
+              { caption: "Incidents this job filed", empty: "This job filed no incident.", rowAttrs: (i) => ({ "data-incident-id": i.id }) },
+            ),
+            page.next_token ? h("div", { class: "actions" }, h("button", { type: "button", class: "btn secondary small", onclick: () => loadIncidents(all, page.next_token) }, "Older incidents")) : null,
+          );
+        } catch (err) {
+          fail(messages, err, { action: `load job ${jobId}'s incidents`, area: `${AREA}.incidents`, entities: [{ type: "job", id: jobId }] });
+        }
+      };
+      loadIncidents();
       const dl = (pairs) => h("dl", { class: "kv" }, pairs.filter(([, v]) => v !== undefined && v !== null && v !== "").flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
       const section = h(
         "section",
@@ -378,6 +405,8 @@ export async function render(main, { title }) {
         h("h3", {}, "Payload"),
         h("pre", {}, JSON.stringify(j.payload, null, 2)),
         j.result !== null && j.result !== undefined ? [h("h3", {}, "Result"), h("pre", {}, JSON.stringify(j.result, null, 2))] : null,
+        h("h3", {}, "Incidents"),
+        incidents,
       );
       clear(detailBox, section);
       section.focus();
@@ -479,4 +508,5 @@ export async function render(main, { title }) {
 
   select(active, false);
   schedule();
+  if (params.get("job")) showDetail(params.get("job"));
 }
