@@ -2,6 +2,7 @@
 
 from chalice import Chalice
 
+from chalicelib.alerts.routes import bp as alerts_bp
 from chalicelib.console.routes import bp as console_bp
 from chalicelib.core.api import register_blueprints
 from chalicelib.core.middleware import correlation, flush_metrics
@@ -39,6 +40,7 @@ BLUEPRINTS = (
     metrics_bp,
     system_bp,
     monitors_bp,
+    alerts_bp,
     # event handlers only: the job queues and their dead-letter queues, and the scheduled functions
     job_handlers_bp,
     task_jobs_bp,

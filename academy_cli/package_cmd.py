@@ -45,6 +45,7 @@ def merge_template(stage: str) -> dict[str, Any]:
         "Description": "Signs list cursors (openssl rand -base64 48); keep it across deploys (a new one restarts lists).",
     }
     env = {"ACADEMY_CURSOR_KEY": {"Ref": "CursorKey"}, "ACADEMY_BUCKET": {"Ref": "MediaBucket"}}
+    env["ACADEMY_ALERTS_TOPIC"] = {"Ref": "AlertsTopic"}  # the alert engine's email channel (chalicelib/alerts)
     functions = ["APIHandler", *(to_cfn_resource_name(n) for n in function_names())]
     for fn in functions:
         template["Resources"][fn] = {"Properties": {"Environment": {"Variables": dict(env)}}}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pynamodb.models import Model
 
+from chalicelib.alerts.store import Alert, AlertLog
 from chalicelib.core.audit import AuditEntry
 from chalicelib.core.rollups import Rollup
 from chalicelib.customers.store import Customer
@@ -23,3 +24,4 @@ ALL_MODELS += [MonitorRun]
 ALL_MODELS += [TimelineEntry]
 ALL_MODELS += [IncidentLink]
 ALL_MODELS += [Rollup]
+ALL_MODELS += [Alert, AlertLog]

@@ -119,4 +119,4 @@ def _apply_bucket_settings(template: dict[str, Any], bucket: str, region: str, p
 
 def export_env(outputs: dict[str, str]) -> dict[str, str]:
     """Environment variables the app reads, from stack outputs."""
-    return {"ACADEMY_BUCKET": outputs["MediaBucket"]}
+    return {"ACADEMY_BUCKET": outputs["MediaBucket"], "ACADEMY_ALERTS_TOPIC": outputs["AlertsTopic"]}

@@ -34,6 +34,13 @@ ROLLUP_WRITES = {"rollups": ("UpdateItem",)}
 INCIDENT_WRITES["rollups"] = ROLLUP_WRITES["rollups"]
 # Every monitored scheduled function records its runs (chalicelib/monitors/store.py: claim the event, upsert the run).
 HEARTBEAT = {"monitor-runs": ("PutItem", "UpdateItem")}
+# The alert engine's webhook URLs: SecureString parameters (the AWS-managed aws/ssm key: no kms grant needed).
+WEBHOOK_PARAMETERS = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/academy/${Stage}/alerts/webhooks/*"
+# What a function that emits alert signals needs: chalicelib.alerts.service.fire dispatches one deduplicated
+# alerts.evaluate job (the ledger entry, its dedupe claim and counter in one transaction; a duplicate reads the
+# claim and the job) and sends its message. Every function that files incidents or fails jobs emits.
+ALERT_FIRE = {"jobs": ("GetItem", "PutItem", "UpdateItem"), "job-dedupe": ("GetItem", "PutItem")}
+ALERT_FIRE_QUEUE = {"jobs": ("GetQueueUrl", "SendMessage")}
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,8 @@ class Access:
     list_bucket: bool = False
     list_uploads: bool = False  # s3:ListBucketMultipartUploads on the bucket (the abandoned-upload sweep)
     consumes: str | None = None  # the queue its SQS event source polls
+    alerts_topic: tuple[str, ...] = ()  # SNS actions on the stack's AlertsTopic (Unsubscribe: on its subscriptions)
+    webhook_secrets: tuple[str, ...] = ()  # SSM actions on /academy/<stage>/alerts/webhooks/* (SecureString URLs)
 
 
 def _merge(*parts: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
@@ -72,6 +81,7 @@ ACCESS: dict[str, Access] = {
             INCIDENT_WRITES,
             {
                 "attendance": ("DeleteItem", "GetItem", "Query", "UpdateItem"),
+                "alerts": ("DeleteItem", "GetItem", "PutItem", "Query"),  # alert rules, webhook channels, the defaults
                 "audit": ("PutItem",),
                 "closures": ("BatchGetItem", "ConditionCheckItem", "DeleteItem", "GetItem", "PutItem"),
                 "customers": ("GetItem", "PutItem", "UpdateItem"),
@@ -94,6 +104,7 @@ ACCESS: dict[str, Access] = {
             },
         ),
         indexes={
+            "alert-log": ("by_kind",),  # Admin > Insights > Alerts: the alert log
             "attendance": ("by_student",),
             "audit": ("by_action", "by_kind"),
             "closures": ("by_kind",),
@@ -134,26 +145,42 @@ ACCESS: dict[str, Access] = {
             "s3:AbortMultipartUpload": (f"{VIDEO_DIR}/original-parts.*",),
         },
         list_bucket=True,  # upload checks (HeadObject, the copy's source) and the kept-copy lookup (ListObjectsV2)
+        alerts_topic=("ListSubscriptionsByTopic", "Subscribe", "Unsubscribe"),  # the console's email subscriptions
+        webhook_secrets=("DeleteParameter", "PutParameter"),  # a webhook channel's URL, written, never read back
     ),
-    # General jobs (delete_schedule, noop): the ledger, the schedule's rows, incidents for failures.
+    # General jobs (delete_schedule, tasks.shard_instances, noop): the ledger, the schedule's rows, incidents for
+    # failures. A shard job reads its shard's tasks (index), takes the shard's lease (a tasks row: conditional
+    # update, read when held, delete on release), retires ended tasks, checks and writes instances (batch; the
+    # legacy shard: conditional puts), adds to the hour's tally and enqueues its continuation.
     "RunJobs": Access(
         tables=_merge(
             INCIDENT_WRITES,
             _WORKER_LEDGER,
             _ORPHANS,
+            ALERT_FIRE,
             {
                 "attendance": ("BatchWriteItem", "Query"),
                 "schedule-members": ("BatchWriteItem",),
                 "schedules": ("DeleteItem", "GetItem", "UpdateItem"),
+                "task-instances": ("BatchGetItem", "BatchWriteItem", "PutItem"),
+                "tasks": ("DeleteItem", "GetItem", "UpdateItem"),
+                "jobs": ("PutItem",),  # a continuation's ledger entry (dispatch)
+                # alerts.evaluate: the rules (Query), the defaults, the occurrence claims and throttles (a transaction)
+                "alerts": ("GetItem", "PutItem", "Query", "UpdateItem"),
+                "alert-log": ("GetItem", "PutItem", "UpdateItem"),  # one row per notification and channel, its lease
             },
         ),
-        queues={"jobs": ("ChangeMessageVisibility", "GetQueueUrl")},
+        # alerts.sweep_digests: throttles and digests waiting to be sent
+        indexes={"tasks": ("by_active_daily", "by_sched_shard"), "alerts": ("by_waiting",)},
+        queues=_merge({"jobs": ("ChangeMessageVisibility", "GetQueueUrl", "SendMessage")}, ALERT_FIRE_QUEUE),
         consumes="jobs",
+        alerts_topic=("Publish",),  # the email channel
+        webhook_secrets=("GetParameter",),  # a webhook channel's URL, read at delivery
     ),
     # The video pipeline: reads the original, writes the 720p variant and the poster, records them.
     "RunMediaJobs": Access(
-        tables=_merge(INCIDENT_WRITES, _WORKER_LEDGER, _ORPHANS, {"videos": ("GetItem", "UpdateItem")}),
-        queues={"media": ("ChangeMessageVisibility", "GetQueueUrl")},
+        tables=_merge(INCIDENT_WRITES, _WORKER_LEDGER, _ORPHANS, ALERT_FIRE, {"videos": ("GetItem", "UpdateItem")}),
+        queues=_merge({"media": ("ChangeMessageVisibility", "GetQueueUrl")}, ALERT_FIRE_QUEUE),
         objects={
             "s3:GetObject": (f"{VIDEO_DIR}/original.*", f"{VIDEO_DIR}/original-parts.*"),  # single or resumable upload
             "s3:PutObject": (f"{VIDEO_DIR}/720p.mp4", f"{VIDEO_DIR}/poster.jpg"),
@@ -162,20 +189,26 @@ ACCESS: dict[str, Access] = {
         list_bucket=True,  # HeadObject of a missing original must be a 404 (a permanent failure), not a 403
         consumes="media",
     ),
-    # Dead-letter consumers: mark the job failed (or record an orphan letter).
-    "JobsDeadLetters": Access(tables=_merge(_WORKER_LEDGER, _ORPHANS), consumes="jobs-dlq"),
-    "MediaDeadLetters": Access(tables=_merge(_WORKER_LEDGER, _ORPHANS), consumes="media-dlq"),
-    # Hourly: today's instance of every active daily task, under the instance-writer lease (a tasks row).
+    # Dead-letter consumers: mark the job failed (or record an orphan letter); a final failure may emit job.first_failure.
+    "JobsDeadLetters": Access(tables=_merge(_WORKER_LEDGER, _ORPHANS, ALERT_FIRE), queues=ALERT_FIRE_QUEUE, consumes="jobs-dlq"),
+    "MediaDeadLetters": Access(
+        tables=_merge(_WORKER_LEDGER, _ORPHANS, ALERT_FIRE), queues=ALERT_FIRE_QUEUE, consumes="media-dlq"
+    ),
+    # Hourly: the fan-out. A Limit=1 query per shard (the sparse per-shard index, and the legacy one until the
+    # migration empties it), one deduplicated tasks.shard_instances job per shard with work (ledger + claim in one
+    # transaction, then the message), the tally rows of the previous hours (read one, delete an old one).
     "DailyTaskInstances": Access(
         tables=_merge(
             HEARTBEAT,
             ROLLUP_WRITES,  # instances created per run
             {
-                "task-instances": ("BatchGetItem", "BatchWriteItem"),
-                "tasks": ("DeleteItem", "UpdateItem"),
+                "job-dedupe": ("GetItem", "PutItem"),  # the claim; GetItem: a second firing finds the hour's job
+                "jobs": ("GetItem", "PutItem", "UpdateItem"),  # the ledger entry and its count
+                "tasks": ("DeleteItem", "GetItem", "UpdateItem"),  # the hour's tally rows
             },
         ),
-        indexes={"tasks": ("by_active_daily",)},
+        indexes={"tasks": ("by_active_daily", "by_sched_shard")},
+        queues={"jobs": ("GetQueueUrl", "SendMessage")},
     ),
     # Every 6 h: the integrity sweeps, report-only (findings become incidents; repairs run from the API
     # or `academy doctor --apply`); bounded scans, the cross-reference reads, its cursors under system/.
@@ -183,6 +216,7 @@ ACCESS: dict[str, Access] = {
         tables=_merge(
             INCIDENT_WRITES,
             HEARTBEAT,
+            ALERT_FIRE,
             {
                 "attendance": ("Scan",),  # attendance_orphans
                 "homework": ("BatchGetItem", "Scan"),  # homework_objects; orphan_objects' references
@@ -192,6 +226,7 @@ ACCESS: dict[str, Access] = {
             },
         ),
         indexes={"jobs": ("by_state",), "task-instances": ("by_series",)},  # stuck_jobs, future_instances
+        queues=ALERT_FIRE_QUEUE,
         objects={
             # HeadObject of recorded variants and homework; the cursors of the previous run
             "s3:GetObject": ("customers/*", SWEEP_CURSORS),
@@ -207,10 +242,14 @@ ACCESS: dict[str, Access] = {
     "MonitorWatchdog": Access(
         tables=_merge(
             INCIDENT_WRITES,
+            ALERT_FIRE,
             {"monitor-runs": ("BatchGetItem", "DeleteItem", "PutItem", "UpdateItem"), "jobs": ("BatchGetItem", "UpdateItem")},
         ),
         indexes={"jobs": ("by_state",)},
-        queues={"jobs-dlq": ("GetQueueAttributes", "GetQueueUrl"), "media-dlq": ("GetQueueAttributes", "GetQueueUrl")},
+        queues=_merge(
+            {"jobs-dlq": ("GetQueueAttributes", "GetQueueUrl"), "media-dlq": ("GetQueueAttributes", "GetQueueUrl")},
+            ALERT_FIRE_QUEUE,
+        ),
     ),
 }
 
@@ -279,6 +318,34 @@ def role_policy(function: str, log_group: str) -> dict[str, Any]:
                 "Effect": "Allow",
                 "Action": [action],
                 "Resource": [{"Fn::Sub": f"${{MediaBucket.Arn}}/{p}"} for p in patterns],
+            }
+        )
+    topic_actions = [a for a in access.alerts_topic if a != "Unsubscribe"]
+    if topic_actions:
+        statements.append(
+            {
+                "Sid": "AlertsTopic",
+                "Effect": "Allow",
+                "Action": [f"sns:{a}" for a in sorted(topic_actions)],
+                "Resource": {"Fn::Sub": "${AlertsTopic}"},
+            }
+        )
+    if "Unsubscribe" in access.alerts_topic:  # authorised on the subscription's ARN (<topic arn>:<id>)
+        statements.append(
+            {
+                "Sid": "AlertsTopicSubscriptions",
+                "Effect": "Allow",
+                "Action": ["sns:Unsubscribe"],
+                "Resource": {"Fn::Sub": "${AlertsTopic}:*"},
+            }
+        )
+    if access.webhook_secrets:
+        statements.append(
+            {
+                "Sid": "AlertWebhookSecrets",
+                "Effect": "Allow",
+                "Action": [f"ssm:{a}" for a in sorted(access.webhook_secrets)],
+                "Resource": {"Fn::Sub": WEBHOOK_PARAMETERS},
             }
         )
     if access.list_bucket:

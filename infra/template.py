@@ -170,9 +170,15 @@ def build_template() -> dict[str, Any]:
         "Properties": {"Bucket": {"Ref": "MediaBucket"}, "PolicyDocument": bucket_policy()},
     }
     outputs["MediaBucket"] = {"Value": {"Ref": "MediaBucket"}}
+    # The alert engine's email channel (chalicelib/alerts): subscriptions are managed from the console.
+    resources["AlertsTopic"] = {
+        "Type": "AWS::SNS::Topic",
+        "Properties": {"TopicName": {"Fn::Sub": "academy-${Stage}-alerts"}, "DisplayName": "Academy Ops alerts"},
+    }
+    outputs["AlertsTopic"] = {"Value": {"Ref": "AlertsTopic"}}
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": "Academy Ops: tables, queues with dead-letter queues, and the media bucket.",
+        "Description": "Academy Ops: tables, queues with dead-letter queues, the media bucket and the alerts topic.",
         "Parameters": {
             "Stage": {"Type": "String", "Default": "dev", "AllowedPattern": "^[a-z0-9-]+$"},
             "ConsoleOrigin": {

@@ -46,6 +46,20 @@ from tests.least_privilege import (  # noqa: E402, F401  (least privilege, check
 serialise_dynamodb()  # moto's DynamoDB, made linearizable like the real one (see the module)
 
 
+@pytest.fixture(autouse=True)
+def alert_signals(request):
+    """Alert signals are recorded, not fired, unless a test is marked ``alert_engine``: the engine queues an
+    ``alerts.evaluate`` job per signal, which would add messages to the jobs queue of every test whose code
+    files an incident or fails a job. tests/functional/test_alerts.py runs the engine, in every function."""
+    if request.node.get_closest_marker("alert_engine"):
+        yield None
+        return
+    from chalicelib.alerts import signals
+
+    with signals.recording() as seen:
+        yield seen
+
+
 @pytest.fixture
 def aws():
     """Fresh emulated AWS with the stack deployed from infra/ (the same template AWS gets)."""

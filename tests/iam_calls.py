@@ -276,6 +276,11 @@ def iam_calls(service: str, operation: str, params: dict[str, Any]) -> list[Call
             return [Call("s3:ListBucketMultipartUploads", f"arn:aws:s3:::{bucket}", operation=operation)]
         action = f"s3:{_S3_OBJECT.get(operation, operation)}"
         return [Call(action, object_arn(bucket, params.get("Key", "")), operation=operation)]
+    if service == "sns":
+        arn = params.get("TopicArn") or params.get("SubscriptionArn") or "*"
+        return [Call(f"sns:{operation}", arn, operation=operation)]
+    if service == "ssm" and "Name" in params:
+        return [Call(f"ssm:{operation}", f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{params['Name']}", operation=operation)]
     return [Call(f"{service}:{operation}", "*", operation=operation)]
 
 
@@ -316,6 +321,8 @@ def _ref(name: str, template: dict[str, Any], params: dict[str, str]) -> str:
     if name in template.get("Parameters", {}):
         return str(template["Parameters"][name].get("Default", ""))
     props = template["Resources"][name].get("Properties", {})
+    if template["Resources"][name].get("Type") == "AWS::SNS::Topic":  # a topic's Ref is its ARN
+        return f"arn:aws:sns:{REGION}:{ACCOUNT}:{resolve(props['TopicName'], template, params)}"
     for key in ("TableName", "BucketName", "QueueName", "LogGroupName", "FunctionName"):
         if key in props:
             return resolve(props[key], template, params)

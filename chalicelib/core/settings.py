@@ -85,6 +85,8 @@ class Settings:
     # Media
     ffmpeg_path: str = ""
     tmp_dir: str = "/tmp"
+    # Alerts: the SNS topic of the email channel (the stack's AlertsTopic; see chalicelib/alerts)
+    alerts_topic_arn: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -131,4 +133,17 @@ def get_settings() -> Settings:
         incidents_keep_contacts=env.get("ACADEMY_INCIDENTS_KEEP_CONTACTS", "").strip().lower() in ("1", "true", "yes"),
         ffmpeg_path=env.get("ACADEMY_FFMPEG", ""),
         tmp_dir=env.get("ACADEMY_TMP_DIR", "/tmp"),
+        alerts_topic_arn=env.get("ACADEMY_ALERTS_TOPIC", "") or _local_topic(env, stage),
     )
+
+
+MOTO_ACCOUNT = "123456789012"  # the emulator's account (the local stack and the tests)
+
+
+def _local_topic(env: os._Environ[str] | dict[str, str], stage: str) -> str:
+    """Without ``ACADEMY_ALERTS_TOPIC``: the emulated stack's alerts topic on the local stack (dev auth, never on
+    Lambda); nothing on a deployed one (the email channel then fails closed, visibly)."""
+    if env.get("ACADEMY_AUTH_MODE", "").strip().lower() != "dev" or env.get("AWS_LAMBDA_FUNCTION_NAME"):
+        return ""
+    region = env.get("AWS_DEFAULT_REGION", env.get("AWS_REGION", "us-east-1"))
+    return f"arn:aws:sns:{region}:{MOTO_ACCOUNT}:academy-{stage}-alerts"

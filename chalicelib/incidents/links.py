@@ -41,7 +41,7 @@ def _students(ids: list[str]) -> dict[str, Facts]:
 
 
 def _schedules(ids: list[str]) -> dict[str, Facts]:
-    return _batch("chalicelib.schedules.store.Schedule", ids, lambda s: {"name": s.title, "state": getattr(s, "status", None)})
+    return _batch("chalicelib.schedules.store.Schedule", ids, lambda s: {"name": s.title, "state": s.state})
 
 
 def _homework(ids: list[str]) -> dict[str, Facts]:

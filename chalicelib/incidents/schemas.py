@@ -131,6 +131,11 @@ class GroupQuery(ListQuery):
     entity_type: str | None = Field(None, pattern=_ENTITY_TYPE, description="With entity_id: groups that named this entity.")
     entity_id: str | None = Field(None, min_length=1, max_length=128, pattern=r"^\S+$")
 
+    @field_validator("entity_type", mode="before")
+    @classmethod
+    def _entity_type(cls, v: Any) -> Any:
+        return v.strip().lower() if isinstance(v, str) else v  # as the intake stores it (EntityIn)
+
     @model_validator(mode="after")
     def _entity(self) -> GroupQuery:
         if (self.entity_type is None) != (self.entity_id is None):

@@ -546,6 +546,7 @@ def put_incident(incident_id: str, draft: Draft, received: datetime) -> None:
         ("actor_id", draft.actor.get("id")),
         ("user_agent", draft.user_agent),
         ("source_ip", draft.source_ip),
+        ("job_id", _job_of(draft)),  # a job's incidents: the sparse by_job index
     ):
         if text is not None:
             item[name] = {"S": str(text)}

@@ -166,9 +166,10 @@ SCHEDULER_KIND = "sched"
 SCHEDULER_FIELDS = ("runs", "created", "skipped")
 
 
-def count_scheduler_run(function: str, stats: dict[str, int], at: datetime | None = None) -> None:
-    """One run of a scheduled function and the instances it created (buffered; written as the run ends)."""
-    fields = {"runs": 1, "created": int(stats.get("created", 0)), "skipped": int(stats.get("skipped", 0))}
+def count_scheduler_run(function: str, stats: dict[str, Any], at: datetime | None = None, *, run: bool = True) -> None:
+    """One run of a scheduled function and the instances it created (buffered; written as the run ends).
+    ``run=False``: instances created on the function's behalf by a job it fanned out to (no run counted)."""
+    fields = {"runs": 1 if run else 0, "created": int(stats.get("created", 0)), "skipped": int(stats.get("skipped", 0))}
     rollups.count(SCHEDULER_KIND, at or utcnow(), (function,), fields)
 
 

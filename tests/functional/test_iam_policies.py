@@ -55,6 +55,8 @@ def test_policies_resolve_to_this_stacks_own_resources_only(policies):
         f"arn:aws:sqs:{REGION}:{ACCOUNT}:academy-{STAGE}-",
         f"arn:aws:s3:::{BUCKET}",
         f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/academy-{STAGE}-",
+        f"arn:aws:sns:{REGION}:{ACCOUNT}:academy-{STAGE}-alerts",  # the alerts topic (and its subscriptions)
+        f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/academy/{STAGE}/alerts/webhooks/",
     )
     for fn, policy in policies.items():
         for stmt in policy["Statement"]:
@@ -68,7 +70,10 @@ def test_policies_resolve_to_this_stacks_own_resources_only(policies):
     ("function", "call", "expected"),
     [
         # the scheduler: its tasks, nothing else
-        ("DailyTaskInstances", Call("dynamodb:BatchWriteItem", table_arn(f"academy-{STAGE}-task-instances")), True),
+        ("DailyTaskInstances", Call("dynamodb:BatchWriteItem", table_arn(f"academy-{STAGE}-task-instances")), False),
+        ("DailyTaskInstances", Call("sqs:SendMessage", queue("jobs")), True),
+        ("DailyTaskInstances", Call("sqs:SendMessage", queue("media")), False),
+        ("RunJobs", Call("dynamodb:BatchWriteItem", table_arn(f"academy-{STAGE}-task-instances")), True),
         ("DailyTaskInstances", Call("s3:DeleteObject", object_arn(BUCKET, f"{VIDEO}/original.mp4")), False),
         ("DailyTaskInstances", Call("dynamodb:PutItem", table_arn(f"academy-{STAGE}-students")), False),
         # the API dispatches jobs but never consumes the work queues
@@ -128,14 +133,13 @@ def test_policies_resolve_to_this_stacks_own_resources_only(policies):
         ("MonitorWatchdog", Call("dynamodb:PutItem", table_arn(f"academy-{STAGE}-incidents")), True),
         ("MonitorWatchdog", Call("dynamodb:GetItem", table_arn(f"academy-{STAGE}-tasks")), False),  # never what it watches
         ("MonitorWatchdog", Call("dynamodb:Scan", table_arn(f"academy-{STAGE}-monitor-runs")), False),
-        ("MonitorWatchdog", Call("sqs:SendMessage", queue("jobs")), False),
         ("MonitorWatchdog", Call("s3:GetObject", object_arn(BUCKET, "system/integrity-cursors.json")), False),
         ("APIHandler", Call("dynamodb:Query", table_arn(f"academy-{STAGE}-monitor-runs")), True),
         ("APIHandler", Call("dynamodb:PutItem", table_arn(f"academy-{STAGE}-monitor-runs")), False),  # the API only reads runs
         # general jobs and dead letters: no media at all
         ("RunJobs", Call("s3:GetObject", object_arn(BUCKET, f"{VIDEO}/original.mp4")), False),
         ("JobsDeadLetters", Call("dynamodb:UpdateItem", table_arn(f"academy-{STAGE}-jobs")), True),
-        ("JobsDeadLetters", Call("sqs:SendMessage", queue("jobs")), False),
+        ("JobsDeadLetters", Call("sqs:SendMessage", queue("media")), False),  # jobs: only to dispatch an alert
         ("JobsDeadLetters", Call("sqs:ReceiveMessage", queue("media-dlq")), False),
         # job counters (chalicelib/jobs/counts.py): rows of the jobs table, moved by UpdateItem items of each
         # transition's TransactWriteItems; read by the summary's BatchGetItem; the recount's repair is an operator's
@@ -150,9 +154,34 @@ def test_policies_resolve_to_this_stacks_own_resources_only(policies):
         ("JobsDeadLetters", Call("dynamodb:Scan", table_arn(f"academy-{STAGE}-jobs")), False),
         ("MonitorWatchdog", Call("dynamodb:BatchGetItem", table_arn(f"academy-{STAGE}-jobs")), True),
         ("MonitorWatchdog", Call("dynamodb:DeleteItem", table_arn(f"academy-{STAGE}-jobs")), False),
+        # every function that files incidents or fails jobs emits alert signals: it dispatches alerts.evaluate
+        ("MonitorWatchdog", Call("dynamodb:PutItem", table_arn(f"academy-{STAGE}-jobs")), True),
+        ("MonitorWatchdog", Call("sqs:SendMessage", queue("jobs")), True),
+        ("MonitorWatchdog", Call("sqs:SendMessage", queue("media")), False),
+        ("DailyTaskInstances", Call("sqs:SendMessage", queue("jobs")), True),  # the fan-out: one shard job per shard
+        ("DailyTaskInstances", Call("sqs:SendMessage", queue("media")), False),
+        ("RunJobs", Call("sns:Publish", f"arn:aws:sns:{REGION}:{ACCOUNT}:academy-{STAGE}-alerts"), True),
+        ("RunJobs", Call("sns:Publish", f"arn:aws:sns:{REGION}:{ACCOUNT}:academy-{STAGE}-alarms"), False),
+        (
+            "RunJobs",
+            Call("ssm:PutParameter", f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/academy/{STAGE}/alerts/webhooks/x"),
+            False,
+        ),
+        (
+            "APIHandler",
+            Call("ssm:GetParameter", f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/academy/{STAGE}/alerts/webhooks/x"),
+            False,
+        ),
+        (
+            "APIHandler",
+            Call("ssm:PutParameter", f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/academy/prod/alerts/webhooks/x"),
+            False,
+        ),
+        ("APIHandler", Call("sns:Unsubscribe", f"arn:aws:sns:{REGION}:{ACCOUNT}:academy-{STAGE}-alerts:abc-123"), True),
+        ("APIHandler", Call("sns:Publish", f"arn:aws:sns:{REGION}:{ACCOUNT}:academy-{STAGE}-alerts"), False),
         ("MonitorWatchdog", Call("sqs:GetQueueAttributes", queue("media-dlq")), True),
         ("MonitorWatchdog", Call("sqs:ReceiveMessage", queue("media-dlq")), False),
-        ("IntegritySweep", Call("dynamodb:UpdateItem", table_arn(f"academy-{STAGE}-jobs")), False),
+        ("IntegritySweep", Call("dynamodb:DeleteItem", table_arn(f"academy-{STAGE}-jobs")), False),  # Update: an alert's dispatch
         # another stage's or account's resources
         ("APIHandler", Call("dynamodb:GetItem", table_arn("academy-prod-students")), False),
         ("APIHandler", Call("dynamodb:GetItem", f"arn:aws:dynamodb:{REGION}:999999999999:table/academy-{STAGE}-students"), False),

@@ -85,7 +85,7 @@ def test_search_groups_by_entity_written_once_per_group(hub, monkeypatch):
     assert [g["group_id"] for g in found["items"]] == [video, upload]  # newest first sighting first
     assert found["items"][0]["entity_first_seen"]
     assert hub.get("/admin/incidents?entity_type=student&entity_id=nobody").json_body["items"] == []
-    homework = hub.get("/admin/incidents?entity_type=homework&entity_id=hw-9").json_body["items"]
+    homework = hub.get("/admin/incidents?entity_type=HomeWork&entity_id=hw-9").json_body["items"]  # any case, as reported
     assert [g["group_id"] for g in homework] == [upload]
     # the other filters narrow it
     hub.post(f"/admin/incidents/groups/{upload}/resolve", {})
