@@ -41,7 +41,8 @@ export async function render(main, { title }) {
   const detailBox = h("div");
   const trendRange = h("select", { name: "trend", id: "trend-range", class: "chart-range" }, RANGES.map((r) => h("option", { value: r.id }, r.label)));
   const trendBody = h("div", { "aria-live": "off" });
-  const trends = h("details", { class: "card job-trends", open: true }, h("summary", {}, "Trends per job type"), h("div", { class: "row" }, field("Range", trendRange)), trendBody);
+  const wide = typeof matchMedia !== "function" || matchMedia("(min-width: 700px)").matches; // on a phone the list comes first
+  const trends = h("details", { class: "card job-trends", open: wide }, h("summary", {}, "Trends per job type"), h("div", { class: "row" }, field("Range", trendRange)), trendBody);
   const refreshed = h("span", { class: "muted small", "aria-live": "off" });
   const auto = h("input", { type: "checkbox", id: "auto-refresh", checked: true });
   const params = new URLSearchParams(location.search);
