@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.harness import Stack, StackError, ensure_student, make_mp4, sign_in, upload_video
+from tests.browser.harness import PHONE, Stack, StackError, ensure_student, make_mp4, sign_in, upload_video
 
 pytestmark = pytest.mark.browser
 
@@ -220,3 +220,22 @@ def test_the_costs_page_lists_dynamodb_units_per_call_by_route(page: Any, stack:
     page.get_by_label("Range").select_option("7d")
     expect(page.locator(f'tr[data-route="{route}"]')).to_be_visible()
     assert "range=7d" in page.url
+
+
+def test_on_a_phone_the_charts_fit_and_their_text_keeps_its_size(new_page: Any, stack: Stack) -> None:
+    need(stack, "GET", "/admin/metrics/jobs")
+    stack.ok("GET", "/admin/students?limit=1")
+    page = new_page(PHONE)
+    sign_in(page, stack, "admin", at="/console/admin/jobs")
+    trends = page.locator("details.job-trends")
+    expect(trends).not_to_have_attribute("open", "")  # folded: the list comes first on a phone
+    with page.expect_response(lambda r: "/admin/metrics/jobs" in r.url):  # read only once unfolded
+        trends.locator("summary").click()
+    charts = trends.locator("figure.chart > svg")
+    expect(charts.first).to_be_visible()
+    for svg in charts.all():
+        box = svg.bounding_box()
+        view_width = float((svg.get_attribute("viewBox") or "0 0 0 0").split()[2])
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+        assert abs(view_width - box["width"]) <= 2, (view_width, box)  # drawn at its width: 11px text stays 11px
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")  # nothing wider than the phone
