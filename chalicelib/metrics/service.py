@@ -119,6 +119,7 @@ def media_rollup(
     counted once, by the transition that records the success. ``gb_seconds``: what Lambda bills for the
     run (configured memory x duration)."""
     return {
+        "videos": 1,  # a run that made a variant (a skipped duplicate succeeds too, but processes nothing)
         "bytes_in": float(bytes_in),
         "bytes_out": float(bytes_out),
         "video_seconds": round(float(video_seconds), 3),
@@ -148,7 +149,7 @@ def media(p: Plan, now: datetime | None = None) -> dict[str, Any]:
         buckets.append(
             {
                 "t": domain.stamp(t),
-                "jobs": int(summed.get("succeeded", 0)),
+                "jobs": int(summed.get("x:videos", 0)),
                 "bytes_in": int(summed.get("x:bytes_in", 0)),
                 "bytes_out": int(summed.get("x:bytes_out", 0)),
                 "video_seconds": round(float(summed.get("x:video_seconds", 0)), 3),
