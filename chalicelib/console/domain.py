@@ -51,6 +51,7 @@ PAGES: dict[tuple[str, str], Page] = {
         Page("admin", "jobs", "Jobs", "page-jobs.js"),
         Page("admin", "monitors", "Monitors", "page-monitors.js"),
         Page("admin", "alerts", "Alerts", "page-alerts.js"),
+        Page("admin", "costs", "Costs", "page-costs.js"),
         Page("admin", "incidents", "Incident Hub", "page-incidents.js"),
         Page("customer", "homework", "Homework upload", "page-upload.js"),
         Page("customer", "videos", "Video upload", "page-upload.js"),

@@ -181,7 +181,7 @@ def shoot(stack: Stack, out: Path, made: dict[str, Any]) -> list[Path]:
             page.locator("#family-student-detail table").first.wait_for()
             snap("family")
             page.goto(f"{stack.url}/console/admin/media")
-            page.locator("tbody tr").first.wait_for()
+            page.locator("table.data tbody tr").first.wait_for()  # the list (the charts' tables are folded)
             if label == "desktop":
                 page.locator("button.optimise").first.focus()  # shows the tooltip
             snap("media")
@@ -206,8 +206,11 @@ def shoot(stack: Stack, out: Path, made: dict[str, Any]) -> list[Path]:
             page.goto(f"{stack.url}/console/admin/monitors")
             page.locator("body[data-ready=true]").wait_for(state="attached")
             snap("monitors")
+            page.goto(f"{stack.url}/console/admin/costs")
+            page.locator("body[data-ready=true]").wait_for(state="attached")
+            snap("costs")
             page.goto(f"{stack.url}/console/admin/jobs?tab=failed")
-            page.locator("tbody tr").first.wait_for()
+            page.locator("table.data tbody tr").first.wait_for()  # the list (the charts' tables are folded)
             snap("jobs")
             page.goto(f"{stack.url}/console/admin/incidents" + (f"?group={made['group_id']}" if made.get("group_id") else ""))
             page.locator("#group-detail section").wait_for()

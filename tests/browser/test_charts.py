@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.harness import Stack, StackError, ensure_student, make_mp4, sign_in, upload_video
+from tests.browser.harness import PHONE, Stack, StackError, ensure_student, make_mp4, sign_in, upload_video
 
 pytestmark = pytest.mark.browser
 
@@ -192,3 +192,50 @@ def test_the_scheduler_chart_counts_a_run_of_the_task_instance_writer(page: Any,
     rows = table_rows(figure)
     assert sum(int(r["Runs"]) for r in rows) == before + 1
     assert {"Instances created", "Skipped (lease held)"} <= set(rows[0])
+
+
+def test_the_costs_page_lists_dynamodb_units_per_call_by_route(page: Any, stack: Stack) -> None:
+    need(stack, "GET", "/admin/metrics/capacity")
+    for _ in range(3):
+        stack.ok("GET", "/admin/students?limit=5")  # metered calls on one route
+    route = "GET /admin/students"
+
+    def counted() -> dict[str, Any] | None:
+        out = stack.ok("GET", "/admin/metrics/capacity?step=hour")
+        return next((r for r in out["routes"] if r["route"] == route and r["requests"] >= 3), None)
+
+    deadline = time.monotonic() + 90  # written with the next rollup write, or within a minute
+    while (api := counted()) is None:
+        assert time.monotonic() < deadline, "the capacity rollup never counted the calls"
+        stack.ok("GET", "/admin/students?limit=5")
+        time.sleep(2)
+
+    sign_in(page, stack, "admin", at="/console/admin/costs")
+    row = page.locator(f'tr[data-route="{route}"]')
+    expect(row).to_be_visible()
+    cells = dict(zip(page.locator("table.data thead th").all_text_contents(), row.locator("td").all_text_contents(), strict=True))
+    assert int(cells["Calls"]) >= api["requests"] > 0, (cells, api)
+    assert float(cells["Read units per call"]) > 0, cells  # a list reads the table
+    expect(page.get_by_text(re.compile(r"List prices as of \d{4}-\d{2}-\d{2}"))).to_be_visible()
+    page.get_by_label("Range").select_option("7d")
+    expect(page.locator(f'tr[data-route="{route}"]')).to_be_visible()
+    assert "range=7d" in page.url
+
+
+def test_on_a_phone_the_charts_fit_and_their_text_keeps_its_size(new_page: Any, stack: Stack) -> None:
+    need(stack, "GET", "/admin/metrics/jobs")
+    stack.ok("GET", "/admin/students?limit=1")
+    page = new_page(PHONE)
+    sign_in(page, stack, "admin", at="/console/admin/jobs")
+    trends = page.locator("details.job-trends")
+    expect(trends).not_to_have_attribute("open", "")  # folded: the list comes first on a phone
+    with page.expect_response(lambda r: "/admin/metrics/jobs" in r.url):  # read only once unfolded
+        trends.locator("summary").click()
+    charts = trends.locator("figure.chart > svg")
+    expect(charts.first).to_be_visible()
+    for svg in charts.all():
+        box = svg.bounding_box()
+        view_width = float((svg.get_attribute("viewBox") or "0 0 0 0").split()[2])
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+        assert abs(view_width - box["width"]) <= 2, (view_width, box)  # drawn at its width: 11px text stays 11px
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")  # nothing wider than the phone

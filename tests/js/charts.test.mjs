@@ -209,6 +209,11 @@ test("empty data: no buckets is a plain sentence (still labelled), zeros draw a 
   assert.equal(empty.querySelector("p.chart-empty").getAttribute("aria-label"), "Media: no data in this range.");
   const zeros = chart({ title: "Incidents", step: "hour", times: hours(24), series: [{ name: "Stored", kind: "bar", values: Array(24).fill(0) }] }, { locale: LOCALE });
   assert.equal(zeros.querySelectorAll("rect.bar").length, 0);
+  const flat = chart({ title: "T", step: "hour", times: hours(3), series: [{ name: "Retried", kind: "line", values: [0, 0, null] }] });
+  assert.equal(flat.querySelectorAll("path.line").length, 0); // a line along the axis would hide it
+  assert.equal(flat.querySelectorAll("tbody tr").length, 3); // the numbers are still there
+  const sparkZeros = chart({ title: "T", step: "hour", times: hours(3), sparkline: true, series: [{ name: "n", kind: "line", values: [0, 0, 0] }] });
+  assert.equal(sparkZeros.querySelectorAll("path.line").length, 1); // a sparkline shows its flat zero
   assert.match(zeros.querySelector("svg").getAttribute("aria-label"), /Stored: none\.$/);
   const yTicks = zeros.querySelectorAll("text.tick").filter((t) => t.getAttribute("text-anchor") === "end");
   assert.deepEqual(yTicks.map((t) => t.textContent), ["0", "1"]); // a count axis: whole numbers only

@@ -8,7 +8,7 @@ const NAV = {
       heading: "Academic",
       links: [["students", "Students"], ["family", "Families"], ["schedules", "Schedules"], ["lessons", "Lessons"], ["tasks", "Tasks"], ["homework", "Homework"]],
     },
-    { heading: "Insights", links: [["media", "Media"], ["jobs", "Jobs"], ["monitors", "Monitors"], ["alerts", "Alerts"]] },
+    { heading: "Insights", links: [["media", "Media"], ["jobs", "Jobs"], ["monitors", "Monitors"], ["alerts", "Alerts"], ["costs", "Costs"]] },
     { heading: "Support", links: [["incidents", "Incident Hub"]] },
   ],
   customer: [

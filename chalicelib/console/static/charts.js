@@ -236,6 +236,7 @@ function plot(spec, g, box, locale) {
       });
       return;
     }
+    if (!spec.sparkline && !s.values.some((v) => typeof v === "number" && v !== 0)) return; // all zero: the axis says it (the table lists it)
     const d = linePath(s.values, g.x, g.y);
     if (d) parts.push(svg("path", { class: `line ${tone}`, d }));
     s.values.forEach((v, i) => {

@@ -41,7 +41,8 @@ export async function render(main, { title }) {
   const detailBox = h("div");
   const trendRange = h("select", { name: "trend", id: "trend-range", class: "chart-range" }, RANGES.map((r) => h("option", { value: r.id }, r.label)));
   const trendBody = h("div", { "aria-live": "off" });
-  const trends = h("details", { class: "card job-trends", open: true }, h("summary", {}, "Trends per job type"), h("div", { class: "row" }, field("Range", trendRange)), trendBody);
+  const wide = typeof matchMedia !== "function" || matchMedia("(min-width: 700px)").matches; // on a phone the list comes first
+  const trends = h("details", { class: "card job-trends", open: wide }, h("summary", {}, "Trends per job type"), h("div", { class: "row" }, field("Range", trendRange)), trendBody);
   const refreshed = h("span", { class: "muted small", "aria-live": "off" });
   const auto = h("input", { type: "checkbox", id: "auto-refresh", checked: true });
   const params = new URLSearchParams(location.search);
@@ -149,13 +150,18 @@ export async function render(main, { title }) {
     }
     const seen = new Set(series.map((s) => s.type));
     for (const type of [...typeBoxes.keys()]) if (!seen.has(type)) typeBoxes.delete(type);
-    const blocks = series.map((s) => {
+    const all = series.map((s) => {
       let boxes = typeBoxes.get(s.type);
       if (!boxes) {
         boxes = { throughput: h("div"), run: h("div"), wait: h("div") };
         boxes.el = h("section", { class: "job-type-trends", "data-job-type": s.type }, h("h3", {}, s.type), h("div", { class: "charts" }, boxes.throughput, boxes.run, boxes.wait));
         typeBoxes.set(s.type, boxes);
       }
+      return boxes;
+    });
+    trendBody.replaceChildren(...all.map((b) => b.el)); // in the page first: each chart is drawn at its box's width
+    series.forEach((s, i) => {
+      const boxes = all[i];
       const base = { step: out.step, times: s.buckets.map((b) => b.t) };
       const runs = column(s.buckets, "run_ms.count").reduce((a, b) => a + (b || 0), 0);
       const waits = column(s.buckets, "wait_ms.count").reduce((a, b) => a + (b || 0), 0);
@@ -191,9 +197,7 @@ export async function render(main, { title }) {
           { name: "p95", kind: "line", tone: "alt", aggregate: "max", values: column(s.buckets, "wait_ms.p95") },
         ],
       });
-      return boxes.el;
     });
-    trendBody.replaceChildren(...blocks);
   }
   trends.addEventListener("toggle", () => {
     if (trends.open) loadTrends();
