@@ -95,7 +95,11 @@ class ChannelList(Out):
 
 
 class SubscriptionIn(Strict):
-    email: str = Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    # ASCII only (SNS and most mail servers refuse the rest; a lone surrogate cannot even be sent to SNS)
+    email: str = Field(
+        max_length=254,
+        pattern=r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$",
+    )
 
 
 class SubscriptionOut(Out):

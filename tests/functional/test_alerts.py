@@ -148,6 +148,9 @@ def test_bad_input_on_the_other_routes(env):
     assert env.call("POST", "/admin/alerts/channels", {"name": "x"}).status_code == 400
     assert env.call("DELETE", "/admin/alerts/channels/nope").status_code == 404
     assert env.call("POST", "/admin/alerts/email-subscriptions", {"email": "not-an-address"}).status_code == 400
+    # what the fuzz found: a non-ASCII address (a lone surrogate cannot even be encoded for SNS) is refused, not a 500
+    for odd in ("\u00f8@example.com", "ops@\u00e9xample.com", "a\udb48@example.com", "ops@example"):
+        assert env.call("POST", "/admin/alerts/email-subscriptions", {"email": odd}).status_code == 400, odd
     assert env.call("DELETE", "/admin/alerts/email-subscriptions/nope").status_code == 404
     assert env.call("GET", "/admin/alerts/log?limit=0").status_code == 400
     rules_page = json.loads(env.call("GET", "/admin/alerts/rules?limit=1").body)
