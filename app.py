@@ -13,6 +13,7 @@ from chalicelib.integrity.jobs import bp as integrity_jobs_bp
 from chalicelib.integrity.routes import bp as integrity_bp
 from chalicelib.jobs.handlers import bp as job_handlers_bp
 from chalicelib.media.routes import bp as media_bp
+from chalicelib.metrics.routes import bp as metrics_bp
 from chalicelib.monitors.jobs import bp as monitor_jobs_bp
 from chalicelib.monitors.routes import bp as monitors_bp
 from chalicelib.operations.routes import bp as operations_bp
@@ -36,6 +37,7 @@ BLUEPRINTS = (
     integrity_bp,
     operations_bp,
     media_bp,
+    metrics_bp,
     system_bp,
     monitors_bp,
     alerts_bp,

@@ -17,8 +17,15 @@ def main(argv: list[str]) -> int:
     p.add_argument("--region", required=True)
     p.add_argument("--no-workers", action="store_true")
     p.add_argument("--no-scheduler", action="store_true")
+    p.add_argument("--disable-schedule", action="append", default=[], metavar="NAME")
     args = p.parse_args(argv)
-    opts = StackOptions(region=args.region, workers=not args.no_workers, scheduler=not args.no_scheduler, out=_out)
+    opts = StackOptions(
+        region=args.region,
+        workers=not args.no_workers,
+        scheduler=not args.no_scheduler,
+        disabled_schedules=frozenset(args.disable_schedule),
+        out=_out,
+    )
     LocalStack(opts).run_background()
     return 0
 

@@ -131,9 +131,11 @@ class LocalStack:
 
                 self._floor = floor.start(o.load_floor_port, HOST, o.region, self._spawn)[1]
             self._start_http()
-            if o.scheduler:
-                for fn in schedules.scheduled_functions(self._app):  # refuse an expression we cannot honour at start
+            if o.scheduler:  # refuse an expression we cannot honour, or an unknown --disable-schedule, at start
+                for fn in schedules.enabled(schedules.scheduled_functions(self._app), o.disabled_schedules):
                     schedules.next_fire(fn.expression, datetime.now(UTC))
+                for name in sorted(o.disabled_schedules):
+                    o.out(f"schedule {name} is disabled (--disable-schedule): the monitor watchdog will report it missed")
             if o.workers or o.scheduler:
                 self._start_background()
             self.state = {
@@ -254,6 +256,7 @@ class LocalStack:
             o.region,
             *([] if o.workers else ["--no-workers"]),
             *([] if o.scheduler else ["--no-scheduler"]),
+            *(arg for name in sorted(o.disabled_schedules) for arg in ("--disable-schedule", name)),
         ]
 
     def _start_background(self) -> None:
@@ -346,8 +349,6 @@ class LocalStack:
 
     def _start_scheduler(self) -> None:
         functions = schedules.enabled(schedules.scheduled_functions(self._app), self.opts.disabled_schedules)
-        for name in sorted(self.opts.disabled_schedules):
-            self.opts.out(f"schedule {name} is disabled (--disable-schedule): the monitor watchdog will report it missed")
         if not functions:
             return
         self._spawn("scheduler", lambda: self._schedule_loop(functions))

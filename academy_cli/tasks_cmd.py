@@ -1,6 +1,6 @@
-"""``academy tasks prune-future|backfill``: repair recurring task instances through the stack's HTTP API.
+"""``academy tasks prune-future|backfill|migrate-shards``: repair recurring tasks through the stack's HTTP API.
 
-Both are dry runs unless ``--apply``. The server does the work in bounded batches and hands back a
+All are dry runs unless ``--apply``. The server does the work in bounded batches and hands back a
 cursor; the command walks the cursor with a progress bar, so a large repair is many short requests
 (each one audited under the token's subject) and can be stopped and re-run safely: both operations
 are idempotent.
@@ -58,7 +58,8 @@ def _report(result: dict[str, Any], as_json: bool, verb: str) -> None:
     counts = ", ".join(f"{k}={v}" for k, v in result.items() if isinstance(v, int) and not isinstance(v, bool))
     click.echo(f"{'DRY RUN (nothing changed; add --apply to ' + verb + ')' if result['dry_run'] else 'APPLIED'}: {counts}")
     for row in result.get("sample", []):
-        click.echo(f"  {row.get('task_id')}  {row.get('date')}  {row.get('timezone', '')}".rstrip())
+        rest = "  ".join(str(v) for k, v in row.items() if k != "task_id")
+        click.echo(f"  {row.get('task_id')}  {rest}".rstrip())
 
 
 def register(cli: click.Group) -> None:
@@ -67,7 +68,7 @@ def register(cli: click.Group) -> None:
     @click.option("--token", envvar="ACADEMY_TOKEN", default=None, help="Admin bearer token (default: a dev token, local stage).")
     @click.pass_context
     def tasks(ctx: click.Context, url: str, token: str | None) -> None:
-        """Recurring task repairs: prune future instances, back-fill missed days."""
+        """Recurring task repairs: prune future instances, back-fill missed days, migrate to the scheduler's shards."""
         ctx.obj = cli_client(ctx, url, token, timeout_s=300)
 
     @tasks.command("prune-future")
@@ -98,3 +99,13 @@ def register(cli: click.Group) -> None:
             body["task_id"] = task_id
         result = _walk(api, "/admin/tasks/backfill", body, "tasks", "tasks")
         _report(result, as_json, "create them")
+
+    @tasks.command("migrate-shards")
+    @click.option("--apply", is_flag=True, help="Migrate (default: only report the tasks that need it).")
+    @click.option("--batch", default=500, show_default=True, type=click.IntRange(1, 5000), help="Tasks per request.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+    @click.pass_obj
+    def migrate_shards(api: ApiClient, apply: bool, batch: int, as_json: bool) -> None:
+        """Give tasks written before the scheduler's shards their shard (run once after deploying; idempotent)."""
+        result = _walk(api, "/admin/tasks/migrate-shards", {"apply": apply, "limit": batch}, "tasks", "scanned")
+        _report(result, as_json, "migrate them")

@@ -8,6 +8,12 @@ what any rate-limited durable intake must pay on top: a bare route that bumps on
 counter (a small UpdateItem that returns the count) before its put_item. Every request is checked (202) and the stored
 incidents are counted, so the figure never measures a refusal. DynamoDB calls are counted and timed at
 the botocore level, splitting each side's time into the (emulated) DynamoDB share and the rest.
+
+Times are CPU time of this process (moto runs in it too): the work done, whatever else the shared
+machine runs meanwhile. The restated goals: the intake within 1.5x its floor, at most 2 DynamoDB calls
+on the common path (an existing group, under its limits: the median intake here; the mean includes
+the 20 groups' first intakes and the rate budget's claims), and app time outside AWS calls within 3x
+a bare route's.
 """
 
 from __future__ import annotations
@@ -93,6 +99,7 @@ class Calls:
     def __init__(self) -> None:
         self.side = "ours"
         self.count: dict[str, int] = {"ours": 0, "bare": 0, "floor": 0}
+        self.per_request: dict[str, list[int]] = {"ours": [], "bare": [], "floor": []}
         self.seconds: dict[str, float] = {"ours": 0.0, "bare": 0.0, "floor": 0.0}
 
     def __enter__(self) -> Calls:
@@ -104,12 +111,12 @@ class Calls:
         def timed(client: Any, operation: str, params: Any) -> Any:
             if client.meta.service_model.service_name != "dynamodb":
                 return calls._orig(client, operation, params)
-            started = time.perf_counter()
+            started = time.process_time()
             try:
                 return calls._orig(client, operation, params)
             finally:
                 calls.count[calls.side] += 1
-                calls.seconds[calls.side] += time.perf_counter() - started
+                calls.seconds[calls.side] += time.process_time() - started
 
         BaseClient._make_api_call = timed  # type: ignore[method-assign]
         return self
@@ -120,11 +127,14 @@ class Calls:
         BaseClient._make_api_call = self._orig  # type: ignore[method-assign]
 
 
-def _timed(send: Callable[[int], Any], indices: range, samples: list[float]) -> None:
+def _timed(send: Callable[[int], Any], indices: range, samples: list[float], calls: Calls | None = None) -> None:
     for i in indices:
-        t = time.perf_counter()
+        before = calls.count[calls.side] if calls else 0
+        t = time.process_time()
         resp = send(i)
-        samples.append(time.perf_counter() - t)
+        samples.append(time.process_time() - t)
+        if calls:
+            calls.per_request[calls.side].append(calls.count[calls.side] - before)
         if resp.status_code != 202:
             raise RuntimeError(f"intake answered {resp.status_code}: {resp.body[:300]!r}")
 
@@ -177,31 +187,56 @@ def run() -> list[dict]:
             with Calls() as calls:
                 for start in range(0, REQUESTS, ROUND):
                     calls.side = "ours"
-                    _timed(send_ours, range(start, start + ROUND), ours)
+                    _timed(send_ours, range(start, start + ROUND), ours, calls)
                     calls.side = "bare"
-                    _timed(send_bare, range(start, start + ROUND), bare)
+                    _timed(send_bare, range(start, start + ROUND), bare, calls)
                     calls.side = "floor"
-                    _timed(send_floor, range(start, start + ROUND), floor)
+                    _timed(send_floor, range(start, start + ROUND), floor, calls)
             stored = Incident.count()
         assert stored >= REQUESTS, f"only {stored} incidents stored for {REQUESTS} accepted"
     ours_ms = statistics.median(ours) * 1000
     bare_ms = statistics.median(bare) * 1000
     floor_ms = statistics.median(floor) * 1000
+    app_ours = (sum(ours) - calls.seconds["ours"]) / REQUESTS * 1000
+    app_bare = (sum(bare) - calls.seconds["bare"]) / REQUESTS * 1000
+    common = statistics.median(calls.per_request["ours"])
     return [
         {
-            "name": "incidents: intake POST /incidents vs bare Chalice route + put_item (median)",
-            "value": ours_ms,
-            "unit": "ms",
-            "baseline": bare_ms,
-            "ratio": ours_ms / bare_ms,
-            "goal": 3,
-        },
-        {
-            "name": "incidents: intake vs FLOOR (route+counter update+put)",
+            "name": "incidents: intake vs FLOOR (route+counter+put), CPU median",
             "value": ours_ms,
             "unit": "ms",
             "baseline": floor_ms,
             "ratio": ours_ms / floor_ms,
+            "goal": 1.5,
+        },
+        {
+            "name": "incidents: DynamoDB calls, common path (median) vs bare",
+            "value": common,
+            "unit": "calls",
+            "baseline": statistics.median(calls.per_request["bare"]),
+            "ratio": common / statistics.median(calls.per_request["bare"]),
+            "goal": 2,
+        },
+        {
+            "name": "incidents: DynamoDB calls per intake, mean, vs floor's",
+            "value": calls.count["ours"] / REQUESTS,
+            "unit": "calls",
+            "baseline": calls.count["floor"] / REQUESTS,
+        },
+        {
+            "name": "incidents: app time outside AWS calls vs bare route's",
+            "value": app_ours,
+            "unit": "ms",
+            "baseline": app_bare,
+            "ratio": app_ours / app_bare,
+            "goal": 3,
+        },
+        {
+            "name": "incidents: intake vs bare route + put_item (median)",
+            "value": ours_ms,
+            "unit": "ms",
+            "baseline": bare_ms,
+            "ratio": ours_ms / bare_ms,
             "goal": None,
         },
         {
@@ -213,30 +248,18 @@ def run() -> list[dict]:
             "goal": None,
         },
         {
-            "name": "incidents: intake p95",
+            "name": "incidents: intake p95 vs FLOOR p95",
             "value": _p(ours, 95) * 1000,
             "unit": "ms",
-            "baseline": _p(bare, 95) * 1000,
-            "ratio": _p(ours, 95) / _p(bare, 95),
+            "baseline": _p(floor, 95) * 1000,
+            "ratio": _p(ours, 95) / _p(floor, 95),
             "goal": None,
         },
         {
-            "name": "incidents: DynamoDB calls per intake",
-            "value": calls.count["ours"] / REQUESTS,
-            "unit": "calls",
-            "baseline": calls.count["bare"] / REQUESTS,
-        },
-        {
-            "name": "incidents: time in (emulated) DynamoDB per intake, mean",
+            "name": "incidents: time in (emulated) DynamoDB, mean, vs floor's",
             "value": calls.seconds["ours"] / REQUESTS * 1000,
             "unit": "ms",
-            "baseline": calls.seconds["bare"] / REQUESTS * 1000,
-        },
-        {
-            "name": "incidents: the rest (auth, validation, scrubbing, app), mean",
-            "value": (sum(ours) - calls.seconds["ours"]) / REQUESTS * 1000,
-            "unit": "ms",
-            "baseline": (sum(bare) - calls.seconds["bare"]) / REQUESTS * 1000,
+            "baseline": calls.seconds["floor"] / REQUESTS * 1000,
         },
     ]
 

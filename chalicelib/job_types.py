@@ -7,5 +7,6 @@ from chalicelib.alerts import jobs as alert_jobs
 from chalicelib.jobs import builtin
 from chalicelib.media import jobs as media_jobs
 from chalicelib.schedules import jobs as schedule_jobs
+from chalicelib.tasks import jobs as task_jobs
 
-__all__ = ["alert_jobs", "builtin", "media_jobs", "schedule_jobs"]
+__all__ = ["alert_jobs", "builtin", "media_jobs", "schedule_jobs", "task_jobs"]

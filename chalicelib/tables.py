@@ -6,8 +6,9 @@ from pynamodb.models import Model
 
 from chalicelib.alerts.store import Alert, AlertLog
 from chalicelib.core.audit import AuditEntry
+from chalicelib.core.rollups import Rollup
 from chalicelib.customers.store import Customer
-from chalicelib.incidents.store import Incident, IncidentGroup, RateCounter, TimelineEntry
+from chalicelib.incidents.store import Incident, IncidentGroup, IncidentLink, RateCounter, TimelineEntry
 from chalicelib.jobs.ledger import Job, JobDedupe
 from chalicelib.media.store import Homework, Video
 from chalicelib.monitors.store import MonitorRun
@@ -21,4 +22,6 @@ ALL_MODELS += [Customer]
 ALL_MODELS += [Closure]
 ALL_MODELS += [MonitorRun]
 ALL_MODELS += [TimelineEntry]
+ALL_MODELS += [IncidentLink]
+ALL_MODELS += [Rollup]
 ALL_MODELS += [Alert, AlertLog]

@@ -27,6 +27,11 @@ EVENT_SOURCE_ACTIONS = ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes")
 RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]
 INCIDENT_WRITES = {"incidents": ("PutItem",), "incident-groups": ("UpdateItem",)}  # the observability seam
 INCIDENT_WRITES["incident-timeline"] = ("PutItem",)  # the intake's created/reopened timeline entries
+INCIDENT_WRITES["incident-links"] = ("PutItem",)  # a job or entity a group names for the first time (conditional put)
+# Rollups (chalicelib/core/rollups.py): the intake's counts, flushed once per invocation (UpdateItem, or
+# TransactWriteItems of UpdateItems), and every ledger transition's rollup items (in its transaction).
+ROLLUP_WRITES = {"rollups": ("UpdateItem",)}
+INCIDENT_WRITES["rollups"] = ROLLUP_WRITES["rollups"]
 # Every monitored scheduled function records its runs (chalicelib/monitors/store.py: claim the event, upsert the run).
 HEARTBEAT = {"monitor-runs": ("PutItem", "UpdateItem")}
 # The alert engine's webhook URLs: SecureString parameters (the AWS-managed aws/ssm key: no kms grant needed).
@@ -64,7 +69,7 @@ def _merge(*parts: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
 
 
 # BatchGetItem: a final failure reads the counter rows (jobs/health.failed: the job.first_failure signal).
-_WORKER_LEDGER = {"jobs": ("BatchGetItem", "GetItem", "UpdateItem")}
+_WORKER_LEDGER = {"jobs": ("BatchGetItem", "GetItem", "UpdateItem"), **ROLLUP_WRITES}
 # An unreadable message becomes one orphan job, its claim keyed by the body's hash (jobs/ledger.put_orphan).
 _ORPHANS = {"jobs": ("PutItem",), "job-dedupe": ("GetItem", "PutItem")}
 
@@ -81,13 +86,15 @@ ACCESS: dict[str, Access] = {
                 "closures": ("BatchGetItem", "ConditionCheckItem", "DeleteItem", "GetItem", "PutItem"),
                 "customers": ("GetItem", "PutItem", "UpdateItem"),
                 "homework": ("BatchGetItem", "GetItem", "PutItem", "UpdateItem"),
-                "incident-groups": ("GetItem",),
+                "incident-groups": ("BatchGetItem", "GetItem"),  # search by entity, a job's incidents: their groups
+                "incident-links": ("Query",),  # a group's jobs and entities, verified fixed, retry these jobs
                 "incidents": ("GetItem",),  # the repair button reads the finding's incident
                 "incident-limits": ("GetItem", "UpdateItem"),  # incident rate counters; upload quotas (media/quota.py)
                 "incident-timeline": ("Query",),  # a group's timeline (triage)
                 "job-dedupe": ("GetItem", "PutItem"),
                 "jobs": ("BatchGetItem", "GetItem", "PutItem", "UpdateItem"),
                 "monitor-runs": ("BatchGetItem", "Query"),  # Admin > Insights > Monitors
+                "rollups": ("Query", "UpdateItem"),  # Admin > Insights > metrics; job transitions' and the intake's rollups
                 "schedule-members": ("BatchWriteItem", "DeleteItem", "PutItem", "Query"),
                 "schedules": ("BatchGetItem", "DeleteItem", "GetItem", "PutItem", "UpdateItem"),
                 "students": ("BatchGetItem", "GetItem", "PutItem", "UpdateItem"),
@@ -104,7 +111,8 @@ ACCESS: dict[str, Access] = {
             "customers": ("by_kind",),
             "homework": ("by_customer", "by_status", "by_student"),
             "incident-groups": ("by_area", "by_kind", "by_source", "by_status", "by_title"),
-            "incidents": ("by_group",),
+            "incident-links": ("by_link",),  # search groups by entity
+            "incidents": ("by_group", "by_job"),  # a job's incidents
             "jobs": ("by_entity", "by_state", "by_type"),
             "schedules": ("by_kind",),
             "students": ("by_archived", "by_customer", "by_kind", "by_name"),
@@ -140,7 +148,10 @@ ACCESS: dict[str, Access] = {
         alerts_topic=("ListSubscriptionsByTopic", "Subscribe", "Unsubscribe"),  # the console's email subscriptions
         webhook_secrets=("DeleteParameter", "PutParameter"),  # a webhook channel's URL, written, never read back
     ),
-    # General jobs (delete_schedule, noop): the ledger, the schedule's rows, incidents for failures.
+    # General jobs (delete_schedule, tasks.shard_instances, noop): the ledger, the schedule's rows, incidents for
+    # failures. A shard job reads its shard's tasks (index), takes the shard's lease (a tasks row: conditional
+    # update, read when held, delete on release), retires ended tasks, checks and writes instances (batch; the
+    # legacy shard: conditional puts), adds to the hour's tally and enqueues its continuation.
     "RunJobs": Access(
         tables=_merge(
             INCIDENT_WRITES,
@@ -151,13 +162,17 @@ ACCESS: dict[str, Access] = {
                 "attendance": ("BatchWriteItem", "Query"),
                 "schedule-members": ("BatchWriteItem",),
                 "schedules": ("DeleteItem", "GetItem", "UpdateItem"),
+                "task-instances": ("BatchGetItem", "BatchWriteItem", "PutItem"),
+                "tasks": ("DeleteItem", "GetItem", "UpdateItem"),
+                "jobs": ("PutItem",),  # a continuation's ledger entry (dispatch)
                 # alerts.evaluate: the rules (Query), the defaults, the occurrence claims and throttles (a transaction)
                 "alerts": ("GetItem", "PutItem", "Query", "UpdateItem"),
                 "alert-log": ("GetItem", "PutItem", "UpdateItem"),  # one row per notification and channel, its lease
             },
         ),
-        indexes={"alerts": ("by_waiting",)},  # alerts.sweep_digests: throttles and digests waiting to be sent
-        queues=_merge({"jobs": ("ChangeMessageVisibility", "GetQueueUrl")}, ALERT_FIRE_QUEUE),
+        # alerts.sweep_digests: throttles and digests waiting to be sent
+        indexes={"tasks": ("by_active_daily", "by_sched_shard"), "alerts": ("by_waiting",)},
+        queues=_merge({"jobs": ("ChangeMessageVisibility", "GetQueueUrl", "SendMessage")}, ALERT_FIRE_QUEUE),
         consumes="jobs",
         alerts_topic=("Publish",),  # the email channel
         webhook_secrets=("GetParameter",),  # a webhook channel's URL, read at delivery
@@ -179,16 +194,21 @@ ACCESS: dict[str, Access] = {
     "MediaDeadLetters": Access(
         tables=_merge(_WORKER_LEDGER, _ORPHANS, ALERT_FIRE), queues=ALERT_FIRE_QUEUE, consumes="media-dlq"
     ),
-    # Hourly: today's instance of every active daily task, under the instance-writer lease (a tasks row).
+    # Hourly: the fan-out. A Limit=1 query per shard (the sparse per-shard index, and the legacy one until the
+    # migration empties it), one deduplicated tasks.shard_instances job per shard with work (ledger + claim in one
+    # transaction, then the message), the tally rows of the previous hours (read one, delete an old one).
     "DailyTaskInstances": Access(
         tables=_merge(
             HEARTBEAT,
+            ROLLUP_WRITES,  # instances created per run
             {
-                "task-instances": ("BatchGetItem", "BatchWriteItem"),
-                "tasks": ("DeleteItem", "UpdateItem"),
+                "job-dedupe": ("GetItem", "PutItem"),  # the claim; GetItem: a second firing finds the hour's job
+                "jobs": ("GetItem", "PutItem", "UpdateItem"),  # the ledger entry and its count
+                "tasks": ("DeleteItem", "GetItem", "UpdateItem"),  # the hour's tally rows
             },
         ),
-        indexes={"tasks": ("by_active_daily",)},
+        indexes={"tasks": ("by_active_daily", "by_sched_shard")},
+        queues={"jobs": ("GetQueueUrl", "SendMessage")},
     ),
     # Every 6 h: the integrity sweeps, report-only (findings become incidents; repairs run from the API
     # or `academy doctor --apply`); bounded scans, the cross-reference reads, its cursors under system/.

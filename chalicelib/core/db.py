@@ -45,6 +45,9 @@ def _one_botocore_session_per_thread() -> None:
         session = getattr(local, "session", None)
         if session is None:
             session = local.session = create()
+            from chalicelib.core import capacity
+
+            capacity.install(session)  # read and write units per route (chalicelib/core/capacity.py)
         return session
 
     per_thread_session.academy_shared = True  # type: ignore[attr-defined]  # a marker on the function

@@ -9,7 +9,8 @@ from typing import Any
 
 from chalice import Response
 
-from chalicelib.core import observability
+from chalicelib.core import capacity, observability, rollups
+from chalicelib.core.db import utcnow
 from chalicelib.core.errors import error_envelope
 from chalicelib.core.observability import choose_request_id, logger, metrics, set_request_id
 
@@ -73,7 +74,10 @@ def protective_headers(response: Response) -> Response:
 
 
 def flush_metrics(event: Any, get_response: Any) -> Any:
-    """Emit the invocation's EMF metrics once it ends (every event type: HTTP, SQS, schedules)."""
+    """Emit the invocation's EMF metrics and write its buffered rollups (one DynamoDB call) once it ends
+    (every event type: HTTP, SQS, schedules), and on an HTTP one the DynamoDB capacity its route used."""
+    if _route_of(event) is not None:
+        capacity.take()  # what ran before this request (another function's work, locally) is not its
     try:
         return get_response(event)
     finally:
@@ -82,3 +86,20 @@ def flush_metrics(event: Any, get_response: Any) -> Any:
                 observability.flush_metrics()
         except Exception:  # noqa: BLE001 - a metrics problem must never fail the invocation
             logger.warning("metrics flush failed", exc_info=True)
+        try:
+            route = _route_of(event)
+            if route is not None:
+                rollups.count_capacity(route, capacity.take(), utcnow())
+            rollups.flush()
+        except Exception:  # noqa: BLE001 - nor a rollup problem (those counts are lost, and logged)
+            logger.warning("rollups flush failed", exc_info=True)
+
+
+def _route_of(event: Any) -> str | None:
+    """``GET /admin/jobs/{job_id}`` for an HTTP event (its route template, never a path with ids)."""
+    context = getattr(event, "context", None)
+    method = getattr(event, "method", None)
+    if not isinstance(context, dict) or not method:
+        return None
+    resource = context.get("resourcePath")
+    return f"{method} {resource}" if isinstance(resource, str) and resource else None

@@ -625,3 +625,106 @@ def backend_draft(exc: BaseException, context: dict[str, Any], limits: Limits | 
         origin=origin,
         limits=limits,
     )
+
+
+# --- links: the jobs and entities a group's incidents name ----------------------------------------
+
+JOB_LINK = "job"
+ENTITY_LINK = "entity"
+LINK_KINDS = (JOB_LINK, ENTITY_LINK)
+MAX_LINKS_PER_INCIDENT = 21  # its job + at most max_entities entities
+VERIFY_MAX_JOBS = 100  # a group naming more jobs is not verified on read (one BatchGetItem holds 100 keys)
+
+
+@dataclass(frozen=True)
+class LinkRef:
+    """One thing an incident names: a job (``job#<id>``) or an entity (``entity#<type>#<id>``)."""
+
+    kind: str
+    ref_type: str  # the job's type, or the entity's
+    ref_id: str
+
+    @property
+    def key(self) -> str:
+        return f"job#{self.ref_id}" if self.kind == JOB_LINK else f"entity#{self.ref_type}#{self.ref_id}"
+
+
+def entity_key(entity_type: str, entity_id: str) -> str:
+    """The link key of an entity (what search by entity looks up)."""
+    return LinkRef(ENTITY_LINK, entity_type, entity_id).key
+
+
+def job_key(job_id: str) -> str:
+    return LinkRef(JOB_LINK, "", job_id).key
+
+
+def links_of(draft: Draft) -> list[LinkRef]:
+    """What ``draft`` names: the job of a ``backend.job.<type>`` incident (from its origin), then its entities (deduplicated)."""
+    out: list[LinkRef] = []
+    origin = draft.origin or {}
+    job_id = origin.get("job_id")
+    if origin.get("kind") == "job" and isinstance(job_id, str) and job_id:
+        out.append(LinkRef(JOB_LINK, str(origin.get("job_type") or ""), job_id[:128]))
+    seen: set[tuple[str, str]] = set()
+    for e in draft.entities:
+        pair = (str(e.get("type") or ""), str(e.get("id") or ""))
+        if pair[0] and pair[1] and pair not in seen:
+            seen.add(pair)
+            out.append(LinkRef(ENTITY_LINK, pair[0][:40], pair[1][:128]))
+    return out[:MAX_LINKS_PER_INCIDENT]
+
+
+class SeenLinks:
+    """(group_id, link key) pairs this container knows are stored: the intake writes a link only the first
+    time (a conditional put that a second writer loses harmlessly). Bounded: when full it starts over."""
+
+    def __init__(self, max_size: int = 4096) -> None:
+        self.max_size = max_size
+        self._seen: set[tuple[str, str]] = set()
+
+    def unseen(self, group_id: str, refs: list[LinkRef]) -> list[LinkRef]:
+        return [r for r in refs if (group_id, r.key) not in self._seen]
+
+    def saw(self, group_id: str, key: str) -> None:
+        if len(self._seen) >= self.max_size:
+            self._seen.clear()
+        self._seen.add((group_id, key))
+
+
+_CONSOLE_PAGES = {"student": "students", "schedule": "schedules", "task": "tasks", "homework": "homework", "video": "media"}
+_CONSOLE_PAGES["monitor"] = "monitors"
+
+
+def console_path(kind: str, ref_type: str, ref_id: str, facts: dict[str, Any] | None = None) -> str | None:
+    """Where the console shows a linked job or entity (a path under the console's mount root), if anywhere."""
+    from urllib.parse import quote
+
+    facts = facts or {}
+    if kind == JOB_LINK or ref_type == "job":
+        return f"/console/admin/jobs?job={quote(ref_id)}"
+    if ref_type == "customer":
+        return f"/console/admin/family?customer={quote(ref_id)}"
+    if ref_type == "student" and facts.get("customer_id"):
+        return f"/console/admin/family?customer={quote(str(facts['customer_id']))}"
+    if ref_type == "incident_group":
+        return f"/console/admin/incidents?status=all&group={quote(ref_id)}"
+    page = _CONSOLE_PAGES.get(ref_type)
+    return f"/console/admin/{page}" if page else None
+
+
+def verification(jobs: list[dict[str, Any]], more: bool) -> dict[str, Any]:
+    """Whether a group is *verified fixed*: it names at least one job, and every job it names has since
+    succeeded (the ledger's state, finished after the group first saw the job). ``jobs``: each job link
+    with its ledger facts (``state``, ``finished_at``, ``first_seen``); ``more``: there were more than
+    could be checked (then it is not verified)."""
+    proven = [j for j in jobs if j.get("state") == "succeeded" and (j.get("finished_at") or "") >= (j.get("first_seen") or "")]
+    pending = [j["job_id"] for j in jobs if j not in proven]
+    ok = bool(jobs) and not pending and not more
+    return {
+        "verified_fixed": ok,
+        "verified_fixed_at": max(str(j.get("finished_at")) for j in proven) if ok else None,
+        "verified_jobs": [j["job_id"] for j in proven] if ok else [],
+        "unfixed_jobs": pending[:20],
+        "jobs_checked": len(jobs),
+        "jobs_capped": more,
+    }

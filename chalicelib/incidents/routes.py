@@ -10,12 +10,21 @@ from chalice import Blueprint, Response
 
 from chalicelib.core.api import LIST_QUERY, Audit, Reply, Req, route, schemas
 from chalicelib.core.errors import PayloadTooLarge, RateLimited
-from chalicelib.incidents import service
+from chalicelib.incidents import links, service
 from chalicelib.incidents.domain import LIMITS
 
 if TYPE_CHECKING:
     from chalicelib.core.schema import ListQuery
-    from chalicelib.incidents.schemas import AssignIn, GroupQuery, IncidentIn, NoteIn, SnoozeIn, StatusChangeIn
+    from chalicelib.incidents.schemas import (
+        AssignIn,
+        GroupQuery,
+        IncidentIn,
+        LinksQuery,
+        NoteIn,
+        RetryJobsIn,
+        SnoozeIn,
+        StatusChangeIn,
+    )
 
 bp = Blueprint(__name__)
 S = schemas("chalicelib.incidents.schemas")  # the models, imported on first use
@@ -59,8 +68,12 @@ def report_incident(req: Req[IncidentIn, None]) -> Reply:
 
 @route(bp, "/admin/incidents", "GET", auth="admin", query=S.GroupQuery, response=S.page("GroupOut"), tag="incidents")
 def list_incident_groups(req: Req[None, GroupQuery]) -> dict[str, Any]:
-    """Incident groups, newest last_seen first (filters: status, area, source, since; title: a case-insensitive prefix)."""
+    """Incident groups, newest last_seen first (filters: status, area, source, since; title: a case-insensitive prefix;
+    entity_type + entity_id: the groups that named an entity)."""
     q = req.query
+    if q.entity_type is not None and q.entity_id is not None:
+        keep = service.group_filter(status=q.status, area=q.area, source=q.source, since=q.since, title=q.title)
+        return links.search_by_entity(q.entity_type, q.entity_id, q.limit, q.next_token, keep)
     return service.list_groups(q.limit, q.next_token, status=q.status, area=q.area, source=q.source, since=q.since, title=q.title)
 
 
@@ -136,8 +149,10 @@ def _audited(req: Any, changed: bool) -> None:
     ids=("group_id",),
 )
 def snooze_incident_group(req: Req[SnoozeIn, None], group_id: str) -> dict[str, Any]:
-    """Snooze (archive) a group until a time or until N more incidents; the intake reopens it then (idempotent)."""
-    group, changed = service.intake().snooze(group_id, req.actor, until=req.body.until, incidents=req.body.incidents)
+    """Snooze (archive) a group until a time, N more incidents or a spike; the intake reopens it then (idempotent)."""
+    b = req.body
+    spike = (b.spike.incidents, b.spike.minutes) if b.spike else None
+    group, changed = service.intake().snooze(group_id, req.actor, until=b.until, incidents=b.incidents, spike=spike)
     _audited(req, changed)
     return {"group": group, "changed": changed}
 
@@ -191,6 +206,41 @@ def note_incident_group(req: Req[NoteIn, None], group_id: str) -> dict[str, Any]
 def incident_group_timeline(req: Req[None, ListQuery], group_id: str) -> dict[str, Any]:
     """A group's timeline (created, assigned, resolved, reopened, snoozed, noted), oldest first (paginated)."""
     return service.timeline(group_id, req.query.limit, req.query.next_token)
+
+
+@route(
+    bp,
+    "/admin/incidents/groups/{group_id}/links",
+    "GET",
+    auth="admin",
+    query=S.LinksQuery,
+    response=S.page("LinkOut"),
+    tag="incidents",
+    ids=("group_id",),
+)
+def incident_group_links(req: Req[None, LinksQuery], group_id: str) -> dict[str, Any]:
+    """The jobs and entities a group's incidents named, each with its current state and console path (paginated)."""
+    return links.group_links(group_id, req.query.kind, req.query.limit, req.query.next_token)
+
+
+@route(
+    bp,
+    "/admin/incidents/groups/{group_id}/retry-jobs",
+    "POST",
+    auth="admin",
+    body=S.RetryJobsIn,
+    response=S.RetryJobsOut,
+    tag="incidents",
+    audit=Audit("incident_group.retry_jobs", target="incident_group:{group_id}"),
+    ids=("group_id",),
+)
+def retry_incident_group_jobs(req: Req[RetryJobsIn, None], group_id: str) -> dict[str, Any]:
+    """Retry the group's failed jobs: a dry run listing exactly which unless apply (one page of its jobs per call)."""
+    b = req.body
+    body, audit = links.retry_jobs(group_id, apply=b.apply, limit=b.limit, next_token=b.next_token)
+    if req.audit is not None:
+        req.audit.result.update(audit)
+    return body
 
 
 # --- the browser reporter ------------------------------------------------------------------------

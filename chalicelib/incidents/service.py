@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
@@ -18,7 +19,8 @@ from chalicelib.core.db import iso, new_id
 from chalicelib.core.errors import Invalid
 from chalicelib.core.observability import logger
 from chalicelib.incidents import domain, store
-from chalicelib.incidents.domain import LIMITS, Draft, FloodGuesses, Limits, RateLeases
+from chalicelib.incidents.domain import LIMITS, Draft, FloodGuesses, Limits, RateLeases, SeenLinks
+from chalicelib.metrics import service as metrics_service
 
 if TYPE_CHECKING:
     from chalicelib.incidents.schemas import IncidentIn
@@ -62,6 +64,7 @@ class Intake:
     flooding: FloodGuesses = field(default_factory=FloodGuesses)
     leases: RateLeases = field(default_factory=RateLeases)
     update: store.UpdateItem = store.update_item
+    links: SeenLinks = field(default_factory=SeenLinks)
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
@@ -108,17 +111,32 @@ class Intake:
             events=events,
         )
         self.flooding.saw(draft.group_id, window, stored)
-        for event in events:  # created, reopened (a regression) or woke (a snooze ended): one intake each
-            if event == "spiked":
+        metrics_service.count_incident(draft.group_id, draft.area, stored, received)  # buffered: no call here
+        self.link(draft, incident_id, received)
+        for event in events:  # created, reopened (a regression), woke (a snooze ended, or a spike): one intake each
+            if event == "spiked":  # the window's Nth incident: an alert signal, not a timeline entry
                 continue
-            details = {"incident_id": incident_id, **({"reason": "snooze_ended"} if event == "woke" else {})}
-            name = "reopened" if event == "woke" else event
+            details = {"incident_id": incident_id, **store.wake_details(event)}
+            name = "reopened" if event.startswith("woke") else event
             store.add_entry(draft.group_id, name, received, None if event == "created" else store.system_actor(event), details)
         if stored:
             store.put_incident(incident_id, draft, received)
         for event in events:  # only on an event: the common path emits nothing
             _signal(event, draft, incident_id, window, self.limits)
         return Recorded(incident_id, draft.group_id, stored)
+
+    def link(self, draft: Draft, incident_id: str, received: datetime) -> None:
+        """Record the jobs and entities ``draft`` names that its group had not named yet: one conditional put
+        per link this container has not seen (none on the common path: a group that keeps failing for the
+        same entity or job costs nothing more). A failure here is logged, never raised: the incident is
+        already counted, and a lost link only hides it from the search by entity and the group's links."""
+        for ref in self.links.unseen(draft.group_id, domain.links_of(draft)):
+            try:
+                store.put_link(draft.group_id, ref, incident_id, received)
+            except Exception:  # noqa: BLE001 - the incident is recorded; the link is best effort
+                logger.warning("incident link not recorded", extra={"group_id": draft.group_id, "link": ref.key}, exc_info=True)
+                continue
+            self.links.saw(draft.group_id, ref.key)
 
     def report(self, body: IncidentIn, *, actor: dict[str, Any], source_ip: str, user_agent: str | None, size: int) -> Reported:
         """A frontend report (``POST /incidents``) of ``size`` bytes, scrubbed, grouped and recorded. An
@@ -175,16 +193,27 @@ class Intake:
         return store.group_dict(group), changed
 
     def snooze(
-        self, group_id: str, actor: dict[str, Any], *, until: datetime | None = None, incidents: int | None = None
+        self,
+        group_id: str,
+        actor: dict[str, Any],
+        *,
+        until: datetime | None = None,
+        incidents: int | None = None,
+        spike: tuple[int, int] | None = None,
     ) -> tuple[dict[str, Any], bool]:
-        """Snooze a group until a time (in the future) or until ``incidents`` more come in: (the group, changed)."""
+        """Snooze a group until a time (in the future), until ``incidents`` more come in, or until it
+        escalates (``spike``: N incidents within M minutes): (the group, changed)."""
         now = self.now()
         until = _utc(until)
         if until is not None and until <= now:
             raise Invalid("until must be in the future.", code="snooze_until_past", details={"until": iso(until)})
-        group, changed = store.snooze(group_id, until, incidents, actor, now)
+        window = (spike[0], spike[1] * 60) if spike else None
+        group, changed = store.snooze(group_id, until, incidents, actor, now, window)
         if changed:
-            store.add_entry(group_id, "snoozed", now, actor, {"until": iso(until), "incidents": incidents})
+            details: dict[str, Any] = {"until": iso(until), "incidents": incidents}
+            if spike:
+                details["spike"] = {"incidents": spike[0], "minutes": spike[1]}
+            store.add_entry(group_id, "snoozed", now, actor, details)
         return store.group_dict(group), changed
 
     def assign(self, group_id: str, assignee: str | None, actor: dict[str, Any]) -> tuple[dict[str, Any], bool]:
@@ -282,6 +311,31 @@ def list_groups(
     return {"items": [store.group_dict(g) for g in items], "next_token": token}
 
 
+def group_filter(
+    *,
+    status: str | None = None,
+    area: str | None = None,
+    source: str | None = None,
+    since: datetime | None = None,
+    title: str | None = None,
+) -> Callable[[store.IncidentGroup], bool] | None:
+    """The list filters as a test on a group already read (search by entity narrows its page with it)."""
+    wanted_area, after, prefix = domain.list_area(area), _utc(since), store.title_key(title) if title else None
+    if not (status or wanted_area or source or after or prefix):
+        return None
+
+    def keep(g: store.IncidentGroup) -> bool:
+        return (
+            (not status or (g.status or "open") == status)
+            and (not wanted_area or g.area == wanted_area)
+            and (not source or g.source == source)
+            and (after is None or (g.last_seen is not None and g.last_seen >= after))
+            and (prefix is None or (g.title_key or "").startswith(prefix))
+        )
+
+    return keep
+
+
 def timeline(group_id: str, limit: int, next_token: str | None) -> dict[str, Any]:
     """A page of a group's timeline, oldest first (``Missing`` when there is no such group)."""
     store.get_group(group_id)
@@ -291,6 +345,11 @@ def timeline(group_id: str, limit: int, next_token: str | None) -> dict[str, Any
 
 def group_detail(group_id: str, limit: int, next_token: str | None) -> dict[str, Any]:
     """One group with a page of its stored incidents, newest first (``Missing`` when there is no such group)."""
+    from chalicelib.incidents import links
+
     group = store.get_group(group_id)
     items, token = store.list_incidents(group_id, limit, next_token)
-    return {"group": store.group_dict(group), "items": [store.incident_dict(i) for i in items], "next_token": token}
+    out = store.group_dict(group)
+    if not next_token:  # the group page: is it verified fixed? (≤ one Query and one BatchGetItem)
+        out.update(links.verify(group_id))
+    return {"group": out, "items": [store.incident_dict(i) for i in items], "next_token": token}

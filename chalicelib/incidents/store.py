@@ -20,7 +20,7 @@ import functools
 import hashlib
 import json
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import ClientError
@@ -29,7 +29,7 @@ from pynamodb.models import Model
 
 from chalicelib.core.db import UTCDateTime, condition_failed, gsi, iso, meta, new_id, query_page, transition
 from chalicelib.core.errors import Conflicting, Missing
-from chalicelib.incidents.domain import Draft, Limits, claim_size, fit
+from chalicelib.incidents.domain import Draft, Limits, LinkRef, claim_size, fit
 
 if TYPE_CHECKING:
     from pynamodb.expressions.update import Action
@@ -62,7 +62,9 @@ class Incident(Model):
     origin = JSONAttribute(null=True)
     dropped = JSONAttribute(null=True)
     truncated = JSONAttribute(default=list)
+    job_id = UnicodeAttribute(null=True)  # a backend.job.<type> incident's job (sparse by_job: a job's incidents)
     by_group = gsi("by_group", "group_id", "id")
+    by_job = gsi("by_job", "job_id", "id")
 
 
 class IncidentGroup(Model):
@@ -94,6 +96,12 @@ class IncidentGroup(Model):
     snooze_until = UTCDateTime(null=True)
     snooze_left = NumberAttribute(null=True)
     snoozed_by = JSONAttribute(null=True)
+    # snoozed until it escalates: wake at the spike_n-th incident within spike_s seconds of a window's first
+    # incident (spike_w: that first incident's time, epoch seconds; spike_c: incidents counted in the window)
+    spike_n = NumberAttribute(null=True)
+    spike_s = NumberAttribute(null=True)
+    spike_w = NumberAttribute(null=True)
+    spike_c = NumberAttribute(null=True)
     assignee = UnicodeAttribute(null=True)  # an admin's id
     timeline_n = NumberAttribute(null=True)  # timeline entries written (bounded by TIMELINE_MAX)
     last_note = UnicodeAttribute(null=True)  # digest of the last note (the same note twice is one entry)
@@ -118,6 +126,25 @@ class TimelineEntry(Model):
 
 
 TIMELINE_MAX = 500  # entries per group; admin writes past it answer 409
+
+
+class IncidentLink(Model):
+    """A job or an entity a group's incidents named, written once: when the group first saw it.
+
+    Key ``(group_id, link)``, the link ``job#<job id>`` or ``entity#<type>#<id>`` (so a group's jobs and
+    its entities are each one key range); ``by_link`` (link, first_seen) answers "which groups named this
+    entity (or job)", newest first.
+    """
+
+    Meta = meta("incident-links")
+    group_id = UnicodeAttribute(hash_key=True)
+    link = UnicodeAttribute(range_key=True)
+    kind = UnicodeAttribute()  # job | entity
+    ref_type = UnicodeAttribute()  # the job's type or the entity's
+    ref_id = UnicodeAttribute()
+    first_seen = UTCDateTime()
+    first_incident_id = UnicodeAttribute()
+    by_link = gsi("by_link", "link", "first_seen", range_attr=UTCDateTime)
 
 
 class RateCounter(Model):
@@ -269,7 +296,14 @@ _GROUP_NAMES = {
     "#sby": "snoozed_by",
     "#tk": "title_key",
     "#wn": "window_count",
+    "#spn": "spike_n",
+    "#sps": "spike_s",
+    "#spw": "spike_w",
+    "#spc": "spike_c",
 }
+_SPIKE_BY = {"role": "system", "id": "spike"}
+_SNOOZE_ATTRS = ("#su", "#sl", "#sby", "#spn", "#sps", "#spw", "#spc")  # what waking removes
+WAKES = ("snoozed_wake", "snoozed_spike_wake")
 _REGRESSION_BY = {"role": "system", "id": "regression"}
 _WAKE_BY = {"role": "system", "id": "snooze"}
 _REGRESSION_BY_JSON = json.dumps(_REGRESSION_BY)
@@ -312,8 +346,15 @@ def _group_expressions(case: str, status: str | None, with_http: bool) -> tuple[
         cond += " AND #s = :snoozed AND #sl > :one"
     elif status == "snoozed_wake":  # the Nth incident, or the time has passed: reopen (exactly one intake wins)
         sets += ["#s = :open", "#rat = :now", "#rby = :wakeby"]
-        removes += ["#su", "#sl", "#sby"]
+        removes += _SNOOZE_ATTRS
         cond += " AND #s = :snoozed AND (#sl = :one OR #su <= :now)"
+    elif status is not None and status.startswith("snoozed_spike"):
+        cond += " AND #s = :snoozed AND attribute_exists(#spn)"
+        more_sets, more_adds, more_removes, spike_cond = _spike_expressions(status)
+        sets += more_sets
+        adds += more_adds
+        removes += more_removes
+        cond += spike_cond
     else:
         sets += ["#s = :open"]
         if status == "resolved":
@@ -326,8 +367,51 @@ def _group_expressions(case: str, status: str | None, with_http: bool) -> tuple[
     return "SET " + ", ".join(sets) + " ADD " + ", ".join(adds) + tail, cond
 
 
+def _spike_expressions(status: str) -> tuple[list[str], list[str], list[str], str]:
+    """(sets, adds, removes, condition) of an incident in a group snoozed until it escalates.
+
+    ``snoozed_spike_new``: no window yet, or the last one started ``spike_s`` or more ago: this incident
+    starts one (count 1). ``snoozed_spike_count``: inside the window, still short of the threshold after
+    it. ``snoozed_spike_wake``: inside the window and the ``spike_n``-th: reopen. Each condition pins the
+    window and the count it read, so of concurrent intakes exactly one takes the crossing.
+    """
+    if status == "snoozed_spike_new":
+        return ["#spw = :spnow", "#spc = :one"], [], [], " AND (attribute_not_exists(#spw) OR #spw <= :spcut)"
+    if status == "snoozed_spike_count":
+        return [], ["#spc :one"], [], " AND #spw > :spcut AND #spc < :spn1"
+    # snoozed_spike_wake
+    sets = ["#s = :open", "#rat = :now", "#rby = :spikeby"]
+    return sets, [], list(_SNOOZE_ATTRS), " AND #spw > :spcut AND #spc = :spn1"
+
+
+def spike_values(old: dict[str, Any] | None, received: datetime) -> dict[str, Any]:
+    """The placeholders a spike-snoozed row's expressions need (window cut-off, threshold), from the row seen."""
+    if not old or "spike_n" not in old:
+        return {}
+    now = int(received.timestamp())
+    seconds = int(old.get("spike_s", {}).get("N", "0"))
+    return {
+        ":spnow": {"N": str(now)},
+        ":spcut": {"N": str(now - seconds)},
+        ":spn1": {"N": str(int(old["spike_n"]["N"]) - 1)},
+        ":spikeby": {"S": _json(_SPIKE_BY)},
+    }
+
+
+def _spike_state(old: dict[str, Any], now_epoch: int) -> str:
+    seconds = int(old.get("spike_s", {}).get("N", "0"))
+    started = int(old["spike_w"]["N"]) if "spike_w" in old else None
+    if started is None or started <= now_epoch - seconds:
+        return "snoozed_spike_new"
+    counted = int(old.get("spike_c", {}).get("N", "0"))
+    return "snoozed_spike_wake" if counted + 1 >= int(old["spike_n"]["N"]) else "snoozed_spike_count"
+
+
 def _snooze_state(old: dict[str, Any], now_stamp: str) -> str:
     """Which snoozed case the row is in for an incident received at ``now_stamp``."""
+    if "spike_n" in old:
+        when = IncidentGroup.last_seen.deserialize(now_stamp)  # type: ignore[no-untyped-call]  # pynamodb leaves it untyped
+        return _spike_state(old, int(when.timestamp()))
     if "snooze_left" in old:
         return "snoozed_count" if int(old["snooze_left"]["N"]) > 1 else "snoozed_wake"
     until = old.get("snooze_until", {}).get("S")
@@ -403,17 +487,17 @@ def count_in_group(
         except ClientError as exc:
             if not condition_failed(exc):
                 raise
-            case, status, window = _group_case(
-                exc.response.get("Item"), window, limits.group_rows_per_window, values[":now"]["S"]
-            )
+            seen = exc.response.get("Item")
+            case, status, window = _group_case(seen, window, limits.group_rows_per_window, values[":now"]["S"])
+            values.update(spike_values(seen, received))
             continue
         if events is not None:  # what this write did to the group (its condition held: no other intake did it)
             if case == "new":
                 events.append("created")
             elif status == "resolved":
                 events.append("reopened")
-            elif status == "snoozed_wake":
-                events.append("woke")
+            elif status in WAKES:
+                events.append("woke_spike" if status == "snoozed_spike_wake" else "woke")
             if _window_count(out) == limits.spike_incidents:  # the atomic ADD: exactly one intake sees N
                 events.append("spiked")
         return stored, window
@@ -462,6 +546,7 @@ def put_incident(incident_id: str, draft: Draft, received: datetime) -> None:
         ("actor_id", draft.actor.get("id")),
         ("user_agent", draft.user_agent),
         ("source_ip", draft.source_ip),
+        ("job_id", _job_of(draft)),  # a job's incidents: the sparse by_job index
     ):
         if text is not None:
             item[name] = {"S": str(text)}
@@ -474,7 +559,73 @@ def put_incident(incident_id: str, draft: Draft, received: datetime) -> None:
     ):
         if value is not None:
             item[name] = {"S": _json(value)}
+    job_id = _job_of(draft)
+    if job_id is not None:
+        item["job_id"] = {"S": job_id}  # the sparse by_job index: a job's page lists its incidents
     _client(Incident).put_item(TableName=Incident.Meta.table_name, Item=item)
+
+
+def _job_of(draft: Draft) -> str | None:
+    origin = draft.origin or {}
+    job_id = origin.get("job_id")
+    return job_id[:128] if origin.get("kind") == "job" and isinstance(job_id, str) and job_id else None
+
+
+# --- links: the jobs and entities a group's incidents name -----------------------------------------
+
+
+def put_link(group_id: str, ref: LinkRef, incident_id: str, received: datetime) -> bool:
+    """Record that ``group_id`` named ``ref`` (False: it already had: the first sighting is kept)."""
+    from pynamodb.exceptions import PutError
+
+    link = IncidentLink(
+        group_id=group_id,
+        link=ref.key,
+        kind=ref.kind,
+        ref_type=ref.ref_type or "-",
+        ref_id=ref.ref_id,
+        first_seen=received,
+        first_incident_id=incident_id,
+    )
+    try:
+        link.save(condition=IncidentLink.link.does_not_exist())
+    except PutError as exc:
+        if condition_failed(exc):
+            return False
+        raise
+    return True
+
+
+def list_links(group_id: str, kind: str | None, limit: int, next_token: str | None) -> tuple[list[IncidentLink], str | None]:
+    """A group's links in key order (``kind``: only its jobs, or only its entities)."""
+    cond = IncidentLink.link.startswith(f"{kind}#") if kind else None
+    return query_page(IncidentLink.query, group_id, limit=limit, next_token=next_token, range_key_condition=cond)
+
+
+def groups_naming(link_key: str, limit: int, next_token: str | None) -> tuple[list[IncidentLink], str | None]:
+    """The links to one entity (or job) from every group that named it, newest first sighting first."""
+    return query_page(IncidentLink.by_link.query, link_key, limit=limit, next_token=next_token, newest_first=True)
+
+
+def get_groups(group_ids: list[str]) -> dict[str, IncidentGroup]:
+    """Groups by id, one BatchGetItem per 100 (missing ones left out)."""
+    ids = list(dict.fromkeys(group_ids))
+    return {g.group_id: g for g in IncidentGroup.batch_get(ids)} if ids else {}
+
+
+def job_incidents(job_id: str, limit: int, next_token: str | None) -> tuple[list[Incident], str | None]:
+    """The stored incidents a job's failures filed, newest first (the sparse ``by_job`` index)."""
+    return query_page(Incident.by_job.query, job_id, limit=limit, next_token=next_token, newest_first=True)
+
+
+def link_dict(link: IncidentLink) -> dict[str, Any]:
+    return {
+        "kind": link.kind,
+        "type": None if link.ref_type == "-" else link.ref_type,
+        "id": link.ref_id,
+        "first_seen": iso(link.first_seen),
+        "first_incident_id": link.first_incident_id,
+    }
 
 
 def get_group(group_id: str) -> IncidentGroup:
@@ -498,18 +649,42 @@ def set_status(
         actions.append(G.resolution_note.set(note) if note else G.resolution_note.remove())
     else:
         actions = [G.status.set("open"), G.reopened_at.set(now), G.reopened_by.set(actor)]
-    actions += [G.snooze_until.remove(), G.snooze_left.remove(), G.snoozed_by.remove()]
-    if not transition(group, actions, G.group_id.exists() & (G.status != status)):
-        return get_group(group_id), False
+    actions += [*_unsnooze(), G.timeline_n.add(1)]  # its timeline entry counts toward the cap like any admin entry
+    if not transition(group, actions, G.group_id.exists() & (G.status != status) & _room()):
+        current = get_group(group_id)
+        if (current.status or "open") == status:
+            return current, False
+        if not _has_room(current):
+            raise _full(group_id)
+        raise Conflicting(
+            f"Incident group {group_id} changed while its status was being set; try again.",
+            code="incident_group_busy",
+            details={"group_id": group_id},
+        )
     return group, True
 
 
 # --- triage: snooze, assign, notes, the timeline --------------------------------------------------
 
 
+def _unsnooze() -> list[Action]:
+    G = IncidentGroup
+    return [G.snooze_until.remove(), G.snooze_left.remove(), G.snoozed_by.remove(), *_spike_reset()]
+
+
+def _spike_reset() -> list[Action]:
+    G = IncidentGroup
+    return [G.spike_n.remove(), G.spike_s.remove(), G.spike_w.remove(), G.spike_c.remove()]
+
+
 def system_actor(event: str) -> dict[str, Any]:
-    """Who the intake says changed a group: a regression, or a snooze that ended."""
-    return dict(_WAKE_BY if event == "woke" else _REGRESSION_BY)
+    """Who the intake says changed a group: a regression, a snooze that ended, or a spike that woke it."""
+    return dict({"woke": _WAKE_BY, "woke_spike": _SPIKE_BY}.get(event, _REGRESSION_BY))
+
+
+def wake_details(event: str) -> dict[str, Any]:
+    """What a ``reopened`` timeline entry the intake writes says about why (empty for a regression)."""
+    return {"woke": {"reason": "snooze_ended"}, "woke_spike": {"reason": "spike"}}.get(event, {})
 
 
 def add_entry(
@@ -535,23 +710,48 @@ def _full(group_id: str) -> Conflicting:
 
 
 def snooze(
-    group_id: str, until: datetime | None, left: int | None, actor: dict[str, Any], now: datetime
+    group_id: str,
+    until: datetime | None,
+    left: int | None,
+    actor: dict[str, Any],
+    now: datetime,
+    spike: tuple[int, int] | None = None,
 ) -> tuple[IncidentGroup, bool]:
-    """Snooze a group until a time or until ``left`` more incidents: (group, changed). The same snooze twice: changed=False."""
+    """Snooze a group until a time, until ``left`` more incidents, or until it escalates (``spike``: N
+    incidents within S seconds): (group, changed). The same snooze twice: changed=False. A new spike
+    snooze starts counting afresh."""
     G = IncidentGroup
     group = IncidentGroup(group_id=group_id)
     actions: list[Action] = [G.status.set("snoozed"), G.snoozed_by.set(actor), G.timeline_n.add(1)]
     actions.append(G.snooze_until.set(until) if until is not None else G.snooze_until.remove())
     actions.append(G.snooze_left.set(left) if left is not None else G.snooze_left.remove())
+    actions += [G.spike_w.remove(), G.spike_c.remove()]
+    actions += [G.spike_n.set(spike[0]), G.spike_s.set(spike[1])] if spike else [G.spike_n.remove(), G.spike_s.remove()]
     same = G.status == "snoozed"
     same &= (G.snooze_until == until) if until is not None else G.snooze_until.does_not_exist()
     same &= (G.snooze_left == left) if left is not None else G.snooze_left.does_not_exist()
+    same &= ((G.spike_n == spike[0]) & (G.spike_s == spike[1])) if spike else G.spike_n.does_not_exist()
     if not transition(group, actions, G.group_id.exists() & ~same & _room()):
         current = get_group(group_id)
-        if current.status == "snoozed" and current.snooze_until == until and current.snooze_left == left:
+        same_left = (int(current.snooze_left) if current.snooze_left is not None else None) == left
+        if current.status == "snoozed" and current.snooze_until == until and same_left and _spike_of(current) == spike:
             return current, False
-        raise _full(group_id)
+        if not _has_room(current):
+            raise _full(group_id)
+        raise Conflicting(
+            f"Incident group {group_id} changed while it was being snoozed; try again.",
+            code="incident_group_busy",
+            details={"group_id": group_id},
+        )
     return group, True
+
+
+def _spike_of(g: IncidentGroup) -> tuple[int, int] | None:
+    return (int(g.spike_n), int(g.spike_s or 0)) if g.spike_n is not None else None
+
+
+def _has_room(g: IncidentGroup) -> bool:
+    return int(g.timeline_n or 0) < TIMELINE_MAX
 
 
 def assign(group_id: str, assignee: str | None, actor: dict[str, Any]) -> tuple[IncidentGroup, bool]:
@@ -681,8 +881,24 @@ def group_dict(g: IncidentGroup) -> dict[str, Any]:
         "snooze_until": iso(g.snooze_until),
         "snooze_left": int(g.snooze_left) if g.snooze_left is not None else None,
         "snoozed_by": g.snoozed_by,
+        "snooze_spike": _spike_dict(g),
         "assignee": g.assignee,
     }
+
+
+def _spike_dict(g: IncidentGroup) -> dict[str, Any] | None:
+    spike = _spike_of(g)
+    started = int(g.spike_w) if g.spike_w is not None else None
+    return (
+        {
+            "incidents": spike[0],
+            "minutes": spike[1] // 60,
+            "window_started_at": iso(datetime.fromtimestamp(started, UTC)) if started is not None else None,
+            "counted": int(g.spike_c or 0) if started is not None else 0,
+        }
+        if spike
+        else None
+    )
 
 
 def incident_dict(i: Incident) -> dict[str, Any]:
@@ -707,4 +923,5 @@ def incident_dict(i: Incident) -> dict[str, Any]:
         "origin": i.origin,
         "dropped": i.dropped,
         "truncated": i.truncated or [],
+        "job_id": i.job_id,
     }

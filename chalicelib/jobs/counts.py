@@ -107,14 +107,25 @@ def conflicted(exc: TransactWriteError) -> bool:
     return "TransactionConflict" in _reasons(exc) or exc.cause_response_code == "TransactionConflictException"
 
 
-def transact(job: Any, actions: list[Any], condition: Any, job_type: str, old_state: str, new_state: str) -> bool:
-    """The job's conditional update and its counter moves, all or nothing. False: the condition refused it."""
+def transact(
+    job: Any,
+    actions: list[Any],
+    condition: Any,
+    job_type: str,
+    old_state: str,
+    new_state: str,
+    extra: list[tuple[Any, list[Any]]] | None = None,
+) -> bool:
+    """The job's conditional update, its counter moves and ``extra`` updates (its rollup items), all or
+    nothing. False: the condition refused it."""
     row, adds = moves(job.job_id, job_type, old_state, new_state)
     for attempt in range(CONFLICT_RETRIES):
         try:
             with transaction() as tx:
                 tx.update(job, actions=actions, condition=condition)
                 tx.update(row, actions=adds)
+                for item, item_actions in extra or ():
+                    tx.update(item, actions=item_actions)
             return True
         except TransactWriteError as exc:
             if refused(exc):

@@ -16,7 +16,7 @@ from pynamodb.exceptions import TransactWriteError
 from chalicelib.core import aws
 from chalicelib.core.db import transaction, utcnow
 from chalicelib.core.observability import logger, metrics
-from chalicelib.jobs import counts, ledger, registry, states
+from chalicelib.jobs import counts, ledger, registry, rollups, states
 from chalicelib.jobs.ledger import Job, JobDedupe
 from chalicelib.jobs.queues import QUEUES
 
@@ -51,11 +51,14 @@ def dispatch(
     if jt is None:
         raise UnknownJobType(job_type)
     job = ledger.new_job(job_type, jt.queue, payload, entity, dedupe_key)
-    row, adds = counts.moves(job.job_id, job_type, None, states.QUEUED)  # the job and its count, together
+    row, adds = counts.moves(job.job_id, job_type, None, states.QUEUED)  # the job, its count and rollups, together
+    rolled = rollups.items(job.job_id, job_type, None, states.QUEUED, at=job.created_at)
     if dedupe_key is None:
         with transaction() as tx:
             tx.save(job, condition=Job.job_id.does_not_exist())
             tx.update(row, actions=adds)
+            for item, item_actions in rolled:
+                tx.update(item, actions=item_actions)
     else:
         claim = JobDedupe(dedupe_key=dedupe_key, job_id=job.job_id, created_at=utcnow())
         try:
@@ -63,6 +66,8 @@ def dispatch(
                 tx.save(claim, condition=JobDedupe.dedupe_key.does_not_exist())
                 tx.save(job, condition=Job.job_id.does_not_exist())
                 tx.update(row, actions=adds)
+                for item, item_actions in rolled:
+                    tx.update(item, actions=item_actions)
         except TransactWriteError as exc:
             existing = _existing(dedupe_key)
             if existing is not None:

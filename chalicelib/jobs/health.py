@@ -6,7 +6,8 @@
   moved in the transition's own transaction) say how many successes there have been; one conditional
   UpdateItem on the type's ``~health~first~<type>`` row (``succeeded_seen < :total``) lets exactly one
   of any number of concurrent failures claim it. Cost: only on a final failure, one BatchGetItem (the 8
-  counter rows) and one UpdateItem; a success costs nothing more than its transition.
+  counter rows and that claim row), plus the UpdateItem only when there was a success since; a success
+  costs nothing more than its transition.
 - ``job.failure_rate`` (subject: type; occurrence: the window's start): the watchdog (:func:`evaluate`,
   every 5 minutes) snapshots the outcome totals once per window (``~health~rate``, attribute
   ``s<window start>``, a conditional write: one watchdog run wins) and the winner compares that
@@ -187,12 +188,15 @@ def failed(job_type: str, job_id: str, error_type: str | None = None, now: datet
     """A job of ``job_type`` just failed for good (the ledger's transition held: once per job). Emits
     ``job.first_failure`` when the type has succeeded since the last signalled failure; never raises.
     ``error_type``: the exception's name only (an error's text may carry personal data; the ledger has it)."""
+    key = f"{PREFIX}first~{job_type}"
     try:
-        total = counts.outcome_totals(counts.read_rows()).get((states.SUCCEEDED, job_type), 0)
-        if total == 0:  # never succeeded: not a failure *after a success*
-            return False
+        rows = counts.read_rows([key])  # the counters and this type's claim row: one BatchGetItem
+        seen = rows.pop(key, {}).get("succeeded_seen", {}).get("N")
+        total = counts.outcome_totals(rows).get((states.SUCCEEDED, job_type), 0)
+        if total == 0 or (seen is not None and int(seen) >= total):  # no success since: not a *first* failure
+            return False  # (a failure storm costs the one read, no write)
         won = _conditional_update(
-            f"{PREFIX}first~{job_type}",
+            key,
             "SET #seen = :total, #job = :job, #at = :now",
             {"#seen": "succeeded_seen", "#job": "failed_job", "#at": "failed_at"},
             {":total": {"N": str(total)}, ":job": {"S": job_id}, ":now": {"S": iso(now or datetime.now(UTC)) or ""}},

@@ -18,7 +18,7 @@ from pynamodb.models import Model
 
 from chalicelib.core.db import UTCDateTime, gsi, iso, meta, new_id, query_page, transition, utcnow
 from chalicelib.core.errors import Missing
-from chalicelib.jobs import counts, states
+from chalicelib.jobs import counts, rollups, states
 from chalicelib.jobs.registry import get as get_job_type
 
 
@@ -150,11 +150,20 @@ def latest_for_entity(entity_type: str, entity_id: str) -> Job | None:
 MOVE_ATTEMPTS = 5  # re-reads when the job's state changed between our read and our write
 
 
-def _move(job_id: str, actions: list[Any], condition: Condition, to_state: str, seen: Job | None = None) -> bool:
-    """``condition`` → ``to_state`` (plus ``actions``), with the counters of the job's shard moved in the
-    same transaction. The write's condition adds the state we read, so the counter decremented is the
-    one the job really left; if the state changed under us, we read again and retry. False: refused by
-    ``condition`` (nothing written, no counter moved)."""
+def _move(
+    job_id: str,
+    actions: list[Any],
+    condition: Condition,
+    to_state: str,
+    seen: Job | None = None,
+    *,
+    at: datetime | None = None,
+    result: Any = None,
+) -> bool:
+    """``condition`` → ``to_state`` (plus ``actions``), with the counters of the job's shard moved and its
+    type's rollups (at ``at``) added in the same transaction. The write's condition adds the state we
+    read, so the counter decremented is the one the job really left; if the state changed under us, we
+    read again and retry. False: refused by ``condition`` (nothing written, nothing counted)."""
     job = seen
     for _ in range(MOVE_ATTEMPTS):
         if job is None:
@@ -165,7 +174,8 @@ def _move(job_id: str, actions: list[Any], condition: Condition, to_state: str, 
         if job.state == to_state:  # e.g. a takeover (running → running): no count changes
             ok = transition(Job(job_id=job_id), actions, full)
         else:
-            ok = counts.transact(Job(job_id=job_id), actions, full, job.type, job.state, to_state)
+            extra = rollups.items(job_id, job.type, job.state, to_state, at=at or utcnow(), job=job, result=result)
+            ok = counts.transact(Job(job_id=job_id), actions, full, job.type, job.state, to_state, extra)
         if ok:
             return True
         current = find(job_id)
@@ -217,7 +227,7 @@ def start_run(job_id: str, stale_after_s: int, seen: Job | None = None) -> tuple
         Job.heartbeat_at.set(now),
         Job.updated_at.set(now),
     ]
-    if not _move(job_id, actions, cond, states.RUNNING, seen):
+    if not _move(job_id, actions, cond, states.RUNNING, seen, at=now):
         return None
     return get(job_id), run_id
 
@@ -230,7 +240,7 @@ def heartbeat(job_id: str, run_id: str) -> bool:
 def finish(job_id: str, run_id: str, result: Any) -> bool:
     now = utcnow()
     actions = [Job.state.set(states.SUCCEEDED), Job.result.set(result), Job.finished_at.set(now), Job.updated_at.set(now)]
-    return _move(job_id, actions, _this_run(run_id), states.SUCCEEDED)
+    return _move(job_id, actions, _this_run(run_id), states.SUCCEEDED, at=now, result=result)
 
 
 def record_failure(job_id: str, run_id: str | None, exc_type: str, message: str, *, final: bool) -> bool:
@@ -253,7 +263,7 @@ def record_failure(job_id: str, run_id: str | None, exc_type: str, message: str,
         cond = _this_run(run_id)
     else:  # the dead-letter path: any non-terminal job becomes failed
         cond = Job.state.is_in(states.QUEUED, states.RUNNING)
-    moved = _move(job_id, actions, cond, states.FAILED if final else states.QUEUED, job)
+    moved = _move(job_id, actions, cond, states.FAILED if final else states.QUEUED, job, at=now)
     if moved and final:  # once per job: the transition's condition held for this call only
         from chalicelib.jobs import health
 
@@ -277,7 +287,7 @@ def requeue(job_id: str, allowed_from: tuple[str, ...], queued_before: datetime 
         Job.finished_at.remove(),
         Job.updated_at.set(now),
     ]
-    if not _move(job_id, actions, cond, states.QUEUED):
+    if not _move(job_id, actions, cond, states.QUEUED, at=now):
         return None
     return get(job_id)
 
@@ -289,7 +299,7 @@ def cancel(job_id: str, stale_before: datetime | None = None) -> Job | None:
     if stale_before is not None:
         cond = cond | ((Job.state == states.RUNNING) & (Job.heartbeat_at < stale_before))
     actions = [Job.state.set(states.CANCELLED), Job.finished_at.set(now), Job.updated_at.set(now)]
-    if not _move(job_id, actions, cond, states.CANCELLED):
+    if not _move(job_id, actions, cond, states.CANCELLED, at=now):
         return None
     return get(job_id)
 
@@ -339,6 +349,8 @@ def put_orphan(raw_body: str, reason: str) -> Job:
             tx.save(job, condition=Job.job_id.does_not_exist())
             row, adds = counts.moves(job.job_id, job.type, None, states.FAILED)
             tx.update(row, actions=adds)
+            for item, item_actions in rollups.items(job.job_id, job.type, None, states.FAILED, at=now):
+                tx.update(item, actions=item_actions)
     except TransactWriteError:
         existing = _claimed_job(key)  # a concurrent delivery of the same body won the claim
         if existing is None:

@@ -367,5 +367,6 @@ def _process(video: store.Video, workdir: Path, ctx: JobContext, run: Run, tools
         "poster_key": poster_key,
         "bytes_downloaded": run.facts["bytes_downloaded"],
         "bytes_uploaded": run.facts["bytes_uploaded"],
+        "video_seconds": run.facts["source"]["duration_s"],
         "steps_s": run.facts["steps_s"],
     }

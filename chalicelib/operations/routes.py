@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint
 
-from chalicelib.core.api import Audit, AuditNote, Req, route, schemas
+from chalicelib.core.api import LIST_QUERY, Audit, AuditNote, Req, route, schemas
+from chalicelib.incidents import links
 from chalicelib.operations import service
 from chalicelib.operations.domain import JOB_ID
 
 if TYPE_CHECKING:
+    from chalicelib.core.schema import ListQuery
     from chalicelib.operations.schemas import BulkRetryIn, JobsQuery
 
 bp = Blueprint(__name__)
@@ -50,6 +52,22 @@ def jobs_summary(req: Req[None, None]) -> dict[str, Any]:
 def get_job(req: Req[None, None], job_id: str) -> dict[str, Any]:
     """One job: payload, attempts, error history, and which actions are possible."""
     return service.detail(service.get_job(job_id))
+
+
+@route(
+    bp,
+    "/admin/jobs/{job_id}/incidents",
+    "GET",
+    auth="admin",
+    query=LIST_QUERY,
+    response=S.page("JobIncidentOut"),
+    tag="jobs",
+    ids=JOB_IDS,
+)
+def job_incidents(req: Req[None, ListQuery], job_id: str) -> dict[str, Any]:
+    """The incidents a job's failed runs filed, newest first, each with its group (paginated)."""
+    service.get_job(job_id)
+    return links.job_incidents(job_id, req.query.limit, req.query.next_token)
 
 
 @route(

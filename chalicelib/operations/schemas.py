@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StrictBool
 
 from chalicelib.core.schema import ListQuery, Out, Strict
+from chalicelib.incidents.schemas import IncidentOut
 
 JobTypeName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
@@ -82,3 +83,7 @@ class BulkRetryOut(Out):
     retried: list[str] | None = None
     skipped: list[dict[str, str]] | None = None
     dead_letters_removed: int | None = None
+
+
+class JobIncidentOut(IncidentOut):
+    group: dict[str, Any] = Field(description="{group_id, title, status} of the incident's group.")

@@ -233,23 +233,7 @@ def bulk_retry(
         "next_token": token,
     }
     if apply:
-        retried: list[str] = []
-        skipped: list[dict[str, str]] = []
-        by_queue: dict[str, set[str]] = {}
-        for j in matched:
-            if j.type in known:
-                by_queue.setdefault(j.queue, set()).add(j.job_id)
-        removed = sum(store.remove_dead_letters(q, ids) for q, ids in by_queue.items())
-        for j in matched:
-            if j.type not in known:
-                skipped.append({"job_id": j.job_id, "reason": "not_retryable"})
-                continue
-            try:
-                _requeue_and_send(j.job_id)
-                retried.append(j.job_id)
-            except DomainError as err:  # already queued by someone else, or enqueue failed
-                skipped.append({"job_id": j.job_id, "reason": err.code})
-        out.update(retried=retried, skipped=skipped, dead_letters_removed=removed)
+        out.update(retry_listed(matched, known))
     return Outcome(
         out,
         {
@@ -261,6 +245,35 @@ def bulk_retry(
             "more": token is not None,
         },
     )
+
+
+def retry_listed(jobs: list[Job], known: set[str] | None = None) -> dict[str, Any]:
+    """Retry each of ``jobs`` (read by the caller) with the conditional single-job retry, their dead letters
+    removed first (one bounded clean-up per queue): ``{"retried", "skipped", "dead_letters_removed"}``. A job
+    another admin queued meanwhile is skipped (``already_queued``), so repeating a call queues nothing twice."""
+    known = _known() if known is None else known
+    retried: list[str] = []
+    skipped: list[dict[str, str]] = []
+    by_queue: dict[str, set[str]] = {}
+    for j in jobs:
+        if j.type in known:
+            by_queue.setdefault(j.queue, set()).add(j.job_id)
+    removed = sum(store.remove_dead_letters(q, ids) for q, ids in by_queue.items())
+    for j in jobs:
+        if j.type not in known:
+            skipped.append({"job_id": j.job_id, "reason": "not_retryable"})
+            continue
+        try:
+            _requeue_and_send(j.job_id)
+            retried.append(j.job_id)
+        except DomainError as err:  # already queued by someone else, or enqueue failed
+            skipped.append({"job_id": j.job_id, "reason": err.code})
+    return {"retried": retried, "skipped": skipped, "dead_letters_removed": removed}
+
+
+def jobs_by_id(job_ids: list[str]) -> list[Job]:
+    """The ledger rows of ``job_ids`` that exist, in the order given (one consistent BatchGetItem per 100)."""
+    return store.jobs_by_id(job_ids)
 
 
 def _error_parts(job: Job) -> list[str]:

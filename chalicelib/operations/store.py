@@ -56,6 +56,13 @@ def newest_before(state: str, before: str, limit: int) -> tuple[list[Job], bool]
     return jobs, it.last_evaluated_key is None
 
 
+def jobs_by_id(job_ids: list[str]) -> list[Job]:
+    """The ledger rows of ``job_ids`` that exist, in the order given (consistent: a retry reads what it acts on)."""
+    ids = list(dict.fromkeys(job_ids))
+    found = {j.job_id: j for j in Job.batch_get(ids, consistent_read=True)} if ids else {}
+    return [found[i] for i in ids if i in found]
+
+
 @dataclass
 class StateCount:
     count: int = 0

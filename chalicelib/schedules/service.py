@@ -294,8 +294,10 @@ def delete(schedule_id: str) -> dict[str, Any]:
             raise store.not_found(schedule_id)
         if schedule.state == DELETING:
             return _delete_async(schedule)
+        if store.count_attendance(schedule_id, INLINE_DELETE_MAX + 1) > INLINE_DELETE_MAX:
+            return _delete_async(schedule)  # decided on a count: the job reads the keys itself
         keys = store.attendance_keys(schedule_id, INLINE_DELETE_MAX + 1)
-        if len(keys) > INLINE_DELETE_MAX:
+        if len(keys) > INLINE_DELETE_MAX:  # written since the count
             return _delete_async(schedule)
         if store.delete_at_rev(schedule, keys):
             store.delete_members(schedule_id, schedule.member_ids())
@@ -329,7 +331,8 @@ def _delete_async(schedule: Schedule) -> dict[str, Any]:
 def run_delete_job(job: Job, ctx: JobContext, tuning: DeleteTuning | None = None) -> dict[str, Any]:
     """The ``delete_schedule`` job: resumable and idempotent.
 
-    Marks the schedule deleting (from then on every attendance write fails), then walks the
+    Marks the schedule deleting unless the request already did (from then on every attendance write
+    fails and the schedule's members cannot change), then walks the
     partition's keys in 1 MB pages (consistent, keys only) deleting them in 25-item batches, and walks
     again until a pass finds nothing. Nothing is remembered between attempts: a retry after a crash
     re-reads what is left. Between chunks of ``tuning.chunk`` keys: ``tuning.after_chunk``, a
@@ -341,7 +344,10 @@ def run_delete_job(job: Job, ctx: JobContext, tuning: DeleteTuning | None = None
     schedule_id = (job.payload or {}).get("schedule_id")
     if not isinstance(schedule_id, str) or not schedule_id:
         raise PermanentJobError("payload has no schedule_id")
-    store.mark_deleting(schedule_id, job.job_id)
+    schedule = store.find(schedule_id)
+    settled = schedule is not None and schedule.state == DELETING  # marked (by the request): nothing about it changes now
+    if schedule is not None and not settled and not store.mark_deleting(schedule_id, job.job_id):
+        schedule = None  # gone meanwhile
     deleted = 0
     last_beat = time.monotonic()
     while True:
@@ -358,7 +364,8 @@ def run_delete_job(job: Job, ctx: JobContext, tuning: DeleteTuning | None = None
                 raise TransientJobError(f"time budget spent after {deleted} records; the next attempt resumes")
         if not found:
             break
-    schedule = store.find(schedule_id)
+    if schedule is not None and not settled:
+        schedule = store.find(schedule_id)  # marked by this job just now: read its members as marked
     if schedule is not None:
         store.delete_members(schedule_id, schedule.member_ids())
         store.delete_deleting(schedule)

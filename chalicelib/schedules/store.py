@@ -374,21 +374,73 @@ def put_attendance_records(schedule_id: str, records: Iterable[tuple[date, str, 
 
 def attendance_keys(schedule_id: str, limit: int) -> list[str]:
     """Up to ``limit`` attendance keys (consistent; only the sort key is read)."""
-    it = Attendance.query(schedule_id, consistent_read=True, limit=limit, page_size=limit, attributes_to_get=["key"])
-    return [a.key for a in it]
+    return list(all_attendance_keys(schedule_id, limit))
 
 
-def all_attendance_keys(schedule_id: str) -> Iterator[str]:
-    """Every attendance key of a schedule, in 1 MB pages (consistent; only the sort key is read)."""
-    for a in Attendance.query(schedule_id, consistent_read=True, attributes_to_get=["key"]):
-        yield a.key
+def count_attendance(schedule_id: str, limit: int) -> int:
+    """How many attendance records a schedule has, counting to ``limit`` at most (consistent; one
+    ``Select=COUNT`` Query: nothing is returned but the count)."""
+    out = Attendance._get_connection().connection.client.query(
+        TableName=Attendance.Meta.table_name,
+        KeyConditionExpression="#s = :s",
+        ExpressionAttributeNames={"#s": "schedule_id"},
+        ExpressionAttributeValues={":s": {"S": schedule_id}},
+        Select="COUNT",
+        Limit=limit,
+        ConsistentRead=True,
+    )
+    return int(out.get("Count", 0))
+
+
+def all_attendance_keys(schedule_id: str, limit: int | None = None) -> Iterator[str]:
+    """Every attendance key of a schedule (or the first ``limit``), in 1 MB pages (consistent; only the
+    sort key is read).
+
+    Raw Query pages on pynamodb's client (same endpoint, retries, timeouts): a cascade delete reads
+    thousands of keys, and a model per key would cost more than reading it.
+    """
+    client = Attendance._get_connection().connection.client
+    kwargs: dict[str, Any] = {
+        "TableName": Attendance.Meta.table_name,
+        "KeyConditionExpression": "#s = :s",
+        "ProjectionExpression": "#k",
+        "ExpressionAttributeNames": {"#s": "schedule_id", "#k": "key"},
+        "ExpressionAttributeValues": {":s": {"S": schedule_id}},
+        "ConsistentRead": True,
+    }
+    left = limit
+    while left is None or left > 0:
+        if left is not None:
+            kwargs["Limit"] = left
+        page = client.query(**kwargs)
+        items = page.get("Items", ())
+        for item in items:
+            yield item["key"]["S"]
+        if left is not None:
+            left -= len(items)
+        if not page.get("LastEvaluatedKey"):
+            return
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+_UNPROCESSED_RETRIES = 8  # BatchWriteItem hands back what it throttled; resent with back-off
 
 
 def delete_attendance(schedule_id: str, keys: Iterable[str]) -> None:
-    """Delete attendance records by key (one BatchWriteItem per 25)."""
-    with Attendance.batch_write() as batch:
-        for key in keys:
-            batch.delete(Attendance(schedule_id=schedule_id, key=key))
+    """Delete attendance records by key: one raw BatchWriteItem per 25 (what it hands back unprocessed is
+    resent with exponential back-off; still unprocessed after that raises, so a job retries)."""
+    client = Attendance._get_connection().connection.client
+    table = Attendance.Meta.table_name
+    requests = [{"DeleteRequest": {"Key": {"schedule_id": {"S": schedule_id}, "key": {"S": k}}}} for k in keys]
+    for i in range(0, len(requests), 25):
+        pending: list[dict[str, Any]] = requests[i : i + 25]
+        for attempt in range(_UNPROCESSED_RETRIES + 1):
+            pending = (client.batch_write_item(RequestItems={table: pending}).get("UnprocessedItems") or {}).get(table) or []
+            if not pending:
+                break
+            if attempt == _UNPROCESSED_RETRIES:
+                raise RuntimeError(f"{len(pending)} attendance deletes of schedule {schedule_id} still unprocessed")
+            time.sleep(min(1.0, 0.05 * 2**attempt))
 
 
 def delete_members(schedule_id: str, student_ids: Iterable[str]) -> None:

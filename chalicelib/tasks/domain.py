@@ -7,6 +7,7 @@ The local *date* is what counts (see :mod:`chalicelib.core.calendar`): an instan
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -26,8 +27,13 @@ MAX_BACKFILL_DAYS = 366
 MAX_WORK_ITEMS = 5000  # candidate instances per prune/backfill request (bounded work per call)
 BATCH_GET = 100  # DynamoDB BatchGetItem keys per request
 BATCH_WRITE = 25  # DynamoDB BatchWriteItem items per request
-LEASE_ID = "lease#instance-writer"  # reserved key in the tasks table ('#' is never in a task id)
-SCHEDULER_LEASE_S = 960  # the scheduler's Lambda timeout (900 s) + a minute
+LEASE_ID = "lease#instance-writer"  # reserved key prefix in the tasks table ('#' is never in a task id)
+SHARDS = 256  # 1,000,000 tasks -> ~3,900 per shard: one shard job of a few seconds on AWS (README "Scheduler")
+SHARD_JOB_ITEMS = 10_000  # tasks one shard job reads before it hands the rest to a continuation job
+SHARD_JOB_BUDGET_S = 120.0  # seconds one shard job works before it hands the rest on (the jobs queue's Lambda: 300 s)
+SHARD_JOB_MIN_REMAINING_MS = 60_000  # ... or when its invocation has less than this left (a batch runs several jobs)
+SCHEDULER_LEASE_S = 360  # a shard job's lease: the jobs queue's Lambda timeout (300 s) + a minute
+LEGACY = "legacy"  # the shard job serving tasks not yet migrated to shards (the old ``by_active_daily`` index)
 BACKFILL_LEASE_S = 120  # an API request's Lambda timeout (30 s), generously
 LEASE_MARGIN_S = 60  # never write with less than this left on the lease (renew first)
 BACKFILL_WAIT_S = 10.0  # how long backfill waits for a running scheduler before answering 409
@@ -35,6 +41,21 @@ SCHEDULER_WAIT_S = 60.0  # how long the scheduler waits for a backfill batch (on
 FAMILY_DEFAULT_DAYS = 14  # what a family sees of a student's tasks when it names no range: the last two weeks
 FAMILY_MAX_DAYS = 62  # the longest range one family read may ask for (bounded work: one key query per task)
 FAMILY_MAX_TASKS = 100  # tasks of one student one family read looks at (more is reported as truncated)
+
+
+def shard_of(task_id: str) -> int:
+    """The scheduler shard of a task: a stable hash of its id (CRC-32, the same in every process)."""
+    return zlib.crc32(task_id.encode()) % SHARDS
+
+
+def shard_key(shard: int) -> str:
+    """The value of ``sched_shard`` (the sparse per-shard index's partition key) for ``shard``."""
+    return f"{shard:03d}"
+
+
+def lease_id(shard: int | str) -> str:
+    """The instance-writer lease row of one shard (``lease#instance-writer#017``)."""
+    return f"{LEASE_ID}#{shard if isinstance(shard, str) else shard_key(shard)}"
 
 
 def family_window(today: date, from_: date | None, to: date | None) -> tuple[date, date]:

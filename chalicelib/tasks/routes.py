@@ -12,7 +12,16 @@ from chalicelib.core.db import iso
 from chalicelib.tasks import service, store
 
 if TYPE_CHECKING:
-    from chalicelib.tasks.schemas import BackfillIn, FamilyTaskQuery, InstancePatch, InstanceQuery, PruneIn, TaskIn, TaskQuery
+    from chalicelib.tasks.schemas import (
+        BackfillIn,
+        FamilyTaskQuery,
+        InstancePatch,
+        InstanceQuery,
+        MigrateShardsIn,
+        PruneIn,
+        TaskIn,
+        TaskQuery,
+    )
 
 bp = Blueprint(__name__)
 S = schemas("chalicelib.tasks.schemas")  # the models, imported on first use
@@ -145,6 +154,25 @@ def prune_future(req: Req[PruneIn, None]) -> dict[str, Any]:
     result = service.prune_future(b.apply, b.cursor, b.limit)
     if req.audit:
         req.audit.result.update({k: result[k] for k in ("dry_run", "scanned", "matched", "deleted", "next_cursor")})
+    return result
+
+
+@route(
+    bp,
+    "/admin/tasks/migrate-shards",
+    "POST",
+    auth="admin",
+    body=S.MigrateShardsIn,
+    response=S.MigrateShardsOut,
+    tag="tasks",
+    audit=Audit("tasks.migrate_shards", target="tasks"),
+)
+def migrate_shards(req: Req[MigrateShardsIn, None]) -> dict[str, Any]:
+    """Give tasks written before the scheduler's shards their shard (dry-run by default; one batch)."""
+    b = req.body
+    result = service.migrate_shards(b.apply, b.cursor, b.limit)
+    if req.audit:
+        req.audit.result.update({k: result[k] for k in ("dry_run", "scanned", "matched", "migrated", "next_cursor")})
     return result
 
 

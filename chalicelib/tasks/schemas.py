@@ -87,6 +87,21 @@ class PruneOut(Out):
     next_cursor: str | None
 
 
+class MigrateShardsIn(Strict):
+    apply: StrictBool = False
+    cursor: str | None = Field(None, max_length=4096, description="next_cursor of the previous batch.")
+    limit: int = Field(500, ge=1, le=MAX_WORK_ITEMS, description="Tasks examined in this batch.")
+
+
+class MigrateShardsOut(Out):
+    dry_run: bool
+    scanned: int
+    matched: int
+    migrated: int
+    sample: list[dict[str, Any]]
+    next_cursor: str | None
+
+
 class BackfillIn(Strict):
     from_: CalendarDate = Field(alias="from")
     to: CalendarDate

@@ -3,8 +3,11 @@ instance writer (no HTTP).
 
 Keys:
 - ``tasks``: ``id``. GSIs: ``by_kind`` (every task, creation order), ``by_student``, ``by_recurrence``
-  (backfill walks daily tasks) and the sparse ``by_active_daily`` (only tasks the scheduler must
-  serve carry ``active_daily``; ending or deleting a task removes it).
+  (backfill walks daily tasks) and the sparse ``by_sched_shard`` (``sched_shard`` + ``id``): only tasks
+  the scheduler must serve carry ``sched_shard`` (their shard, ``"017"``; ending or deleting a task
+  removes it), so each shard's active daily tasks are one key query. Every task carries ``shard``
+  (``domain.shard_of(id)``) from its creation. ``by_active_daily`` is the index of before the shards:
+  only rows not yet migrated (``academy tasks migrate-shards``) carry ``active_daily``.
 - ``task-instances``: ``task_id`` + ``date`` (local ``YYYY-MM-DD``): the deterministic key that makes
   "one instance per task per local day" a property of the table. Sparse GSI ``by_series`` (``series``,
   ``date``) holds only recurring instances: "future instances of recurring tasks" is one range query.
@@ -14,10 +17,11 @@ Who creates instances, and why none of them ever overwrites one:
   becomes visible to the scheduler (through its index) only after that commit, and the scheduler's
   existence check is a consistent read, so it always sees the creation's instance.
 - the hourly scheduler and ``backfill`` both hold the **instance-writer lease** while they write: a
-  row with the reserved key ``LEASE_ID`` in the ``tasks`` table (not a valid task id, so no route can
+  row with a reserved key in the ``tasks`` table (not a valid task id, so no route can
   reach it; it carries no indexed attribute, so no list shows it), taken by a conditional update
   (absent or expired) and released at the end. A second scheduler run (EventBridge may fire twice)
-  finds it held by a scheduler and returns ``skipped`` without reading or writing; held by a backfill
+  finds it held by a scheduler and returns ``skipped`` without reading or writing (a redelivery of the
+  job that holds it takes it over: the job runtime runs one attempt of a job at a time); held by a backfill
   batch (one API request), the scheduler waits for it (``SCHEDULER_WAIT_S``) rather than come back in an
   hour. ``backfill`` waits a few seconds for a scheduler, then answers 409 ``instance_writer_busy``
   (``academy tasks backfill`` waits as told and sends the batch again). (See :mod:`chalicelib.tasks.service`.)
@@ -29,8 +33,8 @@ Who creates instances, and why none of them ever overwrites one:
   ``LEASE_MARGIN_S`` left by its own monotonic clock (measured from before the acquiring request
   was sent) and renews it otherwise (conditional on still owning it), so a run never writes past
   its lease. The scheduler's lease outlives its Lambda timeout; a crashed run's lease simply expires.
-- without the lease (``ensure_instances(..., lease=None)``: tests and seeding only; no production path
-  writes instances without it) every create is a conditional put (``attribute_not_exists``).
+- without the lease (``ensure_instances(..., lease=None)``: the legacy job for rows not yet migrated,
+  tests and seeding) every create is a conditional put (``attribute_not_exists``).
 """
 
 from __future__ import annotations
@@ -41,8 +45,8 @@ from datetime import date, datetime
 from itertools import batched
 from typing import Any
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import DeleteError, PutError
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
+from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import IncludeProjection
 from pynamodb.models import Model
@@ -57,7 +61,6 @@ from chalicelib.tasks.domain import (
     DONE,
     ENDED,
     KIND,
-    LEASE_ID,
     LEASE_MARGIN_S,
     OPEN,
     SYSTEM_CLOCK,
@@ -65,6 +68,9 @@ from chalicelib.tasks.domain import (
     Clock,
     EnsureResult,
     TaskWindow,
+    lease_id,
+    shard_key,
+    shard_of,
 )
 
 
@@ -80,7 +86,9 @@ class Task(Model):
     starts_on = UnicodeAttribute()
     ends_on = UnicodeAttribute(null=True)
     status = UnicodeAttribute(default=ACTIVE)
-    active_daily = UnicodeAttribute(null=True)
+    active_daily = UnicodeAttribute(null=True)  # legacy (before the shards): only rows not yet migrated
+    shard = NumberAttribute(null=True)  # domain.shard_of(id), written at creation (or by the migration)
+    sched_shard = UnicodeAttribute(null=True)  # shard_key(shard) while the scheduler serves the task, else absent
     created_at = UTCDateTime()
     updated_at = UTCDateTime()
     deleted_at = UTCDateTime(null=True)
@@ -89,7 +97,11 @@ class Task(Model):
     by_recurrence = gsi(
         "by_recurrence", "recurrence", "id", projection=IncludeProjection(["timezone", "starts_on", "ends_on", "deleted_at"])
     )
-    # Sparse: only active daily tasks. The scheduler pages through it (no scan, small projection).
+    # Sparse: only active daily tasks, one partition per shard. A shard job pages through its own.
+    by_sched_shard = gsi(
+        "by_sched_shard", "sched_shard", "id", projection=IncludeProjection(["timezone", "starts_on", "ends_on"])
+    )
+    # Sparse, legacy: active daily tasks written before the shards, until the migration moves them.
     by_active_daily = gsi(
         "by_active_daily", "active_daily", "id", projection=IncludeProjection(["timezone", "starts_on", "ends_on"])
     )
@@ -116,15 +128,35 @@ class TaskInstance(Model):
 
 
 class InstanceWriterLease(Model):
-    """The one row (key ``LEASE_ID``) that makes instance writers take turns. Lives in the tasks
-    table; deliberately not in ``tables.ALL_MODELS`` (same table and key schema as ``Task``)."""
+    """The row per shard (key ``lease_id(shard)``) that makes instance writers of a shard take turns.
+    Lives in the tasks table; deliberately not in ``tables.ALL_MODELS`` (same table and key schema as
+    ``Task``, and no indexed attribute)."""
 
     Meta = meta("tasks")
     id = UnicodeAttribute(hash_key=True)
     owner = UnicodeAttribute()  # a fresh id per holder
-    holder = UnicodeAttribute()  # "scheduler" | "backfill"
+    holder = UnicodeAttribute()  # "scheduler" | "backfill" | "prune"
+    job = UnicodeAttribute(null=True)  # the shard job holding it (its redelivery may take it over)
     expires_at = NumberAttribute()  # epoch seconds
     acquired_at = UTCDateTime()
+
+
+class SchedulerTally(Model):
+    """What one hour's shard jobs did (key ``tally#<hour>``, in the tasks table, no indexed attribute):
+    each finished job part adds its numbers once (conditional on its id not in ``parts``)."""
+
+    Meta = meta("tasks")
+    id = UnicodeAttribute(hash_key=True)
+    jobs = NumberAttribute(null=True)  # shard jobs enqueued for the hour (first parts + continuations)
+    parts = UnicodeSetAttribute(null=True)  # "<shard>#<part>" of each job part that reported
+    done = NumberAttribute(null=True)
+    tasks = NumberAttribute(null=True)
+    created = NumberAttribute(null=True)
+    existing = NumberAttribute(null=True)
+    retired = NumberAttribute(null=True)
+    not_started = NumberAttribute(null=True)
+    skipped = NumberAttribute(null=True)
+    updated_at = UTCDateTime(null=True)
 
 
 # --- the instance-writer lease --------------------------------------------------------------------
@@ -139,20 +171,26 @@ class LeaseLost(Exception):
 class Lease:
     """An exclusive, expiring lease on writing task instances (see the module docstring)."""
 
-    def __init__(self, holder: str, ttl_s: float, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self, holder: str, ttl_s: float, clock: Clock = SYSTEM_CLOCK, *, shard: int | str, job: str | None = None
+    ) -> None:
         self.holder = holder
         self.ttl_s = ttl_s
         self.clock = clock
+        self.shard = shard
+        self.key = lease_id(shard)
+        self.job = job
         self.owner = new_id()
         self._valid_until = 0.0  # monotonic
 
     def _set(self, condition: Any) -> bool:
         started = self.clock.mono()
         taken = transition(
-            InstanceWriterLease(id=LEASE_ID),
+            InstanceWriterLease(id=self.key),
             [
                 InstanceWriterLease.owner.set(self.owner),
                 InstanceWriterLease.holder.set(self.holder),
+                InstanceWriterLease.job.set(self.job) if self.job else InstanceWriterLease.job.remove(),
                 InstanceWriterLease.expires_at.set(self.clock.wall() + self.ttl_s),
                 InstanceWriterLease.acquired_at.set(utcnow()),
             ],
@@ -163,8 +201,11 @@ class Lease:
         return taken
 
     def acquire(self) -> bool:
-        """Take the lease if nobody holds it or its holder's time is up."""
+        """Take the lease if nobody holds it, its holder's time is up, or its holder is an earlier attempt
+        of this lease's job (a redelivered shard job after a crash: the runtime runs one attempt at a time)."""
         free = InstanceWriterLease.id.does_not_exist() | (InstanceWriterLease.expires_at < self.clock.wall())
+        if self.job:
+            free = free | (InstanceWriterLease.job == self.job)
         return self._set(free)
 
     def acquire_within(self, wait_s: float) -> bool:
@@ -182,20 +223,20 @@ class Lease:
             return
         if not self._set(InstanceWriterLease.owner == self.owner):
             self._valid_until = 0.0
-            raise LeaseLost(f"the instance-writer lease of this {self.holder} run was taken over")
+            raise LeaseLost(f"the instance-writer lease of shard {self.shard} of this {self.holder} run was taken over")
 
     def release(self) -> None:
         try:
-            InstanceWriterLease(id=LEASE_ID).delete(condition=InstanceWriterLease.owner == self.owner)
+            InstanceWriterLease(id=self.key).delete(condition=InstanceWriterLease.owner == self.owner)
         except DeleteError as exc:
             if not condition_failed(exc):
                 raise
         self._valid_until = 0.0
 
 
-def current_lease() -> InstanceWriterLease | None:
+def current_lease(shard: int | str) -> InstanceWriterLease | None:
     try:
-        return InstanceWriterLease.get(LEASE_ID, consistent_read=True)
+        return InstanceWriterLease.get(lease_id(shard), consistent_read=True)
     except InstanceWriterLease.DoesNotExist:
         return None
 
@@ -359,6 +400,7 @@ def mark_ended(task: Task, ends: date, now: datetime) -> None:
         [
             Task.status.set(ENDED),
             Task.active_daily.remove(),
+            Task.sched_shard.remove(),
             Task.ends_on.set(ends.isoformat()),
             Task.deleted_at.set(Task.deleted_at | now),
             Task.updated_at.set(now),
@@ -375,18 +417,106 @@ def instances_after(task_id: str, day: date) -> Iterator[TaskInstance]:
 
 
 def retire(task: Task) -> None:
-    """A daily task past its ``ends_on`` leaves the scheduler's index (once; conditional)."""
+    """A daily task past its ``ends_on`` leaves the scheduler's indexes (once; conditional)."""
     transition(
         Task(id=task.id),
-        [Task.active_daily.remove(), Task.status.set(ENDED), Task.updated_at.set(utcnow())],
-        Task.active_daily.exists(),
+        [Task.active_daily.remove(), Task.sched_shard.remove(), Task.status.set(ENDED), Task.updated_at.set(utcnow())],
+        Task.active_daily.exists() | Task.sched_shard.exists(),
     )
 
 
-def active_daily(page_size: int | None = None) -> Iterator[Task]:
-    """Every active daily task (the sparse index, in 1 MB pages unless ``page_size``; window fields only)."""
-    fields = ["id", "timezone", "starts_on", "ends_on"]
-    yield from Task.by_active_daily.query(DAILY, page_size=page_size, attributes_to_get=fields)
+_WINDOW = ["id", "timezone", "starts_on", "ends_on"]
+
+
+def shard_tasks(shard: int | str, after: str | None = None, page_size: int | None = None) -> Iterator[Task]:
+    """The active daily tasks of one shard (its partition of the sparse ``by_sched_shard`` index; the
+    ``LEGACY`` shard: the rows still in ``by_active_daily``), in id order after ``after``, in 1 MB pages
+    unless ``page_size``; window fields only."""
+    cond = Task.id > after if after else None
+    if isinstance(shard, str):
+        yield from Task.by_active_daily.query(DAILY, range_key_condition=cond, page_size=page_size, attributes_to_get=_WINDOW)
+        return
+    yield from Task.by_sched_shard.query(
+        shard_key(shard), range_key_condition=cond, page_size=page_size, attributes_to_get=_WINDOW
+    )
+
+
+def shard_has_work(shard: int | str) -> bool:
+    """Whether a shard has any active daily task: one Query with ``Limit=1`` (keys only)."""
+    index = Task.by_active_daily if isinstance(shard, str) else Task.by_sched_shard
+    key = DAILY if isinstance(shard, str) else shard_key(shard)
+    return any(True for _ in index.query(key, limit=1, attributes_to_get=["id"]))
+
+
+def scheduling_fields(task: Task, served: bool) -> None:
+    """Set a new task's ``shard`` and, when the scheduler must serve it (``served``), ``sched_shard``."""
+    task.shard = shard_of(task.id)
+    if served:
+        task.sched_shard = shard_key(task.shard)
+
+
+# --- the shard migration -------------------------------------------------------------------------
+
+
+def tasks_page(limit: int, cursor: str | None) -> tuple[list[Task], str | None]:
+    """One page of every task (``by_kind``, creation order): what the shard migration walks."""
+    return query_page(Task.by_kind.query, KIND, limit=limit, next_token=cursor)
+
+
+def needs_migration(task: Task) -> bool:
+    """A row written before the shards: no ``shard``, or still in the legacy ``by_active_daily`` index."""
+    return task.shard is None or bool(task.active_daily)
+
+
+def migrate(task: Task) -> bool:
+    """Give a task read by :func:`tasks_page` its ``shard`` and move an active daily one from the legacy
+    index to its shard's (``sched_shard`` set and ``active_daily`` removed in one conditional update, so
+    a task ended meanwhile is not put back). False when the row changed under us (nothing written)."""
+    shard = shard_of(task.id)
+    actions: list[Any] = [Task.shard.set(shard)]
+    if bool(task.active_daily):
+        actions += [Task.sched_shard.set(shard_key(shard)), Task.active_daily.remove()]
+        return transition(Task(id=task.id), actions, Task.active_daily.exists())
+    return transition(Task(id=task.id), actions, Task.id.exists() & Task.shard.does_not_exist())
+
+
+# --- the hourly run's tally ----------------------------------------------------------------------
+
+
+def tally_id(hour: str) -> str:
+    return f"tally#{hour}"
+
+
+def tally(hour: str) -> SchedulerTally | None:
+    try:
+        return SchedulerTally.get(tally_id(hour), consistent_read=True)
+    except SchedulerTally.DoesNotExist:
+        return None
+
+
+def count_jobs(hour: str, n: int) -> None:
+    """``n`` more shard jobs were enqueued for ``hour`` (only jobs a dispatch created, so a redelivery adds none)."""
+    if n:
+        SchedulerTally(id=tally_id(hour)).update(actions=[SchedulerTally.jobs.add(n), SchedulerTally.updated_at.set(utcnow())])
+
+
+def record_part(hour: str, part: str, stats: dict[str, int]) -> bool:
+    """Add one finished job part's numbers to the hour's tally, once (False: that part reported already)."""
+    actions: list[Any] = [SchedulerTally.parts.add({part}), SchedulerTally.done.add(1), SchedulerTally.updated_at.set(utcnow())]
+    for name in ("tasks", "created", "existing", "retired", "not_started", "skipped"):
+        if stats.get(name):
+            actions.append(getattr(SchedulerTally, name).add(int(stats[name])))
+    try:
+        SchedulerTally(id=tally_id(hour)).update(actions=actions, condition=~SchedulerTally.parts.contains(part))
+    except UpdateError as exc:
+        if condition_failed(exc):
+            return False
+        raise
+    return True
+
+
+def forget_tally(hour: str) -> None:
+    SchedulerTally(id=tally_id(hour)).delete()
 
 
 def recurring_after(floor: date, limit: int, cursor: str | None) -> tuple[list[TaskInstance], str | None]:

@@ -110,6 +110,34 @@ def test_the_pages_modules_are_all_served():
     assert {"app.js", "api.js", "ui.js", "console.css", "icon.svg"} <= set(console.static_files())
 
 
+def test_every_module_the_pages_import_is_served():
+    """The pages import each other relatively ("./charts.js"): every import names a file of the allow-list."""
+    import re
+
+    served = console.static_files()
+    for name in [n for n in served if n.endswith(".js")]:
+        for target in re.findall(r'^import [^;]*? from "\./([^"]+)";', served[name].body, re.M):
+            assert target in served, (name, target)
+    assert {"charts.js", "page-jobs.js", "page-incidents.js", "page-media.js"} <= set(served)
+    for page in ("page-jobs.js", "page-incidents.js", "page-media.js"):
+        assert 'from "./charts.js"' in served[page].body, page
+
+
+def test_the_charts_need_nothing_the_policy_forbids():
+    """charts.js draws inline SVG with presentation attributes and CSS classes: no inline style (``style-src
+    'self'`` refuses style attributes), no HTML strings, no script evaluation, no third-party code."""
+    import re
+
+    src = console.static_files()["charts.js"].body
+    assert not re.search(r"\.style\b|[\"']style[\"']|innerHTML|outerHTML|insertAdjacentHTML|\beval\(|new Function|<script", src)
+    assert not re.search(r"^import ", src, re.M)  # standalone: nothing imported, nothing vendored
+    csp = console.content_security_policy()
+    assert "style-src 'self';" in csp and "script-src 'self';" in csp and "unsafe" not in csp
+    css = console.static_files()["console.css"].body
+    for cls in ("tone-ok", "tone-bad", "marker-resolved", "marker-reopened", "chart-table", "sparkline"):
+        assert f".{cls}" in css, cls
+
+
 @pytest.mark.parametrize(
     "path",
     [

@@ -25,6 +25,7 @@ BATCH_BODIES: dict[str, dict[str, object]] = {
     "POST /admin/tasks/prune-future": {},
     "POST /admin/tasks/backfill": {"from": "2026-01-01", "to": "2026-01-02"},
     "POST /admin/jobs/retry": {},
+    "POST /admin/incidents/groups/{group_id}/retry-jobs": {},
 }
 
 

@@ -70,7 +70,10 @@ def test_policies_resolve_to_this_stacks_own_resources_only(policies):
     ("function", "call", "expected"),
     [
         # the scheduler: its tasks, nothing else
-        ("DailyTaskInstances", Call("dynamodb:BatchWriteItem", table_arn(f"academy-{STAGE}-task-instances")), True),
+        ("DailyTaskInstances", Call("dynamodb:BatchWriteItem", table_arn(f"academy-{STAGE}-task-instances")), False),
+        ("DailyTaskInstances", Call("sqs:SendMessage", queue("jobs")), True),
+        ("DailyTaskInstances", Call("sqs:SendMessage", queue("media")), False),
+        ("RunJobs", Call("dynamodb:BatchWriteItem", table_arn(f"academy-{STAGE}-task-instances")), True),
         ("DailyTaskInstances", Call("s3:DeleteObject", object_arn(BUCKET, f"{VIDEO}/original.mp4")), False),
         ("DailyTaskInstances", Call("dynamodb:PutItem", table_arn(f"academy-{STAGE}-students")), False),
         # the API dispatches jobs but never consumes the work queues
@@ -155,7 +158,8 @@ def test_policies_resolve_to_this_stacks_own_resources_only(policies):
         ("MonitorWatchdog", Call("dynamodb:PutItem", table_arn(f"academy-{STAGE}-jobs")), True),
         ("MonitorWatchdog", Call("sqs:SendMessage", queue("jobs")), True),
         ("MonitorWatchdog", Call("sqs:SendMessage", queue("media")), False),
-        ("DailyTaskInstances", Call("sqs:SendMessage", queue("jobs")), False),
+        ("DailyTaskInstances", Call("sqs:SendMessage", queue("jobs")), True),  # the fan-out: one shard job per shard
+        ("DailyTaskInstances", Call("sqs:SendMessage", queue("media")), False),
         ("RunJobs", Call("sns:Publish", f"arn:aws:sns:{REGION}:{ACCOUNT}:academy-{STAGE}-alerts"), True),
         ("RunJobs", Call("sns:Publish", f"arn:aws:sns:{REGION}:{ACCOUNT}:academy-{STAGE}-alarms"), False),
         (

@@ -165,3 +165,95 @@ def test_search_groups_by_title_prefix_case_insensitively(client, tokens, clock)
     assert get(client, "/admin/incidents?title=nothing", tokens.admin).json_body["items"] == []
     assert get(client, "/admin/incidents?title=upload&status=resolved", tokens.admin).json_body["items"] == []
     assert get(client, "/admin/incidents?title=", tokens.admin).status_code in (400, 422)
+
+
+def test_snooze_until_a_spike_wakes_at_the_crossing_only(client, tokens, clock):
+    gid = post(client, "/incidents", incident(), tokens.customer_a).json_body["group_id"]
+    base = f"/admin/incidents/groups/{gid}"
+    r = post(client, f"{base}/snooze", {"spike": {"incidents": 3, "minutes": 5}}, tokens.admin)
+    assert r.status_code == 200 and r.json_body["changed"] is True, r.body
+    spike = r.json_body["group"]["snooze_spike"]
+    assert spike == {"incidents": 3, "minutes": 5, "window_started_at": None, "counted": 0}
+    again = post(client, f"{base}/snooze", {"spike": {"incidents": 3, "minutes": 5}}, tokens.admin)
+    assert again.json_body["changed"] is False  # idempotent: one timeline entry
+
+    # a slow trickle never crosses: two in a window, then the window ends (5 min after its first incident)
+    for _ in range(2):
+        post(client, "/incidents", incident(), tokens.customer_a)
+        clock.now += 120
+    g = _group(client, tokens, gid)
+    assert g["status"] == "snoozed" and g["snooze_spike"]["counted"] == 2
+    clock.now += 60  # 6 min after the window's first incident: a new window starts at the next one
+    post(client, "/incidents", incident(), tokens.customer_a)
+    g = _group(client, tokens, gid)
+    assert g["status"] == "snoozed" and g["snooze_spike"]["counted"] == 1
+    clock.now += 30
+    post(client, "/incidents", incident(), tokens.customer_a)
+    assert _group(client, tokens, gid)["status"] == "snoozed"
+    clock.now += 30
+    post(client, "/incidents", incident(), tokens.customer_a)  # the 3rd within 5 minutes: the crossing
+    g = _group(client, tokens, gid)
+    assert g["status"] == "open" and g["snooze_spike"] is None and g["count"] == 6
+    assert g["reopened_by"] == {"role": "system", "id": "spike"} and g["regressions"] == 0
+    timeline = get(client, f"{base}/timeline", tokens.admin).json_body["items"]
+    assert [e["event"] for e in timeline] == ["created", "snoozed", "reopened"]
+    assert timeline[1]["details"]["spike"] == {"incidents": 3, "minutes": 5}
+    assert timeline[2]["details"]["reason"] == "spike" and timeline[2]["actor"] == {"role": "system", "id": "spike"}
+    post(client, "/incidents", incident(), tokens.customer_a)
+    assert _group(client, tokens, gid)["status"] == "open"
+    audit = get(client, "/admin/audit?action=incident_group.snooze", tokens.admin).json_body["items"]
+    assert len(audit) == 2 and audit[0]["params"]["spike"] == {"incidents": 3, "minutes": 5}
+
+
+def test_concurrent_intakes_wake_a_spike_snoozed_group_exactly_once(aws, clock):
+    hub = service.intake()
+    gid = hub.record(_draft()).group_id
+    hub.snooze(gid, ADMIN, spike=(4, 10))
+    barrier = threading.Barrier(8, timeout=10)
+
+    def go() -> None:
+        barrier.wait()
+        hub.record(_draft())
+
+    threads = [threading.Thread(target=go) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    g = store.group_dict(store.get_group(gid))
+    assert g["status"] == "open" and g["count"] == 9 and g["snooze_spike"] is None
+    events = [e for e in store.TimelineEntry.query(gid)]
+    reopened = [e for e in events if e.event == "reopened"]
+    assert len(reopened) == 1 and reopened[0].details["reason"] == "spike"
+
+
+def test_a_spike_snooze_bad_input_is_400(client, tokens, clock):
+    gid = post(client, "/incidents", incident(), tokens.customer_a).json_body["group_id"]
+    base = f"/admin/incidents/groups/{gid}/snooze"
+    for body in (
+        {"spike": {"incidents": 1, "minutes": 5}},
+        {"spike": {"incidents": 3, "minutes": 0}},
+        {"spike": {"incidents": "3"}},
+        {"spike": {"incidents": 3, "extra": 1}},
+        {"spike": {}, "incidents": 2},
+        {"spike": None},
+    ):
+        r = post(client, base, body, tokens.admin)
+        assert r.status_code == 400, (body, r.status_code, r.body)
+    r = post(client, base, {"spike": {}}, tokens.admin)  # the defaults: 10 within 10 minutes
+    assert r.status_code == 200 and r.json_body["group"]["snooze_spike"]["incidents"] == 10
+
+
+def test_resolve_and_reopen_count_toward_the_timeline_cap(client, tokens, clock):
+    gid = post(client, "/incidents", incident(), tokens.customer_a).json_body["group_id"]
+    base = f"/admin/incidents/groups/{gid}"
+    assert post(client, f"{base}/resolve", {}, tokens.admin).json_body["changed"] is True
+    assert int(store.get_group(gid).timeline_n) == 1  # counted like a note or an assignment
+    store.IncidentGroup(group_id=gid).update(actions=[store.IncidentGroup.timeline_n.set(store.TIMELINE_MAX - 1)])
+    assert post(client, f"{base}/reopen", {}, tokens.admin).json_body["changed"] is True  # the 500th admin entry
+    r = post(client, f"{base}/resolve", {}, tokens.admin)
+    assert r.status_code == 409 and r.json_body["error"]["code"] == "incident_timeline_full"
+    assert _group(client, tokens, gid)["status"] == "open"  # refused whole: no status change without its entry
+    again = post(client, f"{base}/reopen", {}, tokens.admin)  # already open: idempotent, whatever the cap
+    assert again.status_code == 200 and again.json_body["changed"] is False
+    assert _events(client, tokens, gid) == ["created", "resolved", "reopened"]

@@ -310,6 +310,9 @@ def test_the_common_intake_is_two_dynamodb_calls_and_the_edges_say_what_they_add
     limits(actor_per_window=4)
     calls = DynamoCalls(monkeypatch)
     group, claim, put = ("UpdateItem", "-groups"), ("UpdateItem", "-limits"), ("PutItem", "s")
+    # and the invocation's one rollup flush (chalicelib/metrics: stored/suppressed per group and area,
+    # issue 19's "one batched flush per invocation"), after the answer's work
+    rollup = ("TransactWriteItems", "?")
     codes = []
     for _ in range(6):
         codes.append(post(client, "/incidents", incident(), tokens.customer_a).status_code)
@@ -317,18 +320,18 @@ def test_the_common_intake_is_two_dynamodb_calls_and_the_edges_say_what_they_add
     assert codes == [
         # a new group, and this container's first share of the budget (2 of 4): claim, the guess (no
         # row: refused), the create, the timeline's "created", the row
-        202, [claim, group, group, ("PutItem", "-timeline"), put],
-        202, [group, put],  # the common path: an existing group, a hit from the container's share
-        202, [claim, group, put],  # the share used up: claim what is left's half (1)
-        202, [claim, group, put],  # the budget's last hit
+        202, [claim, group, group, ("PutItem", "-timeline"), put, rollup],
+        202, [group, put, rollup],  # the common path: an existing group, a hit from the container's share
+        202, [claim, group, put, rollup],  # the share used up: claim what is left's half (1)
+        202, [claim, group, put, rollup],  # the budget's last hit
         429, [],  # the window is full: this container knows, without asking again
         429, [],
     ]  # fmt: skip
     clock.now += 60  # the next window: a new share
     assert post(client, "/incidents", incident(), tokens.customer_a).status_code == 202
-    assert calls.take() == [claim, group, put]
+    assert calls.take() == [claim, group, put, rollup]
     assert post(client, "/incidents", incident(), tokens.customer_a).status_code == 202
-    assert calls.take() == [group, put]
+    assert calls.take() == [group, put, rollup]
 
 
 def test_the_rate_limit_is_exact_under_concurrent_intakes_in_many_containers(hub, aws, limits):

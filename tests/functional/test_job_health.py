@@ -155,7 +155,7 @@ def test_a_success_costs_no_extra_call_and_a_final_failure_two(runtime, seen):
         "h_bad": ["GetItem", "TransactWriteItems", "BatchGetItem"],  # never succeeded: the counters only
         "h_ok": ["GetItem", "TransactWriteItems", "BatchGetItem", "UpdateItem"],  # + the claim (it wins: a signal)
     }
-    for job_type, ops in expected.items():
+    for job_type, ops in [*expected.items(), ("h_ok", expected["h_bad"])]:  # h_ok again: no success since, no write
         failing, _ = dispatch(job_type, {"key": "cost"})
         claimed = ledger.start_run(failing.job_id, stale_after_s=30)
         assert claimed is not None

@@ -91,10 +91,10 @@ def test_a_run_is_recorded_with_its_counts_and_a_duplicate_delivery_is_not_count
 def test_a_failing_run_is_recorded_as_failed_and_the_watchdog_files_it_once(client, tokens, clock, monkeypatch):
     from chalicelib.tasks import service as tasks
 
-    def broken() -> dict:
+    def broken(*_args: object) -> dict:
         raise RuntimeError("the scheduler broke")
 
-    monkeypatch.setattr(tasks, "run_scheduler", broken)
+    monkeypatch.setattr(tasks, "fan_out", broken)
     with pytest.raises(RuntimeError):
         client.lambda_.invoke("daily_task_instances", event(datetime(2026, 12, 3, 10, 0, tzinfo=UTC)))
     daily = monitors(client, tokens)["daily_task_instances"]
@@ -180,10 +180,11 @@ def test_the_watchdog_is_its_own_function_with_its_own_rule_and_role():
     assert resources["MonitorWatchdog"]["Properties"]["FunctionName"] == {"Fn::Sub": "academy-${Stage}-MonitorWatchdog"}
     (policy,) = resources[role_logical("MonitorWatchdog")]["Properties"]["Policies"]
     assert policy["PolicyName"] == "MonitorWatchdogAccess"
-    # the runs table, incidents, the jobs table's counter/health rows (job health), and the dispatch of an alert job
-    # (jobs + job-dedupe: infra.iam.ALERT_FIRE); never a watched function's tables
-    tables = {"monitor-runs", "incidents", "incident-groups", "incident-timeline", "jobs", "job-dedupe"}
-    assert set(ACCESS["MonitorWatchdog"].tables) == tables
+    # the runs table, incidents (and their links and rollups), the jobs table's counter/health rows (job
+    # health), and the dispatch of an alert job (jobs + job-dedupe: infra.iam.ALERT_FIRE); never a watched
+    # function's tables
+    tables = {"monitor-runs", "incidents", "incident-groups", "incident-timeline", "incident-links", "rollups"}
+    assert set(ACCESS["MonitorWatchdog"].tables) == tables | {"jobs", "job-dedupe"}
     assert not {"tasks", "task-instances"} & set(ACCESS["MonitorWatchdog"].tables)
     assert "MonitorRunsTable" in resources
     for watched in ("DailyTaskInstances", "IntegritySweep"):

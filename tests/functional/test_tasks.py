@@ -108,24 +108,40 @@ def test_unknown_ids_roles_and_instance_rules(client, tokens):
 # --- the scheduler ---------------------------------------------------------------------------------
 
 
-def _seed_daily(n: int, tz: str = "UTC", starts_on: date | None = None) -> list[str]:
-    from chalicelib.core.db import new_id, utcnow
-    from chalicelib.tasks.store import Task
+def ids_in_shard(shard: int, n: int) -> list[str]:
+    """``n`` fresh task ids whose shard is ``shard``."""
+    from chalicelib.core.db import new_id
+
+    ids: list[str] = []
+    while len(ids) < n:
+        i = new_id()
+        if recurrence.shard_of(i) == shard:
+            ids.append(i)
+    return ids
+
+
+def _seed_daily(n: int, tz: str = "UTC", starts_on: date | None = None, shard: int = 5, legacy: bool = False) -> list[str]:
+    """``n`` active daily tasks in one shard (or, ``legacy``, as written before the shards)."""
+    from chalicelib.core.db import utcnow
+    from chalicelib.tasks.store import Task, scheduling_fields
 
     ids = []
     with Task.batch_write() as batch:
-        for i in range(n):
+        for i, task_id in enumerate(ids_in_shard(shard, n)):
             t = Task(
-                id=new_id(),
+                id=task_id,
                 title=f"T{i}",
                 recurrence="daily",
                 timezone=tz,
                 starts_on=(starts_on or date(2025, 1, 1)).isoformat(),
                 status="active",
-                active_daily="daily",
                 created_at=utcnow(),
                 updated_at=utcnow(),
             )
+            if legacy:
+                t.active_daily = "daily"
+            else:
+                scheduling_fields(t, served=True)
             batch.save(t)
             ids.append(t.id)
     return ids
@@ -157,17 +173,17 @@ class InstanceWrites:
 def test_scheduler_twice_makes_one_instance_per_task_per_day_and_the_rerun_writes_nothing(aws):
     from chalicelib.tasks import service, store
 
-    ids = _seed_daily(250)
+    ids = _seed_daily(125, shard=3) + _seed_daily(125, shard=7)
     now = datetime(2025, 5, 1, 0, 5, tzinfo=UTC)
     writes = InstanceWrites()
     first = service.run_scheduler(now=now, page_size=100)
     assert first["created"] == 250 and first["existing"] == 0 and first["skipped"] == 0
-    assert writes.calls == 10  # BatchWriteItem, 25 instances each
+    assert writes.calls == 10  # BatchWriteItem, 25 instances each (5 per shard)
     writes.calls = 0
     second = service.run_scheduler(now=now)
     assert second["created"] == 0 and second["existing"] == 250 and second["skipped"] == 0
     assert writes.calls == 0
-    assert store.current_lease() is None  # released at the end of each run
+    assert store.current_lease(3) is None and store.current_lease(7) is None  # released at the end of each run
     for task_id in ids:
         assert instances(task_id) == {"2025-05-01": "open"}
 
@@ -224,14 +240,14 @@ def test_a_crashed_runs_lease_expires_and_the_next_run_proceeds(aws):
 
     ids = _seed_daily(30)
     now = datetime(2025, 5, 1, 0, 5, tzinfo=UTC)
-    crashed = store.Lease("scheduler", recurrence.SCHEDULER_LEASE_S)
+    crashed = store.Lease("scheduler", recurrence.SCHEDULER_LEASE_S, shard=5)
     assert crashed.acquire()  # ... and the process dies without releasing it
     blocked = service.run_scheduler(now=now)
     assert blocked["skipped"] == 1 and blocked["created"] == 0 and instances(ids[0]) == {}
     expired = service.Timings(clock=recurrence.Clock(wall=lambda: time.time() + recurrence.SCHEDULER_LEASE_S + 1))
     later = service.run_scheduler(now=now, timings=expired)
     assert later["skipped"] == 0 and later["created"] == 30
-    assert store.current_lease() is None
+    assert store.current_lease(5) is None
     crashed.release()  # the dead run's late release cannot remove someone else's lease
     assert all(instances(t) == {"2025-05-01": "open"} for t in ids)
 
@@ -251,13 +267,13 @@ def test_a_run_that_lost_its_lease_stops_writing(aws):
         calls.append(len(items))
         if len(calls) == 2:  # the run stalls past its lease; another run takes over
             stalled[0] = recurrence.SCHEDULER_LEASE_S + 1
-            assert store.Lease("scheduler", recurrence.SCHEDULER_LEASE_S, clock).acquire()
+            assert store.Lease("scheduler", recurrence.SCHEDULER_LEASE_S, clock, shard=5).acquire()
         return store.batch_put(items, lease)
 
     stats = service.run_scheduler(now=now, timings=service.Timings(clock=clock), writer=put_then_stall)
     assert stats["lease_lost"] == 1 and stats["created"] == 25
     assert sum(1 for t in ids if instances(t)) == 25
-    assert store.current_lease() is not None  # the other run's lease is untouched
+    assert store.current_lease(5) is not None  # the other run's lease is untouched
 
 
 def test_backfill_and_scheduler_take_turns(client, tokens, monkeypatch):
@@ -268,7 +284,8 @@ def test_backfill_and_scheduler_take_turns(client, tokens, monkeypatch):
     task = make_task(client, tokens, timezone=tz, starts_on=start.isoformat())["task"]
     body = {"from": start.isoformat(), "to": today_in(tz).isoformat(), "apply": True}
     monkeypatch.setattr(service, "TIMINGS", service.Timings(backfill_wait_s=0.3))
-    running = store.Lease("scheduler", recurrence.SCHEDULER_LEASE_S)
+    shard = recurrence.shard_of(task["id"])  # a backfill of one task takes its task's shard lease
+    running = store.Lease("scheduler", recurrence.SCHEDULER_LEASE_S, shard=shard)
     assert running.acquire()
     r = call(client, "post", "/admin/tasks/backfill", tokens.admin, body)
     assert r.status_code == 409 and r.json_body["error"]["code"] == "instance_writer_busy", r.body
@@ -277,7 +294,7 @@ def test_backfill_and_scheduler_take_turns(client, tokens, monkeypatch):
     dry = call(client, "post", "/admin/tasks/backfill", tokens.admin, {**body, "apply": False})
     assert dry.status_code == 200 and dry.json_body["matched"] == 3  # a dry run needs no lease
     running.release()
-    backfilling = store.Lease("backfill", recurrence.BACKFILL_LEASE_S)
+    backfilling = store.Lease("backfill", recurrence.BACKFILL_LEASE_S, shard=shard)
     assert backfilling.acquire()
     impatient = service.Timings(scheduler_wait_s=0.3)
     assert service.run_scheduler(timings=impatient)["skipped"] == 1  # the batch outlived the scheduler's patience
@@ -285,10 +302,10 @@ def test_backfill_and_scheduler_take_turns(client, tokens, monkeypatch):
     threading.Timer(0.5, backfilling.release).start()
     waited = service.run_scheduler(timings=service.Timings(scheduler_wait_s=10.0))
     assert waited["skipped"] == 0 and waited["created"] == 1  # today's
-    assert store.current_lease() is None
+    assert store.current_lease(shard) is None
     r = call(client, "post", "/admin/tasks/backfill", tokens.admin, body)
     assert r.status_code == 200 and r.json_body["created"] == 2 and r.json_body["existing"] == 2, r.body  # the 2 missed days
-    assert store.current_lease() is None
+    assert store.current_lease(shard) is None
     assert service.run_scheduler()["created"] == 0
 
 
@@ -312,15 +329,32 @@ def test_done_survives_rerun_and_ended_or_deleted_tasks_get_nothing(client, toke
     assert call(client, "get", f"/admin/tasks/{ending['id']}", tokens.admin).json_body["status"] == "ended"
 
 
-def test_scheduled_function_is_wired_to_an_hourly_cron(client, app, aws):
-    _seed_daily(3)
-    event = client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={}, resources=[])
-    r = client.lambda_.invoke("daily_task_instances", event)
-    assert r.payload["created"] == 3
-    r = client.lambda_.invoke("daily_task_instances", event)
-    assert r.payload["created"] == 0 and r.payload["existing"] == 3
-    handler = app.handler_map["daily_task_instances"]
-    assert handler is not None
+def test_scheduled_function_is_wired_to_an_hourly_cron_and_fans_out_to_shard_jobs(client, app, aws):
+    """The hourly function enqueues one job per shard with work (once per hour: a second firing enqueues
+    nothing); the jobs write the instances; the next hour's monitor row reports what they created."""
+    from chalicelib.jobs import ledger
+    from tests.functional.test_schedules import drain_jobs
+
+    ids = _seed_daily(3, shard=5) + _seed_daily(2, shard=200)
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+
+    def fire(at: datetime) -> dict:
+        ev = client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={}, resources=[])
+        ev["time"] = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return client.lambda_.invoke("daily_task_instances", ev).payload
+
+    first = fire(hour)
+    assert first["shards"] == 2 and first["enqueued"] == 2 and first["deduplicated"] == 0 and first["legacy"] == 0
+    again = fire(hour)  # EventBridge delivered it twice: each shard's job exists already
+    assert again["shards"] == 2 and again["enqueued"] == 0 and again["deduplicated"] == 2
+    assert drain_jobs(app) == 2
+    assert all(len(instances(t)) == 1 for t in ids)
+    jobs, _ = ledger.list_jobs(state="succeeded", job_type="tasks.shard_instances", limit=10, next_token=None)
+    assert sorted((j.result or {}).get("created") for j in jobs) == [2, 3]
+    nxt = fire(hour + timedelta(hours=1))  # its row counts the previous hour's shard jobs, as they reported
+    assert nxt["created"] == 5 and nxt["tasks"] == 5 and nxt["jobs"] == 2 and nxt["jobs_pending"] == 0
+    assert nxt["enqueued"] == 2  # and this hour's jobs
+    assert app.handler_map["daily_task_instances"] is not None
 
 
 # --- end, prune, backfill ----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from academy_cli.client import ClientOptions
 from academy_cli.main import cli
+from chalicelib.tasks import domain as recurrence
 from tests.functional.test_tasks import _damage, instances, make_task, today_in
 
 
@@ -59,7 +60,7 @@ def test_backfill_waits_out_a_running_scheduler_then_applies(client, tokens, api
     task = make_task(client, tokens, timezone="UTC", starts_on=(today - timedelta(days=3)).isoformat())["task"]
     monkeypatch.setattr(service, "TIMINGS", service.Timings(backfill_wait_s=0.2))  # the server answers 409 quickly
     naps: list[float] = []
-    scheduler = store.Lease("scheduler", 30)
+    scheduler = store.Lease("scheduler", 30, shard=recurrence.shard_of(task["id"]))
     assert scheduler.acquire()
     threading.Timer(1.0, scheduler.release).start()  # the scheduler run ends a moment later
     args = ["backfill", "--from", (today - timedelta(days=3)).isoformat(), "--to", today.isoformat(), "--apply", "--json"]

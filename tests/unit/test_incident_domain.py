@@ -322,3 +322,30 @@ def test_scrubbing_stays_linear_on_hostile_text(evil):
     start = time.perf_counter()
     domain.scrub_text(evil, keep_contacts=False)
     assert time.perf_counter() - start < 2.0
+
+
+# --- rate shares (RateLeases): a container's claimed part of a window's budget --------------------
+
+
+def test_claim_size_is_half_of_what_is_left_and_at_least_one():
+    assert [domain.claim_size(60, seen) for seen in (0, 30, 45, 59, 60, 70)] == [30, 15, 8, 1, 1, 1]
+
+
+def test_a_share_is_spent_without_asking_and_a_full_window_refuses_until_the_next():
+    leases = domain.RateLeases()
+    assert leases.take("actor:a", 60, 4) is None  # nothing claimed yet: ask the store
+    leases.granted("actor:a", 60, 2, 2)  # claimed 2 (one used by that request), the counter at 2
+    assert leases.take("actor:a", 60, 4) is True
+    assert leases.take("actor:a", 60, 4) is None and leases.seen("actor:a", 60) == 2
+    leases.granted("actor:a", 60, 0, 4)  # refused: the counter is full
+    assert leases.take("actor:a", 60, 4) is False
+    assert leases.take("actor:a", 120, 4) is None and leases.seen("actor:a", 120) == 0  # a new window
+    assert leases.take("actor:b", 60, 4) is None  # another scope has its own
+
+
+def test_rate_leases_are_bounded():
+    leases = domain.RateLeases(max_size=2)
+    for n in range(3):
+        leases.granted(f"ip:{n}", 60, 5, 5)
+    assert leases.take("ip:0", 60, 20) is None  # dropped when full: fewer admitted, never more
+    assert leases.take("ip:2", 60, 20) is True

@@ -114,12 +114,26 @@ def test_instance_writer_leases_outlive_the_lambdas_that_hold_them():
     import json
     from pathlib import Path
 
+    from chalicelib.jobs.queues import QUEUES
     from chalicelib.tasks import domain as tasks
 
     config = json.loads((Path(__file__).resolve().parents[2] / ".chalice" / "config.json").read_text())
     default = config.get("lambda_timeout", 60)  # Chalice's default
+    shard_job = QUEUES["jobs"].function_timeout  # the shard jobs run on the jobs queue's Lambda
+    assert tasks.SHARD_JOB_BUDGET_S + tasks.SHARD_JOB_MIN_REMAINING_MS / 1000 <= shard_job  # a job stops well inside it
     for name, stage in config["stages"].items():
         api_timeout = stage.get("lambda_timeout", default)
-        scheduler = stage.get("lambda_functions", {}).get("daily_task_instances", {}).get("lambda_timeout", api_timeout)
-        assert tasks.SCHEDULER_LEASE_S > scheduler + tasks.LEASE_MARGIN_S / 2, name
+        assert tasks.SCHEDULER_LEASE_S > shard_job + tasks.LEASE_MARGIN_S / 2, name
         assert tasks.BACKFILL_LEASE_S > api_timeout, name  # backfill holds it within one API request
+
+
+def test_shard_of_is_stable_and_spreads_ids():
+    from collections import Counter
+
+    from chalicelib.core.db import new_id
+    from chalicelib.tasks import domain as recurrence
+
+    assert recurrence.shard_of("01JABCDEFGHJKMNPQRSTVWXYZ0") == recurrence.shard_of("01JABCDEFGHJKMNPQRSTVWXYZ0")
+    counts = Counter(recurrence.shard_of(new_id()) for _ in range(25_600))
+    assert len(counts) == recurrence.SHARDS and max(counts.values()) < 2 * 100  # ~100 each
+    assert recurrence.lease_id(7) == "lease#instance-writer#007" and recurrence.shard_key(7) == "007"

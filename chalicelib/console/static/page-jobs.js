@@ -1,11 +1,20 @@
 // Admin > Insights > Jobs: tabs for queued, running/stuck, failed and cancelled jobs; retry, cancel,
-// bulk retry with a preview; refreshes itself every few seconds while the tab is visible.
-import { api, qs } from "./api.js";
+// bulk retry with a preview; refreshes itself every few seconds while the tab is visible. A job's detail
+// (?job=<id> opens it) lists the incidents its failed runs filed, each linking to its group. Trends per
+// job type (GET /admin/metrics/jobs): throughput and failures, run time p50/p95, wait time p50/p95,
+// redrawn with the counts (every SUMMARY_MS, and on "Refresh now").
+import { api, apiPath, qs, reason } from "./api.js";
+import { column, mountChart, rangeParams } from "./charts.js";
 import { badge, busy, clear, clipText, confirmDialog, fail, field, fmtDateTime, h, messageArea, plural, table } from "./ui.js";
 
 const AREA = "admin.insights.jobs";
 const REFRESH_MS = 5000;
 const SUMMARY_MS = 30000;
+const RANGES = [
+  { id: "1h", label: "Last hour, per minute", ms: 3_600_000, step: "minute" },
+  { id: "24h", label: "Last 24 hours, per hour", ms: 86_400_000, step: "hour" },
+  { id: "7d", label: "Last 7 days, per hour", ms: 7 * 86_400_000, step: "hour" },
+];
 const TABS = [
   { id: "queued", label: "Queued", state: "queued" },
   { id: "running", label: "Running / stuck", state: "running" },
@@ -30,10 +39,14 @@ export async function render(main, { title }) {
   const panel = h("div", { role: "tabpanel", id: "jobs-panel", tabindex: "0" });
   const bulkBox = h("div");
   const detailBox = h("div");
+  const trendRange = h("select", { name: "trend", id: "trend-range", class: "chart-range" }, RANGES.map((r) => h("option", { value: r.id }, r.label)));
+  const trendBody = h("div", { "aria-live": "off" });
+  const trends = h("details", { class: "card job-trends", open: true }, h("summary", {}, "Trends per job type"), h("div", { class: "row" }, field("Range", trendRange)), trendBody);
   const refreshed = h("span", { class: "muted small", "aria-live": "off" });
   const auto = h("input", { type: "checkbox", id: "auto-refresh", checked: true });
   const params = new URLSearchParams(location.search);
   let active = TABS.find((t) => t.id === params.get("tab")) || TABS[0];
+  trendRange.value = (RANGES.find((r) => r.id === params.get("trend")) || RANGES[1]).id;
   let onlyStuck = false;
   let timer = null;
   let loading = false;
@@ -78,6 +91,7 @@ export async function render(main, { title }) {
     h("div", { class: "row spread" }, h("h1", {}, title), h("div", { class: "row" }, h("label", { for: "auto-refresh", class: "row" }, auto, "Auto-refresh"), refreshed, h("button", { type: "button", class: "btn secondary small", onclick: () => refresh() }, "Refresh now"))),
     messages.el,
     stats,
+    trends,
     tablist,
     bulkBox,
     panel,
@@ -110,6 +124,86 @@ export async function render(main, { title }) {
       ].map(([label, n]) => h("div", { class: "stat" }, h("b", {}, String(n)), h("span", {}, label))),
     );
   }
+
+  // --- trends (GET /admin/metrics/jobs) ----------------------------------------------------------------
+  const typeBoxes = new Map(); // job type → its three chart boxes, kept across refreshes (an opened table stays open)
+  let trendsFailed = false;
+  async function loadTrends() {
+    if (!trends.open) return; // folded away: no metrics read until it is opened again
+    const range = RANGES.find((r) => r.id === trendRange.value) || RANGES[1];
+    let out;
+    try {
+      out = await api("GET", `/admin/metrics/jobs${qs(rangeParams(range.ms, range.step))}`);
+    } catch (err) {
+      if (!trendsFailed) fail(null, err, { action: "load the job trends", area: `${AREA}.trends`, context: { range: range.id } });
+      trendsFailed = true; // reported once; the next refresh tries again quietly
+      clear(trendBody, h("p", { class: "alert alert-error" }, `Could not load the trends: ${reason(err)}`));
+      return;
+    }
+    trendsFailed = false;
+    const series = [...(out.series || [])].sort((a, b) => a.type.localeCompare(b.type));
+    if (!series.length) {
+      typeBoxes.clear();
+      clear(trendBody, h("p", { class: "empty" }, "No jobs in this range."));
+      return;
+    }
+    const seen = new Set(series.map((s) => s.type));
+    for (const type of [...typeBoxes.keys()]) if (!seen.has(type)) typeBoxes.delete(type);
+    const blocks = series.map((s) => {
+      let boxes = typeBoxes.get(s.type);
+      if (!boxes) {
+        boxes = { throughput: h("div"), run: h("div"), wait: h("div") };
+        boxes.el = h("section", { class: "job-type-trends", "data-job-type": s.type }, h("h3", {}, s.type), h("div", { class: "charts" }, boxes.throughput, boxes.run, boxes.wait));
+        typeBoxes.set(s.type, boxes);
+      }
+      const base = { step: out.step, times: s.buckets.map((b) => b.t) };
+      const runs = column(s.buckets, "run_ms.count").reduce((a, b) => a + (b || 0), 0);
+      const waits = column(s.buckets, "wait_ms.count").reduce((a, b) => a + (b || 0), 0);
+      mountChart(boxes.throughput, {
+        ...base,
+        id: `jobs-throughput-${s.type}`,
+        title: `${s.type}: throughput and failures`,
+        series: [
+          { name: "Succeeded", kind: "bar", tone: "ok", values: column(s.buckets, "succeeded") },
+          { name: "Failed", kind: "bar", tone: "bad", values: column(s.buckets, "failed") },
+          { name: "Retried", kind: "line", tone: "warn", values: column(s.buckets, "retried") },
+        ],
+      });
+      mountChart(boxes.run, {
+        ...base,
+        id: `jobs-run-${s.type}`,
+        title: `${s.type}: run time`,
+        format: "ms",
+        note: `${runs} run${runs === 1 ? "" : "s"} measured (start to success or failure); p50/p95 from histogram buckets.`,
+        series: [
+          { name: "p50", kind: "line", tone: "primary", aggregate: "max", values: column(s.buckets, "run_ms.p50") },
+          { name: "p95", kind: "line", tone: "alt", aggregate: "max", values: column(s.buckets, "run_ms.p95") },
+        ],
+      });
+      mountChart(boxes.wait, {
+        ...base,
+        id: `jobs-wait-${s.type}`,
+        title: `${s.type}: wait time (queued to started)`,
+        format: "ms",
+        note: `${waits} start${waits === 1 ? "" : "s"} measured.`,
+        series: [
+          { name: "p50", kind: "line", tone: "primary", aggregate: "max", values: column(s.buckets, "wait_ms.p50") },
+          { name: "p95", kind: "line", tone: "alt", aggregate: "max", values: column(s.buckets, "wait_ms.p95") },
+        ],
+      });
+      return boxes.el;
+    });
+    trendBody.replaceChildren(...blocks);
+  }
+  trends.addEventListener("toggle", () => {
+    if (trends.open) loadTrends();
+  });
+  trendRange.addEventListener("change", () => {
+    const url = new URL(location.href);
+    url.searchParams.set("trend", trendRange.value);
+    history.replaceState(null, "", url);
+    loadTrends();
+  });
 
   // --- list ------------------------------------------------------------------------------------------
   let rows = [];
@@ -196,7 +290,7 @@ export async function render(main, { title }) {
         again = false;
         const counts = countsWanted;
         countsWanted = false;
-        await Promise.all([counts ? loadSummary() : null, loadList()]);
+        await Promise.all([counts ? loadSummary() : null, counts ? loadTrends() : null, loadList()]);
       } while (again);
       refreshed.textContent = `Updated ${new Date().toLocaleTimeString()}`;
     } catch (err) {
@@ -213,7 +307,7 @@ export async function render(main, { title }) {
       if (!auto.checked || document.hidden || paused || document.querySelector("dialog[open]")) return;
       const countsDue = Date.now() - summaryAt >= SUMMARY_MS;
       if (extended) {
-        if (countsDue) loadSummary().catch(() => {});
+        if (countsDue) Promise.all([loadSummary(), loadTrends()]).catch(() => {});
       } else refresh(countsDue);
     }, REFRESH_MS);
   }
@@ -264,6 +358,32 @@ export async function render(main, { title }) {
   async function showDetail(jobId) {
     try {
       const j = await api("GET", `/admin/jobs/${encodeURIComponent(jobId)}`);
+      const url = new URL(location.href);
+      url.searchParams.set("job", jobId);
+      history.replaceState(null, "", url);
+      const incidents = h("div", { "data-job-incidents": jobId });
+      const loadIncidents = async (rows = [], next = undefined) => {
+        try {
+          const page = await api("GET", `/admin/jobs/${encodeURIComponent(jobId)}/incidents${qs({ limit: 20, next_token: next })}`);
+          const all = rows.concat(page.items);
+          clear(
+            incidents,
+            table(
+              [
+                { label: "When", render: (i) => fmtDateTime(i.received_at) },
+                { label: "Incident", render: (i) => h("a", { href: apiPath(`/console/admin/incidents?status=all&group=${encodeURIComponent(i.group_id)}`) }, clipText(i.group.title || i.message, 140)) },
+                { label: "Group status", render: (i) => (i.group.status ? badge(i.group.status, i.group.status === "resolved" ? "ok" : i.group.status === "open" ? "bad" : "warn") : "") },
+              ],
+              all,
+              { caption: "Incidents this job filed", empty: "This job filed no incident.", rowAttrs: (i) => ({ "data-incident-id": i.id }) },
+            ),
+            page.next_token ? h("div", { class: "actions" }, h("button", { type: "button", class: "btn secondary small", onclick: () => loadIncidents(all, page.next_token) }, "Older incidents")) : null,
+          );
+        } catch (err) {
+          fail(messages, err, { action: `load job ${jobId}'s incidents`, area: `${AREA}.incidents`, entities: [{ type: "job", id: jobId }] });
+        }
+      };
+      loadIncidents();
       const dl = (pairs) => h("dl", { class: "kv" }, pairs.filter(([, v]) => v !== undefined && v !== null && v !== "").flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
       const section = h(
         "section",
@@ -285,6 +405,8 @@ export async function render(main, { title }) {
         h("h3", {}, "Payload"),
         h("pre", {}, JSON.stringify(j.payload, null, 2)),
         j.result !== null && j.result !== undefined ? [h("h3", {}, "Result"), h("pre", {}, JSON.stringify(j.result, null, 2))] : null,
+        h("h3", {}, "Incidents"),
+        incidents,
       );
       clear(detailBox, section);
       section.focus();
@@ -386,4 +508,5 @@ export async function render(main, { title }) {
 
   select(active, false);
   schedule();
+  if (params.get("job")) showDetail(params.get("job"));
 }

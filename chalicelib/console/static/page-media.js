@@ -1,14 +1,19 @@
 // Admin > Insights > Media: videos with their variant count and state; a compact icon-only "optimise"
 // action, shown only when the data says the video is optimisable (original only, no job queued or
 // running), hidden as soon as it is clicked, restored with the API's reason if the API refuses,
-// and never dispatched twice (one request in flight per video, whatever the clicks).
+// and never dispatched twice (one request in flight per video, whatever the clicks). Trends (GET
+// /admin/metrics/media): video minutes processed per day and the estimated cost per day, Lambda (measured
+// worker GB-seconds at list price) beside MediaConvert's list price; redrawn when the list loads and
+// when a followed optimisation ends.
 import { ApiError, api, qs, reason } from "./api.js";
+import { formats, mountChart, rangeParams, utcDays } from "./charts.js";
 import { showPlayer } from "./player.js";
 import { badge, busy, clear, clipText, fail, field, fmtBytes, fmtDateTime, h, icon, loadAll, messageArea } from "./ui.js";
 
 const AREA = "admin.insights.media";
 const ACTIVE = new Set(["queued", "running"]);
 const POLL_MS = 2000;
+const TREND_DAYS = 30;
 
 export function canOptimise(v) {
   return v.status === "uploaded" && v.optimisable === true && v.variant_count === 1 && !(v.job && ACTIVE.has(v.job.state));
@@ -42,7 +47,48 @@ export async function render(main, { title }) {
   const playerTitle = h("h2", {}, "Video");
   const playerBody = h("div");
   const playerBox = h("section", { class: "card player-box", "aria-label": "Video player", hidden: true, tabindex: "-1" }, playerTitle, playerBody);
-  clear(main, h("h1", {}, title), h("p", { class: "muted" }, "Videos uploaded as proof. A video with only its original can be optimised to a 720p MP4 with a poster frame."), messages.el, filterForm, playerBox, listBox, moreBox);
+  const minutesBox = h("div");
+  const costBox = h("div");
+  const priceNote = h("p", { class: "small muted" });
+  const trends = h("details", { class: "card media-trends", open: true }, h("summary", {}, `Processing and cost, last ${TREND_DAYS} days`), h("div", { class: "charts two" }, minutesBox, costBox), priceNote);
+  clear(main, h("h1", {}, title), h("p", { class: "muted" }, "Videos uploaded as proof. A video with only its original can be optimised to a 720p MP4 with a poster frame."), messages.el, trends, filterForm, playerBox, listBox, moreBox);
+
+  let trendsFailed = false;
+  async function loadTrends() {
+    const params = rangeParams(TREND_DAYS * 86_400_000, "hour");
+    let out;
+    try {
+      out = await api("GET", `/admin/metrics/media${qs(params)}`);
+    } catch (err) {
+      if (!trendsFailed) fail(null, err, { action: "load the media trends", area: `${AREA}.trends` });
+      trendsFailed = true;
+      clear(minutesBox, h("p", { class: "alert alert-error" }, `Could not load the trends: ${reason(err)}`));
+      costBox.replaceChildren();
+      return;
+    }
+    trendsFailed = false;
+    const cost = out.cost || {};
+    const perDay = new Map((cost.per_day || []).map((d) => [d.date, d]));
+    const days = utcDays(out.from || params.from, out.to || params.to);
+    const pick = (key) => days.map((d) => (perDay.has(d) && typeof perDay.get(d)[key] === "number" ? perDay.get(d)[key] : 0));
+    mountChart(minutesBox, { id: "media-minutes", title: "Video minutes processed per day", step: "day", times: days, format: "minutes", series: [{ name: "Video minutes", kind: "bar", tone: "primary", values: pick("video_minutes") }] });
+    mountChart(costBox, {
+      id: "media-cost",
+      title: "Estimated cost per day",
+      step: "day",
+      times: days,
+      format: "usd",
+      series: [
+        { name: "Lambda (measured)", kind: "bar", tone: "ok", values: pick("lambda_usd") },
+        { name: "MediaConvert (list price)", kind: "bar", tone: "warn", values: pick("mediaconvert_usd") },
+      ],
+    });
+    const per = (v) => (typeof v === "number" ? formats.usd(v) : "—");
+    priceNote.textContent =
+      `Per video minute: Lambda ${per(cost.lambda_usd_per_video_minute)}` +
+      (typeof cost.gb_seconds_per_video_minute === "number" ? ` (${cost.gb_seconds_per_video_minute.toFixed(1)} GB-s measured × ${per(cost.lambda_usd_per_gb_s)} per GB-s)` : "") +
+      `, MediaConvert ${per(cost.mediaconvert_usd_per_video_minute)}. List prices as of ${cost.prices_as_of || "—"}; days in UTC.`;
+  }
 
   const studentNames = new Map();
   try {
@@ -196,6 +242,7 @@ export async function render(main, { title }) {
         updateRow(v, { focusState: focusWasInRow });
         if (v.job && ACTIVE.has(v.job.state)) return setTimeout(tick, POLL_MS);
         watching.delete(id);
+        loadTrends(); // the job's minutes and cost are counted now
         if (v.variant_count > 1) messages.set("ok", `${v.filename} is optimised: ${v.variant_count} variants.`);
         else if (v.job && v.job.state === "failed") messages.set("error", `Optimising ${v.filename} failed: ${(v.job.last_error && v.job.last_error.message) || "see Insights > Jobs"}.`);
       } catch (err) {
@@ -208,6 +255,7 @@ export async function render(main, { title }) {
 
   let nextToken = null;
   async function load(more = false) {
+    if (!more) loadTrends();
     const params = { optimisable: filter.value, limit: 50, next_token: more ? nextToken : null };
     try {
       const page = await api("GET", `/admin/media${qs(params)}`);

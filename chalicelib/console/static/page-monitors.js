@@ -1,6 +1,9 @@
 // Admin > Insights > Monitors: each scheduled function's heartbeat: state, last runs, duration, next expected run.
-// Read-only; a late or failed monitor has an incident in the Incident Hub (the watchdog files it).
-import { api, qs } from "./api.js";
+// Read-only; a late or failed monitor has an incident in the Incident Hub (the watchdog files it). A function
+// the scheduler rollups count (GET /admin/metrics/scheduler, one call) has a chart of its runs and the
+// instances they created per hour over 7 days, redrawn with the page's Refresh.
+import { api, qs, reason } from "./api.js";
+import { column, mountChart, rangeParams } from "./charts.js";
 import { badge, busy, clear, fail, fmtDateTime, h, messageArea, table } from "./ui.js";
 
 const AREA = "admin.insights.monitors";
@@ -42,9 +45,40 @@ export async function render(main, { title }) {
     }
   }
 
+  /** Runs and instances created per hour for each function the scheduler rollups count (one call). */
+  async function schedulerSeries() {
+    try {
+      const got = await api("GET", `/admin/metrics/scheduler${qs(rangeParams(7 * 86_400_000, "hour"))}`);
+      return { step: got.step, byName: new Map((got.series || []).map((x) => [x.function, x.buckets || []])) };
+    } catch (err) {
+      fail(null, err, { action: "load the scheduler trends", area: `${AREA}.trends` });
+      return { error: reason(err), byName: new Map() };
+    }
+  }
+
+  function trend(name, trends) {
+    const buckets = trends.byName.get(name);
+    if (!buckets) return trends.error ? h("p", { class: "muted small" }, `No trend: ${trends.error}`) : null;
+    const box = h("div", { class: "monitor-trend" });
+    queueMicrotask(() =>
+      mountChart(box, {
+        id: `scheduler-${name}`,
+        title: `${name}: instances created per hour, last 7 days`,
+        step: trends.step || "hour",
+        times: buckets.map((b) => b.t),
+        series: [
+          { name: "Instances created", kind: "bar", tone: "primary", values: column(buckets, "created") },
+          { name: "Runs", kind: "line", tone: "muted", values: column(buckets, "runs") },
+          { name: "Skipped (lease held)", kind: "line", tone: "warn", values: column(buckets, "skipped") },
+        ],
+      }),
+    );
+    return box;
+  }
+
   async function show() {
     try {
-      const got = await api("GET", "/admin/monitors");
+      const [got, trends] = await Promise.all([api("GET", "/admin/monitors"), schedulerSeries()]);
       messages.clear();
       clear(
         out,
@@ -65,6 +99,7 @@ export async function render(main, { title }) {
               m.last_started_at ? `Last run ${fmtDateTime(m.last_started_at)} (${m.last_outcome}, ${duration(m.last_duration_ms)}). ` : "No run recorded yet. ",
               `Runs ${m.runs}: ${m.ok} ok, ${m.failed} failed, ${m.duplicates} duplicate deliveries.`,
             ),
+            trend(m.name, trends),
             runs,
           );
         }),
