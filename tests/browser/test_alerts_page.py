@@ -96,7 +96,7 @@ def test_a_failing_video_job_fires_the_rule_and_the_alert_is_in_the_log(page: An
             stack.ok("POST", "/admin/alerts/rules", {**rule, "scope": {"area": area}, "channels": ["video-hook"]})
         for g in stack.ok("GET", f"/admin/incidents?area={area}&status=open&limit=100")["items"]:
             stack.ok("POST", f"/admin/incidents/groups/{g['group_id']}/resolve")  # an earlier failure's group
-        student = ensure_student(stack, "cust-demo-1", "Ada Alerts")
+        student = ensure_student(stack, "cust-demo-1", "Alan Turing")  # the student the console tests use: no new one
         video = upload_video(stack, "cust-demo-1", student["id"], fake_mp4(media_bytes=1600), filename="alert.mp4")
         stack.drain()  # the optimisation fails for good, then the alert job it caused runs
         assert stack.ok("GET", f"/admin/media/{video['id']}")["job"]["state"] == "failed"
