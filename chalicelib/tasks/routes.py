@@ -145,6 +145,7 @@ def patch_instance(req: Req[InstancePatch, None], task_id: str, date: str) -> di
     auth="admin",
     body=S.PruneIn,
     response=S.PruneOut,
+    errors=(409,),
     tag="tasks",
     audit=Audit("tasks.prune_future", target="tasks"),
 )

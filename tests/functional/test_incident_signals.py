@@ -14,6 +14,7 @@ import pytest
 from chalicelib.alerts import signals
 from chalicelib.core.db import iso
 from chalicelib.incidents import domain, service
+from tests.dynamo_calls import DynamoCalls
 
 
 class Clock:
@@ -59,32 +60,6 @@ def _threads(target: Any, n: int) -> None:
     for t in threads:
         t.join(timeout=30)
     assert not any(t.is_alive() for t in threads)
-
-
-class DynamoCalls:
-    """Counts DynamoDB API calls made by any botocore client (as bench/bench_incidents.py does)."""
-
-    def __init__(self) -> None:
-        self.ops: list[str] = []
-
-    def __enter__(self) -> DynamoCalls:
-        from botocore.client import BaseClient
-
-        self._orig = BaseClient._make_api_call
-        calls = self
-
-        def counted(client: Any, operation: str, params: Any) -> Any:
-            if client.meta.service_model.service_name == "dynamodb":
-                calls.ops.append(operation)
-            return calls._orig(client, operation, params)
-
-        BaseClient._make_api_call = counted  # type: ignore[method-assign]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        from botocore.client import BaseClient
-
-        BaseClient._make_api_call = self._orig  # type: ignore[method-assign]
 
 
 def test_a_new_group_emits_incident_new_once_with_the_incident_as_occurrence(hub, seen):

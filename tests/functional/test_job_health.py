@@ -20,6 +20,7 @@ from chalicelib.jobs import health, ledger, registry, states, worker
 from chalicelib.jobs.dispatch import dispatch
 from chalicelib.jobs.queues import QUEUES
 from tests import jobfns
+from tests.dynamo_calls import DynamoCalls
 
 
 @pytest.fixture
@@ -73,30 +74,6 @@ def ok(n: int = 1) -> None:
 
 def bad(n: int = 1) -> list[str]:
     return [dispatch("h_bad", {"key": uuid.uuid4().hex})[0].job_id for _ in range(n)]
-
-
-class DynamoCalls:
-    def __init__(self) -> None:
-        self.ops: list[str] = []
-
-    def __enter__(self) -> DynamoCalls:
-        from botocore.client import BaseClient
-
-        self._orig = BaseClient._make_api_call
-        calls = self
-
-        def counted(client: Any, operation: str, params: Any) -> Any:
-            if client.meta.service_model.service_name == "dynamodb":
-                calls.ops.append(operation)
-            return calls._orig(client, operation, params)
-
-        BaseClient._make_api_call = counted  # type: ignore[method-assign]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        from botocore.client import BaseClient
-
-        BaseClient._make_api_call = self._orig  # type: ignore[method-assign]
 
 
 # --- job.first_failure -------------------------------------------------------------------------------

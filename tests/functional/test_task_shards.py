@@ -219,3 +219,23 @@ def test_legacy_rows_are_served_until_migrated_and_the_migration_is_idempotent(c
     audit = call(client, "get", "/admin/audit?action=tasks.migrate_shards", tokens.admin).json_body["items"]
     assert audit and audit[0]["params"]["apply"] is True
     assert call(client, "post", "/admin/tasks/migrate-shards", tokens.admin, {"apply": "yes"}).status_code == 400
+
+
+def test_prune_takes_the_shard_lease_of_each_instance_it_deletes(client, tokens, monkeypatch):
+    from chalicelib.tasks import service, store
+    from tests.functional.test_tasks import _damage
+
+    task = make_task(client, tokens, timezone="UTC")["task"]
+    _damage(task["id"], "UTC", 3)
+    shard = recurrence.shard_of(task["id"])
+    monkeypatch.setattr(service, "TIMINGS", service.Timings(backfill_wait_s=0.2))
+    running = store.Lease("scheduler", recurrence.SCHEDULER_LEASE_S, shard=shard)
+    assert running.acquire()
+    r = call(client, "post", "/admin/tasks/prune-future", tokens.admin, {"apply": True})
+    assert r.status_code == 409 and r.json_body["error"]["code"] == "instance_writer_busy", r.body
+    assert len(instances(task["id"])) == 6  # nothing deleted while the shard job writes
+    assert call(client, "post", "/admin/tasks/prune-future", tokens.admin, {}).json_body["matched"] == 3  # a dry run: no lease
+    running.release()
+    r = call(client, "post", "/admin/tasks/prune-future", tokens.admin, {"apply": True})
+    assert r.status_code == 200 and r.json_body["deleted"] == 3, r.body
+    assert store.current_lease(shard) is None
