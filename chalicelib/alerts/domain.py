@@ -29,8 +29,8 @@ PARAMS: dict[str, dict[str, tuple[float, float, float]]] = {
     "incident.regression": {},
     "incident.spike": {"count": (10, 2, 100_000), "minutes": (10, 1, 24 * 60)},
     "job.first_failure": {},
-    "job.failure_rate": {"rate": (0.5, 0.01, 1.0), "window_minutes": (60, 5, 7 * 24 * 60), "min_jobs": (5, 1, 100_000)},
-    "job.stuck": {"minutes": (30, 1, 7 * 24 * 60)},
+    "job.failure_rate": {"rate": (0.2, 0.01, 1.0), "window_minutes": (15, 1, 7 * 24 * 60), "min_jobs": (3, 1, 100_000)},
+    "job.stuck": {"minutes": (1, 1, 7 * 24 * 60)},
     "job.waiting": {"minutes": (30, 1, 7 * 24 * 60)},
     "dlq.not_empty": {},
     "monitor.missed_run": {},
@@ -99,6 +99,27 @@ def matches(rule: Rule, kind: str, area: str | None, job_type: str | None, sourc
     if rule.scope.job_type and rule.scope.job_type != (job_type or ""):
         return False
     return not (rule.scope.source and rule.scope.source != (source or ""))
+
+
+# How a rule's parameters judge a signal's ``detail`` (the producers emit at their own floor, which the defaults
+# equal; a rule can only be stricter): parameter → (detail key, the comparison that must hold).
+_CHECKS: dict[str, dict[str, tuple[str, str]]] = {
+    "incident.spike": {"count": ("count", ">="), "minutes": ("window_minutes", "<=")},
+    "job.failure_rate": {"rate": ("rate", ">="), "window_minutes": ("window_minutes", "<="), "min_jobs": ("jobs", ">=")},
+    "job.stuck": {"minutes": ("minutes", ">=")},
+    "job.waiting": {"minutes": ("minutes", ">=")},
+}
+
+
+def passes(rule: Rule, detail: Mapping[str, Any]) -> bool:
+    """The signal's measured values meet the rule's parameters (a value the signal does not carry passes)."""
+    for name, (key, op) in _CHECKS.get(rule.kind, {}).items():
+        want, got = rule.params.get(name), detail.get(key)
+        if want is None or isinstance(got, bool) or not isinstance(got, int | float):
+            continue
+        if (op == ">=" and got < want) or (op == "<=" and got > want):
+            return False
+    return True
 
 
 def notify_at(n: int) -> bool:

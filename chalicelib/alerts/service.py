@@ -80,7 +80,13 @@ def fire(signal: Signal) -> None:
 def default_rules() -> list[domain.Rule]:
     """One enabled rule per kind, to the email channel, ids ``default-<kind>``."""
     return [
-        domain.Rule(f"default-{kind.replace('.', '-').replace('_', '-')}", domain.DEFAULT_NAMES[kind], kind) for kind in KINDS
+        domain.Rule(
+            f"default-{kind.replace('.', '-').replace('_', '-')}",
+            domain.DEFAULT_NAMES[kind],
+            kind,
+            params=domain.with_defaults(kind, {}),
+        )
+        for kind in KINDS
     ]
 
 
@@ -109,6 +115,7 @@ def evaluate(payload: Mapping[str, Any], *, final_attempt: bool) -> dict[str, An
         r
         for r in store.all_rules()
         if domain.matches(r, signal.kind, signal.scope.area, signal.scope.job_type, signal.scope.source)
+        and domain.passes(r, signal.detail)
     ]
     report: dict[str, Any] = {"rules": len(rules), "sent": 0, "suppressed": 0, "digests": 0, "skipped": 0}
     transient: list[str] = []

@@ -468,3 +468,15 @@ def test_a_failing_job_in_the_worker_alerts_through_the_engine(env, monkeypatch)
     assert evaluations and all(ledger.get(j.job_id).state == states.SUCCEEDED for j in evaluations)
     sent = [r for r in env.log() if r["rule_id"] == "default-incident-new"]
     assert [(r["channel"], r["state"]) for r in sent] == [("email", "sent")]
+
+
+def test_a_stricter_rule_ignores_a_signal_below_its_parameters(env):
+    no_defaults()
+    add_webhook(env)
+    add_rule(env, kind="job.waiting", params={"minutes": 60})
+    for n, minutes in ((1, 31), (2, 75)):
+        signal = sig(f"job-{n}", subject="process_video_proof", kind="job.waiting", detail={"minutes": minutes})
+        service.evaluate(service.payload_of(signal), final_attempt=False)
+    (body,) = env.receiver.delivered()
+    assert "(job-2)" in body["text"]  # 31 minutes is below the rule's 60: not an occurrence of this rule
+    assert store.throttle_of("r1", "process_video_proof").n == 1

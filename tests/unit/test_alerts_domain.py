@@ -45,7 +45,7 @@ def test_params_are_the_kinds_and_in_range():
     assert domain.param_errors("incident.spike", {"count": 5, "minutes": 3}) == {}
     assert set(domain.param_errors("incident.spike", {"count": 1, "rate": 0.5})) == {"params.count", "params.rate"}
     assert set(domain.param_errors("job.failure_rate", {"rate": True})) == {"params.rate"}
-    assert domain.with_defaults("job.stuck", {}) == {"minutes": 30}
+    assert domain.with_defaults("job.waiting", {}) == {"minutes": 30}
 
 
 @pytest.mark.parametrize(
@@ -89,3 +89,17 @@ def test_the_body_is_slack_compatible():
     assert set(body) == {"text", "blocks"}
     assert body["blocks"][0]["type"] == "header" and "Occurrence #10" in body["text"]
     assert "https://ops.example/console/incidents/g1" in body["text"]
+
+
+def test_a_rule_can_only_be_stricter_than_the_signal():
+    rate = domain.Rule("r", "r", "job.failure_rate", params=domain.with_defaults("job.failure_rate", {"rate": 0.5}))
+    assert domain.passes(rate, {"rate": 0.6, "jobs": 10, "window_minutes": 15})
+    assert not domain.passes(rate, {"rate": 0.3, "jobs": 10, "window_minutes": 15})
+    assert not domain.passes(rate, {"rate": 0.9, "jobs": 2, "window_minutes": 15})  # min_jobs 3
+    default = domain.Rule("d", "d", "job.failure_rate", params=domain.with_defaults("job.failure_rate", {}))
+    assert domain.passes(default, {"rate": 0.2, "jobs": 3, "window_minutes": 15})  # the producer's floor passes
+    waiting = domain.Rule("w", "w", "job.waiting", params={"minutes": 60})
+    assert not domain.passes(waiting, {"minutes": 31}) and domain.passes(waiting, {"minutes": 61})
+    assert domain.passes(waiting, {})  # nothing measured: not judged
+    spike = domain.Rule("s", "s", "incident.spike", params={"count": 20, "minutes": 10})
+    assert not domain.passes(spike, {"count": 10, "window_minutes": 10})
