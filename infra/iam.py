@@ -245,7 +245,8 @@ ACCESS: dict[str, Access] = {
             ALERT_FIRE,
             {"monitor-runs": ("BatchGetItem", "DeleteItem", "PutItem", "UpdateItem"), "jobs": ("BatchGetItem", "UpdateItem")},
         ),
-        indexes={"jobs": ("by_state",)},
+        # by_state: stuck and waiting jobs; by_waiting: whether the alerts' digest sweep has work (Limit=1)
+        indexes={"jobs": ("by_state",), "alerts": ("by_waiting",)},
         queues=_merge(
             {"jobs-dlq": ("GetQueueAttributes", "GetQueueUrl"), "media-dlq": ("GetQueueAttributes", "GetQueueUrl")},
             ALERT_FIRE_QUEUE,

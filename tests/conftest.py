@@ -47,6 +47,27 @@ serialise_dynamodb()  # moto's DynamoDB, made linearizable like the real one (se
 
 
 @pytest.fixture(autouse=True)
+def _environment_restored():
+    """Every test starts from the environment set above, and from settings built from it. A test that
+    changes ``os.environ`` for good (the local stack's helpers set the dev stage's variables) no longer
+    hands that to the tests after it, nor settings cached from it (the next test then ran under another
+    stage's auth mode). The settings are rebuilt here, outside any invocation: chalice.test.Client swaps
+    in the dev stage's variables while it invokes, so settings first built in there would be the dev
+    stage's (and so would the table names of a model first imported there)."""
+    saved = dict(os.environ)
+    yield
+    if dict(os.environ) != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+    from chalicelib.core import settings
+
+    cached = settings.get_settings()
+    if (cached.stage, cached.auth_mode) != (os.environ["ACADEMY_STAGE"], os.environ["ACADEMY_AUTH_MODE"]):
+        settings.get_settings.cache_clear()
+        settings.get_settings()
+
+
+@pytest.fixture(autouse=True)
 def alert_signals(request):
     """Alert signals are recorded, not fired, unless a test is marked ``alert_engine``: the engine queues an
     ``alerts.evaluate`` job per signal, which would add messages to the jobs queue of every test whose code

@@ -273,6 +273,15 @@ def request_sweep(now: datetime | None = None) -> None:
     dispatch(SWEEP_JOB_TYPE, {"slot": slot.isoformat()}, dedupe_key=f"alert-sweep:{slot.isoformat()}")
 
 
+def sweep_if_waiting(now: datetime | None = None) -> bool:
+    """The monitor watchdog's call (every 5 minutes): queue the digest sweep only when a throttle holds
+    suppressed occurrences or a digest waits to be delivered (a quiet stack queues nothing)."""
+    if not store.any_waiting():
+        return False
+    request_sweep(now)
+    return True
+
+
 def sweep_digests(*, final_attempt: bool) -> dict[str, Any]:
     """Send the digests that are due though no new occurrence came to send them, and any digest an earlier
     sweep released but could not deliver. Each digest is a row first (one transaction with the throttle's

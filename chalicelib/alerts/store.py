@@ -342,6 +342,11 @@ def claim(rule: domain.Rule, subject: str, occurrence: str, now: datetime) -> Cl
     raise RuntimeError(f"could not claim {rule.rule_id}/{subject}/{occurrence}: the throttle kept changing")
 
 
+def any_waiting() -> bool:
+    """Whether anything waits for the digest sweep (one item read from the sparse index, at most)."""
+    return next(iter(Alert.by_waiting.query(WAITING, limit=1)), None) is not None
+
+
 def waiting() -> list[Alert]:
     """What the digest sweep looks at: throttles holding suppressed occurrences, digests not yet delivered."""
     return list(Alert.by_waiting.query(WAITING))

@@ -240,8 +240,21 @@ def watchdog() -> dict[str, Any]:
     from chalicelib.jobs import health
 
     out["jobs"] = health.evaluate(at)  # the job runtime's health signals (failure rate, stuck, waiting, DLQs)
+    out["alert_digests"] = _alert_digests(at)
     logger.info("monitor watchdog", extra={"watchdog": out})
     return out
+
+
+def _alert_digests(at: datetime) -> bool:
+    """Queue the alerts' digest sweep when something waits for it (a digest due though no new occurrence came
+    to send it). Never raises: the watchdog's own checks are done and recorded."""
+    try:
+        from chalicelib.alerts import service as alerts
+
+        return alerts.sweep_if_waiting(at)
+    except Exception:  # noqa: BLE001 - alerting must not fail the watchdog
+        logger.exception("monitor watchdog: the alert digest sweep was not queued")
+        return False
 
 
 # --- reads ----------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ every acknowledged write).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 from pathlib import Path
 
@@ -19,6 +20,12 @@ from academy_cli.spawn import free_port, start_stack
 from loadtest.runner import Config, run_load
 
 pytestmark = pytest.mark.e2e
+
+
+def _run_async(coro):
+    """asyncio.run in a fresh thread: Playwright's sync API may keep a loop running in this one."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def test_operations_are_classified_by_method_and_path() -> None:
@@ -52,7 +59,8 @@ def test_a_short_run_reaches_the_floor_for_every_operation(tmp_path: Path) -> No
     try:
         mix = {"incident": 1, "attendance": 1, "list": 1, "optimise": 1}
         cfg = Config(url=stack.url, clients=8, duration_s=6, students=4, schedules=2, weeks=4, videos=2, seed=3, mix=mix)
-        report = asyncio.run(run_load(cfg, stack.mint, log=lambda _: None, floor_url=f"http://127.0.0.1:{port}", rounds=2))
+        floor_url = f"http://127.0.0.1:{port}"
+        report = _run_async(run_load(cfg, stack.mint, log=lambda _: None, floor_url=floor_url, rounds=2))
     finally:
         stack.stop()
     print(report.render())

@@ -365,6 +365,40 @@ def test_the_sweep_sends_a_due_digest_once_even_when_no_occurrence_comes(env, mo
     assert len(sweeps) == 3 and all(ledger.get(j.job_id).state == states.SUCCEEDED for j in sweeps)
 
 
+def test_the_watchdog_queues_the_digest_sweep_only_when_something_waits(env, monkeypatch):
+    """Nothing waits: the 5-minute watchdog queues nothing. A throttle holds suppressed occurrences: it queues
+    one sweep per 5-minute slot (twice in a slot is one job), and the due digest goes out with no new occurrence."""
+    from chalicelib.monitors import service as monitors
+
+    no_defaults()
+    add_webhook(env)
+    add_rule(env, digest_minutes=60)
+    t0 = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
+    clock = {"now": t0}
+    monkeypatch.setattr(service, "utcnow", lambda: clock["now"])
+    monitors.use_clock(lambda: clock["now"])
+    try:
+
+        def sweeps() -> list:
+            return [j for j in ledger.Job.scan() if j.type == service.SWEEP_JOB_TYPE]
+
+        assert monitors.watchdog()["alert_digests"] is False and sweeps() == []
+        for i in range(1, 4):  # the 1st is sent, the 2nd and 3rd wait for a digest
+            service.evaluate(service.payload_of(sig(f"inc-{i}")), final_attempt=False)
+        clock["now"] = t0 + timedelta(minutes=61)
+        assert monitors.watchdog()["alert_digests"] is True
+        monitors.watchdog()  # the same slot
+        assert len(sweeps()) == 1
+        env.pump()
+        texts = [b["text"].splitlines()[0] for b in env.receiver.delivered()]
+        assert texts[1:] == ["[Academy Ops] Digest: 2 more occurrences of grp-1"]
+        clock["now"] = t0 + timedelta(minutes=70)
+        assert monitors.watchdog()["alert_digests"] is False  # delivered: nothing waits any more
+        assert len(sweeps()) == 1
+    finally:
+        monitors.use_clock(None)
+
+
 def test_a_webhook_answering_500_is_retried_then_failed_and_no_duplicate_after_it_recovers(env):
     no_defaults()
     add_webhook(env)

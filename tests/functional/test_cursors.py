@@ -24,6 +24,7 @@ DUMMY_ID = "01JZZZZZZZZZZZZZZZZZZZZZZZ"
 BATCH_BODIES: dict[str, dict[str, object]] = {
     "POST /admin/tasks/prune-future": {},
     "POST /admin/tasks/backfill": {"from": "2026-01-01", "to": "2026-01-02"},
+    "POST /admin/tasks/migrate-shards": {},
     "POST /admin/jobs/retry": {},
     "POST /admin/incidents/groups/{group_id}/retry-jobs": {},
 }

@@ -86,10 +86,10 @@ def test_a_missed_run_is_signalled_once_however_often_the_watchdog_runs(client, 
 def test_a_failed_run_is_signalled_once_with_its_scheduled_time(client, clock, seen, monkeypatch):
     from chalicelib.tasks import service as tasks
 
-    def broken() -> dict[str, Any]:
+    def broken(*_args: object) -> dict[str, Any]:
         raise RuntimeError("the scheduler broke")
 
-    monkeypatch.setattr(tasks, "run_scheduler", broken)
+    monkeypatch.setattr(tasks, "fan_out", broken)  # the hourly run's body (it fans out to shard jobs)
     with pytest.raises(RuntimeError):
         client.lambda_.invoke("daily_task_instances", event(datetime(2026, 12, 3, 10, 0, tzinfo=UTC)))
     for _ in range(3):

@@ -12,6 +12,18 @@ from chalicelib.core.errors import Unauthorized
 from chalicelib.core.settings import get_settings
 
 
+@pytest.fixture(autouse=True)
+def dev_auth(monkeypatch):
+    """The test stage's dev auth, whatever an earlier test left in the environment (chalice.test.Client
+    applies the dev stage's variables, auth mode cognito, and does not restore them)."""
+    monkeypatch.setenv("ACADEMY_STAGE", "test")
+    monkeypatch.setenv("ACADEMY_AUTH_MODE", "dev")
+    monkeypatch.setenv("ACADEMY_DEV_SIGNING_KEY", "test-signing-key-not-secret-0123456789abcdef")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
 def test_a_verified_token_is_remembered_until_it_expires(monkeypatch):
     token = auth.mint_dev_token("customer", "cust-cache", ttl_seconds=2)
     assert auth.verify_token(token)["sub"] == "cust-cache"
