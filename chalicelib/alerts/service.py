@@ -146,6 +146,8 @@ def evaluate(payload: Mapping[str, Any], *, final_attempt: bool) -> dict[str, An
                 outcome = _deliver_once(note, channel, message, final_attempt=final_attempt)
                 if outcome == "sent":
                     report["sent"] += 1
+                    if signal.kind.startswith("incident."):  # the subject is a group: its timeline says who was told
+                        _notified(signal.subject, note, channel)
                 elif outcome == "skipped":
                     report["skipped"] += 1
                 elif outcome == "permanent":
@@ -157,6 +159,21 @@ def evaluate(payload: Mapping[str, Any], *, final_attempt: bool) -> dict[str, An
     if permanent:
         raise PermanentJobError(f"alert delivery failed for good on {', '.join(permanent)}")
     return report
+
+
+def _notified(group_id: str, note: store.Notification, channel: str) -> None:
+    """A ``notified`` entry on the incident group's timeline, once per sent (rule, occurrence, channel): a send
+    is marked sent once, so a retried job does not add it again. Best effort: the notification is sent and
+    in the alert log already."""
+    from chalicelib.incidents import store as incidents
+
+    details: dict[str, Any] = {"rule_id": note.rule_id, "rule": note.rule_name, "channel": channel, "occurrence": note.occurrence}
+    if note.digest_count:
+        details["digest_count"] = note.digest_count
+    try:
+        incidents.add_entry(group_id, "notified", utcnow(), {"role": "system", "id": "alerts"}, details)
+    except Exception:  # noqa: BLE001 - the timeline entry is a record of the send, not the send
+        logger.warning("alert sent; its timeline entry was not written", extra={"group_id": group_id}, exc_info=True)
 
 
 def _deliver_once(note: store.Notification, channel: str, message: domain.Message, *, final_attempt: bool) -> str:

@@ -194,7 +194,7 @@ class NoteOut(Out):
 
 class TimelineEntryOut(Out):
     id: str
-    event: Literal["created", "assigned", "resolved", "reopened", "snoozed", "noted"]
+    event: Literal["created", "assigned", "resolved", "reopened", "snoozed", "noted", "notified"]
     at: str
     actor: dict[str, Any] | None
     details: dict[str, Any] | None

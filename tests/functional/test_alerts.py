@@ -514,3 +514,20 @@ def test_a_stricter_rule_ignores_a_signal_below_its_parameters(env):
     (body,) = env.receiver.delivered()
     assert "(job-2)" in body["text"]  # 31 minutes is below the rule's 60: not an occurrence of this rule
     assert store.throttle_of("r1", "process_video_proof").n == 1
+
+
+def test_a_sent_incident_alert_is_on_the_groups_timeline_once(env):
+    """Issue 18's timeline: created, assigned, resolved, reopened, noted, notified. A retried or duplicate
+    evaluation sends nothing more, so it writes no second entry."""
+    from chalicelib.incidents import store as incidents
+
+    no_defaults()
+    add_webhook(env)
+    add_rule(env)
+    for _ in range(2):  # a duplicate delivery of the same alerts.evaluate job
+        service.evaluate(service.payload_of(sig("inc-1")), final_attempt=False)
+    entries = [e for e in incidents.TimelineEntry.query("grp-1") if e.event == "notified"]
+    assert len(entries) == 1 and len(env.receiver.delivered()) == 1
+    (entry,) = entries
+    assert entry.details == {"rule_id": "r1", "rule": "rule r1", "channel": "hook", "occurrence": "inc-1"}
+    assert entry.actor == {"role": "system", "id": "alerts"}

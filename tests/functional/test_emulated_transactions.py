@@ -137,3 +137,21 @@ def test_a_cancelled_transaction_keeps_other_threads_writes(ddb: Any) -> None:
     keys = {i["pk"]["S"] for i in _items(ddb, "plain")}
     assert {f"w{w}-{i}" for w in range(3) for i in range(40)} <= keys
     assert not any(k.startswith("t-") for k in keys)
+
+
+def test_an_item_quoting_an_aws_xml_response_comes_back_as_stored(ddb: Any) -> None:
+    """moto stamped its request id over everything between the first <RequestId> and the last </RequestId>
+    of any response body: an incident quoting two AWS XML errors came back cut (and invalid JSON)."""
+    text = '{"a": "<RequestId>one</RequestId>", "b": 1, "c": "<RequestId>two</RequestId>"}'
+    ddb.put_item(TableName="plain", Item={"pk": {"S": "x"}, "v": {"S": text}})
+    assert ddb.get_item(TableName="plain", Key={"pk": {"S": "x"}})["Item"]["v"]["S"] == text
+    ddb.update_item(
+        TableName="plain",
+        Key={"pk": {"S": "x"}},
+        UpdateExpression="SET v = :v",
+        ExpressionAttributeValues={":v": {"S": text + " "}},
+    )
+    assert [i["v"]["S"] for i in ddb.scan(TableName="plain")["Items"]] == [text + " "]
+    # XML services still get their request id stamped (SQS's answers carry it in the body)
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    assert sqs.create_queue(QueueName="q")["ResponseMetadata"]["RequestId"]

@@ -300,7 +300,7 @@ export async function render(main, { title }) {
         const page = await api("GET", `${gpath}/timeline${qs({ limit: 50, next_token: next })}`);
         timeline.append(
           ...page.items.map((e) =>
-            h("li", {}, `${fmtDateTime(e.at)} ${e.event}${e.actor ? ` by ${e.actor.id || e.actor.role}` : ""}${e.details && e.details.note ? `: ${e.details.note}` : ""}${e.details && e.details.assignee ? ` → ${e.details.assignee}` : ""}`),
+            h("li", {}, `${fmtDateTime(e.at)} ${e.event}${e.actor ? ` by ${e.actor.id || e.actor.role}` : ""}${e.details && e.details.note ? `: ${e.details.note}` : ""}${e.details && e.details.assignee ? ` → ${e.details.assignee}` : ""}${e.event === "notified" && e.details ? `: ${e.details.rule} → ${e.details.channel}` : ""}`),
           ),
         );
         clear(timelineMore, page.next_token ? h("button", { type: "button", class: "btn secondary", onclick: () => loadTimeline(page.next_token) }, "More") : null);
