@@ -392,3 +392,25 @@ def test_delete_bad_ids_and_roles(client, tokens):
     assert call(client, "delete", "/admin/schedules/01NOPE", tokens.admin).status_code == 404
     assert call(client, "delete", "/admin/schedules/bad%20id", tokens.admin).status_code in (400, 404)
     assert call(client, "delete", "/admin/schedules/01NOPE", tokens.customer_a).status_code == 403
+
+
+def test_a_delete_request_killed_before_it_hid_the_schedule_is_finished_by_its_job(client, app, tokens, students, monkeypatch):
+    """The request dispatches the job first, then marks the schedule deleting; killed in between, the
+    schedule is still there and unmarked, and the job marks it itself (its own UpdateItem) before deleting."""
+    from chalicelib.schedules import store as schedules
+
+    s = make_schedule(client, tokens, students)
+    seed_attendance(s["id"], students, 100)
+    real = schedules.mark_deleting
+
+    def killed(*_args: object, **_kwargs: object) -> bool:
+        raise Killed()
+
+    monkeypatch.setattr(schedules, "mark_deleting", killed)
+    with pytest.raises(Killed):
+        call(client, "delete", f"/admin/schedules/{s['id']}", tokens.admin)
+    monkeypatch.setattr(schedules, "mark_deleting", real)
+    assert schedules.find(s["id"]).state != "deleting"  # the request died before hiding it
+    drain_jobs(app)
+    assert attendance_count(s["id"]) == 0 and members_of(s["id"], students) == 0
+    assert schedules.find(s["id"]) is None
