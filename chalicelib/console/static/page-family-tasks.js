@@ -35,13 +35,16 @@ export async function render(main, { title }) {
   }
   clear(student, ...students.map((s) => h("option", { value: s.id }, s.name)));
 
+  let shown = 0; // the latest show(): an earlier student's answer arriving late must not replace it
   async function show() {
+    const mine = ++shown;
     const sid = student.value;
     const params = {};
     if (from.value) params.from = from.value;
     if (to.value) params.to = to.value;
     try {
       const got = await api("GET", `/customer/students/${encodeURIComponent(sid)}/tasks${qs(params)}`);
+      if (mine !== shown) return;
       messages.clear();
       if (!got.items.length) {
         clear(out, h("p", { class: "empty" }, "No tasks for this student."));
@@ -71,6 +74,7 @@ export async function render(main, { title }) {
         got.truncated ? h("p", { class: "muted small" }, "This student has more tasks than one page shows.") : null,
       );
     } catch (err) {
+      if (mine !== shown) return;
       fail(messages, err, { action: "load the tasks", area: `${AREA}.list`, entities: { student_id: sid }, context: params });
     }
   }
