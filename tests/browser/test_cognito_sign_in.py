@@ -107,6 +107,7 @@ def _token(page: Any) -> str | None:
 
 def test_sign_in_with_email_and_password(page: Any, cognito: CognitoStack, page_errors: Any) -> None:
     page_errors.allow("status of 400")  # the refused password: a failed request Chromium logs
+    page_errors.allow("status of 401")  # the Jobs page's refreshes near a 20 s token's expiry, renewed and retried
     cognito.user("head@example.com", "admin")
     page.goto(f"{cognito.url}/console")
     expect(page.get_by_label("Email")).to_be_visible()
