@@ -3,6 +3,15 @@
 Public on-demand list prices, US East (N. Virginia), USD. Copied from the pages named beside each one
 as published on PRICES_AS_OF; not fetched at run time (the stack needs no network to price itself).
 Re-check the sources before quoting a figure to anyone who pays the bill.
+
+Checked on 2026-12-04 against public copies of the pages (no direct AWS access from the build machine):
+Lambda x86 $0.0000166667/GB-s (first tier) and $0.20 per million requests (AWS whitepaper "How AWS
+Pricing Works", Lambda); DynamoDB on-demand $0.625 per million WRU and $0.125 per million RRU after the
+2024-11-01 cut (several dated secondary sources agree). MediaConvert is NOT confirmed from a primary
+source: since 2024-09 it bills "normalized minutes" with monthly volume tiers, and the Basic tier's
+first-tier rates below are the per-output-minute list prices (SD/HD, AVC, single pass, <= 30 fps) from
+before that change; a higher monthly volume only lowers them, so the comparison errs in MediaConvert's
+disfavour at most by its tier discount.
 """
 
 from __future__ import annotations
